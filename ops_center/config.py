@@ -1,0 +1,369 @@
+"""config.yaml parsed once, strictly, into frozen models; errors point at config.yaml:LINE."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from ops_center.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
+from ops_center.yamlsource import LocatedDocument, SourceError, load_located
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> timedelta:
+    """Accept '90s', '5m', '2h', '3d', '1w' (or a number of seconds) so the YAML stays readable."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return timedelta(seconds=float(value))
+    if isinstance(value, str) and (m := _DURATION.match(value)):
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    raise ValueError(f"expected a duration like '30s', '5m', '2h', '3d', got {value!r}")
+
+
+def _parse_date(value: object) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}") from exc
+
+
+def _parse_hours(value: object) -> tuple[time, time]:
+    m = re.match(r"^(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})$", str(value))
+    if not m:
+        raise ValueError(f"expected working hours like '09:00-12:00', got {value!r}")
+    start = time(int(m.group(1)), int(m.group(2)))
+    end = time(int(m.group(3)), int(m.group(4)))
+    if end <= start:
+        raise ValueError(f"working period {value!r} ends before it starts")
+    return start, end
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Day = Annotated[date, BeforeValidator(_parse_date)]
+Hours = Annotated[tuple[time, time], BeforeValidator(_parse_hours)]
+Severity = Literal["P1", "P2", "P3", "P4"]
+Level = Literal["community", "street", "district", "city"]
+Role = Literal["viewer", "officer", "leader", "admin"]
+
+
+class Strict(BaseModel):
+    """Base for every config model: frozen, and unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CityConfig(Strict):
+    code: str = Field(pattern=r"^\d{6}$")
+    name: str
+    centroid: tuple[float, float]
+
+
+class SiteConfig(Strict):
+    name: str
+    timezone: str = "Asia/Shanghai"
+    city: CityConfig
+    default_area: str
+
+
+class StoreConfig(Strict):
+    path: str = "data/ops.duckdb"
+    batch_max_rows: int = Field(default=5000, ge=1)
+    flush_interval_ms: int = Field(default=50, ge=1)
+
+
+class WebConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8050, ge=1, le=65535)
+    secret_key: str = Field(min_length=16)
+    kiosk_tokens: tuple[str, ...] = ()
+    wall_refresh_ms: int = Field(default=1000, ge=200)
+
+
+class TlsConfig(Strict):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure: bool = False
+
+
+class MqttConfig(Strict):
+    url: str = "mqtt://127.0.0.1:1883"
+    embedded: bool = False
+    topic_prefix: str = "ops"
+    client_id: str = "ops-center"
+    username: str | None = None
+    password: str | None = None
+    tls: TlsConfig | None = None
+    keepalive_s: int = Field(default=30, ge=5)
+    shared_group: str | None = None
+    session_expiry_s: int = Field(default=86400, ge=0)
+    max_payload_bytes: int = Field(default=65536, ge=256)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^mqtts?://[^:/\s]+(:\d+)?/?$", value):
+            raise ValueError(f"expected mqtt://host:port or mqtts://host:port, got {value!r}")
+        return value
+
+
+class SourceConfig(Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["mqtt_sensor", "mqtt_grid", "open311", "drop_folder", "simulator"]
+    name: str
+    heartbeat: Duration = timedelta(minutes=10)
+    enabled: bool = True
+    url: str | None = None
+    path: str | None = None
+    poll_interval: Duration = timedelta(seconds=30)
+    jurisdiction_id: str | None = None
+
+
+class SimulatorConfig(Strict):
+    enabled: bool = True
+    seed: int = 20261123
+    events_per_minute: float = Field(default=120.0, gt=0)
+    malformed_ratio: float = Field(default=0.01, ge=0, le=1)
+
+
+class DevicesConfig(Strict):
+    path: str
+
+
+class CorrelationConfig(Strict):
+    distance_m: float = Field(default=300.0, gt=0)
+    window: Duration = timedelta(minutes=30)
+
+
+class RulesConfig(Strict):
+    paths: tuple[str, ...]
+    correlation: CorrelationConfig = CorrelationConfig()
+
+
+class AreaConfig(Strict):
+    code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{15})$")
+    name: str
+    centroid: tuple[float, float]
+
+    @property
+    def level(self) -> str:
+        return {6: "district", 9: "street", 12: "community", 15: "grid"}[len(self.code)]
+
+    @property
+    def parent_code(self) -> str | None:
+        return {9: self.code[:6], 12: self.code[:9], 15: self.code[:12]}.get(len(self.code))
+
+
+class AreasConfig(Strict):
+    geojson_path: str | None = None
+    items: tuple[AreaConfig, ...]
+
+
+class DomainConfig(Strict):
+    code: str
+    name: str
+    color: str = Field(pattern=r"^#[0-9a-fA-F]{6}$")
+    department: str
+    level: Level = "community"
+
+
+class DepartmentConfig(Strict):
+    code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    domains: tuple[str, ...]
+
+
+class SlaRule(Strict):
+    domain: str
+    severity: Severity
+    category: str | None = None
+    acknowledge: Duration
+    resolve: Duration
+    warn_at: float | None = Field(default=None, gt=0, lt=1)
+    calendar: Literal["24x7", "workdays"] = "24x7"
+
+
+class SlaConfig(Strict):
+    warn_at: float = Field(default=0.8, gt=0, lt=1)
+    table: tuple[SlaRule, ...]
+
+
+class EscalationConfig(Strict):
+    chain: tuple[Level, ...] = ("community", "street", "district", "city")
+    sweep_interval: Duration = timedelta(seconds=5)
+
+
+class CalendarConfig(Strict):
+    working_hours: tuple[Hours, ...]
+    holidays: frozenset[Day] = frozenset()
+    makeup_workdays: frozenset[Day] = frozenset()
+
+
+class UserConfig(Strict):
+    username: str = Field(pattern=r"^[a-z][a-z0-9_.-]*$")
+    name: str
+    role: Role
+    password_hash: str
+    scope: str
+
+
+class ReportsConfig(Strict):
+    folder: str = "reports"
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    weekly_time: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
+
+
+class Config(Strict):
+    site: SiteConfig
+    store: StoreConfig = StoreConfig()
+    web: WebConfig
+    mqtt: MqttConfig = MqttConfig()
+    sources: tuple[SourceConfig, ...] = ()
+    simulator: SimulatorConfig = SimulatorConfig()
+    devices: DevicesConfig
+    rules: RulesConfig
+    areas: AreasConfig
+    domains: tuple[DomainConfig, ...]
+    departments: tuple[DepartmentConfig, ...]
+    sla: SlaConfig
+    escalation: EscalationConfig = EscalationConfig()
+    calendar: CalendarConfig
+    users: tuple[UserConfig, ...] = ()
+    reports: ReportsConfig = ReportsConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    @cached_property
+    def area_by_code(self) -> dict[str, AreaConfig]:
+        return {a.code: a for a in self.areas.items}
+
+    @cached_property
+    def children_of(self) -> dict[str, tuple[AreaConfig, ...]]:
+        out: dict[str, list[AreaConfig]] = {}
+        for area in self.areas.items:
+            out.setdefault(area.parent_code or self.site.city.code, []).append(area)
+        return {code: tuple(items) for code, items in out.items()}
+
+    @cached_property
+    def domain_by_code(self) -> dict[str, DomainConfig]:
+        return {d.code: d for d in self.domains}
+
+    def source(self, source_id: str) -> SourceConfig | None:
+        return next((s for s in self.sources if s.id == source_id), None)
+
+
+class ConfigError(SourceError):
+    """Configuration is invalid; the message is `config.yaml:LINE: what is wrong`."""
+
+
+def _check_references(cfg: Config, doc: LocatedDocument) -> None:
+    """Cross-references pydantic cannot see: parents, domains, departments, scopes."""
+    codes = cfg.area_by_code
+    seen: set[str] = set()
+    for i, area in enumerate(cfg.areas.items):
+        where = ("areas", "items", i, "code")
+        if area.code in seen:
+            raise doc.error(where, f"area code {area.code} appears twice")
+        seen.add(area.code)
+        parent = area.parent_code
+        if parent is not None and parent not in codes:
+            raise doc.error(where, f"area {area.code} ({area.name}) has no parent area {parent}")
+    if cfg.site.default_area not in codes:
+        raise doc.error(("site", "default_area"), f"default_area {cfg.site.default_area} is not a configured area")
+    departments = {d.code for d in cfg.departments}
+    domain_codes = {d.code for d in cfg.domains}
+    missing = set(DOMAIN_CODES) - domain_codes
+    if missing:
+        raise doc.error(("domains",), f"domains missing: {', '.join(sorted(missing))}")
+    for i, domain in enumerate(cfg.domains):
+        if domain.code not in DOMAIN_CODES:
+            raise doc.error(("domains", i, "code"), f"unknown domain {domain.code!r}; known: {', '.join(DOMAIN_CODES)}")
+        if domain.department not in departments:
+            raise doc.error(("domains", i, "department"), f"unknown department {domain.department!r}")
+    for i, dept in enumerate(cfg.departments):
+        for domain in dept.domains:
+            if domain not in domain_codes:
+                raise doc.error(("departments", i, "domains"), f"department {dept.code} names unknown domain {domain!r}")
+    covered = set()
+    for i, rule in enumerate(cfg.sla.table):
+        if rule.domain not in domain_codes:
+            raise doc.error(("sla", "table", i, "domain"), f"SLA row names unknown domain {rule.domain!r}")
+        if rule.resolve <= rule.acknowledge:
+            raise doc.error(("sla", "table", i, "resolve"), "resolve time must be longer than acknowledge time")
+        if rule.category is None:
+            covered.add((rule.domain, rule.severity))
+    gaps = [f"{d}/{s}" for d in sorted(domain_codes) for s in SEVERITIES if (d, s) not in covered]
+    if gaps:
+        raise doc.error(("sla", "table"), f"SLA table has no row for {', '.join(gaps[:6])}{' …' if len(gaps) > 6 else ''}")
+    if list(cfg.escalation.chain) != [lvl for lvl in LEVELS if lvl in cfg.escalation.chain]:
+        raise doc.error(("escalation", "chain"), f"chain must go upwards in the order {' → '.join(LEVELS)}")
+    names = set()
+    for i, user in enumerate(cfg.users):
+        if user.username in names:
+            raise doc.error(("users", i, "username"), f"user {user.username} appears twice")
+        names.add(user.username)
+        if user.scope not in codes and user.scope != cfg.site.city.code:
+            raise doc.error(("users", i, "scope"), f"user {user.username} has unknown scope area {user.scope}")
+        if user.role not in ROLES:
+            raise doc.error(("users", i, "role"), f"unknown role {user.role}")
+    ids = set()
+    for i, src in enumerate(cfg.sources):
+        if src.id in ids:
+            raise doc.error(("sources", i, "id"), f"source id {src.id} appears twice")
+        ids.add(src.id)
+        if src.kind == "open311" and not src.url:
+            raise doc.error(("sources", i), f"source {src.id}: kind open311 needs a url")
+        if src.kind == "drop_folder" and not src.path:
+            raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
+
+
+def _format_validation(exc: ValidationError, doc: LocatedDocument) -> ConfigError:
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        message = f"unknown key {dotted!r}"
+    elif err["type"] == "missing":
+        message = f"missing required key {dotted!r}"
+    else:
+        message = f"{dotted}: {err['msg']}"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" (and {more} more error{'s' if more > 1 else ''})"
+    return ConfigError(doc.file, doc.line_of(loc), message)
+
+
+def load_config(path: str | Path) -> Config:
+    """Parse and cross-check config.yaml; raise ConfigError('config.yaml:LINE: …') on any problem."""
+    path = Path(path)
+    try:
+        doc = load_located(path, path.name)
+    except SourceError as exc:
+        raise ConfigError(exc.file, exc.line, exc.message) from exc
+    if not isinstance(doc.data, dict):
+        raise ConfigError(doc.file, 1, "the top level must be a mapping of sections")
+    try:
+        cfg = Config.model_validate(doc.data)
+    except ValidationError as exc:
+        raise _format_validation(exc, doc) from None
+    try:
+        _check_references(cfg, doc)
+    except SourceError as exc:
+        raise ConfigError(exc.file, exc.line, exc.message) from None
+    return cfg
+
+
+def resolve_path(cfg_path: str | Path, relative: str) -> Path:
+    """Paths in config are relative to the config file's folder, so the checkout can move."""
+    p = Path(relative)
+    return p if p.is_absolute() else (Path(cfg_path).resolve().parent / p)

@@ -1,0 +1,46 @@
+"""The running application's parts, set once at start-up so Dash pages can reach them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ops_center.config import Config
+
+
+def utc_now() -> datetime:
+    """The one real clock; everything else takes `now` as a parameter."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Everything a screen or job needs; built by run.py (or a test), never mutated after."""
+
+    cfg: Config
+    config_path: Path
+    store: Any  # ops_center.store.Store
+    service: Any  # ops_center.incidents.IncidentService
+    bus: Any  # ops_center.bus.Bus
+    pipeline: Any = None  # ops_center.pipeline.Pipeline
+    rules: Any = None  # rules holder with .current (RuleSet)
+    health: Callable[[], list] = list  # -> list[SourceHealth]
+    clock: Callable[[], datetime] = utc_now
+
+
+_context: AppContext | None = None
+
+
+def set_context(ctx: AppContext) -> None:
+    """Install the context once per process (tests may replace it with their own)."""
+    global _context
+    _context = ctx
+
+
+def get_context() -> AppContext:
+    if _context is None:
+        raise RuntimeError("application context not set: build it with ops_center.app.build_context()")
+    return _context

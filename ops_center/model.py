@@ -1,0 +1,48 @@
+"""The normalised event every source produces and the decision the rules engine returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One accepted input, whatever its source; `natural_key` is unique within `source_id`."""
+
+    source: str  # "sensor" | "grid" | "hotline" | "system"
+    source_id: str  # configured source id, e.g. "mqtt_sensors", "hotline_drop"
+    natural_key: str
+    occurred_at: datetime  # aware
+    received_at: datetime  # aware
+    kind: str | None = None  # sensor kind (smoke, gas, water_level …) or system kind (feed_silent)
+    device_id: str | None = None
+    metric: str | None = None
+    value: float | None = None
+    event: str | None = None  # sensor-side event name: "alarm", "sos", "fall", "restore" …
+    text: str = ""
+    category: str | None = None  # category as the reporter gave it
+    area_code: str | None = None  # resolved grid/community/street code
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=dict)  # everything else, e.g. lone_elder, reporter
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the rules engine concluded for one event: which incident to open or bump."""
+
+    rule_id: str
+    domain: str
+    category: str
+    severity: str  # P1..P4
+    level: str  # responsible level: community | street | district | city
+    department: str | None
+    title: str
+    dedup_key: str | None = None
+    dedup_window: timedelta | None = None
+    notify_domains: tuple[str, ...] = ()  # amplification: further domains to tell
+    amplified_by: tuple[str, ...] = ()  # ids of amplification rules that raised severity
+    clears: bool = False  # the event ends a condition (e.g. feed back, reading back in range)

@@ -1,0 +1,111 @@
+"""Versioned schema migrations for the DuckDB store; each step runs once, in order."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+
+log = logging.getLogger(__name__)
+
+# All timestamps are UTC, stored as TIMESTAMP (naive); the store converts at its boundary.
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (
+        1,
+        "initial schema",
+        """
+        CREATE TABLE areas (
+            code VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, level VARCHAR NOT NULL,
+            parent VARCHAR, district VARCHAR, street VARCHAR, community VARCHAR,
+            lat DOUBLE, lon DOUBLE);
+        CREATE TABLE devices (
+            device_id VARCHAR PRIMARY KEY, kind VARCHAR NOT NULL, area_code VARCHAR NOT NULL,
+            lat DOUBLE, lon DOUBLE, address VARCHAR, building VARCHAR,
+            lone_elder BOOLEAN DEFAULT false, attrs JSON);
+        CREATE SEQUENCE event_ids START 1;
+        CREATE TABLE events (
+            event_id BIGINT NOT NULL, source VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
+            natural_key VARCHAR NOT NULL, key_hash UBIGINT NOT NULL,
+            occurred_at TIMESTAMP NOT NULL, received_at TIMESTAMP NOT NULL,
+            kind VARCHAR, device_id VARCHAR, metric VARCHAR, value DOUBLE, event VARCHAR,
+            text VARCHAR, category VARCHAR, area_code VARCHAR, lat DOUBLE, lon DOUBLE,
+            address VARCHAR, fields JSON,
+            incident_id BIGINT, rule_id VARCHAR, suppressed_by BIGINT);
+        CREATE TABLE readings (
+            device_id VARCHAR NOT NULL, kind VARCHAR, metric VARCHAR, ts TIMESTAMP NOT NULL,
+            value DOUBLE, area_code VARCHAR);
+        CREATE TABLE incidents (
+            incident_id BIGINT PRIMARY KEY, version INTEGER NOT NULL DEFAULT 1,
+            status VARCHAR NOT NULL, domain VARCHAR NOT NULL, category VARCHAR,
+            severity VARCHAR NOT NULL, title VARCHAR NOT NULL,
+            area_code VARCHAR NOT NULL, street_code VARCHAR, district_code VARCHAR,
+            level VARCHAR NOT NULL, department VARCHAR,
+            lat DOUBLE, lon DOUBLE, source VARCHAR, sources VARCHAR[], rule_id VARCHAR,
+            dedup_key VARCHAR, report_count INTEGER NOT NULL DEFAULT 1,
+            created_at TIMESTAMP NOT NULL, updated_at TIMESTAMP NOT NULL,
+            acknowledged_at TIMESTAMP, dispatched_at TIMESTAMP, resolved_at TIMESTAMP,
+            closed_at TIMESTAMP, last_report_at TIMESTAMP,
+            ack_due_at TIMESTAMP, resolve_due_at TIMESTAMP,
+            ack_warned BOOLEAN DEFAULT false, resolve_warned BOOLEAN DEFAULT false,
+            ack_overdue BOOLEAN DEFAULT false, overdue BOOLEAN DEFAULT false,
+            supervised BOOLEAN DEFAULT false, escalations INTEGER DEFAULT 0,
+            paused_seconds DOUBLE DEFAULT 0, paused_since TIMESTAMP,
+            merged_into BIGINT, reopen_count INTEGER DEFAULT 0,
+            verify_failures INTEGER DEFAULT 0, satisfied BOOLEAN,
+            notify_domains VARCHAR[]);
+        CREATE TABLE incident_timeline (
+            incident_id BIGINT NOT NULL, at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL, from_status VARCHAR, to_status VARCHAR,
+            note VARCHAR, data JSON);
+        CREATE TABLE extensions (
+            extension_id BIGINT PRIMARY KEY, incident_id BIGINT NOT NULL,
+            requested_by VARCHAR NOT NULL, requested_at TIMESTAMP NOT NULL,
+            seconds DOUBLE NOT NULL, reason VARCHAR, status VARCHAR NOT NULL,
+            decided_by VARCHAR, decided_at TIMESTAMP);
+        CREATE SEQUENCE dead_letter_ids START 1;
+        CREATE TABLE dead_letters (
+            dead_letter_id BIGINT NOT NULL, received_at TIMESTAMP NOT NULL,
+            source_id VARCHAR NOT NULL, topic VARCHAR, reason VARCHAR NOT NULL,
+            detail VARCHAR, raw BLOB);
+        CREATE TABLE users (
+            username VARCHAR PRIMARY KEY, name VARCHAR NOT NULL, role VARCHAR NOT NULL,
+            password_hash VARCHAR NOT NULL, scope VARCHAR NOT NULL,
+            active BOOLEAN DEFAULT true, updated_at TIMESTAMP);
+        CREATE SEQUENCE audit_ids START 1;
+        CREATE TABLE audit_log (
+            audit_id BIGINT NOT NULL, at TIMESTAMP NOT NULL, actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL, target VARCHAR, detail JSON);
+        CREATE TABLE suppressions (
+            suppression_id BIGINT PRIMARY KEY, scope VARCHAR NOT NULL, value VARCHAR NOT NULL,
+            starts_at TIMESTAMP NOT NULL, ends_at TIMESTAMP NOT NULL, reason VARCHAR,
+            created_by VARCHAR NOT NULL, created_at TIMESTAMP NOT NULL,
+            cancelled_at TIMESTAMP);
+        CREATE TABLE id_counters (name VARCHAR PRIMARY KEY, last BIGINT NOT NULL);
+        """,
+    ),
+)
+
+
+def migrate(conn: duckdb.DuckDBPyConnection) -> int:
+    """Bring the database to the newest schema version; return that version."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
+        "description VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)"
+    )
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    for version, description, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(sql)
+            conn.execute(
+                "INSERT INTO schema_version (version, description) VALUES (?, ?)", [version, description]
+            )
+            conn.execute("COMMIT")
+        except Exception:
+            conn.execute("ROLLBACK")
+            raise
+        log.info("schema migrated to version %d (%s)", version, description)
+        current = version
+    return current

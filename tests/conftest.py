@@ -1,0 +1,61 @@
+"""Fixtures every test may use: the demo config, a fresh DuckDB file, a fixed clock, Chromium options."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ops_center.config import Config, load_config
+
+pytest_plugins = ["tests.fixtures_mqtt", "tests.fixtures_web", "tests.fixtures_ingest", "tests.fixtures_rules"]
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+CHROMIUM_ARGS = (
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
+    "--window-size=1600,1000",
+)
+
+
+@pytest.fixture(scope="session")
+def config_path() -> Path:
+    return ROOT / "config.yaml"
+
+
+@pytest.fixture(scope="session")
+def cfg(config_path: Path) -> Config:
+    return load_config(config_path)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "ops.duckdb"
+
+
+@pytest.fixture
+def fixed_now() -> datetime:
+    """Tuesday 2026-11-24 10:00 Asia/Shanghai (02:00 UTC): a plain working day."""
+    return datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
+
+
+def pytest_setup_options():
+    """dash[testing] hook: headless Debian Chromium that can reach nothing but loopback."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for arg in CHROMIUM_ARGS:
+        options.add_argument(arg)
+    return options
