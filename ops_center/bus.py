@@ -1,0 +1,150 @@
+"""Domain events, published only after their transaction commits, delivered off the writer thread."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DomainEvent:
+    """Base: every domain event names its incident and when it happened."""
+
+    incident_id: int
+    at: datetime
+
+    @property
+    def name(self) -> str:
+        """Short wire name, e.g. 'created', used in the outbound MQTT topic."""
+        return _NAMES[type(self)]
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["event"] = self.name
+        data["at"] = self.at.isoformat()
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentCreated(DomainEvent):
+    domain: str
+    category: str
+    severity: str
+    area_code: str
+    level: str
+    title: str
+    source: str
+    notify_domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentUpdated(DomainEvent):
+    """A repeat or correlated report bumped an open incident."""
+
+    report_count: int
+    source: str
+    correlated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentTransitioned(DomainEvent):
+    from_status: str
+    to_status: str
+    actor: str
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentEscalated(DomainEvent):
+    from_level: str
+    to_level: str
+    reason: str  # "ack_overdue" | "resolve_overdue" | "manual"
+    actor: str = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentOverdue(DomainEvent):
+    kind: str  # "acknowledge" | "resolve"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentWarned(DomainEvent):
+    kind: str  # "acknowledge" | "resolve": the SLA warning threshold passed
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentMerged(DomainEvent):
+    into_id: int
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class EventsCommitted:
+    """A pipeline batch committed: lets screens know fresh data exists without polling the DB."""
+
+    at: datetime
+    events: int
+    incident_ids: tuple[int, ...] = field(default=())
+
+
+_NAMES = {
+    IncidentCreated: "created",
+    IncidentUpdated: "updated",
+    IncidentTransitioned: "transitioned",
+    IncidentEscalated: "escalated",
+    IncidentOverdue: "overdue",
+    IncidentWarned: "warned",
+    IncidentMerged: "merged",
+}
+
+Handler = Callable[[object], None]
+_STOP = object()
+
+
+class Bus:
+    """In-process publish/subscribe; handlers run on the bus thread, so a slow one never blocks a commit."""
+
+    def __init__(self) -> None:
+        self._handlers: list[Handler] = []
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="bus", daemon=True)
+        self._thread.start()
+
+    def subscribe(self, handler: Handler) -> None:
+        self._handlers.append(handler)
+
+    def publish(self, events: Iterable[object]) -> None:
+        """Queue events for delivery; call only after the transaction that made them committed."""
+        for event in events:
+            self._queue.put(event)
+
+    def drain(self, timeout: float = 10) -> None:
+        """Wait until every event published so far was delivered (tests, shutdown)."""
+        done = threading.Event()
+        self._queue.put(done)
+        if not done.wait(timeout):
+            raise TimeoutError("bus did not drain in time")
+
+    def close(self) -> None:
+        self._queue.put(_STOP)
+        self._thread.join(5)
+
+    def _run(self) -> None:
+        while True:
+            event = self._queue.get()
+            if event is _STOP:
+                return
+            if isinstance(event, threading.Event):
+                event.set()
+                continue
+            for handler in list(self._handlers):
+                try:
+                    handler(event)
+                except Exception:  # noqa: BLE001 - a failing subscriber is logged, never raised
+                    log.exception("bus handler %r failed on %s", handler, type(event).__name__)

@@ -1,0 +1,197 @@
+"""Sources hand events here; a batcher commits them through the single writer, then acks and publishes."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from ops_center.batch import BatchResult, BatchWriter, DeadLetter, key_hash
+from ops_center.bus import Bus, EventsCommitted, IncidentMerged, IncidentTransitioned
+from ops_center.config import Config
+from ops_center.domains import OPEN_STATUSES
+from ops_center.model import Event
+from ops_center.store import Store
+
+__all__ = ["Pipeline", "SourceStats", "key_hash", "DeadLetter"]
+
+log = logging.getLogger(__name__)
+_STOP = object()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStats:
+    """Counters one source's health is computed from."""
+
+    accepted: int
+    duplicates: int
+    dead_letters: int
+    last_message_at: datetime | None
+    messages_last_min: int
+    dead_letters_last_min: int
+
+
+class _Counter:
+    """Running totals plus a one-minute sliding window, per source."""
+
+    def __init__(self) -> None:
+        self.accepted = self.duplicates = self.dead = 0
+        self.last_at: datetime | None = None
+        self.window: deque[tuple[float, int, int]] = deque()
+
+    def add(self, accepted: int, duplicates: int, dead: int, at: datetime, mono: float) -> None:
+        self.accepted += accepted
+        self.duplicates += duplicates
+        self.dead += dead
+        self.last_at = at
+        self.window.append((mono, accepted + duplicates, dead))
+
+    def snapshot(self, mono: float) -> SourceStats:
+        while self.window and mono - self.window[0][0] > 60:
+            self.window.popleft()
+        msgs = sum(n for _, n, _ in self.window)
+        dead = sum(d for _, _, d in self.window)
+        return SourceStats(self.accepted, self.duplicates, self.dead, self.last_at, msgs, dead)
+
+
+class Pipeline:
+    """The one way into the store for inputs: batched, deduplicated, acknowledged only after commit."""
+
+    def __init__(self, store: Store, bus: Bus, cfg: Config, rules, policy, clock: Callable[[], datetime],
+                 *, max_queue: int = 200_000):
+        self.store, self.bus, self.cfg, self.clock = store, bus, cfg, clock
+        self.writer = BatchWriter(store, cfg, rules, policy, clock)
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self._max_rows = cfg.store.batch_max_rows
+        self._linger = cfg.store.flush_interval_ms / 1000
+        self._counters: dict[str, _Counter] = {}
+        self._counters_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        bus.subscribe(self._on_bus)
+
+    # --- the source-facing interface ------------------------------------------------------------
+
+    def submit(self, event: Event, on_committed: Callable[[], None] | None = None) -> None:
+        """Queue an accepted event; `on_committed` runs once it (or its duplicate) is committed."""
+        self._put((event, on_committed))
+
+    def dead_letter(self, source_id: str, topic: str | None, reason: str, raw: bytes, detail: str = "",
+                    on_committed: Callable[[], None] | None = None) -> None:
+        """Queue input we could not accept, raw bytes and reason kept for the admin screen."""
+        self._put((DeadLetter(source_id, topic, reason, bytes(raw or b""), detail, self.clock()), on_committed))
+
+    def stats(self, source_id: str) -> SourceStats:
+        with self._counters_lock:
+            counter = self._counters.get(source_id) or _Counter()
+            return counter.snapshot(time.monotonic())
+
+    def flush(self, timeout: float = 30) -> None:
+        """Block until everything submitted before this call is committed."""
+        done = threading.Event()
+        self._put((None, done.set))
+        if not done.wait(timeout):
+            raise TimeoutError("pipeline did not flush in time")
+
+    def _put(self, item: tuple) -> None:
+        try:
+            self._queue.put(item, timeout=30)
+        except queue.Full:
+            log.error("pipeline queue full for 30 s; input dropped without ack (the broker will redeliver)")
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    def start(self) -> Pipeline:
+        self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        """Commit everything queued, then stop the batcher."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # --- the batcher -------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            deadline = time.monotonic() + self._linger
+            while len(batch) < self._max_rows:
+                try:
+                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple]) -> None:
+        events = [payload for payload, _ in batch if isinstance(payload, Event)]
+        dead = [payload for payload, _ in batch if isinstance(payload, DeadLetter)]
+        if events or dead:
+            try:
+                result: BatchResult = self.store.write(lambda conn: self.writer.apply(conn, events, dead))
+            except Exception:  # noqa: BLE001 - isolate the bad input instead of stalling every source
+                log.exception("batch of %d events / %d dead letters failed; retrying one by one", len(events), len(dead))
+                result = self._commit_one_by_one(events, dead)
+            self._count(result, dead)
+            self.bus.publish(result.domain_events)
+            self.bus.publish([EventsCommitted(at=self.clock(), events=len(events),
+                                              incident_ids=tuple(sorted(result.incident_ids)))])
+        for _, callback in batch:
+            if callback is not None:
+                try:
+                    callback()
+                except Exception:  # noqa: BLE001 - a failing ack must not stop the batcher
+                    log.exception("on_committed callback failed")
+
+    def _commit_one_by_one(self, events: list[Event], dead: list[DeadLetter]) -> BatchResult:
+        """Commit each input alone; one the store still refuses becomes a dead letter, never a loss."""
+        total = BatchResult()
+        for item in [*events, *dead]:
+            single_events, single_dead = ([item], []) if isinstance(item, Event) else ([], [item])
+            try:
+                part = self.store.write(lambda conn, e=single_events, d=single_dead: self.writer.apply(conn, e, d))
+            except Exception as exc:  # noqa: BLE001 - recorded as a dead letter below
+                log.exception("input refused by the store; kept as a dead letter")
+                raw = repr(item).encode()[:65536]
+                source_id = item.source_id
+                fallback = DeadLetter(source_id, None, "store_error", raw, str(exc)[:500], self.clock())
+                part = self.store.write(lambda conn, d=fallback: self.writer.apply(conn, [], [d]))
+            total.domain_events.extend(part.domain_events)
+            total.incident_ids |= part.incident_ids
+            for name in ("accepted", "duplicates"):
+                for key, n in getattr(part, name).items():
+                    getattr(total, name)[key] = getattr(total, name).get(key, 0) + n
+        return total
+
+    def _count(self, result: BatchResult, dead: list[DeadLetter]) -> None:
+        at, mono = self.clock(), time.monotonic()
+        dead_by: dict[str, int] = {}
+        for d in dead:
+            dead_by[d.source_id] = dead_by.get(d.source_id, 0) + 1
+        with self._counters_lock:
+            for source_id in set(result.accepted) | set(result.duplicates) | set(dead_by):
+                counter = self._counters.setdefault(source_id, _Counter())
+                counter.add(result.accepted.get(source_id, 0), result.duplicates.get(source_id, 0),
+                            dead_by.get(source_id, 0), at, mono)
+
+    def _on_bus(self, event: object) -> None:
+        if isinstance(event, IncidentTransitioned) and event.to_status not in OPEN_STATUSES:
+            self.writer.note_closed(event.incident_id)
+        elif isinstance(event, IncidentMerged):
+            self.writer.note_closed(event.incident_id)

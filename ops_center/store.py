@@ -1,0 +1,170 @@
+"""The DuckDB store: one writer thread owns the write connection; readers get their own cursors."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import duckdb
+import pandas as pd
+
+from ops_center.schema import migrate
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Tables whose ids the writer hands out from in-memory counters (seeded from max(id) once).
+_ID_COLUMNS = {
+    "incidents": "incident_id",
+    "events": "event_id",
+    "dead_letters": "dead_letter_id",
+    "audit_log": "audit_id",
+    "suppressions": "suppression_id",
+    "extensions": "extension_id",
+}
+
+
+def to_db(dt: datetime | None) -> datetime | None:
+    """Aware datetime -> naive UTC, the form every TIMESTAMP column holds."""
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        raise ValueError(f"naive datetime {dt!r} reached the store; pass an aware datetime")
+    return dt.astimezone(UTC).replace(tzinfo=None)
+
+
+def from_db(value: datetime | None) -> datetime | None:
+    """Naive UTC from a TIMESTAMP column -> aware UTC datetime."""
+    if value is None or pd.isna(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class StoreClosed(RuntimeError):
+    """The store was closed; nothing more can be written."""
+
+
+_STOP = object()
+
+
+class Store:
+    """A DuckDB file with a single writer thread; `write(fn)` is the only way to change it."""
+
+    def __init__(self, path: str | Path, *, threads: int | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        config = {"threads": threads} if threads else {}
+        self._conn = duckdb.connect(str(self.path), config=config)
+        self.schema_version = migrate(self._conn)
+        self._counters: dict[str, int] = {}
+        self._queue: queue.Queue = queue.Queue()
+        self._closed = False
+        self._lock = threading.Lock()
+        self._writer = threading.Thread(target=self._run, name="store-writer", daemon=True)
+        self._writer.start()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def submit(self, fn: Callable[[duckdb.DuckDBPyConnection], T]) -> Future[T]:
+        """Queue `fn(conn)` to run in one transaction on the writer thread; returns a Future."""
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise StoreClosed("store is closed")
+            self._queue.put((fn, future))
+        return future
+
+    def write(self, fn: Callable[[duckdb.DuckDBPyConnection], T], timeout: float | None = 60) -> T:
+        """Run `fn(conn)` in one transaction on the writer thread and return its result (or raise)."""
+        if threading.current_thread() is self._writer:
+            raise RuntimeError("store.write called from the writer thread; call fn(conn) directly")
+        return self.submit(fn).result(timeout)
+
+    def allocate_ids(self, conn: duckdb.DuckDBPyConnection, table: str, n: int = 1) -> int:
+        """Reserve n consecutive ids for `table` (writer thread only); returns the first."""
+        if table not in self._counters:
+            column = _ID_COLUMNS[table]
+            # Identifiers come from the fixed map above, never from input.
+            last = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]  # noqa: S608
+            self._counters[table] = int(last)
+        first = self._counters[table] + 1
+        self._counters[table] += n
+        return first
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            fn, future = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            counters = dict(self._counters)
+            try:
+                self._conn.execute("BEGIN TRANSACTION")
+                result = fn(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
+                try:
+                    self._conn.execute("ROLLBACK")
+                except duckdb.Error:
+                    log.debug("rollback after failed write also failed", exc_info=True)
+                self._counters = counters
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh connection to the same database, for one reader thread; close it when done."""
+        return self._conn.cursor()
+
+    def query_df(self, sql: str, params: list | tuple | dict | None = None) -> pd.DataFrame:
+        """Run a read query on its own cursor and return a DataFrame."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).df()
+        finally:
+            cur.close()
+
+    def query(self, sql: str, params: list | tuple | dict | None = None) -> list[tuple[Any, ...]]:
+        """Run a read query on its own cursor and return the rows."""
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or []).fetchall()
+        finally:
+            cur.close()
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = 60) -> None:
+        """Wait until everything queued before this call is committed."""
+        self.write(lambda conn: None, timeout)
+
+    def close(self) -> None:
+        """Commit what is queued, checkpoint and close; later writes raise StoreClosed."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+        self._writer.join()
+        try:
+            self._conn.execute("CHECKPOINT")
+        finally:
+            self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
