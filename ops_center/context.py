@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,9 @@ class AppContext:
     service: Any  # ops_center.incidents.IncidentService
     bus: Any  # ops_center.bus.Bus
     pipeline: Any = None  # ops_center.pipeline.Pipeline
-    rules: Any = None  # rules holder with .current (RuleSet)
+    rules: Any = None  # rules.holder.RulesHolder, with .current (RuleSet)
+    registry: Any = None  # ops_center.devices.DeviceRegistry
+    sources: list = field(default_factory=list)  # started ingest sources (app.start fills it)
     health: Callable[[], list] = list  # -> list[SourceHealth]
     clock: Callable[[], datetime] = utc_now
 

@@ -1,0 +1,108 @@
+"""Wiring: build the running parts from config, start them in order, stop them in reverse."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ops_center.bus import Bus
+from ops_center.config import Config, resolve_path
+from ops_center.context import AppContext, utc_now
+from ops_center.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None = None,
+                  clock: Callable[[], datetime] = utc_now) -> AppContext:
+    """Open the store and build the core services; nothing is started yet."""
+    from rules.holder import RulesHolder
+
+    from ops_center.auth import seed_users
+    from ops_center.devices import load_devices
+    from ops_center.incidents import IncidentService
+    from ops_center.pipeline import Pipeline
+    from ops_center.sla import SlaPolicy
+
+    store = Store(db_path or resolve_path(config_path, cfg.store.path))
+    bus = Bus()
+    registry = load_devices(resolve_path(config_path, cfg.devices.path), cfg)
+    rules = RulesHolder([resolve_path(config_path, p) for p in cfg.rules.paths], cfg)
+    policy = SlaPolicy(cfg)
+    pipeline = Pipeline(store, bus, cfg, rules, policy, clock)
+    service = IncidentService(store, bus, cfg, clock)
+    seed_users(store, cfg, clock())
+    sources: list = []
+    return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
+                      pipeline=pipeline, rules=rules, registry=registry, sources=sources,
+                      health=lambda: [source.health() for source in sources], clock=clock)
+
+
+@dataclass
+class Running:
+    """Everything start() started, so stop() can end it in reverse order."""
+
+    ctx: AppContext
+    broker: object | None = None
+    scheduler: object | None = None
+
+    def stop(self) -> None:
+        """Stop intake first, commit what is queued, then close the store: nothing accepted is lost."""
+        for source in reversed(self.ctx.sources):
+            _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
+        if self.scheduler is not None:
+            _quietly(lambda: self.scheduler.shutdown(wait=True), "scheduler")
+        _quietly(self.ctx.pipeline.stop, "pipeline")
+        _quietly(self.ctx.bus.drain, "bus")
+        if self.broker is not None:
+            _quietly(self.broker.stop, "embedded broker")
+        _quietly(self.ctx.bus.close, "bus")
+        self.ctx.store.close()
+        log.info("stopped cleanly")
+
+
+def _quietly(fn: Callable[[], object], what: str) -> None:
+    try:
+        fn()
+    except Exception:  # noqa: BLE001 - shutdown carries on to close the store
+        log.exception("stopping %s failed", what)
+
+
+def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | None = None,
+          scheduler: bool = True) -> Running:
+    """Start pipeline, broker (demo), sources and scheduler; the web server is run.py's job."""
+    from ingest.broker import start_embedded
+    from ingest.outbound import Outbound
+    from ingest.sources import build_sources
+
+    from ops_center.scheduler import build_scheduler
+
+    running = Running(ctx)
+    ctx.pipeline.start()
+    if ctx.cfg.mqtt.embedded and mqtt_url is None:
+        running.broker = start_embedded(ctx.cfg)
+    ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, ctx.pipeline, ctx.registry, ctx.bus, ctx.clock,
+                                     mqtt_url=mqtt_url, simulator=simulator))
+    Outbound.attach(ctx, mqtt_url=mqtt_url)
+    for source in ctx.sources:
+        source.start()
+    if scheduler:
+        running.scheduler = build_scheduler(ctx)
+        add_product_jobs(ctx, running.scheduler)
+        running.scheduler.start()
+    return running
+
+
+def add_product_jobs(ctx: AppContext, sched) -> None:
+    """The jobs beyond the SLA sweep: weekly report, rules hot reload, source health."""
+    from ops_center.weekly_report import weekly_report_job
+
+    reports = ctx.cfg.reports
+    hour, minute = (int(x) for x in reports.weekly_time.split(":"))
+    sched.add_job(weekly_report_job, "cron", args=[ctx], day_of_week=reports.weekly_day, hour=hour,
+                  minute=minute, id="weekly_report", coalesce=True, max_instances=1, misfire_grace_time=3600)
+    sched.add_job(ctx.rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
+                  coalesce=True, max_instances=1)

@@ -1,0 +1,121 @@
+"""ops-center entry point: wiring only. `python run.py --help` lists every subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from ops_center.config import ConfigError, load_config
+
+log = logging.getLogger("ops_center")
+ROOT = Path(__file__).resolve().parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="run.py", description="城运平台 ops-center: ingest, rules, SLA escalation and the Dash screens.")
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml", help="config file (default: config.yaml)")
+    parser.add_argument("--db", help="DuckDB file (overrides store.path), so several instances can run side by side")
+    parser.add_argument("--host", help="web server address (overrides web.host)")
+    parser.add_argument("--port", type=int, help="web server port (overrides web.port)")
+    parser.add_argument("--mqtt-url", help="broker mqtt://host:port (overrides mqtt.url; disables the embedded broker)")
+    parser.add_argument("--no-simulator", action="store_true", help="do not run the demo traffic simulator")
+    parser.add_argument("--no-web", action="store_true", help="run ingest, rules and scheduler without the web server")
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING …")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.add_parser("serve", help="start everything (the default)")
+    sub.add_parser("check-config", help="validate the config file and exit (0 ok, 2 invalid)")
+    report = sub.add_parser("report", help="write one ISO week's report (xlsx, or csv by extension)")
+    report.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47 (Asia/Shanghai)")
+    report.add_argument("--out", required=True, type=Path, help="output file, .xlsx or .csv")
+    shots = sub.add_parser("screenshots", help="write PNG screenshots of every screen on demo data")
+    shots.add_argument("--out", type=Path, default=ROOT / "out" / "screenshots", help="folder (default out/screenshots)")
+    from rules.cli import add_parser as add_rules_parser
+
+    add_rules_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)  # noqa: T201 - the CLI's answer
+        return 2
+    command = args.command or "serve"
+    if command == "check-config":
+        print(f"config OK: {args.config} ({len(cfg.areas.items)} areas, {len(cfg.sla.table)} SLA rows)")  # noqa: T201
+        return 0
+    if command == "rules":
+        from rules.cli import run as run_rules
+
+        return run_rules(args, cfg, args.config)
+    if command == "report":
+        return _report(args, cfg)
+    if command == "screenshots":
+        from ops_center.screenshots import main as screenshots_main
+
+        return screenshots_main(["--config", str(args.config), "--out", str(args.out)])
+    return _serve(args, cfg)
+
+
+def _report(args: argparse.Namespace, cfg) -> int:
+    from ops_center.weekly_report import write_weekly_report
+
+    from ops_center.app import build_context
+
+    ctx = build_context(cfg, args.config, db_path=args.db)
+    try:
+        path = write_weekly_report(ctx, cfg, args.week, args.out)
+    finally:
+        ctx.store.close()
+    print(f"report written: {path}")  # noqa: T201 - the CLI's answer
+    return 0
+
+
+def _serve(args: argparse.Namespace, cfg) -> int:
+    from werkzeug.serving import make_server
+
+    from ops_center.app import build_context, start
+    from ops_center.context import set_context
+
+    ctx = build_context(cfg, args.config, db_path=args.db)
+    set_context(ctx)
+    running = start(ctx, mqtt_url=args.mqtt_url, simulator=False if args.no_simulator else None)
+    stop = threading.Event()
+    server = None
+    if not args.no_web:
+        from ops_center.web import create_app
+
+        app = create_app(ctx)
+        host, port = args.host or cfg.web.host, args.port or cfg.web.port
+        server = make_server(host, port, app.server, threaded=True)
+        log.info("web UI on http://%s:%d/ (wall: /wall, console: /console)", host, port)
+
+    def _on_signal(signum, _frame):
+        log.info("signal %s: shutting down", signal.Signals(signum).name)
+        stop.set()
+        if server is not None:
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        if server is not None:
+            server.serve_forever()
+        else:
+            while not stop.wait(1):
+                pass
+    finally:
+        running.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
