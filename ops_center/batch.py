@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import duckdb
+import numpy as np
 import orjson
 import pandas as pd
 
 from ops_center.bus import IncidentCreated, IncidentUpdated
 from ops_center.config import Config
-from ops_center.domains import SEVERITIES, SOURCE_NAMES, UNCLASSIFIED
+from ops_center.domains import SOURCE_NAMES, UNCLASSIFIED
 from ops_center.model import Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
-from ops_center.store import Store, from_db, to_db
+from ops_center.store import Store, append, from_db, to_db
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +28,9 @@ INDEX_RELOAD = timedelta(seconds=60)  # safety net; closures arrive through note
 
 
 def key_hash(source_id: str, natural_key: str) -> int:
-    """64-bit hash of the source-scoped natural key: the dedup column events are checked on."""
+    """63-bit hash of the source-scoped natural key (fits BIGINT): the column dedup checks."""
     digest = hashlib.blake2b(f"{source_id}\x1f{natural_key}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return int.from_bytes(digest, "big") >> 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class BatchWriter:
                 hashed[h] = ev
         if not hashed:
             return []
-        keys = pd.DataFrame({"h": pd.array(list(hashed), dtype="uint64")})
+        keys = pd.DataFrame({"h": np.fromiter(hashed, dtype=np.int64, count=len(hashed))})
         conn.register("batch_keys", keys)
         try:
             known = {r[0] for r in conn.execute(
@@ -224,7 +225,7 @@ class BatchWriter:
     def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
         if decision.domain == UNCLASSIFIED:
             return None
-        candidates = self.index.candidates(decision.domain)
+        candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
         if not candidates:
             return None
         from rules.correlate import find_match
@@ -252,7 +253,7 @@ class BatchWriter:
         if not wanted:
             return {}
         rows = conn.execute(
-            "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT unnest(?::UBIGINT[])) "
+            "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT unnest(?::BIGINT[])) "
             "GROUP BY ref_hash", [list(wanted)]).fetchall()
         return {wanted[h]: incident_id for h, incident_id in rows}
 
@@ -270,7 +271,7 @@ class BatchWriter:
         if not dead:
             return
         first = self.store.allocate_ids(conn, "dead_letters", len(dead))
-        pd.DataFrame({
+        df = pd.DataFrame({
             "dead_letter_id": range(first, first + len(dead)),
             "received_at": [to_db(d.received_at or now) for d in dead],
             "source_id": [d.source_id for d in dead],
@@ -279,11 +280,9 @@ class BatchWriter:
             "detail": [d.detail[:2000] for d in dead],
             "raw": [bytes(d.raw) for d in dead],
         })
-        conn.execute("INSERT INTO dead_letters BY NAME SELECT * FROM df")
+        append(conn, "dead_letters", df)
 
 
-def _more_severe(a: str, b: str) -> str:
-    return a if SEVERITIES.index(a) <= SEVERITIES.index(b) else b
 
 
 class _Writes:
@@ -358,15 +357,15 @@ class _Writes:
     def flush(self, conn: duckdb.DuckDBPyConnection, index: OpenIndex) -> None:
         if self.events:
             df = pd.DataFrame(self.events, columns=_EVENT_COLUMNS)
-            df["key_hash"] = df["key_hash"].astype("uint64")
-            df["ref_hash"] = df["ref_hash"].astype("UInt64")
-            conn.execute("INSERT INTO events BY NAME SELECT * FROM df")
+            df["key_hash"] = df["key_hash"].astype("int64")
+            df["ref_hash"] = pd.array(df["ref_hash"].tolist(), dtype="Int64")
+            append(conn, "events", df)
         if self.readings:
-            pd.DataFrame(self.readings, columns=["device_id", "kind", "metric", "ts", "value", "area_code"])
-            conn.execute("INSERT INTO readings BY NAME SELECT * FROM rdf")
+            rdf = pd.DataFrame(self.readings, columns=["device_id", "kind", "metric", "ts", "value", "area_code"])
+            append(conn, "readings", rdf)
         if self.incidents:
-            pd.DataFrame(self.incidents)
-            conn.execute("INSERT INTO incidents BY NAME SELECT * FROM idf")
+            idf = pd.DataFrame(self.incidents)
+            append(conn, "incidents", idf)
         created = {row["incident_id"] for row in self.incidents}
         bumps = [inc for i, inc in self.bumps.items() if i not in created]
         for row in self.incidents:  # repeats within the batch that created the incident
@@ -374,13 +373,16 @@ class _Writes:
             if inc is not None:
                 bumps.append(inc)
         if bumps:
-            pd.DataFrame({
+            bdf = pd.DataFrame({
                 "incident_id": [b.incident_id for b in bumps], "report_count": [b.report_count for b in bumps],
                 "last_report_at": [to_db(b.last_report_at) for b in bumps], "sources": [list(b.sources) for b in bumps],
             })
+            conn.register("bumps_df", bdf)
             conn.execute(
                 "UPDATE incidents SET report_count = b.report_count, last_report_at = b.last_report_at, "
-                "sources = b.sources, updated_at = b.last_report_at FROM bdf b WHERE incidents.incident_id = b.incident_id")
+                "sources = b.sources, updated_at = b.last_report_at FROM bumps_df b "
+                "WHERE incidents.incident_id = b.incident_id")
+            conn.unregister("bumps_df")
         for incident_id, satisfied in self.satisfaction.items():
             conn.execute("UPDATE incidents SET satisfied = ? WHERE incident_id = ?", [satisfied, incident_id])
         for incident_id in self.resolved:
@@ -388,9 +390,9 @@ class _Writes:
                          "version = version + 1 WHERE incident_id = ? AND status IN ('new', 'acknowledged', 'dispatched')",
                          [incident_id])
         if self.timeline_rows:
-            pd.DataFrame(self.timeline_rows, columns=["incident_id", "ts", "actor", "action", "from_status",
+            tdf = pd.DataFrame(self.timeline_rows, columns=["incident_id", "ts", "actor", "action", "from_status",
                                                             "to_status", "note", "data"])
-            conn.execute("INSERT INTO incident_timeline BY NAME SELECT * FROM tdf")
+            append(conn, "incident_timeline", tdf)
 
 
 _EVENT_COLUMNS = [

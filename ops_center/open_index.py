@@ -26,19 +26,26 @@ class OpenIncident:
     sources: list[str] = field(default_factory=list)
 
 
+CELL_DEG = 0.005  # ≈ 550 m north-south, ≈ 480 m east-west at Chengdu: wider than any correlation distance
+
+
+def _cell(lat: float, lon: float) -> tuple[int, int]:
+    return int(lat // CELL_DEG), int(lon // CELL_DEG)
+
+
 class OpenIndex:
-    """Open incidents by id and by dedup key; owned by the pipeline, touched only on the writer thread."""
+    """Open incidents by id, dedup key and place; owned by the pipeline, touched only on the writer thread."""
 
     def __init__(self) -> None:
         self.by_id: dict[int, OpenIncident] = {}
         self.by_dedup: dict[str, int] = {}
-        self.by_domain: dict[str, set[int]] = {}
+        self.by_place: dict[tuple, set[int]] = {}  # (domain, cell) and (domain, area_code) -> ids
 
     def load(self, conn: duckdb.DuckDBPyConnection) -> None:
         """(Re)build from the store: open incidents only, one query."""
         self.by_id.clear()
         self.by_dedup.clear()
-        self.by_domain.clear()
+        self.by_place.clear()
         rows = conn.execute(
             "SELECT incident_id, domain, dedup_key, area_code, lat, lon, "
             "coalesce(last_report_at, created_at), report_count, sources "
@@ -52,7 +59,15 @@ class OpenIndex:
         self.by_id[inc.incident_id] = inc
         if inc.dedup_key:
             self.by_dedup[inc.dedup_key] = inc.incident_id
-        self.by_domain.setdefault(inc.domain, set()).add(inc.incident_id)
+        for key in self._places(inc):
+            self.by_place.setdefault(key, set()).add(inc.incident_id)
+
+    @staticmethod
+    def _places(inc: OpenIncident) -> list[tuple]:
+        keys: list[tuple] = [(inc.domain, inc.area_code)]
+        if inc.lat is not None and inc.lon is not None:
+            keys.append((inc.domain, _cell(inc.lat, inc.lon)))
+        return keys
 
     def discard(self, incident_id: int) -> None:
         inc = self.by_id.pop(incident_id, None)
@@ -60,7 +75,15 @@ class OpenIndex:
             return
         if inc.dedup_key and self.by_dedup.get(inc.dedup_key) == incident_id:
             del self.by_dedup[inc.dedup_key]
-        self.by_domain.get(inc.domain, set()).discard(incident_id)
+        for key in self._places(inc):
+            self.by_place.get(key, set()).discard(incident_id)
 
-    def candidates(self, domain: str) -> list[OpenIncident]:
-        return [self.by_id[i] for i in self.by_domain.get(domain, ())]
+    def candidates(self, domain: str, lat: float | None, lon: float | None, area_code: str | None) -> list[OpenIncident]:
+        """Open incidents of the domain in the neighbouring cells or the same area: what correlation may join."""
+        ids: set[int] = set(self.by_place.get((domain, area_code), ())) if area_code else set()
+        if lat is not None and lon is not None:
+            row, col = _cell(lat, lon)
+            for dr in (-1, 0, 1):
+                for dc in (-1, 0, 1):
+                    ids.update(self.by_place.get((domain, (row + dr, col + dc)), ()))
+        return [self.by_id[i] for i in ids]

@@ -137,7 +137,13 @@ class Pipeline:
                     stopping = True
                     break
                 batch.append(nxt)
-            self._commit(batch)
+            try:
+                self._commit(batch)
+            except Exception:  # noqa: BLE001 - the batcher must outlive a broken store; nothing is acked
+                log.exception("batch could not be committed at all; %d inputs left unacknowledged", len(batch))
+                for payload, callback in batch:
+                    if payload is None and callback is not None:
+                        callback()  # release flush() waiters
 
     def _commit(self, batch: list[tuple]) -> None:
         events = [payload for payload, _ in batch if isinstance(payload, Event)]

@@ -27,13 +27,13 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             lone_elder BOOLEAN DEFAULT false, attrs JSON);
         CREATE TABLE events (
             event_id BIGINT NOT NULL, source VARCHAR NOT NULL, source_id VARCHAR NOT NULL,
-            natural_key VARCHAR NOT NULL, key_hash UBIGINT NOT NULL,
+            natural_key VARCHAR NOT NULL, key_hash BIGINT NOT NULL,
             occurred_at TIMESTAMP NOT NULL, received_at TIMESTAMP NOT NULL,
             kind VARCHAR, device_id VARCHAR, metric VARCHAR, value DOUBLE, event VARCHAR,
             text VARCHAR, category VARCHAR, area_code VARCHAR, lat DOUBLE, lon DOUBLE,
             address VARCHAR, fields JSON,
             incident_id BIGINT, rule_id VARCHAR, suppressed_by BIGINT,
-            ref_hash UBIGINT);  -- hash of (source_id, upstream id): all updates of one 12345 request
+            ref_hash BIGINT);  -- hash of (source_id, upstream id): all updates of one 12345 request
         CREATE TABLE readings (
             device_id VARCHAR NOT NULL, kind VARCHAR, metric VARCHAR, ts TIMESTAMP NOT NULL,
             value DOUBLE, area_code VARCHAR);

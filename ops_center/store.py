@@ -48,6 +48,21 @@ def from_db(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+_APPEND_TABLES = frozenset({*_ID_COLUMNS, "readings", "incident_timeline", "devices", "areas", "users"})
+
+
+def append(conn: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
+    """Bulk-insert a DataFrame by column name (missing columns take their defaults): the fast path."""
+    if table not in _APPEND_TABLES:
+        raise ValueError(f"unknown table {table!r}")
+    view = f"_append_{table}"
+    conn.register(view, df)
+    try:
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608 - fixed names only
+    finally:
+        conn.unregister(view)
+
+
 class StoreClosed(RuntimeError):
     """The store was closed; nothing more can be written."""
 
@@ -93,7 +108,7 @@ class Store:
         if table not in self._counters:
             column = _ID_COLUMNS[table]
             # Identifiers come from the fixed map above, never from input.
-            last = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchone()[0]  # noqa: S608
+            last = conn.execute(f"SELECT coalesce(max({column}), 0) FROM {table}").fetchall()[0][0]  # noqa: S608
             self._counters[table] = int(last)
         first = self._counters[table] + 1
         self._counters[table] += n
