@@ -76,7 +76,7 @@ def test_close_commits_queued_writes_then_refuses(db_path):
 def test_time_conversion_is_utc_and_refuses_naive():
     shanghai = timezone(timedelta(hours=8))
     aware = datetime(2026, 11, 24, 10, 0, tzinfo=shanghai)
-    assert to_db(aware) == datetime(2026, 11, 24, 2, 0)
+    assert to_db(aware) == datetime(2026, 11, 24, 2, 0, tzinfo=UTC).replace(tzinfo=None)
     assert from_db(to_db(aware)) == aware
     with pytest.raises(ValueError, match="naive"):
-        to_db(datetime(2026, 11, 24, 10, 0))  # noqa: DTZ001 - the point of the test
+        to_db(datetime(2026, 11, 24, 10, 0))  # noqa: DTZ001
