@@ -233,6 +233,3 @@ def test_unclassified_text_is_kept_not_dropped(parts, clock):
     pipeline.flush()
     assert store.query("SELECT domain, status FROM incidents") == [("unclassified", "new")]
 
-
-def test_naive_clock_is_refused_at_the_store_boundary(cfg, db_path):
-    assert datetime(2026, 1, 1, tzinfo=UTC)  # the fixtures' clock is aware; the store refuses naive times
