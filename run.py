@@ -15,17 +15,41 @@ log = logging.getLogger("ops_center")
 ROOT = Path(__file__).resolve().parent
 
 
+SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level")
+
+
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options valid before or after the subcommand (`run.py check-config --config X` too)."""
+    def default(value):
+        return argparse.SUPPRESS if suppress else value
+
+    taken = parser._option_string_actions  # noqa: SLF001 - skip options a subcommand defines itself
+    options = (
+        ("--config", dict(type=Path, default=default(ROOT / "config.yaml"), help="config file (default: config.yaml)")),
+        ("--db", dict(default=default(None), help="DuckDB file (overrides store.path), so instances can run side by side")),
+        ("--host", dict(default=default(None), help="web server address (overrides web.host)")),
+        ("--port", dict(type=int, default=default(None), help="web server port (overrides web.port)")),
+        ("--mqtt-url", dict(default=default(None), help="broker mqtt://host:port (overrides mqtt.url and the embedded broker)")),
+        ("--no-simulator", dict(action="store_true", default=default(False), help="do not run the demo traffic simulator")),
+        ("--no-web", dict(action="store_true", default=default(False), help="run ingest, rules and scheduler without the web server")),
+        ("--log-level", dict(default=default("INFO"), help="DEBUG, INFO, WARNING …")),
+    )
+    for flag, kwargs in options:
+        if flag not in taken and (not suppress or flag in SUBCOMMAND_OPTIONS):
+            parser.add_argument(flag, **kwargs)
+
+
+def _add_common_everywhere(parser: argparse.ArgumentParser) -> None:
+    for action in parser._subparsers._group_actions if parser._subparsers else ():  # noqa: SLF001
+        for sub in action.choices.values():
+            _add_common(sub, suppress=True)
+            _add_common_everywhere(sub)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="run.py", description="城运平台 ops-center: ingest, rules, SLA escalation and the Dash screens.")
-    parser.add_argument("--config", type=Path, default=ROOT / "config.yaml", help="config file (default: config.yaml)")
-    parser.add_argument("--db", help="DuckDB file (overrides store.path), so several instances can run side by side")
-    parser.add_argument("--host", help="web server address (overrides web.host)")
-    parser.add_argument("--port", type=int, help="web server port (overrides web.port)")
-    parser.add_argument("--mqtt-url", help="broker mqtt://host:port (overrides mqtt.url; disables the embedded broker)")
-    parser.add_argument("--no-simulator", action="store_true", help="do not run the demo traffic simulator")
-    parser.add_argument("--no-web", action="store_true", help="run ingest, rules and scheduler without the web server")
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING …")
+    _add_common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="start everything (the default)")
     sub.add_parser("check-config", help="validate the config file and exit (0 ok, 2 invalid)")
@@ -37,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     from rules.cli import add_parser as add_rules_parser
 
     add_rules_parser(sub)
+    _add_common_everywhere(parser)
     return parser
 
 
@@ -66,9 +91,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(args: argparse.Namespace, cfg) -> int:
-    from ops_center.weekly_report import write_weekly_report
-
     from ops_center.app import build_context
+    from ops_center.weekly_report import write_weekly_report
 
     ctx = build_context(cfg, args.config, db_path=args.db)
     try:

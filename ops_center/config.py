@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ops_center.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
 from ops_center.yamlsource import LocatedDocument, SourceError, load_located
@@ -151,9 +151,16 @@ class RulesConfig(Strict):
 
 
 class AreaConfig(Strict):
-    code: str = Field(pattern=r"^(\d{6}|\d{9}|\d{12}|\d{15})$")
+    code: str
     name: str
     centroid: tuple[float, float]
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}|\d{15}", value):
+            raise ValueError(f"area code must be 6, 9, 12 or 15 digits (district/street/community/grid), got {value!r}")
+        return value
 
     @property
     def level(self) -> str:
@@ -164,8 +171,14 @@ class AreaConfig(Strict):
         return {9: self.code[:6], 12: self.code[:9], 15: self.code[:12]}.get(len(self.code))
 
 
+class RoadConfig(Strict):
+    name: str = Field(min_length=2)
+    area: str
+
+
 class AreasConfig(Strict):
     geojson_path: str | None = None
+    roads: tuple[RoadConfig, ...] = ()
     items: tuple[AreaConfig, ...]
 
 
@@ -242,6 +255,12 @@ class Config(Strict):
     reports: ReportsConfig = ReportsConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+
+    def path_of(self, relative: str) -> Path:
+        """A path from the config, resolved against the config file's folder (cwd if built in memory)."""
+        p = Path(relative)
+        return p if p.is_absolute() else self._base_dir / p
 
     @cached_property
     def area_by_code(self) -> dict[str, AreaConfig]:
@@ -278,6 +297,9 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         parent = area.parent_code
         if parent is not None and parent not in codes:
             raise doc.error(where, f"area {area.code} ({area.name}) has no parent area {parent}")
+    for i, road in enumerate(cfg.areas.roads):
+        if road.area not in codes:
+            raise doc.error(("areas", "roads", i, "area"), f"road {road.name} names unknown area {road.area}")
     if cfg.site.default_area not in codes:
         raise doc.error(("site", "default_area"), f"default_area {cfg.site.default_area} is not a configured area")
     departments = {d.code for d in cfg.departments}
@@ -327,16 +349,28 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
 
 
+def _dotted(loc: tuple) -> str:
+    """`sla.table[3].resolve`: the key path as docs/config.md writes it, with the item index."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
 def _format_validation(exc: ValidationError, doc: LocatedDocument) -> ConfigError:
     err = exc.errors()[0]
     loc = tuple(err["loc"])
-    dotted = ".".join(str(p) for p in loc) or "(top level)"
+    dotted = _dotted(loc)
     if err["type"] == "extra_forbidden":
         message = f"unknown key {dotted!r}"
     elif err["type"] == "missing":
         message = f"missing required key {dotted!r}"
+    elif err["type"] == "value_error":
+        message = f"{dotted}: {str(err['msg']).removeprefix('Value error, ')}"
     else:
         message = f"{dotted}: {err['msg']}"
+        if isinstance(err.get("input"), (str, int, float, bool)):
+            message += f" (got {err['input']!r})"
     more = len(exc.errors()) - 1
     if more:
         message += f" (and {more} more error{'s' if more > 1 else ''})"
@@ -360,6 +394,7 @@ def load_config(path: str | Path) -> Config:
         _check_references(cfg, doc)
     except SourceError as exc:
         raise ConfigError(exc.file, exc.line, exc.message) from None
+    cfg._base_dir = path.resolve().parent
     return cfg
 
 

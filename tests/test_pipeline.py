@@ -13,7 +13,7 @@ from ops_center.pipeline import Pipeline
 from ops_center.sla import SlaPolicy
 from ops_center.store import Store, from_db
 
-GRID = "510108003001001"
+GRID = "510108002005001"
 
 
 class Clock:
@@ -90,7 +90,7 @@ def test_events_become_incidents_with_deadlines_and_acks_follow_commit(parts, cf
     assert from_db(rows[0][4]) == policy.ack_due("fire_safety", "P1", "smoke_alarm", clock.now)
     assert from_db(rows[0][5]) == policy.resolve_due("fire_safety", "P1", "smoke_alarm", clock.now)
     assert rows[0][:4] == ("fire_safety", "P1", "new", "street")
-    assert rows[0][6:] == ("510108003", "510108")
+    assert rows[0][6:] == ("510108002", "510108")
     assert sum(isinstance(e, IncidentCreated) for e in published) == 3
     assert store.query("SELECT count(*) FROM readings")[0][0] == 3
     assert pipeline.stats("mqtt_sensors").accepted == 3
