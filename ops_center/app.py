@@ -74,13 +74,16 @@ def _quietly(fn: Callable[[], object], what: str) -> None:
 def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | None = None,
           scheduler: bool = True) -> Running:
     """Start pipeline, broker (demo), sources and scheduler; the web server is run.py's job."""
-    from ingest.broker import start_embedded
-    from ingest.outbound import Outbound
     from ingest.sources import build_sources
 
+    from ingest.broker import start_embedded
+    from ingest.outbound import Outbound
     from ops_center.scheduler import build_scheduler
 
     running = Running(ctx)
+    simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
+    if simulate and ctx.cfg.simulator.history_days:
+        seed_history(ctx)
     ctx.pipeline.start()
     if ctx.cfg.mqtt.embedded and mqtt_url is None:
         running.broker = start_embedded(ctx.cfg)
@@ -94,6 +97,19 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
         add_product_jobs(ctx, running.scheduler)
         running.scheduler.start()
     return running
+
+
+def seed_history(ctx: AppContext) -> int:
+    """Demo only: a first start on an empty store gets weeks of synthetic history to drill into."""
+    from ops_center.synth import generate_history
+
+    if ctx.store.query("SELECT count(*) FROM incidents")[0][0]:
+        return 0
+    sim = ctx.cfg.simulator
+    n = generate_history(ctx.store, ctx.cfg, days=sim.history_days, incidents_per_day=sim.history_per_day,
+                         seed=sim.seed, end=ctx.clock())
+    log.info("demo: wrote %d synthetic incidents over the past %d days", n, sim.history_days)
+    return n
 
 
 def add_product_jobs(ctx: AppContext, sched) -> None:

@@ -134,6 +134,8 @@ class SimulatorConfig(Strict):
     seed: int = 20261123
     events_per_minute: float = Field(default=120.0, gt=0)
     malformed_ratio: float = Field(default=0.01, ge=0, le=1)
+    history_days: int = Field(default=0, ge=0, le=3650)
+    history_per_day: int = Field(default=300, ge=1)
 
 
 class DevicesConfig(Strict):
