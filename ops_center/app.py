@@ -19,13 +19,12 @@ log = logging.getLogger(__name__)
 def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None = None,
                   clock: Callable[[], datetime] = utc_now) -> AppContext:
     """Open the store and build the core services; nothing is started yet."""
-    from rules.holder import RulesHolder
-
     from ops_center.auth import seed_users
     from ops_center.devices import load_devices
     from ops_center.incidents import IncidentService
     from ops_center.pipeline import Pipeline
     from ops_center.sla import SlaPolicy
+    from rules.holder import RulesHolder
 
     store = Store(db_path or resolve_path(config_path, cfg.store.path))
     bus = Bus()
@@ -74,10 +73,9 @@ def _quietly(fn: Callable[[], object], what: str) -> None:
 def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | None = None,
           scheduler: bool = True) -> Running:
     """Start pipeline, broker (demo), sources and scheduler; the web server is run.py's job."""
-    from ingest.sources import build_sources
-
     from ingest.broker import start_embedded
     from ingest.outbound import Outbound
+    from ingest.sources import build_sources
     from ops_center.scheduler import build_scheduler
 
     running = Running(ctx)
