@@ -1,0 +1,310 @@
+"""区域钻取 /areas: a KPI choropleth of one level; click to go down, breadcrumbs to go up; URL = the place."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from typing import NamedTuple
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import dash
+import dash_mantine_components as dmc
+import pandas as pd
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+
+from layouts import ids
+from layouts.common import gate, shell
+from ops_center import geo, kpis
+from ops_center.config import Config
+from ops_center.context import get_context
+from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
+
+dash.register_page(__name__, path="/areas", title="区域钻取", name="区域钻取")
+
+RANGES = {"today": "今日", "7d": "近7天", "30d": "近30天", "90d": "近90天"}
+DEFAULT_RANGE = "30d"
+DEFAULT_KPI = "created"
+TABLE_KPIS = ("created", "open", "overdue", "ack_on_time_rate", "resolved_rate", "resolved_on_time_rate",
+              "median_resolve_minutes", "satisfaction_rate", "rework_rate")
+CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
+# No tiles, no glyphs: a plain background, so the map never asks the internet for anything. The one
+# (empty, inline) source is there because plotly.js drops an empty `sources` object when it restyles an
+# existing map, and MapLibre then rejects the style ("missing required property sources").
+MAP_STYLE = {
+    "version": 8,
+    "sources": {"blank": {"type": "geojson", "data": {"type": "FeatureCollection", "features": []}}},
+    "layers": [{"id": "background", "type": "background", "paint": {"background-color": "#0b1220"}}],
+}
+DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font": {"color": "#e6edf7"}}
+
+
+# --- pure helpers ---------------------------------------------------------------------------
+
+
+def range_bounds(key: str, now: datetime, tz: str) -> tuple[datetime, datetime]:
+    """[start, now) of a range key; 'today' starts at local midnight."""
+    if key == "today":
+        local = now.astimezone(ZoneInfo(tz))
+        return local.replace(hour=0, minute=0, second=0, microsecond=0), now
+    return now - timedelta(days=int(key.rstrip("d"))), now
+
+
+def clean_place(cfg: Config, code: str | None, scope: str) -> str:
+    """A configured area inside the user's scope (else the scope itself, or the default district)."""
+    home = scope if scope in cfg.area_by_code else cfg.site.default_area
+    if code and code in cfg.area_by_code and code.startswith(home):
+        return code
+    return home
+
+
+def trail(cfg: Config, code: str, scope: str) -> list[tuple[str, str]]:
+    """(code, name) from the top the user may see down to `code`."""
+    codes = [c for c in [*geo.ancestors(code), code] if c.startswith(scope) or scope not in cfg.area_by_code]
+    return [(c, cfg.area_by_code[c].name) for c in codes if c in cfg.area_by_code]
+
+
+def fmt(value: object, unit: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if unit == "rate":
+        return f"{float(value) * 100:.1f}%"
+    if unit == "minutes":
+        return f"{float(value):.0f}"
+    return f"{int(value)}"
+
+
+def map_view(cfg: Config, code: str) -> tuple[dict, float]:
+    """Centre and zoom that fit an area's shape into the map panel (~760×540 px, with a margin)."""
+    lat0, lon0, lat1, lon1 = geo.extent(cfg, code)
+    lon_span = max(lon1 - lon0, 1e-4)
+    lat_span = max(lat1 - lat0, 1e-4) / math.cos(math.radians((lat0 + lat1) / 2))
+    zoom = min(math.log2(760 * 360 / (256 * lon_span)), math.log2(540 * 360 / (256 * lat_span))) - 0.8
+    return {"lat": (lat0 + lat1) / 2, "lon": (lon0 + lon1) / 2}, max(1.0, min(zoom, 18.0))
+
+
+class Drill(NamedTuple):
+    """What the page shows for one place: its children's KPIs, its own summary and domain mix.
+
+    (A NamedTuple, not a dataclass: Dash executes page modules before registering them in sys.modules.)
+    """
+
+    code: str
+    level: str  # level of the rows shown (children, or the leaf itself)
+    shapes: dict  # GeoJSON of the rows' areas
+    rows: pd.DataFrame  # one row per child area: code, name + KPI columns
+    summary: dict
+    domains: pd.DataFrame
+
+
+def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, domain: str | None) -> Drill:
+    """All numbers via ops_center.kpis (as of `end`, the live now): children, summary, domain mix."""
+    level = geo.level_of(code)
+    child = CHILD_LEVEL.get(level)
+    if child and geo.children(cfg, code):
+        shapes = geo.area_polygons(cfg, child, code)
+        areas = [(a.code, a.name) for a in geo.children(cfg, code)]
+        group = child
+    else:  # a grid (or an area without children): show the area itself
+        child = level
+        parent = cfg.area_by_code[code].parent_code or code
+        shapes = geo.area_polygons(cfg, level, parent)
+        shapes["features"] = [f for f in shapes["features"] if f["id"] == code]
+        areas = [(code, cfg.area_by_code[code].name)]
+        group = level
+    table = kpis.kpi_table(store, start, end, group_by=group, parent=code, domain=domain, as_of=end)
+    table = table.dropna(subset=[group]).set_index(group)
+    rows = pd.DataFrame(areas, columns=["code", "name"]).set_index("code", drop=False)
+    rows = rows.join(table[[k for k in kpis.KPIS]], how="left")
+    for column in kpis.COUNT_COLUMNS:
+        rows[column] = rows[column].fillna(0).astype("int64")
+    summary = kpis.kpi_summary(store, start, end, area=code, domain=domain, as_of=end)
+    domains = kpis.kpi_table(store, start, end, group_by="domain", parent=code, as_of=end)
+    return Drill(code, child, shapes, rows.reset_index(drop=True), summary, domains)
+
+
+def map_figure(drill: Drill, cfg: Config, kpi: str) -> go.Figure:
+    """Grey base cells (every area clickable) under the KPI colouring; no tiles, no text layers."""
+    spec = kpis.KPIS[kpi]
+    center, zoom = map_view(cfg, drill.code)
+    rows = drill.rows
+    values = rows[kpi].astype(float)
+    text = [f"{n}<br>{spec.name}：{fmt(v, spec.unit)}" for n, v in zip(rows["name"], values, strict=True)]
+    base = go.Choroplethmap(
+        geojson=drill.shapes, locations=rows["code"], z=[0] * len(rows), featureidkey="id",
+        colorscale=[[0, "#1b2740"], [1, "#1b2740"]], showscale=False, marker={"line": {"color": "#3a4a6b", "width": 1}},
+        hovertext=text, hoverinfo="text", name="",
+    )
+    known = values.notna()
+    colour = go.Choroplethmap(
+        geojson=drill.shapes, locations=rows["code"][known], z=values[known], featureidkey="id",
+        colorscale="RdYlGn" if spec.unit == "rate" else "YlOrRd",
+        zmin=0 if spec.unit == "rate" else None, zmax=1 if spec.unit == "rate" else None,
+        marker={"opacity": 0.75, "line": {"color": "#0b1220", "width": 1}},
+        colorbar={"title": {"text": spec.name}, "tickformat": ".0%" if spec.unit == "rate" else None,
+                  "thickness": 12},
+        hovertext=[t for t, k in zip(text, known, strict=True) if k], hoverinfo="text", name="",
+    )
+    fig = go.Figure([base, colour])
+    fig.update_layout(map={"style": MAP_STYLE, "center": center, "zoom": zoom}, margin=dict(l=0, r=0, t=0, b=0),
+                      uirevision=drill.code, clickmode="event", **DARK)
+    return fig
+
+
+def ranking_figure(drill: Drill, kpi: str) -> go.Figure:
+    spec = kpis.KPIS[kpi]
+    rows = drill.rows.dropna(subset=[kpi]).sort_values(kpi, ascending=True).tail(15)
+    fig = go.Figure(go.Bar(x=rows[kpi], y=rows["name"], orientation="h", marker_color="#3e9bff",
+                           text=[fmt(v, spec.unit) for v in rows[kpi]], textposition="auto",
+                           hoverinfo="skip"))
+    fig.update_layout(margin=dict(l=8, r=8, t=30, b=8), title={"text": f"{spec.name}排名", "font": {"size": 14}},
+                      xaxis={"tickformat": ".0%" if spec.unit == "rate" else None, "gridcolor": "#24314f"},
+                      height=max(220, 26 * len(rows) + 60), **DARK)
+    return fig
+
+
+def domain_figure(drill: Drill, cfg: Config) -> go.Figure:
+    df = drill.domains[drill.domains["created"] > 0]
+    order = [d for d in (*DOMAIN_CODES, UNCLASSIFIED) if d in set(df["domain"])]
+    df = df.set_index("domain").loc[order]
+    colours = [cfg.domain_by_code[d].color if d in cfg.domain_by_code else "#8b8d98" for d in order]
+    fig = go.Figure(go.Pie(labels=[DOMAIN_NAMES.get(d, d) for d in order], values=df["created"], hole=0.55,
+                           marker={"colors": colours}, sort=False, textinfo="label+value"))
+    fig.update_layout(margin=dict(l=8, r=8, t=30, b=8), title={"text": "领域构成（受理数）", "font": {"size": 14}},
+                      showlegend=False, height=260, **DARK)
+    return fig
+
+
+def crumbs(cfg: Config, code: str, scope: str) -> list:
+    items = trail(cfg, code, scope)
+    out: list = []
+    for i, (c, name) in enumerate(items):
+        if i:
+            out.append(html.Span(" › ", style={"color": "#8fa1c0"}))
+        if c == code:
+            out.append(html.Span(name, className="areas-crumb-current", style={"fontWeight": 700}))
+        else:
+            out.append(dmc.Button(name, id={"type": ids.AREAS_GOTO, "code": c}, variant="subtle", size="compact-sm"))
+    return out
+
+
+def table(drill: Drill) -> dmc.Table:
+    can_go_down = drill.level != geo.level_of(drill.code)
+    head = dmc.TableThead(dmc.TableTr([dmc.TableTh(LEVEL_NAMES[drill.level])]
+                                      + [dmc.TableTh(kpis.KPIS[k].name) for k in TABLE_KPIS]))
+    body = []
+    for row in drill.rows.sort_values(["created", "code"], ascending=[False, True]).itertuples(index=False):
+        data = row._asdict()
+        name = (dmc.Button(data["name"], id={"type": ids.AREAS_GOTO, "code": data["code"]}, variant="subtle",
+                           size="compact-sm", className="areas-row-link")
+                if can_go_down else data["name"])
+        body.append(dmc.TableTr([dmc.TableTd(name)]
+                                + [dmc.TableTd(fmt(data[k], kpis.KPIS[k].unit)) for k in TABLE_KPIS]))
+    return dmc.Table([head, dmc.TableTbody(body)], striped=True, highlightOnHover=True, withTableBorder=True,
+                     fz="sm")
+
+
+def summary_cards(summary: dict) -> list:
+    keys = ("created", "open", "overdue", "ack_on_time_rate", "resolved_rate", "resolved_on_time_rate")
+    return [
+        dmc.Paper([dmc.Text(kpis.KPIS[k].name, size="xs", c="dimmed"),
+                   dmc.Text(fmt(summary.get(k), kpis.KPIS[k].unit), size="xl", fw=700)],
+                  p="xs", withBorder=True, style={"minWidth": 110})
+        for k in keys
+    ]
+
+
+# --- page -----------------------------------------------------------------------------------
+
+
+def layout(code: str | None = None, kpi: str | None = None, domain: str | None = None, **query: object):
+    user, stub = gate("areas")
+    if stub is not None:
+        return stub
+    cfg = get_context().cfg
+    place = clean_place(cfg, code, user.scope)
+    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
+    span = query.get("range") if query.get("range") in RANGES else DEFAULT_RANGE
+    domain = domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"
+    controls = dmc.Group(
+        [
+            html.Div(crumbs(cfg, place, user.scope), id=ids.AREAS_BREADCRUMBS, style={"flex": 1}),
+            dmc.Select(id=ids.AREAS_KPI, data=[{"value": k.key, "label": k.name} for k in kpis.KPIS.values()],
+                       value=kpi, allowDeselect=False, w=190, label="着色指标"),
+            dmc.Select(id=ids.AREAS_DOMAIN, value=domain, allowDeselect=False, w=140, label="领域",
+                       data=[{"value": "all", "label": "全部领域"}]
+                       + [{"value": d, "label": DOMAIN_NAMES[d]} for d in (*DOMAIN_CODES, UNCLASSIFIED)]),
+            dmc.SegmentedControl(id=ids.AREAS_RANGE, value=span, data=[{"value": k, "label": v} for k, v in RANGES.items()]),
+        ],
+        align="flex-end",
+    )
+    body = dmc.Grid(
+        [
+            dmc.GridCol([dcc.Graph(id=ids.AREAS_MAP, config={"displayModeBar": False, "scrollZoom": True},
+                                   style={"height": "540px"})], span=7),
+            dmc.GridCol([html.Div(id=ids.AREAS_SUMMARY, style={"display": "flex", "gap": 8, "flexWrap": "wrap"}),
+                         dcc.Graph(id=ids.AREAS_DOMAIN_MIX, config={"displayModeBar": False})], span=5),
+            dmc.GridCol([html.Div(id=ids.AREAS_TABLE)], span=8),
+            dmc.GridCol([dcc.Graph(id=ids.AREAS_RANKING, config={"displayModeBar": False})], span=4),
+        ],
+        gutter="md",
+    )
+    return shell("areas", user, dcc.Location(id=ids.AREAS_URL, refresh=False),
+                 dcc.Store(id=ids.AREAS_STATE, data={"code": place}),
+                 html.H3(id=ids.AREAS_TITLE, style={"margin": "4px 0 8px"}), controls, body)
+
+
+@callback(
+    Output(ids.AREAS_STATE, "data"),
+    Input({"type": ids.AREAS_GOTO, "code": ALL}, "n_clicks"),
+    Input(ids.AREAS_MAP, "clickData"),
+    State(ids.AREAS_STATE, "data"),
+    prevent_initial_call=True,
+)
+def navigate(_clicks, click, state):
+    """Breadcrumb / table button or a map click: the new place, checked against the config and scope."""
+    trig = ctx.triggered_id
+    if isinstance(trig, dict):
+        if not ctx.triggered[0].get("value"):
+            return no_update  # a button was (re)rendered, not clicked
+        target = trig.get("code")
+    else:
+        points = (click or {}).get("points") or []
+        target = points[0].get("location") if points else None
+    user = gate("areas")[0]
+    cfg = get_context().cfg
+    if user is None or not target or clean_place(cfg, target, user.scope) != target or target == state.get("code"):
+        return no_update
+    return {"code": target}
+
+
+@callback(
+    Output(ids.AREAS_TITLE, "children"),
+    Output(ids.AREAS_BREADCRUMBS, "children"),
+    Output(ids.AREAS_MAP, "figure"),
+    Output(ids.AREAS_SUMMARY, "children"),
+    Output(ids.AREAS_TABLE, "children"),
+    Output(ids.AREAS_RANKING, "figure"),
+    Output(ids.AREAS_DOMAIN_MIX, "figure"),
+    Output(ids.AREAS_URL, "search"),
+    Input(ids.AREAS_STATE, "data"),
+    Input(ids.AREAS_KPI, "value"),
+    Input(ids.AREAS_RANGE, "value"),
+    Input(ids.AREAS_DOMAIN, "value"),
+)
+def render(state, kpi, span, domain):
+    user = gate("areas")[0]
+    if user is None:
+        return (no_update,) * 8
+    app = get_context()
+    cfg = app.cfg
+    code = clean_place(cfg, (state or {}).get("code"), user.scope)
+    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
+    span = span if span in RANGES else DEFAULT_RANGE
+    start, end = range_bounds(span, app.clock(), cfg.site.timezone)
+    drill = load_drill(app.store, cfg, code, start, end, None if domain in (None, "all") else domain)
+    title = f"{cfg.area_by_code[code].name} · {RANGES[span]} · 下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个"
+    query = {"code": code, "kpi": kpi, "range": span} | ({"domain": domain} if domain not in (None, "all") else {})
+    return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
+            table(drill), ranking_figure(drill, kpi), domain_figure(drill, cfg), "?" + urlencode(query))

@@ -1,0 +1,323 @@
+"""The weekly report (ISO week, site time zone): one builder for the page, the CLI and the Monday job.
+
+Every number comes from `ops_center.kpis`; this module only picks the week, joins names and lays
+out sheets, so the screen, `run.py report` and the scheduled file always agree for the same week.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from ops_center import kpis
+from ops_center.config import Config
+from ops_center.domains import DOMAIN_NAMES, SEVERITY_NAMES, STATUS_NAMES
+from ops_center.store import to_db
+
+log = logging.getLogger(__name__)
+
+WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+SHEETS = ("概览", "街道×领域", "超期明细", "事件明细")
+COUNT_KEY = "created"  # 受理数: the count the week-over-week change compares
+# A fixed timestamp in the workbook's metadata, so the same week gives the same file.
+_XLSX_STAMP = datetime(2026, 1, 1)  # noqa: DTZ001 - openpyxl stores naive document properties
+
+
+# --- ISO weeks in the site's time zone ---------------------------------------------------
+
+
+def parse_week(week: str) -> tuple[int, int]:
+    """'2026-W47' -> (2026, 47); a week that does not exist is an error, not a guess."""
+    m = WEEK.match((week or "").strip())
+    if not m:
+        raise ValueError(f"expected an ISO week like 2026-W47, got {week!r}")
+    year, num = int(m.group(1)), int(m.group(2))
+    try:
+        date.fromisocalendar(year, num, 1)
+    except ValueError:
+        raise ValueError(f"{week}: year {year} has no ISO week {num}") from None
+    return year, num
+
+
+def week_bounds(week: str, tz: str) -> tuple[datetime, datetime]:
+    """[Monday 00:00, next Monday 00:00) of the ISO week in `tz`, as aware UTC datetimes."""
+    year, num = parse_week(week)
+    monday = date.fromisocalendar(year, num, 1)
+    zone = ZoneInfo(tz)
+    start = datetime.combine(monday, time(0), zone)
+    end = datetime.combine(monday + timedelta(days=7), time(0), zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def week_of(moment: datetime, tz: str) -> str:
+    """The ISO week a moment falls in, seen from `tz`."""
+    year, num, _ = moment.astimezone(ZoneInfo(tz)).isocalendar()
+    return f"{year}-W{num:02d}"
+
+
+def shift_week(week: str, weeks: int) -> str:
+    year, num = parse_week(week)
+    monday = date.fromisocalendar(year, num, 1) + timedelta(weeks=weeks)
+    y, n, _ = monday.isocalendar()
+    return f"{y}-W{n:02d}"
+
+
+def previous_week(now: datetime, tz: str) -> str:
+    """The last complete ISO week before `now` (what the Monday job reports)."""
+    return shift_week(week_of(now, tz), -1)
+
+
+def recent_weeks(now: datetime, tz: str, count: int = 26) -> list[str]:
+    """The current (partial) week first, then `count - 1` complete weeks, newest first."""
+    current = week_of(now, tz)
+    return [shift_week(current, -i) for i in range(count)]
+
+
+def week_label(week: str, tz: str) -> str:
+    """'2026-W47（11-16 至 11-22）' for pickers and titles."""
+    start, end = week_bounds(week, tz)
+    zone = ZoneInfo(tz)
+    first = start.astimezone(zone).date()
+    last = (end.astimezone(zone) - timedelta(days=1)).date()
+    return f"{week}（{first:%m-%d} 至 {last:%m-%d}）"
+
+
+# --- the report ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeeklyReport:
+    """Everything one week's report shows; the DataFrames are the sheets, in order."""
+
+    week: str
+    previous: str
+    start: datetime
+    end: datetime
+    overview: pd.DataFrame  # 指标 | 本周 | 上周 | 环比
+    street_domain: pd.DataFrame  # kpi_table(('street','domain')) with names and last week's counts
+    overdue: pd.DataFrame  # the incidents behind 超期数 (same definition, same population)
+    incidents: pd.DataFrame  # every incident created in the week
+    by_street: pd.DataFrame  # raw kpi_table('street') (KPI keys as columns), for the page's charts
+    by_street_previous: pd.DataFrame
+
+    def sheets(self) -> dict[str, pd.DataFrame]:
+        return dict(zip(SHEETS, (self.overview, self.street_domain, self.overdue, self.incidents), strict=True))
+
+
+# Detail rows of the same population as the KPIs; 超期 uses the KPI module's own definition.
+_DETAIL_SQL = f"""
+SELECT incident_id, title, domain, category, severity, status, area_code, street_code, level, department,
+       source, report_count, created_at, acknowledged_at, resolved_at, closed_at, ack_due_at, resolve_due_at,
+       escalations, coalesce({kpis.VALID} AND {kpis.OVERDUE}, false) AS kpi_overdue,
+       coalesce({kpis.VALID} AND {kpis.ACK_DUE} AND NOT coalesce({kpis.ACK_ON_TIME}, false), false) AS ack_late
+FROM incidents
+WHERE created_at >= $start AND created_at < $end AND status <> 'merged' AND starts_with(area_code, $area)
+ORDER BY created_at, incident_id
+"""  # noqa: S608 - the fragments are constants of ops_center.kpis; values arrive as parameters
+
+
+def _store_of(ctx_or_store: Any) -> Any:
+    return getattr(ctx_or_store, "store", ctx_or_store)
+
+
+def _area_name(cfg: Config, code: Any) -> str:
+    if code is None or (isinstance(code, float) and pd.isna(code)):
+        return ""
+    area = cfg.area_by_code.get(str(code))
+    return area.name if area else str(code)
+
+
+def _local(series: pd.Series, tz: str) -> pd.Series:
+    """Naive-UTC timestamps -> 'YYYY-MM-DD HH:MM' local text (xlsx and csv cannot hold time zones)."""
+    ts = pd.to_datetime(series)
+    return ts.dt.tz_localize("UTC").dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+
+
+def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: datetime | None,
+             area: str) -> pd.DataFrame:
+    params = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end), "area": area}
+    df = store.query_df(_DETAIL_SQL, params)
+    tz = cfg.site.timezone
+    out = pd.DataFrame(
+        {
+            "事件编号": df["incident_id"].astype("int64"),
+            "标题": df["title"],
+            "领域": df["domain"].map(lambda d: DOMAIN_NAMES.get(d, d)),
+            "类别": df["category"].fillna(""),
+            "等级": df["severity"].map(lambda s: f"{s} {SEVERITY_NAMES.get(s, '')}".strip()),
+            "状态": df["status"].map(lambda s: STATUS_NAMES.get(s, s)),
+            "街道": df["street_code"].map(lambda c: _area_name(cfg, c)),
+            "区域": df["area_code"].map(lambda c: _area_name(cfg, c)),
+            "区域编码": df["area_code"],
+            "责任层级": df["level"],
+            "责任部门": df["department"].fillna(""),
+            "来源": df["source"].fillna(""),
+            "上报次数": df["report_count"].astype("int64"),
+            "创建时间": _local(df["created_at"], tz),
+            "受理时间": _local(df["acknowledged_at"], tz),
+            "处置时间": _local(df["resolved_at"], tz),
+            "结案时间": _local(df["closed_at"], tz),
+            "受理时限": _local(df["ack_due_at"], tz),
+            "办结时限": _local(df["resolve_due_at"], tz),
+            "受理超时": df["ack_late"].astype(bool).map({True: "是", False: "否"}),
+            "超期": df["kpi_overdue"].astype(bool).map({True: "是", False: "否"}),
+            "升级次数": df["escalations"].fillna(0).astype("int64"),
+        }
+    )
+    return out
+
+
+UNIT_NAMES = {"count": "件", "rate": "比率", "minutes": "分钟"}
+
+
+def kpi_columns() -> dict[str, str]:
+    """KPI key -> Chinese column name, in the KPI module's order."""
+    return {k.key: k.name for k in kpis.KPIS.values()}
+
+
+def _named(cfg: Config, table: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Readable names for the group codes in front, KPI columns renamed to their Chinese names."""
+    front: dict[str, pd.Series] = {}
+    for key in keys:
+        if key == "domain":
+            front["领域"] = table[key].map(lambda d: DOMAIN_NAMES.get(d, d))
+        else:
+            front["街道" if key == "street" else key] = table[key].map(lambda c: _area_name(cfg, c))
+            front["街道编码" if key == "street" else key + "_code"] = table[key]
+    body = table[[k for k in kpi_columns() if k in table.columns]].rename(columns=kpi_columns())
+    return pd.concat([pd.DataFrame(front, index=table.index), body], axis=1).reset_index(drop=True)
+
+
+def _change(this: float | None, last: float | None) -> float | None:
+    if this is None or last is None or pd.isna(this) or pd.isna(last):
+        return None
+    return float(this) - float(last)
+
+
+def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datetime | None = None) -> WeeklyReport:
+    """Build one week's report; the same store contents always give the same numbers.
+
+    A complete week is judged as of its end (the KPI module's default); the current, unfinished
+    week is judged as of `now` so deadlines that have not come yet do not count.
+    """
+    store = _store_of(ctx_or_store)
+    tz = cfg.site.timezone
+    start, end = week_bounds(week, tz)
+    previous = shift_week(week, -1)
+    p_start, p_end = week_bounds(previous, tz)
+    as_of = now if now is not None and now < end else None
+    district = cfg.site.default_area[:6]
+
+    this_sum = kpis.kpi_summary(store, start, end, area=district, as_of=as_of)
+    last_sum = kpis.kpi_summary(store, p_start, p_end, area=district)
+    overview = pd.DataFrame(
+        [
+            {"指标": k.name, "单位": UNIT_NAMES.get(k.unit, k.unit), "本周": this_sum.get(k.key),
+             "上周": last_sum.get(k.key), "环比变化": _change(this_sum.get(k.key), last_sum.get(k.key)),
+             "口径": k.doc}
+            for k in kpis.KPIS.values()
+        ]
+    )
+
+    keys = ("street", "domain")
+    cur = kpis.kpi_table(store, start, end, group_by=keys, parent=district, as_of=as_of)
+    cur = cur[cur["street"].notna()].reset_index(drop=True)
+    prev = kpis.kpi_table(store, p_start, p_end, group_by=keys, parent=district)
+    last_counts = prev.dropna(subset=["street"]).set_index(list(keys))[COUNT_KEY]
+    street_domain = _named(cfg, cur, keys)
+    count_name = kpis.KPIS[COUNT_KEY].name
+    last = [int(last_counts.get((s, d), 0)) for s, d in zip(cur["street"], cur["domain"], strict=True)]
+    street_domain["上周" + count_name] = pd.Series(last, dtype="int64")
+    street_domain["环比变化"] = street_domain[count_name] - street_domain["上周" + count_name]
+
+    def streets(a: datetime, b: datetime, at: datetime | None) -> pd.DataFrame:
+        t = kpis.kpi_table(store, a, b, group_by="street", parent=district, as_of=at)
+        return t[t["street"].notna()].reset_index(drop=True)
+
+    incidents = _details(store, cfg, start, end, as_of, district)
+    overdue = incidents[incidents["超期"] == "是"].reset_index(drop=True)
+    return WeeklyReport(week, previous, start, end, overview, street_domain, overdue, incidents,
+                        streets(start, end, as_of), streets(p_start, p_end, None))
+
+
+# --- files --------------------------------------------------------------------------------
+
+
+def xlsx_bytes(report: WeeklyReport, cfg: Config) -> bytes:
+    """The report as an xlsx workbook (sheets 概览, 街道×领域, 超期明细, 事件明细); rates as 0.0 %."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    rate_names = {k.name for k in kpis.KPIS.values() if k.unit == "rate"}
+    wb = Workbook()
+    wb.remove(wb.active)
+    for name, df in report.sheets().items():
+        ws = wb.create_sheet(name)
+        ws.append(list(df.columns))
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in df.itertuples(index=False):
+            ws.append([_cell(v) for v in row])
+        ws.freeze_panes = "A2"
+        for i, column in enumerate(df.columns, start=1):
+            letter = ws.cell(1, i).column_letter
+            width = max([len(str(column))] + [len(str(v)) for v in df.iloc[:200, i - 1]])
+            ws.column_dimensions[letter].width = min(48, 4 + width * 1.6)
+            if column in rate_names:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                    cell.number_format = "0.0%"
+        if name == SHEETS[0]:
+            for r, unit in enumerate(df["单位"], start=2):
+                if unit == UNIT_NAMES["rate"]:
+                    for c in (3, 4, 5):
+                        ws.cell(r, c).number_format = "0.0%"
+    wb.properties.title = f"{cfg.site.name} 周报 {week_label(report.week, cfg.site.timezone)}"
+    wb.properties.creator = "ops-center"
+    wb.properties.created = _XLSX_STAMP
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """Plain Python values for openpyxl; NaN/None as empty cells."""
+    if value is None:
+        return None
+    if isinstance(value, float) and pd.isna(value):
+        return None
+    if hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def csv_text(report: WeeklyReport) -> str:
+    """The street × domain sheet as CSV (UTF-8 with BOM so spreadsheet programs read the Chinese)."""
+    return "\ufeff" + report.street_domain.to_csv(index=False, lineterminator="\n")
+
+
+def write_weekly_report(ctx_or_store: Any, cfg: Config, week: str, out_path: str | Path) -> Path:
+    """Write the week's report to `out_path`: .csv gives the street × domain table, anything else xlsx."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    report = build_weekly_report(ctx_or_store, cfg, week)
+    if out.suffix.lower() == ".csv":
+        out.write_text(csv_text(report), encoding="utf-8")
+    else:
+        out.write_bytes(xlsx_bytes(report, cfg))
+    log.info("weekly report %s written to %s (%d incidents)", week, out, len(report.incidents))
+    return out
+
+
+def weekly_report_job(ctx: Any) -> Path:
+    """APScheduler job (Monday 08:00): last week's report into the configured reports folder."""
+    cfg = ctx.cfg
+    week = previous_week(ctx.clock(), cfg.site.timezone)
+    return write_weekly_report(ctx, cfg, week, cfg.path_of(cfg.reports.folder) / f"weekly-{week}.xlsx")

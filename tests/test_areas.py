@@ -1,0 +1,91 @@
+"""区域钻取: numbers from the KPI module, scope-clamped places, and district → grid → back in the browser."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from layouts import ids as I
+from ops_center import kpis
+from tests.factories import make_incident
+from tests.fixtures_web import login
+
+GRID = "510108002005001"  # 望平社区第1网格, in 猛追湾街道 / 望平社区
+PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "areas.py")
+
+
+@pytest.fixture
+def areas(web_app):
+    """The page module as Dash loaded it for web_app (pages register themselves only inside an app)."""
+    return next(m for m in reversed(list(sys.modules.values())) if getattr(m, "__file__", None) == PAGE_FILE)
+
+
+def test_place_is_clamped_to_config_and_scope(areas, cfg):
+    assert areas.clean_place(cfg, "510108002005", "510108") == "510108002005"
+    assert areas.clean_place(cfg, "999999", "510108") == "510108"
+    assert areas.clean_place(cfg, "510108004", "510108002") == "510108002"  # outside the user's scope
+    assert areas.clean_place(cfg, None, "510100") == cfg.site.default_area  # city-wide scope
+    assert [c for c, _ in areas.trail(cfg, GRID, "510108")] == ["510108", "510108002", "510108002005", GRID]
+    assert [c for c, _ in areas.trail(cfg, GRID, "510108002")] == ["510108002", "510108002005", GRID]
+
+
+def test_today_starts_at_local_midnight(areas):
+    now = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # 10:00 in Chengdu
+    start, end = areas.range_bounds("today", now, "Asia/Shanghai")
+    assert (start.astimezone(UTC), end) == (datetime(2026, 11, 23, 16, 0, tzinfo=UTC), now)
+    assert areas.range_bounds("7d", now, "Asia/Shanghai") == (now - timedelta(days=7), now)
+
+
+def test_drill_numbers_come_from_the_kpi_module(areas, web_ctx, demo_incidents):
+    cfg, now = web_ctx.cfg, web_ctx.clock()
+    start, end = areas.range_bounds("30d", now, cfg.site.timezone)
+    drill = areas.load_drill(web_ctx.store, cfg, "510108", start, end, None)
+    assert drill.level == "street" and len(drill.rows) == len(cfg.children_of["510108"])
+    expected = kpis.kpi_table(web_ctx.store, start, end, group_by="street", parent="510108", as_of=end)
+    got = drill.rows.set_index("code").loc[expected["street"]]
+    assert list(got["created"]) == list(expected["created"])
+    assert sum(drill.rows["created"]) == drill.summary["created"] == 8
+    fig = areas.map_figure(drill, cfg, "resolved_rate").to_plotly_json()
+    style = fig["layout"]["map"]["style"]
+    assert "glyphs" not in style and all(src["type"] == "geojson" for src in style["sources"].values())
+    assert {f["id"] for f in fig["data"][0]["geojson"]["features"]} == set(drill.rows["code"])
+
+
+def url_query(duo) -> dict:
+    return {k: v[0] for k, v in parse_qs(urlparse(duo.driver.current_url).query).items()}
+
+
+def goto_selector(code: str) -> str:
+    """CSS selector of a pattern-matching button id (Dash writes the id as sorted JSON)."""
+    raw = json.dumps({"code": code, "type": I.AREAS_GOTO}, separators=(",", ":"))
+    return "[id='" + raw + "']"
+
+
+@pytest.mark.browser
+def test_drill_down_to_grid_and_back_by_breadcrumb(web_ctx, demo_incidents, web_duo):
+    make_incident(web_ctx.store, web_ctx.cfg, now=web_ctx.clock() - timedelta(hours=2), domain="elderly_care",
+                  severity="P2", status="new", area_code=GRID)
+    duo = web_duo
+    login(duo, "leader", next_path="/areas")
+    duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "成华区", timeout=10)
+    duo.wait_for_element(f"#{I.AREAS_MAP} .maplibregl-canvas, #{I.AREAS_MAP} canvas", timeout=10)
+    for code, name in (("510108002", "猛追湾街道"), ("510108002005", "望平社区"), (GRID, "望平社区第1网格")):
+        duo.find_element(goto_selector(code)).click()
+        duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", name, timeout=10)
+        duo.wait_for_text_to_equal(".areas-crumb-current", name, timeout=10)
+        assert url_query(duo)["code"] == code
+    duo.wait_for_contains_text(f"#{I.AREAS_TABLE}", "望平社区第1网格")
+    assert "1" in duo.find_element(f"#{I.AREAS_SUMMARY}").text
+    # Back up to the district in one step by its breadcrumb; the URL follows and can be shared.
+    duo.find_element(goto_selector("510108")).click()
+    duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "成华区 · 近30天", timeout=10)
+    assert url_query(duo) == {"code": "510108", "kpi": "created", "range": "30d"}
+    shared = duo.server_url + "/areas?code=510108002005&kpi=overdue&range=7d"
+    duo.driver.get(shared)
+    duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "望平社区 · 近7天", timeout=10)
+    assert duo.get_logs() == []
