@@ -1,13 +1,144 @@
 """Every Dash component id in one place, so pages and callbacks never drift apart."""
 
 # --- shared shell (layouts/common.py) ---
+# Every id starts with its screen's prefix (wall-, console-, areas-, reports-, admin-): the server gate
+# (ops_center/auth.py) allows a callback only to roles that may open the screen its outputs belong to.
+SHELL_USER = "shell-user"
+SHELL_NAV = "shell-nav"
+SHELL_LOGOUT = "shell-logout"
+SHELL_DENIED = "shell-denied"
+LOGIN_FORM = "login-form"
+LOGIN_USERNAME = "login-username"
+LOGIN_PASSWORD = "login-password"
+LOGIN_NEXT = "login-next"
+LOGIN_SUBMIT = "login-submit"
+LOGIN_ERROR = "login-error"
 
 # --- wall (layouts/wall.py) ---
+WALL_ROOT = "wall-root"
+WALL_TICK = "wall-tick"
+WALL_SEEN = "wall-seen"
+WALL_CLOCK = "wall-clock"
+WALL_TOTALS = "wall-totals"
+WALL_SCOPE = "wall-scope"
+WALL_MAP = "wall-map"
+WALL_TILES = "wall-tiles"
+WALL_LIST = "wall-list"
+WALL_HEALTH = "wall-health"
+WALL_HEALTH_TICK = "wall-health-tick"
+WALL_HEALTH_SEEN = "wall-health-seen"
+WALL_FLASH = "wall-flash"
+WALL_PATROL = "wall-patrol"
+WALL_PATROL_TICK = "wall-patrol-tick"
+WALL_PATROL_TOGGLE = "wall-patrol-toggle"
+WALL_SERVER_NOW = "wall-server-now"
 
 # --- console (layouts/console.py) ---
+CONSOLE_ROOT = "console-root"
+CONSOLE_GRID = "console-grid"
+CONSOLE_COUNT = "console-count"
+CONSOLE_TICK = "console-tick"
+CONSOLE_SEEN = "console-seen"
+CONSOLE_REFRESH = "console-refresh"
+CONSOLE_SELECTED = "console-selected"
+CONSOLE_F_DOMAIN = "console-f-domain"
+CONSOLE_F_AREA = "console-f-area"
+CONSOLE_F_STATUS = "console-f-status"
+CONSOLE_F_SOURCE = "console-f-source"
+CONSOLE_F_SEVERITY = "console-f-severity"
+CONSOLE_DETAIL = "console-detail"
+CONSOLE_TIMELINE = "console-timeline"
+CONSOLE_RELATED = "console-related"
+CONSOLE_REPORTS = "console-reports"
+CONSOLE_PIN = "console-pin"
+CONSOLE_MESSAGE = "console-message"
+CONSOLE_DEPARTMENT = "console-department"
+CONSOLE_LEVEL = "console-level"
+CONSOLE_MERGE_TARGET = "console-merge-target"
+CONSOLE_DOMAIN = "console-domain"
+CONSOLE_CATEGORY = "console-category"
+CONSOLE_NOTE = "console-note"
+CONSOLE_BULK_ACK = "console-bulk-ack"
+# One button per service action: {action: id}; keyboard shortcuts in assets/ops.js click these.
+CONSOLE_ACTIONS = {
+    "acknowledge": "console-act-acknowledge",
+    "dispatch": "console-act-dispatch",
+    "escalate": "console-act-escalate",
+    "resolve": "console-act-resolve",
+    "close": "console-act-close",
+    "verify_fail": "console-act-verify-fail",
+    "reopen": "console-act-reopen",
+    "false_alarm": "console-act-false-alarm",
+    "merge": "console-act-merge",
+    "set_domain": "console-act-set-domain",
+    "add_note": "console-act-note",
+}
 
 # --- drill-down (layouts/areas.py) ---
+AREAS_URL = "areas-url"
+AREAS_STATE = "areas-state"
+AREAS_BREADCRUMBS = "areas-breadcrumbs"
+AREAS_KPI = "areas-kpi"
+AREAS_RANGE = "areas-range"
+AREAS_DOMAIN = "areas-domain"
+AREAS_MAP = "areas-map"
+AREAS_TITLE = "areas-title"
+AREAS_SUMMARY = "areas-summary"
+AREAS_TABLE = "areas-table"
+AREAS_RANKING = "areas-ranking"
+AREAS_DOMAIN_MIX = "areas-domain-mix"
+AREAS_GOTO = "areas-goto"  # pattern-matching type: {"type": AREAS_GOTO, "code": area code}
 
 # --- reports (layouts/reports.py) ---
+REPORTS_WEEK = "reports-week"
+REPORTS_TITLE = "reports-title"
+REPORTS_OVERVIEW = "reports-overview"
+REPORTS_TABLE = "reports-table"
+REPORTS_STREET_CHART = "reports-street-chart"
+REPORTS_DOMAIN_CHART = "reports-domain-chart"
+REPORTS_XLSX_BUTTON = "reports-xlsx-button"
+REPORTS_CSV_BUTTON = "reports-csv-button"
+REPORTS_DOWNLOAD = "reports-download"
 
 # --- admin (layouts/admin.py) ---
+ADMIN_TABS = "admin-tabs"
+ADMIN_REFRESH = "admin-refresh"
+ADMIN_SOURCES = "admin-sources"
+ADMIN_DEAD_LETTERS = "admin-dead-letters"
+ADMIN_DEAD_LETTER_TEXT = "admin-dead-letter-text"
+ADMIN_DEAD_LETTER_HEX = "admin-dead-letter-hex"
+ADMIN_DEAD_LETTER_META = "admin-dead-letter-meta"
+ADMIN_DL_VIEW = "admin-dl-view"  # pattern-matching type: {"type": ADMIN_DL_VIEW, "id": dead_letter_id}
+ADMIN_RULES_INFO = "admin-rules-info"
+ADMIN_RULES_TABLE = "admin-rules-table"
+ADMIN_RULES_VALIDATE = "admin-rules-validate"
+ADMIN_RULES_STATUS = "admin-rules-status"
+ADMIN_EXPLAIN_INPUT = "admin-explain-input"
+ADMIN_EXPLAIN_BUTTON = "admin-explain-button"
+ADMIN_EXPLAIN_RESULT = "admin-explain-result"
+ADMIN_BACKTEST_DAYS = "admin-backtest-days"
+ADMIN_BACKTEST_BUTTON = "admin-backtest-button"
+ADMIN_BACKTEST_RESULT = "admin-backtest-result"
+ADMIN_SUPPRESSIONS = "admin-suppressions"
+ADMIN_SUP_SCOPE = "admin-sup-scope"
+ADMIN_SUP_VALUE = "admin-sup-value"
+ADMIN_SUP_HOURS = "admin-sup-hours"
+ADMIN_SUP_REASON = "admin-sup-reason"
+ADMIN_SUP_CREATE = "admin-sup-create"
+ADMIN_SUP_CANCEL = "admin-sup-cancel"
+ADMIN_SUP_CANCEL_ID = "admin-sup-cancel-id"
+ADMIN_SUP_STATUS = "admin-sup-status"
+ADMIN_USERS = "admin-users"
+ADMIN_USER_NAME = "admin-user-username"
+ADMIN_USER_DISPLAY = "admin-user-display"
+ADMIN_USER_ROLE = "admin-user-role"
+ADMIN_USER_SCOPE = "admin-user-scope"
+ADMIN_USER_PASSWORD = "admin-user-password"
+ADMIN_USER_CREATE = "admin-user-create"
+ADMIN_USER_UPDATE = "admin-user-update"
+ADMIN_USER_DEACTIVATE = "admin-user-deactivate"
+ADMIN_USER_RESET = "admin-user-reset"
+ADMIN_USER_ACTIVATE = "admin-user-activate"
+ADMIN_USER_STATUS = "admin-user-status"
+ADMIN_AUDIT = "admin-audit"
+ADMIN_AUDIT_ACTOR = "admin-audit-actor"

@@ -1,1 +1,180 @@
-"""Shared pytest fixtures for the web tests."""
+"""Shared pytest fixtures for the web tests: a seeded AppContext on a temp DuckDB file and a started app.
+
+Use in a test module:
+
+    def test_x(web_ctx, web_duo):            # web_duo: dash_duo with the app started
+        login(web_duo, "leader")              # helper below: fills the login form, waits for the nav
+        web_duo.wait_for_page(web_duo.server_url + "/areas")
+
+`web_ctx` has the config users seeded (demo passwords: `demo_password(username)`), a fixed clock at
+`fixed_now` (Tue 2026-11-24 10:00 Asia/Shanghai) and is installed with set_context(). Add incidents
+with `tests.factories.make_incident(web_ctx.store, web_ctx.cfg, now=web_ctx.clock(), ...)` or take
+`demo_incidents` (one open incident per domain, spread over streets, plus one P1 and one closed).
+`web_client` is a Flask test client on the same app (no browser) for HTTP-level tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import NamedTuple
+
+import pytest
+
+from ops_center.bus import Bus
+from ops_center.context import AppContext, set_context
+from ops_center.store import Store
+
+class FakeHealth(NamedTuple):
+    """Same fields as the sources' SourceHealth."""
+
+    source_id: str
+    name: str
+    state: str
+    last_message_at: datetime | None
+    messages_per_min: float
+    dead_letters_per_min: float
+    dead_letters_total: int
+
+
+STREETS = ("510108002", "510108004", "510108006", "510108007", "510108008", "510108010")
+
+
+def build_service(store, bus, cfg, clock):
+    """The incident service as the lead's build_context wires it."""
+    from ops_center.incidents import IncidentService
+
+    return IncidentService(store, bus, cfg, clock)
+
+
+@pytest.fixture
+def web_ctx(cfg, config_path, db_path, fixed_now) -> Iterator[AppContext]:
+    from ops_center.auth import seed_users
+
+    store = Store(db_path)
+    bus = Bus()
+
+    def clock() -> datetime:
+        return fixed_now
+
+    seed_users(store, cfg, fixed_now)
+    ctx = AppContext(
+        cfg=cfg,
+        config_path=config_path,
+        store=store,
+        service=build_service(store, bus, cfg, clock),
+        bus=bus,
+        clock=clock,
+    )
+    set_context(ctx)
+    yield ctx
+    bus.close()
+    store.close()
+
+
+@pytest.fixture
+def with_health(web_ctx):
+    """Replace ctx.health with a fixed list: one connected feed and one silent feed."""
+    def health() -> list:
+        now = web_ctx.clock()
+        return [
+            FakeHealth("mqtt_sensors", "物联感知", "connected", now, 120.0, 0.0, 0),
+            FakeHealth("mqtt_grid", "网格员上报", "silent", now - timedelta(hours=1), 0.0, 0.0, 3),
+        ]
+
+    ctx = replace(web_ctx, health=health)
+    set_context(ctx)
+    return ctx
+
+
+@pytest.fixture
+def demo_incidents(web_ctx) -> dict[str, int]:
+    """One open incident per domain spread over streets, a P1 fire, a closed one; name -> id."""
+    from ops_center.domains import DOMAIN_CODES
+    from tests.factories import make_incident
+
+    now = web_ctx.clock()
+    ids: dict[str, int] = {}
+    for i, domain in enumerate(DOMAIN_CODES):
+        street = STREETS[i % len(STREETS)]
+        ids[domain] = make_incident(
+            web_ctx.store, web_ctx.cfg, now=now - timedelta(minutes=5 + 7 * i), domain=domain,
+            severity="P3", status="new", area_code=street,
+        )
+    ids["p1"] = make_incident(
+        web_ctx.store, web_ctx.cfg, now=now - timedelta(minutes=1), domain="fire_safety",
+        severity="P1", status="new", area_code="510108002",
+    )
+    ids["closed"] = make_incident(
+        web_ctx.store, web_ctx.cfg, now=now - timedelta(hours=3), domain="traffic",
+        severity="P3", status="closed", area_code="510108004",
+    )
+    return ids
+
+
+@pytest.fixture
+def web_app(web_ctx):
+    """A fresh Dash app on the installed context (web_ctx, or with_health's copy when requested first)."""
+    from ops_center.context import get_context
+    from ops_center.web import create_app
+
+    return create_app(get_context())
+
+
+@pytest.fixture
+def web_duo(dash_duo, web_app):
+    """dash_duo with web_app started on a free port; log in with `login(web_duo, 'officer')`."""
+    dash_duo.start_server(web_app)
+    return dash_duo
+
+
+@pytest.fixture
+def web_client(web_app):
+    """A Flask test client (cookies kept) on web_app; `client_login(web_client, 'viewer')`."""
+    return web_app.server.test_client()
+
+
+def login(duo, username: str, password: str | None = None, next_path: str = "") -> None:
+    """Log in through the real login form and wait until the landing page shows its nav/user."""
+    url = duo.server_url + "/login" + (f"?next={next_path}" if next_path else "")
+    duo.driver.get(url)
+    duo.wait_for_element("#login-username", timeout=10)
+    duo.find_element("#login-username").send_keys(username)
+    duo.find_element("#login-password").send_keys(password or demo_password(username))
+    duo.find_element("#login-submit").click()
+    duo.wait_for_element("#shell-user", timeout=10)
+
+
+def client_login(client, username: str, password: str | None = None):
+    """Log a Flask test client in; returns the response of the login POST."""
+    return client.post("/auth/login", data={"username": username, "password": password or demo_password(username)})
+
+
+def demo_password(username: str) -> str:
+    """config.yaml's demo passwords: the username without its suffix + 2026 (officer_mzw -> officer2026)."""
+    return username.split("_", 1)[0] + "2026"
+
+
+def dash_post(client, app, output_id: str, values: dict | None = None, changed: str | None = None):
+    """POST straight to /_dash-update-component for the callback that outputs to `output_id`, the way
+    any HTTP client could; `values` maps "id.prop" to the value sent for that input or state."""
+    client.get("/login")  # the first request makes Dash collect the pages' callbacks
+    key = next(k for k in app.callback_map if f"{output_id}." in k)
+    spec = app.callback_map[key]
+    parts = key[2:-2].split("...") if key.startswith("..") else [key]
+    outputs = [dict(zip(("id", "property"), p.rsplit(".", 1), strict=True)) for p in parts]
+    values = values or {}
+
+    def dep(d: dict) -> dict:
+        name = f"{d['id']}.{d['property']}"
+        return {"id": d["id"], "property": d["property"], "value": values.get(name)}
+
+    body = {
+        "output": key,
+        "outputs": outputs if key.startswith("..") else outputs[0],
+        "inputs": [dep(d) for d in spec["inputs"]],
+        "state": [dep(d) for d in spec["state"]],
+        "changedPropIds": [changed] if changed else [],
+    }
+    return client.post("/_dash-update-component", json=body)
