@@ -116,8 +116,8 @@ class WeeklyReport:
 _DETAIL_SQL = f"""
 SELECT incident_id, title, domain, category, severity, status, area_code, street_code, level, department,
        source, report_count, created_at, acknowledged_at, resolved_at, closed_at, ack_due_at, resolve_due_at,
-       escalations, coalesce({kpis.VALID} AND {kpis.OVERDUE}, false) AS kpi_overdue,
-       coalesce({kpis.VALID} AND {kpis.ACK_DUE} AND NOT coalesce({kpis.ACK_ON_TIME}, false), false) AS ack_late
+       escalations, coalesce({kpis.FLAGS["overdue"]}, false) AS kpi_overdue,
+       coalesce(({kpis.FLAGS["ack_due"]}) AND NOT coalesce({kpis.FLAGS["ack_on_time"]}, false), false) AS ack_late
 FROM incidents
 WHERE created_at >= $start AND created_at < $end AND status <> 'merged' AND starts_with(area_code, $area)
 ORDER BY created_at, incident_id

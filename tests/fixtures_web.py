@@ -10,7 +10,14 @@ Use in a test module:
 `fixed_now` (Tue 2026-11-24 10:00 Asia/Shanghai) and is installed with set_context(). Add incidents
 with `tests.factories.make_incident(web_ctx.store, web_ctx.cfg, now=web_ctx.clock(), ...)` or take
 `demo_incidents` (one open incident per domain, spread over streets, plus one P1 and one closed).
-`web_client` is a Flask test client on the same app (no browser) for HTTP-level tests.
+`web_client` is a Flask test client on the same app (no browser) for HTTP-level tests; log it in with
+`client_login(web_client, "viewer")` and drive any callback like an outside HTTP client would with
+`dash_post(web_client, web_app, "<an output id>", {"<id>.<prop>": value, ...}, changed="<id>.<prop>")`.
+`with_health` installs a copy of the context with two fake source-health rows; request it before
+`web_app`/`web_duo` (create_app takes the context installed at that moment).
+
+Never import a page module (layouts/wall.py …) in a test: Dash executes the pages itself for every
+app, and a second import registers their callbacks twice.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import pytest
 from ops_center.bus import Bus
 from ops_center.context import AppContext, set_context
 from ops_center.store import Store
+
 
 class FakeHealth(NamedTuple):
     """Same fields as the sources' SourceHealth."""

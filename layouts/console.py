@@ -1,0 +1,493 @@
+"""值班台: the SLA-ordered queue, one incident's detail, and every action through the incident service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dash
+import dash_ag_grid as dag
+import dash_mantine_components as dmc
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from layouts import ids
+from layouts.common import (
+    BLANK_FIGURE,
+    MAP_STYLE_URL,
+    area_name,
+    countdown,
+    current_user,
+    data_version,
+    domain_name,
+    epoch_ms,
+    gate,
+    local_time,
+    server_clock,
+    severity_name,
+    shell,
+    status_name,
+)
+from ops_center import geo, queries
+from ops_center.context import get_context
+from ops_center.domains import (
+    DOMAIN_CODES,
+    LEVEL_NAMES,
+    LEVELS,
+    SEVERITIES,
+    SOURCE_NAMES,
+    STATUS_NAMES,
+    UNCLASSIFIED,
+)
+from ops_center.incidents import ACTION_NAMES, ServiceError, allowed_actions
+
+dash.register_page(__name__, path="/console", title="值班台", name="值班台")
+
+TICK_MS = 2000
+ACTIONS = tuple(ids.CONSOLE_ACTIONS)
+SHORTCUTS = {"acknowledge": "A", "dispatch": "D", "escalate": "E", "resolve": "R", "close": "C"}
+TIMELINE_ACTIONS = {**ACTION_NAMES, "created": "创建", "escalated": "升级", "overdue": "超期", "warned": "预警",
+                    "updated": "重复上报", "correlated": "关联上报"}
+GRID_THEME = ("themeQuartz.withParams({backgroundColor: '#111a2e', foregroundColor: '#e6edf7', "
+              "headerBackgroundColor: '#17223a', accentColor: '#3e9bff', borderColor: '#24314f', "
+              "fontFamily: 'inherit', fontSize: 14})")
+
+COLUMNS = [
+    {"field": "severity", "headerName": "级别", "width": 80, "cellClass": "sev-cell"},
+    {"field": "domain_name", "headerName": "领域", "width": 100},
+    {"field": "title", "headerName": "标题", "flex": 2, "minWidth": 200},
+    {"field": "area", "headerName": "区域", "flex": 1, "minWidth": 120},
+    {"field": "status_name", "headerName": "状态", "width": 90},
+    {"colId": "countdown", "headerName": "时限", "width": 130, "sortable": False,
+     "valueGetter": {"function": "opsCountdown(params.data.due_ms)"},
+     "cellClassRules": {"due-late": {"function": "opsDueState(params.data.due_ms) === 'late'"},
+                        "due-warn": {"function": "opsDueState(params.data.due_ms) === 'warn'"}}},
+    {"field": "source_name", "headerName": "来源", "width": 110},
+    {"field": "report_count", "headerName": "次数", "width": 70},
+    {"field": "created", "headerName": "创建", "width": 110},
+]
+
+
+def _options(pairs: Any) -> list[dict[str, str]]:
+    return [{"value": str(v), "label": str(label)} for v, label in pairs]
+
+
+def layout(**_: Any) -> Any:
+    user, stub = gate("console")
+    if stub is not None:
+        return stub
+    cfg = get_context().cfg
+    scope = queries.scope_prefix(cfg, user.scope)
+    streets = [a for a in cfg.areas.items if a.level == "street" and (scope is None or a.code.startswith(scope[:9]))]
+    filters = html.Div(
+        [
+            dmc.MultiSelect(id=ids.CONSOLE_F_DOMAIN, placeholder="全部领域", clearable=True, w=220,
+                            data=_options([(c, domain_name(c)) for c in (*DOMAIN_CODES, UNCLASSIFIED)])),
+            dmc.Select(id=ids.CONSOLE_F_AREA, placeholder="全部街道", clearable=True, w=170,
+                       data=_options([(a.code, a.name) for a in streets])),
+            dmc.MultiSelect(id=ids.CONSOLE_F_STATUS, placeholder="待办状态", clearable=True, w=260,
+                            value=list(queries.QUEUE_STATUSES), data=_options(STATUS_NAMES.items())),
+            dmc.Select(id=ids.CONSOLE_F_SOURCE, placeholder="全部来源", clearable=True, w=140,
+                       data=_options(SOURCE_NAMES.items())),
+            dmc.MultiSelect(id=ids.CONSOLE_F_SEVERITY, placeholder="全部级别", clearable=True, w=180,
+                            data=_options((s, severity_name(s)) for s in SEVERITIES)),
+            html.Button("批量受理", id=ids.CONSOLE_BULK_ACK, className="btn", n_clicks=0),
+            html.Span(id=ids.CONSOLE_COUNT, className="console-count"),
+        ],
+        className="console-filters",
+    )
+    grid = dag.AgGrid(
+        id=ids.CONSOLE_GRID,
+        columnDefs=COLUMNS,
+        rowData=[],
+        getRowId="params.data.id",
+        defaultColDef={"resizable": True, "sortable": True},
+        dashGridOptions={
+            "rowSelection": {"mode": "multiRow", "enableClickSelection": True, "checkboxes": True,
+                             "headerCheckbox": True},
+            "localeText": {"noRowsToShow": "暂无事件"},
+            "animateRows": False,
+            "rowClassRules": {"row-p1": "params.data.severity === 'P1'"},
+            "theme": {"function": GRID_THEME},
+        },
+        className="console-grid",
+        style={"height": "100%"},
+    )
+    actions = html.Div(
+        [
+            html.Div([_button(a) for a in ("acknowledge", "dispatch", "escalate", "resolve", "close", "verify_fail",
+                                           "reopen", "false_alarm")], className="action-row"),
+            html.Div(
+                [
+                    dmc.Select(id=ids.CONSOLE_DEPARTMENT, label="派遣部门", w=170,
+                               data=_options((d.code, d.name) for d in cfg.departments)),
+                    dmc.Select(id=ids.CONSOLE_LEVEL, label="派遣层级", w=120, clearable=True,
+                               data=_options((lv, LEVEL_NAMES[lv]) for lv in LEVELS)),
+                    dmc.Select(id=ids.CONSOLE_MERGE_TARGET, label="合并到", w=200, data=[], placeholder="选择主事件"),
+                    _button("merge"),
+                ],
+                className="action-row",
+            ),
+            html.Div(
+                [
+                    dmc.Select(id=ids.CONSOLE_DOMAIN, label="分类领域", w=150,
+                               data=_options((c, domain_name(c)) for c in DOMAIN_CODES)),
+                    dmc.TextInput(id=ids.CONSOLE_CATEGORY, label="类别（可选）", w=150),
+                    _button("set_domain"),
+                ],
+                className="action-row",
+            ),
+            html.Div(
+                [dmc.Textarea(id=ids.CONSOLE_NOTE, placeholder="备注 / 处置说明（按 N 聚焦）", autosize=True, minRows=2,
+                              w="100%"),
+                 _button("add_note")],
+                className="action-row note-row",
+            ),
+            html.Div(id=ids.CONSOLE_MESSAGE, className="console-message", role="status"),
+        ],
+        className="console-actions",
+    )
+    detail = html.Div(
+        [
+            html.Div(id=ids.CONSOLE_DETAIL, className="detail-head", children=html.Div("选择左侧事件查看详情", className="dim")),
+            actions,
+            html.Div(
+                [
+                    html.Div([html.H4("处置时间线"), html.Div(id=ids.CONSOLE_TIMELINE)], className="detail-block"),
+                    html.Div([html.H4("定位"), dcc.Graph(id=ids.CONSOLE_PIN, config={"displayModeBar": False},
+                                                       figure=BLANK_FIGURE, className="console-pin")],
+                             className="detail-block"),
+                    html.Div([html.H4("来源报告"), html.Div(id=ids.CONSOLE_REPORTS)], className="detail-block"),
+                    html.Div([html.H4("关联 / 已合并事件"), html.Div(id=ids.CONSOLE_RELATED)], className="detail-block"),
+                ],
+                className="detail-body",
+            ),
+        ],
+        className="console-detail",
+    )
+    help_line = html.Div("快捷键：J/K 上下移动 · A 受理 · D 派遣 · E 上报 · R 处置完成 · C 核查结案 · N 备注",
+                         className="console-help")
+    root = html.Div(
+        [
+            filters,
+            html.Div([html.Div(grid, className="console-queue"), detail], className="console-body"),
+            help_line,
+            dcc.Store(id=ids.CONSOLE_SEEN),
+            dcc.Store(id=ids.CONSOLE_REFRESH, data=0),
+            dcc.Store(id=ids.CONSOLE_SELECTED),
+            dcc.Interval(id=ids.CONSOLE_TICK, interval=TICK_MS),
+        ],
+        id=ids.CONSOLE_ROOT,
+        className="console-root",
+    )
+    return shell("console", user, root)
+
+
+def _button(action: str) -> html.Button:
+    key = SHORTCUTS.get(action)
+    label = ACTION_NAMES[action] + (f"（{key}）" if key else "")
+    return html.Button(label, id=ids.CONSOLE_ACTIONS[action], className=f"btn act-{action}", disabled=True, n_clicks=0)
+
+
+# --- callbacks ---------------------------------------------------------------------------
+
+
+@callback(
+    Output(ids.CONSOLE_GRID, "rowData"),
+    Output(ids.CONSOLE_COUNT, "children"),
+    Output(ids.CONSOLE_SEEN, "data"),
+    Input(ids.CONSOLE_F_DOMAIN, "value"),
+    Input(ids.CONSOLE_F_AREA, "value"),
+    Input(ids.CONSOLE_F_STATUS, "value"),
+    Input(ids.CONSOLE_F_SOURCE, "value"),
+    Input(ids.CONSOLE_F_SEVERITY, "value"),
+    Input(ids.CONSOLE_REFRESH, "data"),
+    Input(ids.CONSOLE_TICK, "n_intervals"),
+    State(ids.CONSOLE_SEEN, "data"),
+)
+def load_queue(domains, area, statuses, source, severities, refresh, _tick, seen):
+    ctx = get_context()
+    key = [data_version(), domains, area, statuses, source, severities, refresh]
+    if seen == key:
+        return no_update, no_update, no_update
+    user = current_user()
+    filters = queries.QueueFilters(
+        statuses=tuple(statuses or queries.QUEUE_STATUSES), domains=tuple(domains or ()),
+        severities=tuple(severities or ()), area=area or None, source=source or None,
+    )
+    df = queries.console_queue(ctx.store, filters, queries.scope_prefix(ctx.cfg, user.scope if user else None))
+    rows = queue_rows(df, ctx.cfg.site.timezone)
+    count = f"共 {len(rows)} 条" + ("（仅显示前 500 条）" if len(rows) >= queries.QUEUE_LIMIT else "")
+    return rows, [count, server_clock(ctx.clock())], key
+
+
+@callback(
+    Output(ids.CONSOLE_SELECTED, "data"),
+    Output(ids.CONSOLE_DETAIL, "children"),
+    Output(ids.CONSOLE_TIMELINE, "children"),
+    Output(ids.CONSOLE_REPORTS, "children"),
+    Output(ids.CONSOLE_RELATED, "children"),
+    Output(ids.CONSOLE_PIN, "figure"),
+    Output(ids.CONSOLE_MERGE_TARGET, "data"),
+    Output(ids.CONSOLE_DEPARTMENT, "value"),
+    Output(ids.CONSOLE_DOMAIN, "value"),
+    *[Output(ids.CONSOLE_ACTIONS[a], "disabled") for a in ACTIONS],
+    Input(ids.CONSOLE_GRID, "selectedRows"),
+    Input(ids.CONSOLE_REFRESH, "data"),
+    State(ids.CONSOLE_SELECTED, "data"),
+)
+def show_detail(selected_rows, _refresh, current):
+    ctx = get_context()
+    user = current_user()
+    rows = selected_rows or []
+    disabled_all = [True] * len(ACTIONS)
+    if len(rows) != 1:
+        text = "选择左侧事件查看详情" if not rows else f"已选 {len(rows)} 条事件，可批量受理"
+        return (None, html.Div(text, className="dim"), None, None, None, no_update, [], None, None,
+                *disabled_all)
+    incident_id = int(rows[0]["incident_id"])
+    detail = queries.incident_detail(ctx.store, incident_id)
+    if detail is None:
+        return (None, html.Div("事件不存在", className="dim"), None, None, None, no_update, [], None, None,
+                *disabled_all)
+    inc = detail.incident
+    tz = ctx.cfg.site.timezone
+    allowed = set(allowed_actions(inc["status"], user.role)) if user else set()
+    selected = {"incident_id": incident_id, "version": int(inc["version"]), "status": inc["status"]}
+    merge_targets = [
+        {"value": str(int(r["incident_id"])), "label": f"#{int(r['incident_id'])} {r['title']}"}
+        for r in detail.related.to_dict("records")
+        if r["status"] in ("new", "acknowledged", "dispatched") and r["incident_id"] != incident_id
+    ]
+    return (
+        selected,
+        detail_head(inc, tz),
+        timeline_view(detail.timeline, tz),
+        reports_view(detail.reports, tz),
+        related_view(detail.related, inc, tz),
+        _pin_figure(inc),
+        merge_targets,
+        inc.get("department") or None,
+        inc["domain"] if inc["domain"] in DOMAIN_CODES else None,
+        *[a not in allowed for a in ACTIONS],
+    )
+
+
+@callback(
+    Output(ids.CONSOLE_MESSAGE, "children"),
+    Output(ids.CONSOLE_REFRESH, "data"),
+    Output(ids.CONSOLE_NOTE, "value"),
+    *[Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
+    Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
+    State(ids.CONSOLE_SELECTED, "data"),
+    State(ids.CONSOLE_GRID, "selectedRows"),
+    State(ids.CONSOLE_DEPARTMENT, "value"),
+    State(ids.CONSOLE_LEVEL, "value"),
+    State(ids.CONSOLE_MERGE_TARGET, "value"),
+    State(ids.CONSOLE_DOMAIN, "value"),
+    State(ids.CONSOLE_CATEGORY, "value"),
+    State(ids.CONSOLE_NOTE, "value"),
+    State(ids.CONSOLE_REFRESH, "data"),
+    prevent_initial_call=True,
+)
+def act(*args):
+    n = len(ACTIONS)
+    clicks = args[: n + 1]
+    selected, selected_rows, department, level, merge_target, domain, category, note, refresh = args[n + 1:]
+    trigger = dash.ctx.triggered_id
+    if not trigger or not any(clicks):
+        return no_update, no_update, no_update
+    user = current_user()
+    service = get_context().service
+    actor = user.actor()
+    note = (note or "").strip()
+    try:
+        if trigger == ids.CONSOLE_BULK_ACK:
+            items = [(int(r["incident_id"]), int(r["version"])) for r in (selected_rows or []) if r.get("status") == "new"]
+            if not items:
+                return message("请先勾选待受理的事件", "warn"), no_update, no_update
+            results = service.bulk_acknowledge(actor, items, note=note)
+            ok = sum(1 for r in results if r.ok)
+            failed = [f"#{r.incident_id}：{r.message}" for r in results if not r.ok]
+            text = f"批量受理完成：成功 {ok} 条" + (f"，失败 {len(failed)} 条（{'；'.join(failed[:5])}）" if failed else "")
+            return message(text, "ok" if not failed else "warn"), (refresh or 0) + 1, ""
+        action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
+        if not selected:
+            return message("请先选择一个事件", "warn"), no_update, no_update
+        run_action(service, actor, action, selected, department=department, level=level, merge_target=merge_target,
+                   domain=domain, category=category, note=note)
+    except ServiceError as exc:
+        # A conflict (someone else acted first), a refused role or scope, a wrong status: say so plainly.
+        return message(exc.user_message, "error"), (refresh or 0) + 1, no_update
+    done = f"#{selected['incident_id']} 已{ACTION_NAMES[action]}"
+    return message(done, "ok"), (refresh or 0) + 1, ""
+
+
+# --- pure helpers ------------------------------------------------------------------------
+
+
+def run_action(service: Any, actor: Any, action: str, selected: dict, *, department: str | None, level: str | None,
+               merge_target: str | None, domain: str | None, category: str | None, note: str) -> Any:
+    """Call the one service method for `action` with the version the officer saw."""
+    iid, version = int(selected["incident_id"]), int(selected["version"])
+    if action == "dispatch":
+        if not department:
+            raise ServiceError("请选择派遣部门")
+        return service.dispatch(actor, iid, version, department, level or None, note=note)
+    if action == "merge":
+        if not merge_target:
+            raise ServiceError("请选择要合并到的主事件")
+        return service.merge(actor, iid, version, int(merge_target), note=note)
+    if action == "set_domain":
+        if not domain:
+            raise ServiceError("请选择领域")
+        return service.set_domain(actor, iid, version, domain, (category or "").strip() or None, note=note)
+    if action == "add_note":
+        return service.add_note(actor, iid, version, note=note)
+    return getattr(service, action)(actor, iid, version, note=note)
+
+
+def message(text: str, kind: str) -> html.Div:
+    return html.Div(text, className=f"msg msg-{kind}")
+
+
+def queue_rows(df: Any, tz: str) -> list[dict[str, Any]]:
+    rows = []
+    for r in df.to_dict("records"):
+        due = r["next_due"]
+        rows.append({
+            "id": str(int(r["incident_id"])),
+            "incident_id": int(r["incident_id"]),
+            "version": int(r["version"]),
+            "status": r["status"],
+            "status_name": status_name(r["status"]),
+            "severity": r["severity"],
+            "domain": r["domain"],
+            "domain_name": domain_name(r["domain"]),
+            "title": str(r["title"]),
+            "area": area_name(r["area_code"]),
+            "source_name": SOURCE_NAMES.get(r["source"], r["source"] or "—"),
+            "report_count": int(r["report_count"]),
+            "created": local_time(r["created_at"].to_pydatetime(), tz),
+            "due_ms": epoch_ms(due.to_pydatetime()) if due is not None and due == due and r["status"] != "resolved" else None,
+        })
+    return rows
+
+
+def _badge(text: str, cls: str = "") -> html.Span:
+    return html.Span(text, className=f"badge {cls}")
+
+
+def detail_head(inc: dict, tz: str) -> list:
+    iid = int(inc["incident_id"])
+    area = inc["area_code"]
+    path = " / ".join(area_name(c) for c in (*geo.ancestors(area), area)) if len(area) > 6 else area_name(area)
+    is_new = inc["status"] == "new"
+    due = inc["ack_due_at"] if is_new else inc["resolve_due_at"]
+    return [
+        html.Div([html.Span(f"#{iid}", className="detail-id"), html.Span(str(inc["title"]), className="detail-title")],
+                 className="detail-title-row"),
+        html.Div(
+            [_badge(severity_name(inc["severity"]), f"sev-{inc['severity']}"), _badge(status_name(inc["status"])),
+             _badge(domain_name(inc["domain"])), _badge(LEVEL_NAMES.get(inc["level"], inc["level"])),
+             _badge(_department_name(inc.get("department")))],
+            className="badges",
+        ),
+        html.Div(
+            [html.Span(f"位置：{path}"),
+             html.Span(f"创建：{local_time(inc['created_at'], tz, '%Y-%m-%d %H:%M')}"),
+             html.Span(["时限：", countdown(epoch_ms(due), label="受理" if is_new else "办结")]
+                       if inc["status"] in ("new", "acknowledged", "dispatched") else "时限：—"),
+             html.Span(f"上报 {int(inc['report_count'])} 次")],
+            className="detail-meta",
+        ),
+    ]
+
+
+def _department_name(code: str | None) -> str:
+    if not code:
+        return "未派遣"
+    dept = next((d for d in get_context().cfg.departments if d.code == code), None)
+    return dept.name if dept else code
+
+
+def timeline_view(df: Any, tz: str) -> Any:
+    if df is None or df.empty:
+        return html.Div("暂无记录", className="dim")
+    items = []
+    for r in df.to_dict("records"):
+        change = ""
+        if r["from_status"] and r["to_status"] and r["from_status"] != r["to_status"]:
+            change = f"{status_name(r['from_status'])} → {status_name(r['to_status'])}"
+        items.append(html.Li([
+            html.Span(local_time(r["ts"].to_pydatetime(), tz, "%m-%d %H:%M:%S"), className="tl-time"),
+            html.Span(str(r["actor"]), className="tl-actor"),
+            html.Span(TIMELINE_ACTIONS.get(r["action"], r["action"]), className="tl-action"),
+            html.Span(change, className="tl-change"),
+            html.Div(str(r["note"]), className="tl-note") if r["note"] else None,
+        ]))
+    return html.Ul(items, className="timeline")
+
+
+def reports_view(df: Any, tz: str) -> Any:
+    if df is None or df.empty:
+        return html.Div("无关联的来源报告", className="dim")
+    return html.Ul([
+        html.Li([
+            html.Span(local_time(r["occurred_at"].to_pydatetime(), tz, "%m-%d %H:%M"), className="tl-time"),
+            html.Span(SOURCE_NAMES.get(r["source"], r["source"]), className="tl-actor"),
+            html.Div(str(r["text"] or r["kind"] or ""), className="report-text"),
+            html.Div(str(r["address"]), className="dim") if r["address"] else None,
+        ])
+        for r in df.to_dict("records")
+    ], className="reports")
+
+
+def related_view(df: Any, inc: dict, tz: str) -> Any:
+    if df is None or df.empty:
+        return html.Div("无", className="dim")
+    items = []
+    for r in df.to_dict("records"):
+        if r["merged_into"] == inc["incident_id"]:
+            relation = "已合并入本事件"
+        elif r["incident_id"] == inc.get("merged_into"):
+            relation = "本事件已并入此事件"
+        else:
+            relation = "同街道同领域，可合并"
+        items.append(html.Li([
+            html.Span(f"#{int(r['incident_id'])}", className="tl-actor"),
+            html.Span(str(r["title"])),
+            html.Span(f"{status_name(r['status'])} · {local_time(r['created_at'].to_pydatetime(), tz)} · {relation}",
+                      className="dim"),
+        ]))
+    return html.Ul(items, className="related")
+
+
+def _pin_figure(inc: dict | None) -> go.Figure:
+    """The incident's street with a pin at its position (or its area's centroid)."""
+    cfg = get_context().cfg
+    traces: list[Any] = []
+    center, zoom = {"lat": cfg.site.city.centroid[0], "lon": cfg.site.city.centroid[1]}, 11
+    if inc is not None:
+        area = inc["area_code"]
+        street = geo.street_of(area) or area
+        fc = geo.area_polygons(cfg, "community", street) if len(street) == 9 else None
+        if fc and fc["features"]:
+            codes = [f["properties"]["code"] for f in fc["features"]]
+            traces.append(go.Choroplethmap(
+                geojson=fc, locations=codes, featureidkey="properties.code", z=[1] * len(codes), showscale=False,
+                colorscale=[[0, "#17284a"], [1, "#17284a"]], marker={"line": {"color": "#4f6b9a", "width": 1}},
+                text=[f["properties"]["name"] for f in fc["features"]], hoverinfo="text",
+            ))
+        lat, lon = inc.get("lat"), inc.get("lon")
+        if lat is None or lon is None or lat != lat or lon != lon:
+            a = cfg.area_by_code.get(area)
+            lat, lon = a.centroid if a else cfg.site.city.centroid
+        traces.append(go.Scattermap(lat=[lat], lon=[lon], mode="markers", hoverinfo="skip",
+                                    marker={"size": 16, "color": "#ff5c5c"}))
+        min_lat, min_lon, max_lat, max_lon = geo.extent(cfg, street)
+        center = {"lat": (min_lat + max_lat) / 2, "lon": (min_lon + max_lon) / 2}
+        zoom = 13
+    fig = go.Figure(traces or [go.Scattermap(lat=[], lon=[])])
+    fig.update_layout(map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom}, showlegend=False,
+                      paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=220)
+    return fig

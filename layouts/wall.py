@@ -1,0 +1,390 @@
+"""一屏统调: the full-screen wall; one refresh callback that does nothing unless the bus saw a change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import dash
+import plotly.graph_objects as go
+from dash import Input, Output, State, callback, dcc, html, no_update
+
+from layouts import ids
+from layouts.common import (
+    BLANK_FIGURE,
+    MAP_STYLE_URL,
+    area_name,
+    countdown,
+    current_user,
+    data_version,
+    domain_color,
+    domain_name,
+    epoch_ms,
+    gate,
+    local_time,
+    pct,
+    server_clock,
+    status_name,
+)
+from ops_center import geo, queries
+from ops_center.context import get_context
+from ops_center.domains import DOMAIN_CODES, SEVERITY_NAMES
+
+dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统调")
+
+PATROL_SECONDS = 15
+HEALTH_SECONDS = 5
+STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断"}
+
+
+def layout(**_: Any) -> Any:
+    user, stub = gate("wall")
+    if stub is not None:
+        return stub
+    cfg = get_context().cfg
+    header = html.Header(
+        [
+            html.Div([html.Div(cfg.site.name, className="wall-title"), html.Div("一屏统调", className="wall-sub")],
+                     className="wall-brand"),
+            html.Div(id=ids.WALL_TOTALS, className="wall-totals"),
+            html.Div(
+                [
+                    html.Div(id=ids.WALL_CLOCK, className="wall-clock"),
+                    html.Div(
+                        [
+                            html.Span(id=ids.WALL_SCOPE, className="wall-scope"),
+                            html.Button("巡屏", id=ids.WALL_PATROL_TOGGLE, className="wall-patrol-btn", n_clicks=0),
+                            html.Span(user.name, id=ids.SHELL_USER, className="wall-user"),
+                        ],
+                        className="wall-meta",
+                    ),
+                ],
+                className="wall-right",
+            ),
+        ],
+        className="wall-header",
+    )
+    body = html.Div(
+        [
+            html.Section(
+                dcc.Graph(id=ids.WALL_MAP, config={"displayModeBar": False, "scrollZoom": False, "responsive": True},
+                          className="wall-map-graph", figure=BLANK_FIGURE),
+                className="wall-map panel",
+            ),
+            html.Section([html.H3("紧急与最新事件", className="panel-title"), html.Div(id=ids.WALL_LIST)],
+                         className="wall-list panel"),
+        ],
+        className="wall-body",
+    )
+    return html.Div(
+        [
+            header,
+            body,
+            html.Div(id=ids.WALL_TILES, className="wall-tiles"),
+            html.Div(id=ids.WALL_HEALTH, className="wall-health"),
+            html.Div(id=ids.WALL_FLASH, className="wall-flash"),
+            html.Div(id=ids.WALL_SERVER_NOW),
+            dcc.Store(id=ids.WALL_SEEN, data=None),
+            dcc.Store(id=ids.WALL_HEALTH_SEEN, data=None),
+            dcc.Store(id=ids.WALL_PATROL, data={"on": False, "i": -1}),
+            dcc.Interval(id=ids.WALL_TICK, interval=cfg.web.wall_refresh_ms),
+            dcc.Interval(id=ids.WALL_HEALTH_TICK, interval=HEALTH_SECONDS * 1000),
+            dcc.Interval(id=ids.WALL_PATROL_TICK, interval=PATROL_SECONDS * 1000, disabled=True),
+        ],
+        id=ids.WALL_ROOT,
+        className="wall-root",
+    )
+
+
+# --- callbacks ---------------------------------------------------------------------------
+
+
+@callback(
+    Output(ids.WALL_SEEN, "data"),
+    Output(ids.WALL_TOTALS, "children"),
+    Output(ids.WALL_MAP, "figure"),
+    Output(ids.WALL_TILES, "children"),
+    Output(ids.WALL_LIST, "children"),
+    Output(ids.WALL_FLASH, "className"),
+    Output(ids.WALL_SCOPE, "children"),
+    Output(ids.WALL_SERVER_NOW, "children"),
+    Input(ids.WALL_TICK, "n_intervals"),
+    Input(ids.WALL_PATROL, "data"),
+    State(ids.WALL_SEEN, "data"),
+)
+def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
+    ctx = get_context()
+    now = ctx.clock()
+    focus = patrol_street(ctx.cfg, patrol)
+    # Redraw when the bus saw a commit, once a minute (deadlines pass), or when patrol moves on.
+    key = [data_version(), int(now.timestamp() // 60), focus]
+    if seen and seen.get("key") == key:
+        return (no_update,) * 8
+    user = current_user()
+    scope = queries.scope_prefix(ctx.cfg, user.scope if user else None)
+    tz = ctx.cfg.site.timezone
+    summary = queries.summarize_wall(queries.wall_data(ctx.store, now, tz, scope, focus))
+    rates = today_rates(ctx.store, now, tz, scope)
+    urgent = summary.urgent
+    parts = {
+        "totals": (summary.totals, rates),
+        "map": (summary.street_load, summary.markers.to_dict("list"), focus),
+        "tiles": summary.domains,
+        "list": urgent.to_dict("list") if not urgent.empty else [],
+    }
+    hashes = {name: _digest(value) for name, value in parts.items()}
+    old = (seen or {}).get("h", {})
+    changed = {name: old.get(name) != digest for name, digest in hashes.items()}
+    known_p1 = set((seen or {}).get("p1", []))
+    fresh_p1 = seen is not None and bool(set(summary.p1_open) - known_p1)
+    flash = no_update
+    if fresh_p1:
+        flash = "wall-flash flash-b" if (seen or {}).get("flash") == "a" else "wall-flash flash-a"
+    new_seen = {
+        "key": key, "h": hashes, "p1": list(summary.p1_open),
+        "flash": ("b" if (seen or {}).get("flash") == "a" else "a") if fresh_p1 else (seen or {}).get("flash"),
+    }
+    return (
+        new_seen,
+        totals_view(summary.totals, rates) if changed["totals"] else no_update,
+        map_figure(ctx.cfg, summary.street_load, summary.markers, focus) if changed["map"] else no_update,
+        tiles_view(summary.domains) if changed["tiles"] else no_update,
+        list_view(urgent, tz) if changed["list"] else no_update,
+        flash,
+        ("巡屏：" + area_name(focus)) if focus else "全区",
+        server_clock(now),
+    )
+
+
+@callback(
+    Output(ids.WALL_PATROL, "data"),
+    Output(ids.WALL_PATROL_TICK, "disabled"),
+    Output(ids.WALL_PATROL_TOGGLE, "className"),
+    Input(ids.WALL_PATROL_TOGGLE, "n_clicks"),
+    Input(ids.WALL_PATROL_TICK, "n_intervals"),
+    State(ids.WALL_PATROL, "data"),
+    prevent_initial_call=True,
+)
+def patrol(_clicks: int | None, _n: int | None, state: dict | None):
+    state = state or {"on": False, "i": -1}
+    if dash.ctx.triggered_id == ids.WALL_PATROL_TOGGLE:
+        on = not state.get("on")
+        state = {"on": on, "i": 0 if on else -1}
+    elif state.get("on"):
+        state = {"on": True, "i": state.get("i", -1) + 1}
+    else:
+        return no_update, no_update, no_update
+    return state, not state["on"], "wall-patrol-btn on" if state["on"] else "wall-patrol-btn"
+
+
+@callback(
+    Output(ids.WALL_HEALTH, "children"),
+    Output(ids.WALL_HEALTH_SEEN, "data"),
+    Input(ids.WALL_HEALTH_TICK, "n_intervals"),
+    State(ids.WALL_HEALTH_SEEN, "data"),
+)
+def health(_n: int | None, seen: str | None):
+    ctx = get_context()
+    items = health_items(ctx.health(), ctx.clock(), ctx.cfg.site.timezone)
+    digest = _digest(items)
+    if digest == seen:
+        return no_update, no_update
+    return health_view(items), digest
+
+
+# --- pure helpers ------------------------------------------------------------------------
+
+
+def _digest(value: Any) -> str:
+    return hashlib.blake2b(json.dumps(value, default=str, sort_keys=True).encode(), digest_size=12).hexdigest()
+
+
+def patrol_street(cfg: Any, state: dict | None) -> str | None:
+    """The street patrol mode shows now (cycling through the district's streets), or None."""
+    if not state or not state.get("on"):
+        return None
+    streets = [a.code for a in geo.children(cfg, cfg.site.default_area) if a.level == "street"]
+    if not streets:
+        return None
+    return streets[max(state.get("i", 0), 0) % len(streets)]
+
+
+def today_rates(store: Any, now: Any, tz: str, scope: str | None) -> dict[str, float | None]:
+    """及时响应率 and 按期办结率 for today so far, from the one KPI module."""
+    from ops_center import kpis
+
+    start = queries.local_midnight(now, tz)
+    summary = kpis.kpi_summary(store, start, now, area=scope, as_of=now)
+    return {"ack_on_time_rate": _get(summary, "ack_on_time_rate"),
+            "resolve_on_time_rate": _get(summary, "resolved_on_time_rate")}
+
+
+def _get(obj: Any, name: str) -> float | None:
+    value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def totals_view(totals: dict[str, int], rates: dict[str, float | None]) -> list:
+    items = [
+        ("今日新增", str(totals["new_today"]), ""),
+        ("在办", str(totals["open"]), ""),
+        ("超期", str(totals["overdue"]), "danger" if totals["overdue"] else ""),
+        ("及时响应率", pct(rates.get("ack_on_time_rate")), ""),
+        ("按期办结率", pct(rates.get("resolve_on_time_rate")), ""),
+    ]
+    return [
+        html.Div([html.Div(value, className="total-value " + cls), html.Div(label, className="total-label")],
+                 className="wall-total")
+        for label, value, cls in items
+    ]
+
+
+def _zoom_for(extent: tuple[float, float, float, float], panel_px: float = 1000) -> tuple[dict, float]:
+    min_lat, min_lon, max_lat, max_lon = extent
+    center = {"lat": (min_lat + max_lat) / 2, "lon": (min_lon + max_lon) / 2}
+    span = max(max_lon - min_lon, (max_lat - min_lat) * 1.6, 1e-4)
+    return center, math.log2(360 / span * panel_px / 512)
+
+
+def map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> go.Figure:
+    """Street cells shaded by open load, open incidents by domain colour, P1 as a pulsing ring."""
+    district = cfg.site.default_area
+    fc = geo.area_polygons(cfg, "street", district)
+    codes = [f["properties"]["code"] for f in fc["features"]]
+    names = [f["properties"]["name"] for f in fc["features"]]
+    loads = [street_load.get(code, 0) for code in codes]
+    traces: list[Any] = [
+        go.Choroplethmap(
+            geojson=fc, locations=codes, featureidkey="properties.code", z=loads, zmin=0, zmax=max(max(loads, default=0), 5),
+            colorscale=[[0, "#13233f"], [0.5, "#1f4f8f"], [1, "#c2410c"]], showscale=False,
+            marker={"opacity": 0.75, "line": {"color": "#4f6b9a", "width": 1.5}},
+            text=[f"{n}：在办 {v}" for n, v in zip(names, loads, strict=True)], hoverinfo="text",
+        )
+    ]
+    lats, lons = _positions(cfg, markers)
+    for code in (*DOMAIN_CODES, "unclassified"):
+        mask = [d == code for d in markers["domain"]] if len(markers) else []
+        if not any(mask):
+            continue
+        traces.append(go.Scattermap(
+            lat=[v for v, m in zip(lats, mask, strict=True) if m], lon=[v for v, m in zip(lons, mask, strict=True) if m],
+            mode="markers", name=domain_name(code),
+            marker={"size": 13, "color": domain_color(code), "opacity": 0.95},
+            text=[str(t) for t, m in zip(markers["title"], mask, strict=True) if m], hoverinfo="text",
+        ))
+    p1 = [s == "P1" for s in markers["severity"]] if len(markers) else []
+    traces.append(go.Scattermap(
+        lat=[v for v, m in zip(lats, p1, strict=True) if m], lon=[v for v, m in zip(lons, p1, strict=True) if m],
+        mode="markers", name="P1", meta="p1-pulse", hoverinfo="skip",
+        marker={"size": 30, "color": "#ff3b3b", "opacity": 0.45},
+    ))
+    extent = geo.extent(cfg, focus or district)
+    center, zoom = _zoom_for(extent)
+    fig = go.Figure(traces)
+    fig.update_layout(
+        map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
+        # assets/ops.js fits this box to the panel's real size (1080p and 4K differ by one zoom level).
+        meta={"fit": [extent[1], extent[0], extent[3], extent[2]]},
+        showlegend=False, paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        uirevision=focus or "district", hoverlabel={"font": {"size": 16}},
+    )
+    return fig
+
+
+def _positions(cfg: Any, markers: Any) -> tuple[list[float], list[float]]:
+    """Incident position, or its area's centroid when the source gave none."""
+    lats, lons = [], []
+    for lat, lon, area in zip(markers["lat"], markers["lon"], markers["area_code"], strict=True):
+        if lat is None or lon is None or lat != lat or lon != lon:
+            a = cfg.area_by_code.get(area)
+            lat, lon = a.centroid if a else cfg.site.city.centroid
+        lats.append(float(lat))
+        lons.append(float(lon))
+    return lats, lons
+
+
+def tiles_view(domains: dict[str, dict[str, Any]]) -> list:
+    tiles = []
+    for code in DOMAIN_CODES:
+        d = domains[code]
+        peak = max(max(d["spark"]), 1)
+        bars = [html.Span(className="spark-bar", style={"height": f"{max(v / peak * 100, 4):.0f}%"}) for v in d["spark"]]
+        tiles.append(html.Div(
+            [
+                html.Div(domain_name(code), className="tile-name", style={"borderColor": domain_color(code)}),
+                html.Div(
+                    [
+                        html.Div([html.Div(str(d["open"]), className="tile-num"), html.Div("在办", className="tile-lbl")]),
+                        html.Div([html.Div(str(d["overdue"]), className="tile-num" + (" danger" if d["overdue"] else "")),
+                                  html.Div("超期", className="tile-lbl")]),
+                        html.Div([html.Div(str(d["today"]), className="tile-num"), html.Div("今日", className="tile-lbl")]),
+                    ],
+                    className="tile-nums",
+                ),
+                html.Div(bars, className="tile-spark", title="近24小时", style={"color": domain_color(code)}),
+            ],
+            className="wall-tile", id=f"wall-tile-{code}",
+        ))
+    return tiles
+
+
+def list_view(urgent: Any, tz: str) -> Any:
+    if urgent is None or len(urgent) == 0:
+        return html.Div("暂无在办事件", className="wall-empty")
+    rows = []
+    for r in urgent.to_dict("records"):
+        is_new = r["status"] == "new"
+        due = r["ack_due_at"] if is_new else r["resolve_due_at"]
+        rows.append(html.Div(
+            [
+                html.Span(r["severity"], className=f"sev sev-{r['severity']}", title=SEVERITY_NAMES.get(r["severity"], "")),
+                html.Span(className="dot", style={"background": domain_color(r["domain"])}),
+                html.Div(
+                    [html.Div(str(r["title"]), className="item-title"),
+                     html.Div(f"{domain_name(r['domain'])} · {area_name(r['area_code'])} · "
+                              f"{local_time(r['created_at'].to_pydatetime(), tz, '%H:%M')}", className="item-sub")],
+                    className="item-main",
+                ),
+                html.Span(status_name(r["status"]), className=f"status status-{r['status']}"),
+                countdown(epoch_ms(due.to_pydatetime()) if due is not None and due == due else None,
+                          label="受理" if is_new else "办结"),
+            ],
+            className="wall-item" + (" p1" if r["severity"] == "P1" else "") + (" late" if r.get("overdue_now") else ""),
+            id=f"wall-item-{int(r['incident_id'])}",
+        ))
+    return rows
+
+
+def health_items(sources: list, now: Any, tz: str) -> list[dict[str, Any]]:
+    items = []
+    for s in sources:
+        last = getattr(s, "last_message_at", None)
+        items.append({
+            "id": getattr(s, "source_id", "?"),
+            "name": getattr(s, "name", None) or getattr(s, "source_id", "?"),
+            "state": getattr(s, "state", "down"),
+            "last": local_time(last, tz, "%H:%M:%S") if last else "—",
+            "rate": float(getattr(s, "messages_per_min", 0) or 0),
+            "dead": int(getattr(s, "dead_letters_total", 0) or 0),
+        })
+    return items
+
+
+def health_view(items: list[dict[str, Any]]) -> list:
+    if not items:
+        return [html.Span("暂无数据源", className="health-empty")]
+    return [
+        html.Div(
+            [html.Span(className="health-dot"), html.Span(item["name"], className="health-name"),
+             html.Span(STATE_NAMES.get(item["state"], item["state"]), className="health-state"),
+             html.Span(f"{item['rate']:.0f}/分", className="health-rate"),
+             html.Span(f"最近 {item['last']}", className="health-last")],
+            className=f"health-item state-{item['state']}", id=f"wall-health-{item['id']}",
+        )
+        for item in items
+    ]

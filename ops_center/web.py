@@ -1,0 +1,65 @@
+"""Dash app factory: wiring only — Flask session + login gate, pages from layouts/, local assets."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+import dash
+import dash_mantine_components as dmc
+import flask
+
+from ops_center import auth
+from ops_center.context import AppContext, get_context, set_context
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ROOT / "layouts"
+ASSETS = ROOT / "assets"
+DATA_VERSION_KEY = "ops_center.data_version"
+
+
+class DataVersion:
+    """Counts committed changes seen on the bus, so the wall can skip refreshes cheaply."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+
+    def bump(self, _event: object = None) -> None:
+        with self._lock:
+            self._value += 1
+
+    @property
+    def value(self) -> int:
+        with self._lock:
+            return self._value
+
+
+def create_app(ctx: AppContext) -> dash.Dash:
+    set_context(ctx)
+    server = flask.Flask(__name__)
+    server.config.update(
+        SECRET_KEY=ctx.cfg.web.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+    version = DataVersion()
+    ctx.bus.subscribe(version.bump)
+    server.extensions[DATA_VERSION_KEY] = version
+    auth.install(server, ctx.cfg, get_context)
+
+    app = dash.Dash(
+        __name__,
+        server=server,
+        use_pages=True,
+        pages_folder=str(PAGES),
+        assets_folder=str(ASSETS),
+        serve_locally=True,
+        title=ctx.cfg.site.name,
+        update_title=None,
+        suppress_callback_exceptions=True,
+    )
+    app.layout = dmc.MantineProvider(dash.page_container, forceColorScheme="dark")
+    return app
