@@ -1,0 +1,288 @@
+"""The compiled rule set: index by (source, kind), first match wins, `for` held in a RuleState."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ops_center.config import Config
+from ops_center.domains import DOMAIN_NAMES, SEVERITIES, UNCLASSIFIED
+from ops_center.model import Decision, Event
+from ops_center.yamlsource import SourceError, load_located
+from rules.compile import compile_document
+from rules.compiled import CompiledAmplify, CompiledRule
+from rules.conditions import Ctx
+from rules.render import VALUE, Vars
+from rules.schema import RuleError
+
+log = logging.getLogger(__name__)
+
+TEXT_SOURCES = ("hotline", "grid")
+DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
+
+
+class RuleState:
+    """Pending `for` conditions keyed by (rule id, device or area); the only thing evaluate mutates."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], list] = {}  # key -> [since, last_seen, fired]
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def copy(self) -> RuleState:
+        clone = RuleState()
+        clone.items = {k: list(v) for k, v in self.items.items()}
+        return clone
+
+    def prune(self, older_than: datetime) -> int:
+        """Forget conditions not seen since `older_than` (a silent device must not pin memory)."""
+        stale = [k for k, v in self.items.items() if v[1] < older_than]
+        for k in stale:
+            del self.items[k]
+        return len(stale)
+
+
+def display_name(path: Path) -> str:
+    """Paths in messages are relative to the working directory when possible: short and clickable."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if rel.startswith("..") else rel
+
+
+def rule_files(paths: Sequence[Path | str]) -> list[Path]:
+    """Files in load order: each path as given; a folder contributes its *.yaml sorted by name."""
+    out: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(p.glob("*.yaml"))
+            if not found:
+                raise RuleError(display_name(p), None, "no *.yaml rule files in this folder")
+            out.extend(found)
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise RuleError(display_name(p), None, "rule path not found")
+    return out
+
+
+def digest_files(files: Sequence[Path]) -> str:
+    """A hash of names and contents: the identity of a rule set on disk."""
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f).encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+class RuleSet:
+    """Rules compiled once; `evaluate` only reads them, so one set is shared by all threads."""
+
+    def __init__(self, rules: Sequence[CompiledRule], amplifiers: Sequence[CompiledAmplify], cfg: Config,
+                 files: Sequence[str] = (), digest: str = ""):
+        self.rules = tuple(rules)
+        self.amplifiers = tuple(amplifiers)
+        self.cfg, self.files, self.digest = cfg, tuple(files), digest
+        self._tz = ZoneInfo(cfg.site.timezone)
+        self._buckets: dict[tuple[str | None, str | None], tuple] = {}
+        index: dict[str, set[str]] = {}
+        for item in (*self.rules, *self.amplifiers):
+            for kw in item.keywords | (getattr(item, "trigger", None) or frozenset()):
+                index.setdefault(kw[0], set()).add(kw)
+        self._kw_index = {ch: tuple(sorted(words)) for ch, words in index.items()}
+        self._amps: dict[str, tuple[CompiledAmplify, ...]] = {}
+        self._area_names = {code: a.name for code, a in cfg.area_by_code.items()}
+
+    @classmethod
+    def load(cls, paths: Sequence[Path | str], cfg: Config) -> RuleSet:
+        """Read, validate and compile rule files; raise RuleError naming file, line, rule and field."""
+        files = rule_files(paths)
+        rules: list[CompiledRule] = []
+        amps: list[CompiledAmplify] = []
+        seen: dict[str, CompiledRule | CompiledAmplify] = {}
+        for f in files:
+            try:
+                doc = load_located(f, display_name(f))
+            except RuleError:
+                raise
+            except SourceError as exc:
+                raise RuleError(exc.file, exc.line, exc.message) from None
+            got_rules, got_amps = compile_document(doc, cfg)
+            for item in (*got_rules, *got_amps):
+                if item.id in seen:
+                    first = seen[item.id]
+                    raise RuleError(item.file, item.line,
+                                    f"rule {item.id}: field id: duplicate rule id (first defined at {first.file}:{first.line})")
+                seen[item.id] = item
+            rules.extend(got_rules)
+            amps.extend(got_amps)
+        ruleset = cls(rules, amps, cfg, [display_name(f) for f in files], digest_files(files))
+        log.info("loaded %d rules and %d amplifiers from %d files", len(rules), len(amps), len(files))
+        return ruleset
+
+    def bucket(self, source: str | None, kind: str | None) -> tuple[CompiledRule, ...]:
+        """Rules that can apply to this (source, kind), in order; memoised per pair."""
+        return self._plan(source, kind)[0]
+
+    def _plan(self, source: str | None, kind: str | None) -> tuple:
+        """(rules, positions of rules without a trigger, trigger word -> positions) for one pair."""
+        key = (source, kind)
+        plan = self._buckets.get(key)
+        if plan is None:
+            rules = tuple(
+                r for r in self.rules
+                if (r.sources is None or source in r.sources) and (r.kinds is None or kind in r.kinds)
+            )
+            always = tuple(i for i, r in enumerate(rules) if r.trigger is None)
+            by_word: dict[str, list[int]] = {}
+            for i, r in enumerate(rules):
+                for word in r.trigger or ():
+                    by_word.setdefault(word, []).append(i)
+            plan = (rules, always, {w: tuple(v) for w, v in by_word.items()}, len(always) == len(rules))
+            self._buckets[key] = plan
+        return plan
+
+    def context(self, event: Event) -> Ctx:
+        return Ctx(event, self._kw_index, self._tz)
+
+    def evaluate(self, event: Event, state: RuleState | None = None) -> list[Decision]:
+        """Decisions for one event; time comes only from event.occurred_at."""
+        if state is None:
+            state = RuleState()
+        return self._run(event, state, self.context(event))[0]
+
+    def _run(self, ev: Event, state: RuleState, ctx: Ctx) -> tuple[list[Decision], list[tuple[str, str]]]:
+        out: list[Decision] = []
+        trace: list[tuple[str, str]] = []  # (rule id, what happened) for explain
+        clears: list[Decision] = []
+        held: set[str | None] = set()
+        items = state.items
+        rules, always, by_word, untriggered = self._plan(ev.source, ev.kind)
+        if not untriggered:
+            # Only rules whose trigger words occur in the text (plus those without one) can hold.
+            chosen = set(always)
+            for word in ctx.present:
+                hits = by_word.get(word)
+                if hits:
+                    chosen.update(hits)
+            rules = [rules[i] for i in sorted(chosen)]
+        for rule in rules:
+            if rule.for_ is None:
+                if rule.fast.test(ev, ctx):
+                    out.append(self.decide(rule, ev))
+                    trace.append((rule.id, "fired"))
+                    if not rule.cont:
+                        break
+                continue
+            if not rule.scope_fast.test(ev, ctx):
+                continue
+            key = (rule.id, ev.device_id or ev.area_code or "")
+            if rule.cond.test(ev, ctx):
+                t = ev.occurred_at
+                entry = items.get(key)
+                if entry is None:
+                    entry = items[key] = [t, t, False]
+                else:
+                    entry[0] = min(entry[0], t)
+                    entry[1] = max(entry[1], t)
+                if not entry[2] and t - entry[0] >= rule.for_:
+                    entry[2] = True
+                    out.append(self.decide(rule, ev))
+                    trace.append((rule.id, "fired"))
+                else:
+                    held.add(self._dedup_key(rule, ev, self._vars(rule.dedup_key.names if rule.dedup_key else (), rule, ev)))
+                    trace.append((rule.id, "firing (already reported)" if entry[2] else f"pending since {entry[0].isoformat()}"))
+                if not rule.cont:
+                    break
+            else:
+                entry = items.pop(key, None)
+                if entry is not None:
+                    trace.append((rule.id, "back in range: cleared" if entry[2] else "back in range: pending cancelled"))
+                    if entry[2]:
+                        clears.append(self.decide(rule, ev, clears=True))
+        if clears:
+            held.update(d.dedup_key for d in out)
+            for d in clears:  # one clear per incident key, none while another rule still holds it
+                if d.dedup_key not in held:
+                    held.add(d.dedup_key)
+                    out.append(d)
+        if self.amplifiers and out:
+            out = [self._amplify(d, ev, ctx, trace) for d in out]
+        if ev.source in TEXT_SOURCES and not any(not d.clears for d in out):
+            out.append(self.unclassified(ev))
+            trace.append((UNCLASSIFIED, "no rule matched: sent to triage"))
+        return out, trace
+
+    def _amplify(self, d: Decision, ev: Event, ctx: Ctx, trace: list) -> Decision:
+        if d.clears:
+            return d
+        amps = self._amps.get(d.domain)
+        if amps is None:
+            amps = self._amps[d.domain] = tuple(a for a in self.amplifiers if not a.domains or d.domain in a.domains)
+        for amp in amps:
+            if amp.categories and d.category not in amp.categories:
+                continue
+            if not amp.test.test(ev, ctx):
+                continue
+            severity = min(d.severity, amp.severity, key=SEVERITIES.index)
+            notify = d.notify_domains + tuple(n for n in amp.notify if n not in d.notify_domains and n != d.domain)
+            d = dataclasses.replace(d, severity=severity, notify_domains=notify, amplified_by=d.amplified_by + (amp.id,))
+            trace.append((amp.id, f"amplified {d.rule_id} to {severity}"))
+        return d
+
+    def _vars(self, names: tuple[str, ...], rule: CompiledRule, ev: Event) -> Vars:
+        """Only the placeholders the templates use: most decisions need two or three."""
+        return Vars({name: VALUE[name](ev, rule, self._area_names) for name in names})
+
+    @staticmethod
+    def _dedup_key(rule: CompiledRule, ev: Event, values: Vars) -> str | None:
+        if rule.dedup_key is not None:
+            return rule.dedup_key.render(values)
+        return f"{rule.domain}:{rule.category}:{ev.device_id}" if ev.device_id else None
+
+    def decide(self, rule: CompiledRule, ev: Event, clears: bool = False) -> Decision:
+        """The Decision a matched rule yields; routing defaults were resolved at compile time."""
+        values = self._vars(rule.names, rule, ev)
+        if rule.title is not None:
+            title = rule.title.render(values).strip()
+        else:
+            where = VALUE["where"](ev, rule, self._area_names)
+            title = f"{DOMAIN_NAMES.get(rule.domain, rule.domain)} {rule.category} {(ev.text or '')[:30] or where}".strip()
+        dedup_key = self._dedup_key(rule, ev, values)
+        window = rule.dedup_window if rule.dedup_key is not None else (DEFAULT_DEDUP_WINDOW if dedup_key else None)
+        return Decision(
+            rule_id=rule.id, domain=rule.domain, category=rule.category, severity=rule.severity,
+            level=rule.level, department=rule.department, title=("[恢复] " + title) if clears and not rule.clears else title,
+            dedup_key=dedup_key, dedup_window=window, clears=clears or rule.clears,
+        )
+
+    def unclassified(self, ev: Event) -> Decision:
+        """A text no rule recognises goes to the triage queue, never dropped or forced."""
+        title = (ev.text or ev.category or "未分类事件").strip()[:30]
+        return Decision(rule_id=UNCLASSIFIED, domain=UNCLASSIFIED, category=UNCLASSIFIED, severity="P3",
+                        level="community", department=None, title=title)
+
+    def explain(self, event: Event, state: RuleState | None = None) -> list[dict[str, Any]]:
+        """Every rule with whether it matched and why; the given state is not changed."""
+        from rules.explain import explain_event
+
+        return explain_event(self, event, (state or RuleState()).copy())
+
+    def describe(self) -> list[dict[str, Any]]:
+        """One row per rule for the admin page and `rules check`."""
+        return [
+            {"rule_id": r.id, "file": r.file, "line": r.line, "domain": r.domain, "category": r.category,
+             "severity": r.severity, "level": r.level, "department": r.department,
+             "for_s": r.for_.total_seconds() if r.for_ is not None else None, "continue": r.cont,
+             "clears": r.clears, "description": r.description}
+            for r in self.rules
+        ]
