@@ -98,7 +98,24 @@
       var zoom = Math.min(zx, zy) - 0.08;
       var lat = (Math.atan(Math.sinh((merc(north) + merc(south)) / 2)) * 180) / Math.PI;
       window.Plotly.relayout(gd, { "map.zoom": zoom, "map.center": { lon: (west + east) / 2, lat: lat } });
+      scaleMarkers(gd, h);
+      gd.setAttribute("data-fitted", key);  /* lets screenshots and tests wait for the fitted view */
     }
+  }
+
+  /* Marker sizes are authored for a ~560 px high map panel; a 4K wall doubles them so they read from 5 m. */
+  var markerScale = 1;
+  function scaleMarkers(gd, h) {
+    markerScale = Math.max(1, h / 560);
+    var idx = [], sizes = [];
+    for (var i = 0; i < gd.data.length; i++) {
+      var t = gd.data[i];
+      if (t.type !== "scattermap" || t.meta === "p1-pulse" || !t.marker) { continue; }
+      if (t._baseSize === undefined) { t._baseSize = t.marker.size || 10; }
+      idx.push(i);
+      sizes.push(t._baseSize * markerScale);
+    }
+    if (idx.length) { window.Plotly.restyle(gd, { "marker.size": sizes }, idx); }
   }
 
   var pulseBig = false;
@@ -109,7 +126,7 @@
     for (var i = 0; i < gd.data.length; i++) { if (gd.data[i].meta === "p1-pulse") { idx = i; } }
     if (idx < 0 || !gd.data[idx].lat || gd.data[idx].lat.length === 0) { return; }
     pulseBig = !pulseBig;
-    window.Plotly.restyle(gd, { "marker.size": pulseBig ? 46 : 24, "marker.opacity": pulseBig ? 0.15 : 0.6 }, [idx]);
+    window.Plotly.restyle(gd, { "marker.size": (pulseBig ? 46 : 24) * markerScale, "marker.opacity": pulseBig ? 0.15 : 0.6 }, [idx]);
   }
 
   /* Console shortcuts: a acknowledge, d dispatch, e escalate, r resolve, c verify-close, n note, j/k move. */

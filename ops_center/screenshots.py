@@ -102,6 +102,22 @@ def _settle(driver, timeout: float = 20) -> None:
     time.sleep(2.5)  # not a test: WebGL maps and transitions finish drawing on their own clock
 
 
+def _viewport(driver, width: int, height: int) -> None:
+    """Exactly width×height CSS pixels of page, whatever the browser's own chrome takes."""
+    driver.set_window_size(width, height + 200)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+
+
+def _wait_for_fitted_map(driver, timeout: float = 20) -> None:
+    """assets/ops.js marks the wall map once it has fitted the district to the panel's real size."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, timeout, poll_frequency=0.25).until(
+        lambda d: d.execute_script("return !!document.querySelector('#wall-map .js-plotly-plot[data-fitted]')"))
+    time.sleep(1.5)  # not a test: the relayout animates
+
+
 def take(base_url: str, out: Path, username: str = "admin", password: str = "admin2026") -> list[Path]:
     """Log in through the real form, then photograph every screen in SHOTS."""
     from selenium.webdriver.common.by import By
@@ -122,9 +138,11 @@ def take(base_url: str, out: Path, username: str = "admin", password: str = "adm
         for name, path, width, height in SHOTS:
             if path == "/login":
                 continue
-            driver.set_window_size(width, height)
+            _viewport(driver, width, height)
             driver.get(base_url + path)
             _settle(driver)
+            if path.startswith("/wall"):
+                _wait_for_fitted_map(driver)
             target = out / name
             driver.save_screenshot(str(target))
             written.append(target)
