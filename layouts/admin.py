@@ -332,13 +332,15 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
         if ctx.triggered_id == ids.ADMIN_SUP_CANCEL:
             if not cancel_id:
                 return dmc.Alert("请填写要取消的屏蔽编号", color="yellow")
-            cancel_suppression(app.store, user.username, int(cancel_id), now=now)
+            cancel_suppression(app.store, user.actor(), int(cancel_id), now=now)
             return dmc.Alert(f"已取消屏蔽 #{int(cancel_id)}", color="green")
-        sid = create_suppression(app.store, user.username, scope, (value or "").strip(), now,
+        sid = create_suppression(app.store, user.actor(), scope, (value or "").strip(), now,
                                  now + timedelta(hours=float(hours or 0)), (reason or "").strip() or None, now=now)
         return dmc.Alert(f"已新建屏蔽 #{sid}", color="green")
     except (SuppressionError, ValueError) as exc:
         return dmc.Alert(f"操作失败：{exc}", color="red")
+    except ServiceError as exc:
+        return dmc.Alert(exc.user_message, color="red")
 
 
 @callback(

@@ -25,6 +25,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     from ops_center.pipeline import Pipeline
     from ops_center.sla import SlaPolicy
     from rules.holder import RulesHolder
+    from rules.suppress import sync_configured
 
     store = Store(db_path or resolve_path(config_path, cfg.store.path))
     bus = Bus()
@@ -34,6 +35,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     pipeline = Pipeline(store, bus, cfg, rules, policy, clock)
     service = IncidentService(store, bus, cfg, clock)
     seed_users(store, cfg, clock())
+    sync_configured(store, cfg, clock())
     sources: list = []
     return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
                       pipeline=pipeline, rules=rules, registry=registry, sources=sources,

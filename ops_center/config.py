@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
@@ -238,6 +239,31 @@ class ReportsConfig(Strict):
     weekly_time: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
 
 
+def _parse_instant(value: object) -> datetime:
+    """ISO date-time; without an offset it is site time (Asia/Shanghai), never naive downstream."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise ValueError(f"expected a date-time like '2026-12-01T08:00+08:00', got {value!r}") from exc
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
+
+
+class SuppressionConfig(Strict):
+    """A maintenance window or silence declared in config (the admin page creates the ad-hoc ones)."""
+
+    scope: Literal["device", "area", "domain"]
+    value: str = Field(min_length=1)
+    starts: Instant
+    ends: Instant
+    reason: str
+
+
 class Config(Strict):
     site: SiteConfig
     store: StoreConfig = StoreConfig()
@@ -255,6 +281,7 @@ class Config(Strict):
     calendar: CalendarConfig
     users: tuple[UserConfig, ...] = ()
     reports: ReportsConfig = ReportsConfig()
+    suppressions: tuple[SuppressionConfig, ...] = ()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -349,6 +376,14 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("sources", i), f"source {src.id}: kind open311 needs a url")
         if src.kind == "drop_folder" and not src.path:
             raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
+    for i, sup in enumerate(cfg.suppressions):
+        where = ("suppressions", i)
+        if sup.ends <= sup.starts:
+            raise doc.error(where + ("ends",), "a suppression must end after it starts")
+        if sup.scope == "area" and sup.value not in codes:
+            raise doc.error(where + ("value",), f"suppression names unknown area {sup.value}")
+        if sup.scope == "domain" and sup.value not in domain_codes:
+            raise doc.error(where + ("value",), f"suppression names unknown domain {sup.value!r}")
 
 
 def _dotted(loc: tuple) -> str:

@@ -67,12 +67,27 @@ def _check(scope: str, value: str, starts_at: datetime, ends_at: datetime) -> No
         raise SuppressionError("ends_at must be after starts_at")
 
 
-def create_suppression(store: Any, actor_username: str, scope: str, value: str, starts_at: datetime,
+def _authorised(actor: Any) -> str:
+    """Suppressions silence alarms, so only an admin may set them; a bare name is the system or config."""
+    if isinstance(actor, str):
+        return actor
+    from ops_center.lifecycle import PermissionDenied
+
+    if getattr(actor, "role", None) != "admin":
+        raise PermissionDenied("仅管理员可以管理屏蔽", detail=f"{getattr(actor, 'username', actor)} may not manage suppressions")
+    return actor.username
+
+
+def create_suppression(store: Any, actor: Any, scope: str, value: str, starts_at: datetime,
                        ends_at: datetime, reason: str | None, *, now: datetime | None = None) -> int:
-    """Insert a suppression and its audit row in one write; returns the new suppression_id."""
+    """Insert a suppression and its audit row in one write; returns the new suppression_id.
+
+    `actor` is an Actor (role checked: admin only) or a plain name for trusted callers (config sync).
+    """
     from ops_center.context import utc_now
     from ops_center.store import to_db
 
+    actor_username = _authorised(actor)
     _check(scope, value, starts_at, ends_at)
     at = now or utc_now()
 
@@ -91,11 +106,12 @@ def create_suppression(store: Any, actor_username: str, scope: str, value: str, 
     return store.write(write)
 
 
-def cancel_suppression(store: Any, actor_username: str, suppression_id: int, *, now: datetime | None = None) -> None:
+def cancel_suppression(store: Any, actor: Any, suppression_id: int, *, now: datetime | None = None) -> None:
     """End a suppression now (kept for the record, never deleted) and audit who did it."""
     from ops_center.context import utc_now
     from ops_center.store import to_db
 
+    actor_username = _authorised(actor)
     at = now or utc_now()
 
     def write(conn: Any) -> None:
@@ -131,3 +147,18 @@ def load_suppressions(store: Any, now: datetime) -> list[dict[str, Any]]:
         "WHERE ends_at > ? AND cancelled_at IS NULL ORDER BY suppression_id", [to_db(now)]
     )
     return df.to_dict("records")
+
+
+def sync_configured(store: Any, cfg: Any, now: datetime) -> int:
+    """Create the maintenance windows config.yaml declares, once each (matched on scope, value and times)."""
+    from ops_center.store import to_db
+
+    created = 0
+    for item in cfg.suppressions:
+        exists = store.query(
+            "SELECT count(*) FROM suppressions WHERE created_by = 'config' AND scope = ? AND value = ? "
+            "AND starts_at = ? AND ends_at = ?", [item.scope, item.value, to_db(item.starts), to_db(item.ends)])[0][0]
+        if not exists:
+            create_suppression(store, "config", item.scope, item.value, item.starts, item.ends, item.reason, now=now)
+            created += 1
+    return created

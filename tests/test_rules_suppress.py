@@ -80,3 +80,29 @@ def test_create_and_cancel_are_stored_and_audited(db_path):
         assert store.query("SELECT count(*) FROM audit_log")[0][0] == 3  # failed requests leave no trace
     finally:
         store.close()
+
+
+def test_only_an_admin_actor_may_manage_suppressions(db_path):
+    from ops_center.lifecycle import Actor, PermissionDenied
+
+    with Store(db_path) as store:
+        officer = Actor("officer", "officer", "510108")
+        with pytest.raises(PermissionDenied):
+            create_suppression(store, officer, "device", "S-1", T0, T0 + timedelta(hours=1), "x", now=T0)
+        sid = create_suppression(store, Actor("admin", "admin", "510108"), "device", "S-1", T0,
+                                 T0 + timedelta(hours=1), "x", now=T0)
+        with pytest.raises(PermissionDenied):
+            cancel_suppression(store, officer, sid, now=T0)
+        assert store.query("SELECT count(*), count(cancelled_at) FROM suppressions")[0] == (1, 0)
+
+
+def test_configured_suppressions_are_created_once(cfg, db_path):
+    from rules.suppress import sync_configured
+
+    assert cfg.suppressions, "the demo config declares a maintenance window"
+    with Store(db_path) as store:
+        assert sync_configured(store, cfg, T0) == len(cfg.suppressions)
+        assert sync_configured(store, cfg, T0) == 0  # a restart creates nothing new
+        assert store.query("SELECT created_by, scope FROM suppressions") == [
+            ("config", s.scope) for s in cfg.suppressions]
+        assert store.query("SELECT actor, action FROM audit_log") == [("config", "suppression.create")]
