@@ -1,0 +1,81 @@
+"""Outbound: what the center decides, published as JSON on `<prefix>/out/incident/<event>` at QoS 1.
+
+SMS gateways and radio dispatch subscribe there. Messages are published from the bus thread after
+commit; paho queues them in memory while the broker is unreachable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import orjson
+
+from ingest.health import Meter, SourceHealth
+from ingest.mqtt_client import MqttLink, use_mqtt5
+from ops_center.bus import (
+    IncidentCreated,
+    IncidentEscalated,
+    IncidentMerged,
+    IncidentOverdue,
+    IncidentTransitioned,
+)
+from ops_center.config import Config
+from ops_center.context import utc_now
+
+log = logging.getLogger(__name__)
+
+PUBLISHED = (IncidentCreated, IncidentEscalated, IncidentTransitioned, IncidentOverdue, IncidentMerged)
+
+
+def outbound_topic(cfg: Config, name: str) -> str:
+    return f"{cfg.mqtt.topic_prefix.strip('/')}/out/incident/{name}"
+
+
+class Outbound:
+    """Bus subscriber that mirrors incident created / escalated / transitioned / overdue / merged to MQTT."""
+
+    source_id = "mqtt_out"
+    name = "对外推送"
+
+    def __init__(self, cfg: Config, bus, *, url: str | None = None, mqtt5: bool | None = None,
+                 clock: Callable[[], datetime] = utc_now):
+        self.cfg = cfg
+        self.meter = Meter(clock)
+        self.link = MqttLink(
+            cfg.mqtt,
+            f"{cfg.mqtt.client_id}-out",
+            url=url,
+            persistent=False,
+            mqtt5=use_mqtt5(cfg.mqtt, url) if mqtt5 is None else mqtt5,
+            name=self.source_id,
+        )
+        bus.subscribe(self.handle)
+
+    @classmethod
+    def attach(cls, ctx, *, mqtt_url: str | None = None) -> Outbound:
+        """Build it for a running app and add it to ctx.sources, so it starts and stops with them."""
+        out = cls(ctx.cfg, ctx.bus, url=mqtt_url, clock=ctx.clock)
+        ctx.sources.append(out)
+        return out
+
+    def start(self) -> None:
+        self.link.start()
+
+    def stop(self) -> None:
+        self.link.stop()
+
+    def health(self, now: datetime | None = None) -> SourceHealth:
+        return self.meter.health(self.source_id, self.name, self.link.state, now)
+
+    def handle(self, event: object) -> None:
+        """Bus handler (bus thread): serialise and queue the publish; never blocks on the network."""
+        if not isinstance(event, PUBLISHED):
+            return
+        payload = orjson.dumps(event.to_dict(), default=str)
+        info = self.link.publish(outbound_topic(self.cfg, event.name), payload, qos=1)
+        if info.rc not in (0, 4):  # 4: not connected yet, queued by paho and sent on connect
+            log.warning("outbound publish of %s #%s failed: rc=%s", event.name, event.incident_id, info.rc)
+            return
+        self.meter.message()
