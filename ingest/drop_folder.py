@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from ingest.georeport import UNSUPPORTED_FILE, load_csv_document, load_json_document, parse_records
-from ingest.health import Meter, Pending, SourceHealth
+from ingest.health import Pending
 from ingest.payloads import Invalid
+from ingest.polled import PolledSource
 from ops_center.config import Config, SourceConfig, resolve_path
 from ops_center.context import utc_now
 
@@ -29,25 +29,17 @@ MAX_RAW_KEPT = 1024 * 1024  # a rejected file's first MiB goes into the dead let
 COMMIT_TIMEOUT_S = 60
 
 
-class DropFolder:
+class DropFolder(PolledSource):
     """One `drop_folder` source: start() scans every `poll_interval`; `scan_once()` is the unit of work."""
 
     def __init__(self, cfg: Config, source: SourceConfig, path: Path, pipeline, registry,
                  clock: Callable[[], datetime] = utc_now, *, settle_s: float = 1.0):
+        super().__init__(source, clock)
         self.cfg = cfg
-        self.source_id = source.id
-        self.name = source.name
-        self.heartbeat = source.heartbeat
         self.path = Path(path)
-        self.interval = source.poll_interval.total_seconds()
         self.settle_s = settle_s
         self._pipeline = pipeline
         self._registry = registry
-        self._clock = clock
-        self.meter = Meter(clock)
-        self._state = "stopped"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def processed_dir(self) -> Path:
@@ -57,35 +49,18 @@ class DropFolder:
     def rejected_dir(self) -> Path:
         return self.path / "rejected"
 
-    # --- lifecycle ---
+    # --- lifecycle (PolledSource) ---
 
-    def start(self) -> None:
+    thread_prefix = "drop"
+    stop_timeout_s = COMMIT_TIMEOUT_S + 5
+
+    def prepare(self) -> None:
         for folder in (self.path, self.processed_dir, self.rejected_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self._stop.clear()
+
+    def work_once(self) -> None:
+        self.scan_once()
         self._state = "polling"
-        self._thread = threading.Thread(target=self._run, name=f"drop-{self.source_id}", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(COMMIT_TIMEOUT_S + 5)
-        self._state = "stopped"
-
-    def health(self, now: datetime | None = None) -> SourceHealth:
-        return self.meter.health(self.source_id, self.name, self._state, now)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.scan_once()
-                self._state = "polling"
-            except Exception:  # noqa: BLE001 - the watcher must outlive any one bad scan
-                self._state = "error"
-                log.exception("%s: scan of %s failed", self.source_id, self.path)
-            if self._stop.wait(self.interval):
-                break
 
     # --- one scan ---
 

@@ -9,7 +9,6 @@ document is a dead letter (the window is retried next poll), never a crash.
 from __future__ import annotations
 
 import logging
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -18,8 +17,9 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from ingest.georeport import load_json_document, parse_records
-from ingest.health import Meter, Pending, SourceHealth
+from ingest.health import Pending
 from ingest.payloads import OVERSIZED, Invalid, truncate
+from ingest.polled import PolledSource
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
 
@@ -34,55 +34,28 @@ HTTP_TIMEOUT_S = 15
 COMMIT_TIMEOUT_S = 60
 
 
-class Open311Poller:
+class Open311Poller(PolledSource):
     """One `open311` source: start() polls every `poll_interval`; `poll_once(now)` is the unit of work."""
 
     def __init__(self, cfg: Config, source: SourceConfig, pipeline, registry, clock: Callable[[], datetime] = utc_now,
                  *, page_size: int = PAGE_SIZE):
+        super().__init__(source, clock)
         self.cfg = cfg
-        self.source_id = source.id
-        self.name = source.name
-        self.heartbeat = source.heartbeat
         self.url = source.url or ""
-        self.interval = source.poll_interval.total_seconds()
         self.jurisdiction_id = source.jurisdiction_id
         self.page_size = page_size
         self._pipeline = pipeline
         self._registry = registry
-        self._clock = clock
         self._tz = ZoneInfo(cfg.site.timezone)
-        self.meter = Meter(clock)
         self.cursor: datetime | None = None
-        self._state = "stopped"
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # --- lifecycle ---
+    # --- lifecycle (PolledSource) ---
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._state = "polling"
-        self._thread = threading.Thread(target=self._run, name=f"open311-{self.source_id}", daemon=True)
-        self._thread.start()
+    thread_prefix = "open311"
+    stop_timeout_s = HTTP_TIMEOUT_S + 5
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(HTTP_TIMEOUT_S + 5)
-        self._state = "stopped"
-
-    def health(self, now: datetime | None = None) -> SourceHealth:
-        return self.meter.health(self.source_id, self.name, self._state, now)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once(self._clock())
-            except Exception:  # noqa: BLE001 - the poller must outlive any one bad poll
-                self._state = "error"
-                log.exception("%s: poll failed", self.source_id)
-            if self._stop.wait(self.interval):
-                break
+    def work_once(self) -> None:
+        self.poll_once(self._clock())
 
     # --- one poll ---
 

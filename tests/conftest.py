@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from ops_center.bus import Bus
 from ops_center.config import Config, load_config
+from ops_center.store import Store
 
 pytest_plugins = ["tests.fixtures_mqtt", "tests.fixtures_web", "tests.fixtures_ingest", "tests.fixtures_rules"]
 
@@ -42,6 +45,28 @@ def cfg(config_path: Path) -> Config:
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "ops.duckdb"
+
+
+@pytest.fixture
+def store(db_path: Path) -> Iterator[Store]:
+    """A fresh store on a DuckDB file, closed (and checkpointed) after the test."""
+    with Store(db_path) as s:
+        yield s
+
+
+@pytest.fixture
+def bus() -> Iterator[Bus]:
+    b = Bus()
+    yield b
+    b.close()
+
+
+@pytest.fixture
+def events(bus: Bus) -> list:
+    """Every domain event published on `bus`, in order (call bus.drain() before reading)."""
+    seen: list = []
+    bus.subscribe(seen.append)
+    return seen
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.bus import Bus, IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
+from ops_center.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
 from ops_center.domains import STATUS_NAMES, STATUSES
 from ops_center.incidents import (
     IN_PLACE,
@@ -22,28 +22,7 @@ from ops_center.incidents import (
     ServiceError,
     allowed_actions,
 )
-from ops_center.store import Store
 from tests.factories import FixedClock, grid_in, grid_outside, make_incident
-
-
-@pytest.fixture
-def store(db_path):
-    with Store(db_path) as s:
-        yield s
-
-
-@pytest.fixture
-def bus():
-    b = Bus()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def events(bus):
-    seen: list = []
-    bus.subscribe(seen.append)
-    return seen
 
 
 @pytest.fixture

@@ -8,10 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.bus import Bus, IncidentEscalated, IncidentOverdue, IncidentWarned
+from ops_center.bus import IncidentEscalated, IncidentOverdue, IncidentWarned
 from ops_center.incidents import Actor, IncidentService
 from ops_center.sla import SlaPolicy
-from ops_center.store import Store
 from ops_center.sweep import Action, OpenIncident, apply_sweep, load_open, next_level, sweep
 from tests.factories import make_incident, make_incidents
 
@@ -19,26 +18,6 @@ from tests.factories import make_incident, make_incidents
 @pytest.fixture(scope="module")
 def policy(cfg):
     return SlaPolicy(cfg)
-
-
-@pytest.fixture
-def store(db_path):
-    with Store(db_path) as s:
-        yield s
-
-
-@pytest.fixture
-def bus():
-    b = Bus()
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def events(bus):
-    seen: list = []
-    bus.subscribe(seen.append)
-    return seen
 
 
 def open_incident(now, policy, **kw) -> OpenIncident:
