@@ -13,6 +13,7 @@ import duckdb
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 from ops_center.bus import IncidentCreated, IncidentUpdated
 from ops_center.config import Config
@@ -72,11 +73,14 @@ class BatchWriter:
 
     def __init__(self, store: Store, cfg: Config, rules, policy, clock: Callable[[], datetime]):
         self.store, self.cfg, self.rules, self.policy, self.clock = store, cfg, rules, policy, clock
-        self.index = OpenIndex()
+        self.index = OpenIndex(cfg.rules.correlation.window)
+        self._deadlines: dict[tuple, tuple[datetime, datetime]] = {}  # per batch: all share one `now`
         self._index_at: datetime | None = None
         self._closed: list[int] = []
         self._closed_lock = threading.Lock()
         self._suppressions: list = []
+        self._suppressed_values: set[str] = set()
+        self._suppressed_areas: tuple[str, ...] = ()
         self._suppressions_at: datetime | None = None
         self._rule_state = None
 
@@ -84,6 +88,7 @@ class BatchWriter:
 
     def apply(self, conn: duckdb.DuckDBPyConnection, events: list[Event], dead: list[DeadLetter]) -> BatchResult:
         now = self.clock()
+        self._deadlines.clear()
         result = BatchResult()
         self._insert_dead_letters(conn, dead, now)
         fresh = self._dedup(conn, events, result)
@@ -164,6 +169,7 @@ class BatchWriter:
         if self._index_at is None or now - self._index_at >= INDEX_RELOAD:
             self.index.load(conn)
             self._index_at = now
+        self.index.expire(now)
 
     def _decide(self, ev: Event) -> list[Decision]:
         if ev.source == "system":
@@ -190,10 +196,16 @@ class BatchWriter:
             dict(r, starts_at=from_db(r["starts_at"]), ends_at=from_db(r["ends_at"]), cancelled_at=None)
             for r in df.to_dict("records")
         ]
+        # What any suppression could touch, so most events skip the full check.
+        self._suppressed_values = {str(r["value"]) for r in self._suppressions if r["scope"] != "area"}
+        self._suppressed_areas = tuple(str(r["value"]) for r in self._suppressions if r["scope"] == "area")
         self._suppressions_at = now
 
     def _suppressed(self, ev: Event, decision: Decision, now: datetime) -> int | None:
         if not self._suppressions:
+            return None
+        if (ev.device_id not in self._suppressed_values and decision.domain not in self._suppressed_values
+                and not (ev.area_code and ev.area_code.startswith(self._suppressed_areas))):
             return None
         from rules.suppress import active_suppression
 
@@ -215,10 +227,12 @@ class BatchWriter:
             window = decision.dedup_window or timedelta(hours=1)
             if inc is not None and now - inc.last_report_at <= window:
                 writes.bump(inc, ev, now, correlated=False)
+                self.index.touch(inc)
                 return inc.incident_id
         inc = self._correlate(ev, decision)
         if inc is not None:
             writes.bump(inc, ev, now, correlated=True)
+            self.index.touch(inc)
             return inc.incident_id
         return self._create(conn, ev, decision, now, writes)
 
@@ -237,8 +251,11 @@ class BatchWriter:
     def _create(self, conn, ev: Event, decision: Decision, now: datetime, writes: _Writes) -> int:
         incident_id = self.store.allocate_ids(conn, "incidents", 1)
         area = ev.area_code or self.cfg.site.default_area
-        ack_due = self.policy.ack_due(decision.domain, decision.severity, decision.category, now)
-        resolve_due = self.policy.resolve_due(decision.domain, decision.severity, decision.category, now)
+        key = (decision.domain, decision.severity, decision.category)
+        due = self._deadlines.get(key)
+        if due is None:
+            due = self._deadlines[key] = (self.policy.ack_due(*key, now), self.policy.resolve_due(*key, now))
+        ack_due, resolve_due = due
         writes.create(incident_id, ev, decision, area, now, ack_due, resolve_due)
         self.index.add(OpenIncident(incident_id, decision.domain, decision.dedup_key, area, ev.lat, ev.lon, now, 1,
                                     [ev.source]))
@@ -271,16 +288,10 @@ class BatchWriter:
         if not dead:
             return
         first = self.store.allocate_ids(conn, "dead_letters", len(dead))
-        df = pd.DataFrame({
-            "dead_letter_id": range(first, first + len(dead)),
-            "received_at": [to_db(d.received_at or now) for d in dead],
-            "source_id": [d.source_id for d in dead],
-            "topic": [d.topic for d in dead],
-            "reason": [d.reason for d in dead],
-            "detail": [d.detail[:2000] for d in dead],
-            "raw": [bytes(d.raw) for d in dead],
-        })
-        append(conn, "dead_letters", df)
+        append(conn, "dead_letters", _arrow(_DEAD_LETTER_SCHEMA, (
+            range(first, first + len(dead)), [d.received_at or now for d in dead], [d.source_id for d in dead],
+            [d.topic for d in dead], [d.reason for d in dead], [d.detail[:2000] for d in dead],
+            [bytes(d.raw) for d in dead])))
 
 
 
@@ -302,16 +313,16 @@ class _Writes:
     def event(self, event_id: int, h: int, ev: Event, incident_id, rule_id, suppressed) -> None:
         ref = ev.fields.get("request_id") if ev.fields else None
         self.events.append((
-            event_id, ev.source, ev.source_id, ev.natural_key, h, to_db(ev.occurred_at), to_db(ev.received_at),
+            event_id, ev.source, ev.source_id, ev.natural_key, h, ev.occurred_at, ev.received_at,
             ev.kind, ev.device_id, ev.metric, ev.value, ev.event, ev.text, ev.category, ev.area_code, ev.lat, ev.lon,
             ev.address, orjson.dumps(dict(ev.fields), default=str).decode() if ev.fields else None,
             incident_id, rule_id, suppressed, key_hash(ev.source_id, str(ref)) if ref is not None else None,
         ))
         if ev.source == "sensor" and ev.value is not None and ev.device_id:
-            self.readings.append((ev.device_id, ev.kind, ev.metric, to_db(ev.occurred_at), ev.value, ev.area_code))
+            self.readings.append((ev.device_id, ev.kind, ev.metric, ev.occurred_at, ev.value, ev.area_code))
 
     def timeline(self, incident_id, ts, actor, action, from_status, to_status, note, data=None) -> None:
-        self.timeline_rows.append((incident_id, to_db(ts), actor, action, from_status, to_status, note,
+        self.timeline_rows.append((incident_id, ts, actor, action, from_status, to_status, note,
                                    orjson.dumps(data).decode() if data else None))
         self.touched.add(incident_id)
 
@@ -322,8 +333,8 @@ class _Writes:
             "street_code": area[:9] if len(area) >= 9 else None, "district_code": area[:6],
             "level": d.level, "department": d.department, "lat": ev.lat, "lon": ev.lon, "source": ev.source,
             "sources": [ev.source], "rule_id": d.rule_id, "dedup_key": d.dedup_key, "report_count": 1,
-            "created_at": to_db(now), "updated_at": to_db(now), "last_report_at": to_db(now),
-            "ack_due_at": to_db(ack_due), "resolve_due_at": to_db(resolve_due),
+            "created_at": now, "updated_at": now, "last_report_at": now,
+            "ack_due_at": ack_due, "resolve_due_at": resolve_due,
             "notify_domains": list(d.notify_domains),
         })
         note = ev.text[:500] if ev.text else f"{SOURCE_NAMES.get(ev.source, ev.source)}：{d.title}"
@@ -356,22 +367,23 @@ class _Writes:
 
     def flush(self, conn: duckdb.DuckDBPyConnection, index: OpenIndex) -> None:
         if self.events:
-            df = pd.DataFrame(self.events, columns=_EVENT_COLUMNS)
-            df["key_hash"] = df["key_hash"].astype("int64")
-            df["ref_hash"] = pd.array(df["ref_hash"].tolist(), dtype="Int64")
-            append(conn, "events", df)
+            columns = zip(*self.events, strict=True)
+            append(conn, "events", _arrow(_EVENT_SCHEMA, columns))
         if self.readings:
-            rdf = pd.DataFrame(self.readings, columns=["device_id", "kind", "metric", "ts", "value", "area_code"])
-            append(conn, "readings", rdf)
+            append(conn, "readings", _arrow(_READING_SCHEMA, zip(*self.readings, strict=True)))
+        # Repeats within the batch that created the incident are folded into its insert: DuckDB rewrites
+        # an updated list column as delete + insert, and doing that to a row inserted in the same
+        # transaction trips the primary key.
+        created = {row["incident_id"]: row for row in self.incidents}
+        for incident_id, inc in self.bumps.items():
+            row = created.get(incident_id)
+            if row is not None:
+                row.update(report_count=inc.report_count, last_report_at=inc.last_report_at,
+                           sources=list(inc.sources))
         if self.incidents:
-            idf = pd.DataFrame(self.incidents)
-            append(conn, "incidents", idf)
-        created = {row["incident_id"] for row in self.incidents}
+            append(conn, "incidents", _arrow(_INCIDENT_SCHEMA, ([row[name] for row in self.incidents]
+                                                                 for name, _ in _INCIDENT_SCHEMA)))
         bumps = [inc for i, inc in self.bumps.items() if i not in created]
-        for row in self.incidents:  # repeats within the batch that created the incident
-            inc = self.bumps.get(row["incident_id"])
-            if inc is not None:
-                bumps.append(inc)
         if bumps:
             bdf = pd.DataFrame({
                 "incident_id": [b.incident_id for b in bumps], "report_count": [b.report_count for b in bumps],
@@ -390,13 +402,39 @@ class _Writes:
                          "version = version + 1 WHERE incident_id = ? AND status IN ('new', 'acknowledged', 'dispatched')",
                          [incident_id])
         if self.timeline_rows:
-            tdf = pd.DataFrame(self.timeline_rows, columns=["incident_id", "ts", "actor", "action", "from_status",
-                                                            "to_status", "note", "data"])
-            append(conn, "incident_timeline", tdf)
+            append(conn, "incident_timeline", _arrow(_TIMELINE_SCHEMA, zip(*self.timeline_rows, strict=True)))
 
 
-_EVENT_COLUMNS = [
-    "event_id", "source", "source_id", "natural_key", "key_hash", "occurred_at", "received_at", "kind", "device_id",
-    "metric", "value", "event", "text", "category", "area_code", "lat", "lon", "address", "fields", "incident_id",
-    "rule_id", "suppressed_by", "ref_hash",
-]
+_STR, _INT, _F64, _TS = pa.string(), pa.int64(), pa.float64(), pa.timestamp("us", tz="UTC")
+# Arrow types per column, in the order _Writes.event builds its tuples (no pandas object-column guessing).
+_EVENT_SCHEMA = (
+    ("event_id", _INT), ("source", _STR), ("source_id", _STR), ("natural_key", _STR), ("key_hash", _INT),
+    ("occurred_at", _TS), ("received_at", _TS), ("kind", _STR), ("device_id", _STR), ("metric", _STR),
+    ("value", _F64), ("event", _STR), ("text", _STR), ("category", _STR), ("area_code", _STR), ("lat", _F64),
+    ("lon", _F64), ("address", _STR), ("fields", _STR), ("incident_id", _INT), ("rule_id", _STR),
+    ("suppressed_by", _INT), ("ref_hash", _INT),
+)
+_INCIDENT_SCHEMA = (
+    ("incident_id", _INT), ("version", _INT), ("status", _STR), ("domain", _STR), ("category", _STR),
+    ("severity", _STR), ("title", _STR), ("area_code", _STR), ("street_code", _STR), ("district_code", _STR),
+    ("level", _STR), ("department", _STR), ("lat", _F64), ("lon", _F64), ("source", _STR),
+    ("sources", pa.list_(_STR)), ("rule_id", _STR), ("dedup_key", _STR), ("report_count", _INT),
+    ("created_at", _TS), ("updated_at", _TS), ("last_report_at", _TS), ("ack_due_at", _TS),
+    ("resolve_due_at", _TS), ("notify_domains", pa.list_(_STR)),
+)
+_TIMELINE_SCHEMA = (("incident_id", _INT), ("ts", _TS), ("actor", _STR), ("action", _STR), ("from_status", _STR),
+                    ("to_status", _STR), ("note", _STR), ("data", _STR))
+_DEAD_LETTER_SCHEMA = (("dead_letter_id", _INT), ("received_at", _TS), ("source_id", _STR), ("topic", _STR),
+                       ("reason", _STR), ("detail", _STR), ("raw", pa.binary()))
+_READING_SCHEMA = (("device_id", _STR), ("kind", _STR), ("metric", _STR), ("ts", _TS), ("value", _F64),
+                   ("area_code", _STR))
+_NAIVE_UTC = pa.timestamp("us")
+
+
+def _arrow(schema: tuple, columns) -> pa.Table:
+    """Columns of Python values -> Arrow; aware datetimes become the store's naive UTC in one vector cast."""
+    out = {}
+    for (name, typ), col in zip(schema, columns, strict=True):
+        arr = pa.array(col, type=typ)
+        out[name] = arr.cast(_NAIVE_UTC) if typ is _TS else arr
+    return pa.table(out)

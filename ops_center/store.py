@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from ops_center.schema import migrate
 
@@ -34,6 +35,8 @@ def to_db(dt: datetime | None) -> datetime | None:
     """Aware datetime -> naive UTC, the form every TIMESTAMP column holds."""
     if dt is None:
         return None
+    if dt.tzinfo is UTC:  # the common case, and a hot path of the pipeline
+        return dt.replace(tzinfo=None)
     if dt.tzinfo is None:
         raise ValueError(f"naive datetime {dt!r} reached the store; pass an aware datetime")
     return dt.astimezone(UTC).replace(tzinfo=None)
@@ -51,8 +54,8 @@ def from_db(value: datetime | None) -> datetime | None:
 _APPEND_TABLES = frozenset({*_ID_COLUMNS, "readings", "incident_timeline", "devices", "areas", "users"})
 
 
-def append(conn: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
-    """Bulk-insert a DataFrame by column name (missing columns take their defaults): the fast path."""
+def append(conn: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame | pa.Table) -> None:
+    """Bulk-insert a DataFrame or Arrow table by column name (missing columns take their defaults): the fast path."""
     if table not in _APPEND_TABLES:
         raise ValueError(f"unknown table {table!r}")
     view = f"_append_{table}"
@@ -60,7 +63,10 @@ def append(conn: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> Non
     try:
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}")  # noqa: S608 - fixed names only
     finally:
-        conn.unregister(view)
+        try:
+            conn.unregister(view)
+        except duckdb.Error:  # an aborted transaction refuses even this; the insert's own error matters
+            log.debug("unregister %s after a failed insert", view, exc_info=True)
 
 
 class StoreClosed(RuntimeError):
