@@ -622,7 +622,7 @@ def _timeline(w: _World, c: dict, base: int) -> pa.Table:
         cols["to"].append(np.broadcast_to(to, (n,))[rows])
         cols["note"].append(np.broadcast_to(note, (n,))[rows])
     a = {k: np.concatenate(v) for k, v in cols.items()}
-    order = np.lexsort((a["ts"], a["inc"]))
+    order = np.lexsort((a["inc"], a["ts"]))  # time order, as the live system appends them
     a = {k: v[order] for k, v in a.items()}
     return pa.table({
         "incident_id": pa.array(base + a["inc"], type=pa.int64()),

@@ -1,0 +1,51 @@
+"""The product's ingest, in this process: build_context + start against a private Mosquitto."""
+
+from __future__ import annotations
+
+import time
+
+from bench.common import CONFIG
+
+
+def mqtt_sources(cfg) -> list:
+    return [s for s in cfg.sources if s.enabled and s.kind in ("mqtt_sensor", "mqtt_grid")]
+
+
+def build(cfg, db):
+    """The application context exactly as run.py builds it (store, pipeline, rules, service …)."""
+    from ops_center.app import build_context
+
+    return build_context(cfg, CONFIG, db_path=db)
+
+
+def start(ctx, broker_url: str, *, scheduler: bool = True):
+    from ops_center.app import start as start_app
+
+    return start_app(ctx, mqtt_url=broker_url, simulator=False, scheduler=scheduler)
+
+
+def handled(ctx, source_ids: list[str]) -> int:
+    """Inputs the pipeline has committed for these sources: accepted + duplicates + dead letters."""
+    total = 0
+    for sid in source_ids:
+        s = ctx.pipeline.stats(sid)
+        total += s.accepted + s.duplicates + s.dead_letters
+    return total
+
+
+def wait_handled(ctx, source_ids: list[str], n: int, timeout: float) -> float:
+    """Block until n inputs are committed; returns the monotonic time it happened."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        if handled(ctx, source_ids) >= n:
+            return time.perf_counter()
+        time.sleep(0.01)
+    raise TimeoutError(f"only {handled(ctx, source_ids):,} of {n:,} inputs committed within {timeout:.0f} s")
+
+
+def wait_subscribed(ctx, timeout: float = 20) -> None:
+    wanted = {s.id for s in mqtt_sources(ctx.cfg)}
+    for source in ctx.sources:
+        link = getattr(source, "link", None)
+        if getattr(source, "source_id", None) in wanted and link is not None and not link.subscribed.wait(timeout):
+            raise TimeoutError(f"{source.source_id} did not subscribe")
