@@ -28,7 +28,7 @@ WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 SHEETS = ("概览", "街道×领域", "超期明细", "事件明细")
 COUNT_KEY = "created"  # 受理数: the count the week-over-week change compares
 # A fixed timestamp in the workbook's metadata, so the same week gives the same file.
-_XLSX_STAMP = datetime(2026, 1, 1)  # noqa: DTZ001 - openpyxl stores naive document properties
+_XLSX_STAMP = datetime(2026, 1, 1)  # noqa: DTZ001 - xlsx document properties are naive
 
 
 # --- ISO weeks in the site's time zone ---------------------------------------------------
@@ -252,47 +252,47 @@ def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datet
 
 
 def xlsx_bytes(report: WeeklyReport, cfg: Config) -> bytes:
-    """The report as an xlsx workbook (sheets 概览, 街道×领域, 超期明细, 事件明细); rates as 0.0 %."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
+    """The report as an xlsx workbook (sheets 概览, 街道×领域, 超期明细, 事件明细); rates as 0.0 %.
+
+    XlsxWriter, not openpyxl: a district week's 事件明细 is tens of thousands of rows, and openpyxl
+    took 15 s for 72 k of them where XlsxWriter takes a fraction of that.
+    """
+    import xlsxwriter
 
     rate_names = {k.name for k in kpis.KPIS.values() if k.unit == "rate"}
-    wb = Workbook()
-    wb.remove(wb.active)
-    for name, df in report.sheets().items():
-        ws = wb.create_sheet(name)
-        ws.append(list(df.columns))
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for row in df.itertuples(index=False):
-            ws.append([_cell(v) for v in row])
-        ws.freeze_panes = "A2"
-        for i, column in enumerate(df.columns, start=1):
-            letter = ws.cell(1, i).column_letter
-            width = max([len(str(column))] + [len(str(v)) for v in df.iloc[:200, i - 1]])
-            ws.column_dimensions[letter].width = min(48, 4 + width * 1.6)
-            if column in rate_names:
-                for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                    cell.number_format = "0.0%"
-        if name == SHEETS[0]:
-            for r, unit in enumerate(df["单位"], start=2):
-                if unit == UNIT_NAMES["rate"]:
-                    for c in (3, 4, 5):
-                        ws.cell(r, c).number_format = "0.0%"
-    wb.properties.title = f"{cfg.site.name} 周报 {week_label(report.week, cfg.site.timezone)}"
-    wb.properties.creator = "ops-center"
-    wb.properties.created = _XLSX_STAMP
     buf = io.BytesIO()
-    wb.save(buf)
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+                                   "strings_to_urls": False})
+    bold, pct = wb.add_format({"bold": True}), wb.add_format({"num_format": "0.0%"})
+    for name, df in report.sheets().items():
+        ws = wb.add_worksheet(name)
+        ws.write_row(0, 0, [str(c) for c in df.columns], bold)
+        values = df.astype(object).where(df.notna(), None).to_numpy().tolist()
+        for r, row in enumerate(values, start=1):
+            ws.write_row(r, 0, [_cell(v) for v in row])
+        ws.freeze_panes(1, 0)
+        for i, column in enumerate(df.columns):
+            width = max([len(str(column))] + [len(str(v)) for v in df.iloc[:200, i]])
+            ws.set_column(i, i, min(48, 4 + width * 1.6), pct if column in rate_names else None)
+        if name == SHEETS[0]:
+            for r, (row, unit) in enumerate(zip(values, df["单位"], strict=True), start=1):
+                if unit == UNIT_NAMES["rate"]:
+                    for c in (2, 3, 4):
+                        ws.write(r, c, _cell(row[c]), pct)
+    wb.set_properties({"title": f"{cfg.site.name} 周报 {week_label(report.week, cfg.site.timezone)}",
+                       "author": "ops-center", "created": _XLSX_STAMP})
+    wb.close()
     return buf.getvalue()
 
 
 def _cell(value: Any) -> Any:
-    """Plain Python values for openpyxl; NaN/None as empty cells."""
+    """Plain Python values for the xlsx writer; NaN/None as empty cells, timestamps as naive local time."""
     if value is None:
         return None
-    if isinstance(value, float) and pd.isna(value):
+    if isinstance(value, float) and value != value:
         return None
+    if isinstance(value, pd.Timestamp):
+        return None if pd.isna(value) else value.tz_localize(None).to_pydatetime() if value.tzinfo else value.to_pydatetime()
     if hasattr(value, "item"):
         return value.item()
     return value
