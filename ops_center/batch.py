@@ -109,10 +109,13 @@ class BatchWriter:
         if not hashed:
             return []
         keys = pd.DataFrame({"h": np.fromiter(hashed, dtype=np.int64, count=len(hashed))})
+        # Events are appended in time order, so the horizon lets zonemaps skip all but recent row groups.
+        since = to_db(self.clock() - self.cfg.store.dedup_horizon)
         conn.register("batch_keys", keys)
         try:
             known = {r[0] for r in conn.execute(
-                "SELECT DISTINCT key_hash FROM events WHERE key_hash IN (SELECT h FROM batch_keys)").fetchall()}
+                "SELECT DISTINCT key_hash FROM events WHERE received_at >= ? AND key_hash IN (SELECT h FROM batch_keys)",
+                [since]).fetchall()}
         finally:
             conn.unregister("batch_keys")
         fresh = []

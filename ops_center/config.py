@@ -78,8 +78,9 @@ class SiteConfig(Strict):
 
 class StoreConfig(Strict):
     path: str = "data/ops.duckdb"
-    batch_max_rows: int = Field(default=5000, ge=1)
+    batch_max_rows: int = Field(default=2000, ge=1)
     flush_interval_ms: int = Field(default=50, ge=1)
+    dedup_horizon: Duration = timedelta(days=30)
 
 
 class WebConfig(Strict):

@@ -129,8 +129,11 @@ class Pipeline:
             batch = [item]
             deadline = time.monotonic() + self._linger
             while len(batch) < self._max_rows:
+                left = deadline - time.monotonic()
+                if left <= 0:  # under load the queue never runs dry: the age of the batch decides
+                    break
                 try:
-                    nxt = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    nxt = self._queue.get(timeout=left)
                 except queue.Empty:
                     break
                 if nxt is _STOP:

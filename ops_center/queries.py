@@ -20,6 +20,18 @@ WALL_MARKER_LIMIT = 2000
 # Counts for the header, the tiles, the sparklines and the street shading: a few hundred groups at most,
 # however many incidents are stored.
 _WALL_AGG_SQL = """
+WITH hot AS (
+    -- open incidents, whatever their age; and the closed ones of the last 24 h. Two scans joined by
+    -- UNION ALL: the second is pruned to recent row groups by created_at, which one OR-ed filter is not.
+    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at
+    FROM incidents
+    WHERE status IN ('new', 'acknowledged', 'dispatched') AND ($scope IS NULL OR starts_with(area_code, $scope))
+    UNION ALL
+    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at
+    FROM incidents
+    WHERE created_at >= $since AND status NOT IN ('new', 'acknowledged', 'dispatched', 'merged')
+      AND ($scope IS NULL OR starts_with(area_code, $scope))
+)
 SELECT domain, street_code,
        status IN ('new', 'acknowledged', 'dispatched') AS is_open,
        (status IN ('new', 'acknowledged', 'dispatched') AND (coalesce(overdue, false)
@@ -27,10 +39,7 @@ SELECT domain, street_code,
        created_at >= $today AS is_today,
        CASE WHEN created_at >= $since THEN CAST(floor(epoch($now - created_at) / 3600) AS INTEGER) END AS hours_ago,
        count(*) AS n
-FROM incidents
-WHERE status <> 'merged'
-  AND (status IN ('new', 'acknowledged', 'dispatched') OR created_at >= $since)
-  AND ($scope IS NULL OR starts_with(area_code, $scope))
+FROM hot
 GROUP BY ALL
 """
 # The open incidents themselves, most urgent first, capped: map markers and the live list.
