@@ -30,7 +30,8 @@ class OpenIncident:
 CELL_DEG = 0.005  # ≈ 550 m north-south, ≈ 480 m east-west at Chengdu: wider than any correlation distance
 
 
-def _cell(lat: float, lon: float) -> tuple[int, int]:
+def cell_of(lat: float, lon: float) -> tuple[int, int]:
+    """The map cell a point falls in: the unit both the live and the backtest correlation index use."""
     return int(lat // CELL_DEG), int(lon // CELL_DEG)
 
 
@@ -97,7 +98,7 @@ class OpenIndex:
         """Recently reported open incidents of the domain nearby or in the same area: what correlation may join."""
         ids: set[int] = set(self.by_place.get((domain, area_code), ())) if area_code else set()
         if lat is not None and lon is not None:
-            row, col = _cell(lat, lon)
+            row, col = cell_of(lat, lon)
             for dr in (-1, 0, 1):
                 for dc in (-1, 0, 1):
                     ids.update(self.by_place.get((domain, (row + dr, col + dc)), ()))
@@ -107,7 +108,7 @@ class OpenIndex:
     def _places(inc: OpenIncident) -> list[tuple]:
         keys: list[tuple] = [(inc.domain, inc.area_code)]
         if inc.lat is not None and inc.lon is not None:
-            keys.append((inc.domain, _cell(inc.lat, inc.lon)))
+            keys.append((inc.domain, cell_of(inc.lat, inc.lon)))
         return keys
 
     def _unplace(self, inc: OpenIncident) -> None:

@@ -14,6 +14,7 @@ import orjson
 import pandas as pd
 
 from ops_center.model import Event
+from ops_center.open_index import cell_of
 from rules.correlate import Candidate, find_match
 from rules.engine import RuleSet, RuleState
 
@@ -88,7 +89,7 @@ def replay(df_events: pd.DataFrame, ruleset: RuleSet, *, distance_m: float | Non
     summary = BacktestSummary(events=len(events))
     state = RuleState()
     by_key: dict[str, list] = {}  # dedup key -> [incident id, last report]
-    recent: dict[str, list[Candidate]] = {}
+    places = _Places(window)
     next_id = 1
     for ev in events:
         decisions = ruleset.evaluate(ev, state)
@@ -106,10 +107,7 @@ def replay(df_events: pd.DataFrame, ruleset: RuleSet, *, distance_m: float | Non
                 open_[1] = ev.occurred_at
                 summary.bumped += 1
                 continue
-            pool = recent.setdefault(d.domain, [])
-            if pool and pool[0].last_report_at < ev.occurred_at - window:
-                pool[:] = [c for c in pool if c.last_report_at >= ev.occurred_at - window]
-            match = find_match(ev, d, pool, distance_m, window)
+            match = find_match(ev, d, places.near(d.domain, ev), distance_m, window)
             if match is not None:
                 summary.correlated += 1
                 continue
@@ -120,9 +118,41 @@ def replay(df_events: pd.DataFrame, ruleset: RuleSet, *, distance_m: float | Non
             if d.dedup_key:
                 by_key[d.dedup_key] = [incident_id, ev.occurred_at]
             if (ev.lat is not None and ev.lon is not None) or ev.area_code:
-                pool.append(Candidate(incident_id, d.domain, ev.lat, ev.lon, ev.occurred_at, (ev.source,), ev.area_code))
+                places.add(Candidate(incident_id, d.domain, ev.lat, ev.lon, ev.occurred_at, (ev.source,), ev.area_code))
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+class _Places:
+    """Would-be incidents by (domain, map cell) and (domain, area), kept only while inside the window."""
+
+    def __init__(self, window: timedelta):
+        self.window = window
+        self.pools: dict[tuple, list[Candidate]] = {}
+
+    @staticmethod
+    def _keys(domain: str, lat: float | None, lon: float | None, area: str | None, around: bool) -> list[tuple]:
+        keys: list[tuple] = [(domain, area)] if area else []
+        if lat is not None and lon is not None:
+            row, col = cell_of(lat, lon)
+            steps = (-1, 0, 1) if around else (0,)
+            keys += [(domain, (row + dr, col + dc)) for dr in steps for dc in steps]
+        return keys
+
+    def near(self, domain: str, ev: Event) -> list[Candidate]:
+        out: list[Candidate] = []
+        cutoff = ev.occurred_at - self.window
+        for key in self._keys(domain, ev.lat, ev.lon, ev.area_code, around=True):
+            pool = self.pools.get(key)
+            if pool:
+                if pool[0].last_report_at < cutoff:  # appended in time order: drop the expired head
+                    pool[:] = [c for c in pool if c.last_report_at >= cutoff]
+                out.extend(pool)
+        return out
+
+    def add(self, c: Candidate) -> None:
+        for key in self._keys(c.domain, c.lat, c.lon, c.area_code, around=False):
+            self.pools.setdefault(key, []).append(c)
 
 
 def compare(df_events: pd.DataFrame, summary: BacktestSummary, actual_by_domain: dict[str, int],

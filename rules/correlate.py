@@ -58,6 +58,9 @@ def find_match(event: Event, decision: Decision, candidates: Iterable[Any], dist
     if decision.domain == UNCLASSIFIED or decision.clears:
         return None
     has_point = event.lat is not None and event.lon is not None
+    if has_point:  # a cheap box test first: most candidates fail it, and haversine costs ten times more
+        dlat = distance_m / 111_000.0
+        dlon = dlat / max(0.05, math.cos(math.radians(event.lat)))
     best: tuple | None = None
     best_id: int | None = None
     for c in candidates:
@@ -74,6 +77,8 @@ def find_match(event: Event, decision: Decision, candidates: Iterable[Any], dist
             continue
         lat, lon = c.lat, c.lon
         if has_point and lat is not None and lon is not None:
+            if abs(lat - event.lat) > dlat or abs(lon - event.lon) > dlon:
+                continue
             distance = haversine_m(event.lat, event.lon, lat, lon)
             if distance > distance_m:
                 continue
