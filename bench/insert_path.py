@@ -1,7 +1,7 @@
 """insert_path: the store's batch insert (the pipeline's own bulk writer) vs row-by-row inserts of the same rows.
 
 Rows are real event rows (synthetic history turned back into `Event`s, gathered into row tuples by
-the pipeline's own `ops_center.batch._Writes`, untimed). Figure: `_Writes.flush` — the DataFrame
+the pipeline's own `ops_center.batch_rows.BatchRows`, untimed). Figure: `BatchRows.flush` — the DataFrame
 and `store.append` (`INSERT … BY NAME SELECT * FROM df`) the pipeline runs on the writer thread —
 in batches of `store.batch_max_rows`. Baseline: the very same tuples with one
 `execute(INSERT … VALUES (?, …))` per row (and `executemany`), one transaction, on a time budget.
@@ -18,12 +18,9 @@ from bench.common import Result, fresh_db, load_cfg, pick_size, size_arg
 from bench.events import stored_events
 
 
-def _event_columns(batch) -> list[str]:
-    """The column order of `_Writes.events` tuples, whichever name batch.py gives it."""
-    schema = getattr(batch, "_EVENT_SCHEMA", None)
-    if schema is not None:
-        return [name for name, _ in schema]
-    return list(batch._EVENT_COLUMNS)
+def _event_columns(batch_rows) -> list[str]:
+    """The column order of `BatchRows.events` tuples."""
+    return [name for name, _ in batch_rows._EVENT_SCHEMA]
 
 
 def main(argv: list[str] | None = None) -> Result:
@@ -34,8 +31,8 @@ def main(argv: list[str] | None = None) -> Result:
     n = pick_size(args, 200_000, 3_000)
     budget = args.row_seconds or (1.0 if args.quick else 8.0)
 
-    from ops_center import batch
-    from ops_center.batch import _Writes, key_hash
+    from ops_center import batch_rows as batch
+    from ops_center.batch_rows import BatchRows, key_hash
     from ops_center.open_index import OpenIndex
     from ops_center.store import Store, to_db
 
@@ -44,11 +41,11 @@ def main(argv: list[str] | None = None) -> Result:
     batch_rows = cfg.store.batch_max_rows
     t_total = time.perf_counter()
 
-    # --- the store's batch path: the pipeline's _Writes, rows gathered untimed, flush (frame + append) timed ---
+    # --- the store's batch path: the pipeline's BatchRows, rows gathered untimed, flush (frame + append) timed ---
     batches = []
     t0 = time.perf_counter()
     for lo in range(0, len(events), batch_rows):
-        writes = _Writes()
+        writes = BatchRows()
         for i, ev in enumerate(events[lo:lo + batch_rows]):
             writes.event(lo + i + 1, key_hash(ev.source_id, ev.natural_key), ev, None, None, None)
         batches.append(writes)
@@ -99,7 +96,7 @@ def main(argv: list[str] | None = None) -> Result:
         baseline=baseline, baseline_label="best row-by-row (execute / executemany) rows/s", ratio=ratio,
         size=f"{len(events):,} event rows, batches of {batch_rows:,}", seconds=time.perf_counter() - t_total,
         details={"execute per row rows/s": single_rate, "executemany rows/s": many_rate,
-                 "incl. Event → row gathering (_Writes.event) rows/s": end_to_end,
+                 "incl. Event → row gathering (BatchRows.event) rows/s": end_to_end,
                  "row-by-row rows measured": f"{single_n:,} / {many_n:,}"},
     ).show()
 
