@@ -20,11 +20,11 @@ import orjson
 
 from ingest.payloads import (
     INVALID_VALUE,
-    MALFORMED_JSON,
     MISSING_FIELD,
     WRONG_TYPE,
     Invalid,
     Reject,
+    decode_json,
     parse_time,
 )
 from ops_center.config import Config
@@ -176,14 +176,7 @@ def parse_records(
 
 def load_json_document(raw: bytes) -> list:
     """A GeoReport `requests.json` body: a JSON list of requests (an object wrapping `requests` is accepted)."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise Invalid(INVALID_ENCODING, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(MALFORMED_JSON, f"not JSON: {exc}") from None
+    doc = decode_json(raw, encoding="utf-8-sig", bad_encoding=INVALID_ENCODING)
     if isinstance(doc, dict) and isinstance(doc.get("requests"), list):
         doc = doc["requests"]
     if isinstance(doc, dict) and "service_request_id" in doc:

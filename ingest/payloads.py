@@ -65,18 +65,23 @@ class Invalid(ValueError):
         self.detail = detail
 
 
+def decode_json(raw: bytes, *, encoding: str = "utf-8", bad_encoding: str = INVALID_UTF8) -> object:
+    """Bytes → any JSON value; a bad encoding or bad syntax is an Invalid with the dead-letter reason."""
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise Invalid(bad_encoding, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(MALFORMED_JSON, f"not JSON: {exc}") from None
+
+
 def decode_object(raw: bytes, max_bytes: int) -> dict:
     """Bytes → JSON object, checking size, UTF-8 and syntax in that order."""
     if len(raw) > max_bytes:
         raise Invalid(OVERSIZED, f"payload is {len(raw)} bytes, limit {max_bytes}")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise Invalid(INVALID_UTF8, f"not UTF-8: {exc.reason} at byte {exc.start}") from None
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise Invalid(MALFORMED_JSON, f"not JSON: {exc}") from None
+    data = decode_json(raw)
     if not isinstance(data, dict):
         raise Invalid(WRONG_TYPE, f"payload must be a JSON object, got {type(data).__name__}")
     return data
