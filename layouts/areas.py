@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import gate, shell
+from layouts.common import gate, kpi_text, shell
 from ops_center import geo, kpis
 from ops_center.config import Config
 from ops_center.context import get_context
@@ -66,13 +66,7 @@ def trail(cfg: Config, code: str, scope: str) -> list[tuple[str, str]]:
 
 
 def fmt(value: object, unit: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if unit == "rate":
-        return f"{float(value) * 100:.1f}%"
-    if unit == "minutes":
-        return f"{float(value):.0f}"
-    return f"{int(value)}"
+    return kpi_text(value, unit)
 
 
 def map_view(cfg: Config, code: str) -> tuple[dict, float]:

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import flask
+import pandas as pd
 from dash import html
 
 from layouts import ids
@@ -134,6 +135,17 @@ def pct(value: float | None) -> str:
     if value is None or value != value:
         return "—"
     return f"{value * 100:.1f}%"
+
+
+def kpi_text(value: object, unit: str, minutes_suffix: str = "") -> str:
+    """A KPI value as shown on every page: rates as 0.0 %, minutes whole, counts whole, nothing as a dash."""
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return "—"
+    if unit == "rate":
+        return pct(float(value))
+    if unit == "minutes":
+        return f"{float(value):.0f}{minutes_suffix}"
+    return f"{int(value)}"
 
 
 def countdown(due_ms: int | None, *, label: str = "") -> html.Span:

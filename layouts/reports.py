@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import gate, shell
+from layouts.common import gate, kpi_text, shell
 from ops_center import kpis
 from ops_center import weekly_report as wr
 from ops_center.context import get_context
@@ -25,13 +25,7 @@ DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font
 
 
 def fmt(value: object, unit: str) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return "—"
-    if unit == "rate":
-        return f"{float(value) * 100:.1f}%"
-    if unit == "minutes":
-        return f"{float(value):.0f} 分钟"
-    return f"{int(value)}"
+    return kpi_text(value, unit, ' 分钟')
 
 
 def fmt_change(value: object, unit: str) -> str:
