@@ -204,6 +204,15 @@ def rss_bytes(pid: int | None = None) -> int:
     return 0
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process from /proc: contention-proof cost, unlike a wall-clock rate."""
+    try:
+        fields = Path(f"/proc/{pid or os.getpid()}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentiles(samples_s: list[float]) -> dict[str, float]:
     """p50/p95/p99/max in milliseconds."""
     a = np.asarray(samples_s) * 1000

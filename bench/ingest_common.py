@@ -46,6 +46,18 @@ def wait_handled(ctx, source_ids: list[str], n: int, timeout: float) -> float:
 def wait_subscribed(ctx, timeout: float = 20) -> None:
     wanted = {s.id for s in mqtt_sources(ctx.cfg)}
     for source in ctx.sources:
-        link = getattr(source, "link", None)
-        if getattr(source, "source_id", None) in wanted and link is not None and not link.subscribed.wait(timeout):
+        if getattr(source, "source_id", None) in wanted and not source.wait_subscribed(timeout):
             raise TimeoutError(f"{source.source_id} did not subscribe")
+
+
+def receiver_cpu(ctx) -> dict[str, float]:
+    """CPU seconds used so far by each receiver process (mqtt.receivers), by source."""
+    from bench.common import cpu_seconds
+
+    out: dict[str, float] = {}
+    for source in ctx.sources:
+        for child in getattr(source, "_children", ()):
+            if child.process is not None:
+                key = f"{source.source_id} receivers"
+                out[key] = out.get(key, 0.0) + cpu_seconds(child.process.pid)
+    return out

@@ -69,21 +69,28 @@ def main(argv: list[str] | None = None) -> Result:
     with Mosquitto() as broker:
         raw = raw_latency(broker.port, messages, topics(cfg), rate, warmup)
         ctx = ic.build(cfg, db)
-        original = ctx.pipeline.submit
+        original, original_many = ctx.pipeline.submit, ctx.pipeline.submit_many
 
-        def submit(event, on_committed=None):
-            t = event.fields.get("bench_t") if event.fields else None
-            if t is None:
-                return original(event, on_committed)
+        def stamps(items) -> list[float]:
+            return [t for ev in items if (t := (getattr(ev, "fields", None) or {}).get("bench_t")) is not None]
+
+        def noting(items, on_committed):
+            """on_committed (the PUBACKs) wrapped to note each stamped event's latency when it fires."""
+            sent = stamps(items)
+            if not sent:
+                return on_committed
 
             def committed() -> None:
-                lat.append((t, time.time() - t))
+                now = time.time()
+                lat.extend((t, now - t) for t in sent)
                 if on_committed is not None:
                     on_committed()
 
-            return original(event, committed)
+            return committed
 
-        ctx.pipeline.submit = submit
+        # in-process receiving submits events one by one; receiver processes (mqtt.receivers) whole chunks
+        ctx.pipeline.submit = lambda event, on_committed=None: original(event, noting([event], on_committed))
+        ctx.pipeline.submit_many = lambda items, on_committed=None: original_many(items, noting(items, on_committed))
         running = ic.start(ctx, broker.url)
         try:
             ic.wait_subscribed(ctx)

@@ -19,7 +19,7 @@ import time
 import orjson
 
 from bench import ingest_common as ic
-from bench.common import FULL, Mosquitto, Result, dataset, load_cfg, pick_size, size_arg, working_copy
+from bench.common import FULL, Mosquitto, Result, cpu_seconds, dataset, load_cfg, pick_size, size_arg, working_copy
 from bench.mqtt_tools import client, connect, create_session, prepare_messages, publish, topics, wait_published
 from bench.profiling import Profile
 
@@ -80,13 +80,10 @@ def main(argv: list[str] | None = None) -> Result:
         raw = raw_rate(broker.port, messages, topics(cfg), timeout)
         ctx = ic.build(cfg, db)
         events_before = ctx.store.query("SELECT count(*) FROM events")[0][0]
-        from ingest.grid import grid_topic
-        from ingest.mqtt_source import shared
-        from ingest.sensors import sensor_topic
+        from ingest.sources import mqtt_sessions
 
-        topic_of = {"mqtt_sensor": sensor_topic(cfg), "mqtt_grid": grid_topic(cfg)}
-        for s in sources:
-            create_session(broker.port, f"{cfg.mqtt.client_id}-{s.id}", [shared(cfg, topic_of[s.kind])])
+        for _, client_id, sub in mqtt_sessions(cfg):
+            create_session(broker.port, client_id, [sub])
         wait_published(publish(broker.port, messages))
         batches: list[tuple[int, float]] = []  # (inputs, seconds inside BatchWriter.apply)
         apply = ctx.pipeline.writer.apply
@@ -102,9 +99,10 @@ def main(argv: list[str] | None = None) -> Result:
         running = None
         try:
             with Profile("ingest_mqtt", enabled=args.profile) as prof:
-                t0 = time.perf_counter()
+                t0, cpu0 = time.perf_counter(), cpu_seconds()
                 running = ic.start(ctx, broker.url)
                 t1 = ic.wait_handled(ctx, source_ids, n, timeout)
+                cpu = {"writer process": cpu_seconds() - cpu0, **ic.receiver_cpu(ctx)}
             rate = n / (t1 - t0)
             stats = {sid: ctx.pipeline.stats(sid) for sid in source_ids}
         finally:
@@ -134,6 +132,7 @@ def main(argv: list[str] | None = None) -> Result:
         details["writer batches: count / mean size / mean ms / writer busy"] = (
             f"{len(batches):,} / {sum(sizes) / len(sizes):,.0f} / {1000 * busy / len(batches):.1f} / "
             f"{100 * busy / (t1 - t0):.0f}%")
+    details["CPU µs per message: " + " / ".join(cpu)] = " / ".join(f"{1e6 * c / n:.0f}" for c in cpu.values())
     if events_after - events_before != accepted:
         details["WARNING"] = f"events grew by {events_after - events_before:,} but {accepted:,} were accepted"
     details.update({f"profile {k}": v for k, v in prof.summary().items()})

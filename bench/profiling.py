@@ -27,7 +27,7 @@ class Profile:
         if self.enabled:
             PROFILES.mkdir(parents=True, exist_ok=True)
             cmd = ["py-spy", "record", "--pid", str(os.getpid()), "--rate", str(self.rate), "--format", "raw",
-                   "--output", str(self.path), "--nonblocking"]
+                   "--output", str(self.path), "--nonblocking", "--subprocesses"]
             if self.native:
                 cmd.append("--native")
             if os.environ.get("BENCH_PYSPY_GIL"):  # sample only the thread holding the GIL

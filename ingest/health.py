@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import repeat
 from typing import Protocol
 
 from ops_center.context import utc_now
@@ -60,6 +61,17 @@ class Meter:
             self._messages.append(at)
             self.messages_total += 1
             self.last_message_at = at
+            self._trim(at)
+
+    def add(self, messages: int, dead: int, at: datetime | None) -> None:
+        """Counts for a whole chunk from a receiver process, all stamped with its last receive time."""
+        at = at or self._clock()
+        with self._lock:
+            self._messages.extend(repeat(at, messages))
+            self._dead.extend(repeat(at, dead))
+            self.messages_total += messages
+            self.dead_letters_total += dead
+            self.last_message_at = at if self.last_message_at is None else max(self.last_message_at, at)
             self._trim(at)
 
     def dead_letter(self, at: datetime | None = None) -> None:

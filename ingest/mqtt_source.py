@@ -77,6 +77,10 @@ class MqttSource:
     def health(self, now: datetime | None = None) -> SourceHealth:
         return self.meter.health(self.source_id, self.name, self.link.state, now)
 
+    def wait_subscribed(self, timeout: float) -> bool:
+        """True once the broker confirmed the subscription (tests and benches wait on it)."""
+        return self.link.subscribed.wait(timeout)
+
     def _on_message(self, msg: mqtt.MQTTMessage, ack: Callable[[], None]) -> None:
         """Runs on paho's thread: validate in memory, hand over, return. Never raises."""
         received = self._clock()

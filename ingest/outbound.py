@@ -14,6 +14,7 @@ import orjson
 
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import MqttLink, use_mqtt5
+from ingest.outbound_process import ProcessPublisher
 from ops_center.bus import (
     IncidentCreated,
     IncidentEscalated,
@@ -43,14 +44,12 @@ class Outbound:
                  clock: Callable[[], datetime] = utc_now):
         self.cfg = cfg
         self.meter = Meter(clock)
-        self.link = MqttLink(
-            cfg.mqtt,
-            f"{cfg.mqtt.client_id}-out",
-            url=url,
-            persistent=False,
-            mqtt5=use_mqtt5(cfg.mqtt, url) if mqtt5 is None else mqtt5,
-            name=self.source_id,
-        )
+        mqtt5 = use_mqtt5(cfg.mqtt, url) if mqtt5 is None else mqtt5
+        client_id = f"{cfg.mqtt.client_id}-out"
+        if cfg.mqtt.receivers:  # MQTT work lives in child processes: this one too (ingest/outbound_process.py)
+            self.link = ProcessPublisher(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
+        else:
+            self.link = MqttLink(cfg.mqtt, client_id, url=url, persistent=False, mqtt5=mqtt5, name=self.source_id)
         bus.subscribe(self.handle)
 
     @classmethod
@@ -69,13 +68,22 @@ class Outbound:
     def health(self, now: datetime | None = None) -> SourceHealth:
         return self.meter.health(self.source_id, self.name, self.link.state, now)
 
+    def wait_connected(self, timeout: float) -> bool:
+        return self.link.connected.wait(timeout)
+
     def handle(self, event: object) -> None:
         """Bus handler (bus thread): serialise and queue the publish; never blocks on the network."""
         if not isinstance(event, PUBLISHED):
             return
         payload = orjson.dumps(event.to_dict(), default=str)
-        info = self.link.publish(outbound_topic(self.cfg, event.name), payload, qos=1)
-        if info.rc not in (0, 4):  # 4: not connected yet, queued by paho and sent on connect
-            log.warning("outbound publish of %s #%s failed: rc=%s", event.name, event.incident_id, info.rc)
-            return
+        topic = outbound_topic(self.cfg, event.name)
+        if isinstance(self.link, ProcessPublisher):
+            if not self.link.publish(topic, payload):
+                log.warning("outbound publish of %s #%s failed: publisher process down", event.name, event.incident_id)
+                return
+        else:
+            info = self.link.publish(topic, payload, qos=1)
+            if info.rc not in (0, 4):  # 4: not connected yet, queued by paho and sent on connect
+                log.warning("outbound publish of %s #%s failed: rc=%s", event.name, event.incident_id, info.rc)
+                return
         self.meter.message()

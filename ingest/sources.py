@@ -10,10 +10,18 @@ from pathlib import Path
 from ingest import drop_folder, grid, open311, sensors
 from ingest.health import FeedWatch
 from ingest.mqtt_client import use_mqtt5
+from ingest.mqtt_source import shared
+from ingest.payloads import parse_grid, parse_sensor
+from ingest.receiver_pool import ReceiverPool, subscription
 from ingest.simulator import Simulator
 from ops_center.config import Config, resolve_path
 
 log = logging.getLogger(__name__)
+
+MQTT_KINDS = {  # source kind -> (topic, payload parser, in-process builder)
+    "mqtt_sensor": (sensors.sensor_topic, parse_sensor, sensors.build),
+    "mqtt_grid": (grid.grid_topic, parse_grid, grid.build),
+}
 
 
 def build_sources(
@@ -40,10 +48,9 @@ def build_sources(
         if not src.enabled:
             log.info("source %s is disabled in config", src.id)
             continue
-        if src.kind == "mqtt_sensor":
-            intake.append(sensors.build(cfg, src, pipeline, registry, url=mqtt_url, mqtt5=mqtt5, clock=clock))
-        elif src.kind == "mqtt_grid":
-            intake.append(grid.build(cfg, src, pipeline, registry, url=mqtt_url, mqtt5=mqtt5, clock=clock))
+        if src.kind in MQTT_KINDS:
+            intake.append(mqtt_source(cfg, config_path, src, pipeline, registry, url=mqtt_url, mqtt5=mqtt5,
+                                      clock=clock))
         elif src.kind == "open311":
             intake.append(open311.build(cfg, src, pipeline, registry, clock))
         elif src.kind == "drop_folder":
@@ -57,6 +64,28 @@ def build_sources(
         out.append(Simulator(cfg, registry, source_id=sim_id, name=sim_name, url=mqtt_url, drop_folder=drop_path,
                              clock=clock))
     out.append(FeedWatch([(s, s.heartbeat) for s in intake], pipeline, clock))
+    return out
+
+
+def mqtt_source(cfg: Config, config_path: str | Path, src, pipeline, registry, **kwargs):
+    """In-process (`mqtt.receivers: 0`) or received by child processes (ReceiverPool)."""
+    topic, parse, build = MQTT_KINDS[src.kind]
+    if cfg.mqtt.receivers == 0:
+        return build(cfg, src, pipeline, registry, **kwargs)
+    return ReceiverPool(cfg, src, topic(cfg), parse, pipeline, resolve_path(config_path, cfg.devices.path), **kwargs)
+
+
+def mqtt_sessions(cfg: Config) -> list[tuple[str, str, str]]:
+    """(source id, client id, subscription) of every persistent session the MQTT sources resume."""
+    out = []
+    for src in cfg.sources:
+        if src.enabled and src.kind in MQTT_KINDS:
+            topic = MQTT_KINDS[src.kind][0](cfg)
+            if cfg.mqtt.receivers == 0:
+                out.append((src.id, f"{cfg.mqtt.client_id}-{src.id}", shared(cfg, topic)))
+            else:
+                out.extend((src.id, f"{cfg.mqtt.client_id}-{src.id}-{i}", subscription(cfg, topic))
+                           for i in range(cfg.mqtt.receivers))
     return out
 
 

@@ -6,14 +6,13 @@ import hashlib
 
 import duckdb
 import orjson
-import pandas as pd
 import pyarrow as pa
 
 from ops_center.bus import IncidentCreated, IncidentUpdated
 from ops_center.domains import SOURCE_NAMES
 from ops_center.model import Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
-from ops_center.store import append, to_db
+from ops_center.store import append
 
 
 def key_hash(source_id: str, natural_key: str) -> int:
@@ -111,10 +110,8 @@ class BatchRows:
                                                                  for name, _ in _INCIDENT_SCHEMA)))
         bumps = [inc for i, inc in self.bumps.items() if i not in created]
         if bumps:
-            bdf = pd.DataFrame({
-                "incident_id": [b.incident_id for b in bumps], "report_count": [b.report_count for b in bumps],
-                "last_report_at": [to_db(b.last_report_at) for b in bumps], "sources": [list(b.sources) for b in bumps],
-            })
+            bdf = to_arrow(_BUMP_SCHEMA, ([b.incident_id for b in bumps], [b.report_count for b in bumps],
+                                          [b.last_report_at for b in bumps], [list(b.sources) for b in bumps]))
             conn.register("bumps_df", bdf)
             conn.execute(
                 "UPDATE incidents SET report_count = b.report_count, last_report_at = b.last_report_at, "
@@ -152,6 +149,7 @@ _TIMELINE_SCHEMA = (("incident_id", _INT), ("ts", _TS), ("actor", _STR), ("actio
                     ("to_status", _STR), ("note", _STR), ("data", _STR))
 DEAD_LETTER_SCHEMA = (("dead_letter_id", _INT), ("received_at", _TS), ("source_id", _STR), ("topic", _STR),
                        ("reason", _STR), ("detail", _STR), ("raw", pa.binary()))
+_BUMP_SCHEMA = (("incident_id", _INT), ("report_count", _INT), ("last_report_at", _TS), ("sources", pa.list_(_STR)))
 _READING_SCHEMA = (("device_id", _STR), ("kind", _STR), ("metric", _STR), ("ts", _TS), ("value", _F64),
                    ("area_code", _STR))
 _NAIVE_UTC = pa.timestamp("us")

@@ -6,7 +6,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,8 @@ class DomainEvent:
         return _NAMES[type(self)]
 
     def to_dict(self) -> dict:
-        data = asdict(self)
+        """Flat fields (no nested dataclasses here), without asdict's deep copy: this runs per outbound message."""
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["event"] = self.name
         data["at"] = self.at.isoformat()
         return data

@@ -108,8 +108,16 @@ class MqttConfig(Strict):
     tls: TlsConfig | None = None
     keepalive_s: int = Field(default=30, ge=5)
     shared_group: str | None = None
+    receivers: int = Field(default=0, ge=0, le=16)
     session_expiry_s: int = Field(default=86400, ge=0)
     max_payload_bytes: int = Field(default=65536, ge=256)
+
+    @field_validator("receivers")
+    @classmethod
+    def _receivers(cls, value: int, info) -> int:
+        if value > 1 and info.data.get("embedded"):
+            raise ValueError("the embedded demo broker has no shared subscriptions: use 0 or 1 receivers with it")
+        return value
 
     @field_validator("url")
     @classmethod

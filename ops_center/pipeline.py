@@ -80,6 +80,10 @@ class Pipeline:
         """Queue an accepted event; `on_committed` runs once it (or its duplicate) is committed."""
         self._put((event, on_committed))
 
+    def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None) -> None:
+        """Queue a receiver process's chunk as one item; `on_committed` runs once all of it is committed."""
+        self._put((items, on_committed))
+
     def dead_letter(self, source_id: str, topic: str | None, reason: str, raw: bytes, detail: str = "",
                     on_committed: Callable[[], None] | None = None) -> None:
         """Queue input we could not accept, raw bytes and reason kept for the admin screen."""
@@ -127,8 +131,9 @@ class Pipeline:
             if item is _STOP:
                 break
             batch = [item]
+            rows = _rows(item)
             deadline = time.monotonic() + self._linger
-            while len(batch) < self._max_rows:
+            while rows < self._max_rows:
                 left = deadline - time.monotonic()
                 if left <= 0:  # under load the queue never runs dry: the age of the batch decides
                     break
@@ -140,6 +145,7 @@ class Pipeline:
                     stopping = True
                     break
                 batch.append(nxt)
+                rows += _rows(nxt)
             try:
                 self._commit(batch)
             except Exception:  # noqa: BLE001 - the batcher must outlive a broken store; nothing is acked
@@ -149,8 +155,9 @@ class Pipeline:
                         callback()  # release flush() waiters
 
     def _commit(self, batch: list[tuple]) -> None:
-        events = [payload for payload, _ in batch if isinstance(payload, Event)]
-        dead = [payload for payload, _ in batch if isinstance(payload, DeadLetter)]
+        inputs = [p for payload, _ in batch for p in (payload if isinstance(payload, list) else (payload,))]
+        events = [p for p in inputs if isinstance(p, Event)]
+        dead = [p for p in inputs if isinstance(p, DeadLetter)]
         if events or dead:
             try:
                 result: BatchResult = self.store.write(lambda conn: self.writer.apply(conn, events, dead))
@@ -204,3 +211,9 @@ class Pipeline:
             self.writer.note_closed(event.incident_id)
         elif isinstance(event, IncidentMerged):
             self.writer.note_closed(event.incident_id)
+
+
+def _rows(item: tuple) -> int:
+    """How many inputs one queue item carries: a receiver's chunk counts each of its events."""
+    payload = item[0]
+    return len(payload) if isinstance(payload, list) else 1

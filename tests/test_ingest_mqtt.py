@@ -92,15 +92,16 @@ def test_every_bad_payload_is_a_dead_letter_and_good_ones_around_it_land(ingest_
     assert g.health().dead_letters_total == len(CASES) - sensor_dead
 
 
-def test_outbound_publishes_incident_events(ingest_app, mosquitto):
-    cfg = ingest_app.cfg
+@pytest.mark.parametrize("receivers", [0, 1], ids=["in-process", "publisher-process"])
+def test_outbound_publishes_incident_events(ingest_app, mosquitto, receivers):
+    cfg = ingest_app.cfg.model_copy(update={"mqtt": ingest_app.cfg.mqtt.model_copy(update={"receivers": receivers})})
     prefix = cfg.mqtt.topic_prefix
     sub = Subscriber(mosquitto.host, mosquitto.port, f"{prefix}/out/incident/#", f"{cfg.mqtt.client_id}-listener")
     try:
         out = Outbound(cfg, ingest_app.ctx.bus)
         s = sensors.build(cfg, cfg.source("mqtt_sensors"), ingest_app.pipeline, ingest_app.registry)
         ingest_app.run(out, s)
-        assert s.link.subscribed.wait(10) and out.link.connected.wait(10)
+        assert s.wait_subscribed(10) and out.wait_connected(30)
         sub_pub = Subscriber(mosquitto.host, mosquitto.port, "unused/#", f"{cfg.mqtt.client_id}-pub")
         sub_pub.client.publish(f"{prefix}/sensor/smoke/SMK-0002", b'{"ts": "2026-11-24T10:00:00+08:00", "event": "alarm"}',
                                qos=1).wait_for_publish(10)
@@ -113,9 +114,11 @@ def test_outbound_publishes_incident_events(ingest_app, mosquitto):
         wait_until(lambda: f"{prefix}/out/incident/transitioned" in sub.latest, what="transitioned on MQTT")
         moved = orjson.loads(sub.latest[f"{prefix}/out/incident/transitioned"])
         assert (moved["incident_id"], moved["to_status"]) == (created["incident_id"], "acknowledged")
-        assert out.health().messages_per_min >= 2
+        assert out.health().messages_per_min >= 2 and out.health().state == "connected"
     finally:
         sub.close()
+    out.stop()
+    assert out.health().state == "stopped"
 
 
 def test_bad_credentials_stop_retrying(cfg, config_path, tmp_path, db_path, caplog):

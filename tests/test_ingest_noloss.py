@@ -49,6 +49,25 @@ def start_ingest(config: Path, db: Path, url: str, log: Path) -> subprocess.Pope
     return subprocess.Popen(cmd, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
 
 
+def _stat(pid: int | str) -> list[str]:
+    """State and parent of a process from /proc (empty once it is gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def alive(pid: int) -> bool:
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z"
+
+
+def children_of(pid: int) -> list[int]:
+    """Live child processes of pid (the receiver processes of mqtt.receivers)."""
+    pids = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit()]
+    return [child for child in pids if (f := _stat(child)) and int(f[1]) == pid and f[0] != "Z"]
+
+
 def tail(log: Path, lines: int = 30) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -104,8 +123,12 @@ def test_kill_9_in_the_middle_of_5000_messages_loses_nothing(private_mosquitto, 
         # DuckDB appends to its WAL on commit (nothing else writes here: no simulator, no incidents): kill -9 then
         wait_until(lambda: wal_size(db) > wal0 or proc.poll() is not None, 30, "first commits")
         assert proc.poll() is None, f"run.py died on its own:\n{tail(log)}"
+        receivers = children_of(proc.pid)
+        assert receivers, "config.yaml receives in child processes (mqtt.receivers: 1)"
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+        # An orphaned receiver sees its pipe close and leaves without acking anything.
+        wait_until(lambda: not any(alive(pid) for pid in receivers), 15, "orphans gone")
         after_kill = stored(db)
         feed.join(30)  # the rest of the feed is queued by the broker for the offline session
         assert not feed.is_alive()

@@ -1,0 +1,176 @@
+"""An MQTT source received by child processes: the writer process only unpickles chunks and commits them.
+
+Each configured MQTT source gets `mqtt.receivers` processes (ingest/receiver_process.py), each with its
+own persistent session `<client_id>-<source id>-<n>`; with more than one they split the topic through a
+shared subscription. A chunk is submitted to the pipeline as one item and acknowledged back to its
+receiver after commit, which then PUBACKs its messages. A receiver that dies is started again.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from ingest.health import Meter, SourceHealth
+from ingest.mqtt_source import Parser
+from ingest.receiver_process import ReceiverSpec, main
+from ops_center.config import Config, SourceConfig
+from ops_center.context import utc_now
+
+log = logging.getLogger(__name__)
+
+RESTART_DELAYS_S = (1, 2, 5, 10, 30)  # back-off when a receiver keeps dying
+STOP_TIMEOUT_S = 10
+# link states, best first: the source reports the worst of its receivers'
+_STATES = ("connected", "connecting", "disconnected", "starting", "auth_failed", "stopped")
+
+
+def subscription(cfg: Config, topic: str) -> str:
+    """Several receivers share one topic through `$share/<group>/…` (group: mqtt.shared_group or client_id)."""
+    if cfg.mqtt.shared_group:
+        return f"$share/{cfg.mqtt.shared_group}/{topic}"
+    if cfg.mqtt.receivers > 1:
+        return f"$share/{cfg.mqtt.client_id}/{topic}"
+    return topic
+
+
+class _Child:
+    """One receiver process and the thread that reads its pipe."""
+
+    def __init__(self, pool: ReceiverPool, index: int):
+        self.pool, self.index = pool, index
+        self.state = "starting"
+        self.subscribed = threading.Event()
+        self.drained = threading.Event()
+        self.process = None
+        self.conn = None
+        self._send_lock = threading.Lock()
+        self.restarts = 0
+
+    def start(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that holds DuckDB and threads
+        parent_end, child_end = ctx.Pipe(duplex=True)
+        spec = self.pool.spec(self.index)
+        self.process = ctx.Process(target=main, args=(spec, child_end), daemon=True,
+                                   name=f"receiver-{spec.source.id}-{self.index}")
+        self.process.start()
+        child_end.close()
+        self.conn = parent_end
+        self.drained.clear()
+        threading.Thread(target=self._read, args=(parent_end,), name=self.process.name, daemon=True).start()
+
+    def send(self, message: tuple) -> None:
+        """Called on the pipeline thread (commits) and at stop; a dead receiver is simply skipped."""
+        try:
+            with self._send_lock:
+                self.conn.send(message)
+        except (OSError, ValueError):
+            log.debug("%s: receiver %d gone; %r not delivered", self.pool.source_id, self.index, message[0])
+
+    def _read(self, conn) -> None:
+        while True:
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                break
+            self.pool.on_message(self, message)
+        conn.close()
+        self.subscribed.clear()
+        self.pool.on_exit(self)
+
+
+class ReceiverPool:
+    """One configured MQTT source, same face as MqttSource (start, stop, health), received in processes."""
+
+    def __init__(self, cfg: Config, source: SourceConfig, topic: str, parse: Parser, pipeline, devices_path: Path,
+                 *, url: str | None = None, mqtt5: bool = True, clock: Callable[[], datetime] = utc_now):
+        self.cfg, self.source, self.topic, self._parse = cfg, source, topic, parse
+        self.source_id, self.name, self.heartbeat = source.id, source.name, source.heartbeat
+        self._pipeline, self._devices_path, self._url, self._mqtt5 = pipeline, devices_path, url, mqtt5
+        self.meter = Meter(clock)
+        self._stopping = threading.Event()
+        self._children = [_Child(self, i) for i in range(cfg.mqtt.receivers)]
+
+    def spec(self, index: int) -> ReceiverSpec:
+        return ReceiverSpec(
+            cfg=self.cfg, source=self.source, devices_path=str(self._devices_path),
+            subscription=subscription(self.cfg, self.topic), parse=self._parse,
+            client_id=f"{self.cfg.mqtt.client_id}-{self.source_id}-{index}", url=self._url, mqtt5=self._mqtt5,
+            log_level=logging.getLogger().getEffectiveLevel())
+
+    # --- the source interface ---
+
+    def start(self) -> None:
+        self._stopping.clear()
+        for child in self._children:
+            child.start()
+
+    def stop(self) -> None:
+        """Receivers stop taking messages and ship what they hold; once that commits they ack and exit."""
+        self._stopping.set()
+        live = [c for c in self._children if c.process is not None and c.process.is_alive()]
+        for child in live:
+            child.send(("stop",))
+        for child in live:
+            if not child.drained.wait(STOP_TIMEOUT_S):
+                log.warning("%s: receiver %d did not drain in time", self.source_id, child.index)
+        try:
+            self._pipeline.flush(STOP_TIMEOUT_S)  # every chunk committed, so every "committed" was sent
+        except Exception:  # noqa: BLE001 - unacked messages are simply redelivered and deduplicated
+            log.debug("%s: flush before stop failed", self.source_id, exc_info=True)
+        for child in live:
+            child.send(("exit",))
+        for child in self._children:
+            if child.process is None:
+                continue
+            child.process.join(STOP_TIMEOUT_S)
+            if child.process.is_alive():
+                log.warning("%s: receiver %d did not exit; killing it", self.source_id, child.index)
+                child.process.kill()
+                child.process.join(5)
+
+    def health(self, now: datetime | None = None) -> SourceHealth:
+        return self.meter.health(self.source_id, self.name, self.state, now)
+
+    @property
+    def state(self) -> str:
+        if self._stopping.is_set():
+            return "stopped"
+        return max((c.state for c in self._children), key=_STATES.index, default="stopped")
+
+    def wait_subscribed(self, timeout: float) -> bool:
+        """True once every receiver has subscribed (tests and benches wait on it)."""
+        return all(child.subscribed.wait(timeout) for child in self._children)
+
+    # --- messages from the receivers (their reader threads) ---
+
+    def on_message(self, child: _Child, message: tuple) -> None:
+        kind = message[0]
+        if kind == "chunk":
+            _, seq, items, messages, dead, last_at = message
+            self.meter.add(messages, dead, last_at)
+            self._pipeline.submit_many(items, on_committed=lambda: child.send(("committed", seq)))
+        elif kind == "state":
+            child.state = message[1]
+            (child.subscribed.set if message[2] else child.subscribed.clear)()
+        elif kind == "drained":
+            child.drained.set()
+
+    def on_exit(self, child: _Child) -> None:
+        """A receiver's pipe closed: expected when stopping, otherwise start it again after a pause."""
+        child.drained.set()
+        if self._stopping.is_set():
+            child.state = "stopped"
+            return
+        child.state = "disconnected"
+        child.process.join(1)
+        code = child.process.exitcode
+        delay = RESTART_DELAYS_S[min(child.restarts, len(RESTART_DELAYS_S) - 1)]
+        log.error("%s: receiver %d exited (code %s); restarting in %d s", self.source_id, child.index, code, delay)
+        child.restarts += 1
+        if not self._stopping.wait(delay):
+            child.start()
