@@ -39,6 +39,7 @@ class Outbound:
 
     source_id = "mqtt_out"
     name = "对外推送"
+    stop_last = True  # stopped after the pipeline and the bus drained, so the last decisions still go out
 
     def __init__(self, cfg: Config, bus, *, url: str | None = None, mqtt5: bool | None = None,
                  clock: Callable[[], datetime] = utc_now):

@@ -17,6 +17,7 @@ import threading
 import time
 
 from ingest.mqtt_client import MqttLink
+from ingest.receiver_process import ignore_stop_signals
 from ops_center.config import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ EXIT_GRACE_S = 5  # at exit, time for queued publishes to leave
 
 def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_level: int, conn) -> None:
     """Process entry point (multiprocessing spawn target)."""
+    ignore_stop_signals()
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
     link = MqttLink(cfg, client_id, url=url, persistent=False, mqtt5=mqtt5, name="mqtt_out")
@@ -77,10 +79,12 @@ class ProcessPublisher:
         self._conn = None
         self._process = None
         self._lock = threading.Lock()
+        self._stopping = False
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent_end, child_end = ctx.Pipe(duplex=True)
+        self._stopping = False
         self._process = ctx.Process(
             target=main, name="outbound-publisher", daemon=True,
             args=(self.cfg, self.client_id, self.url, self.mqtt5, logging.getLogger().getEffectiveLevel(), child_end))
@@ -102,6 +106,7 @@ class ProcessPublisher:
     def stop(self) -> None:
         if self._process is None:
             return
+        self._stopping = True
         try:
             with self._lock:
                 self._conn.send(("exit",))
@@ -123,7 +128,7 @@ class ProcessPublisher:
             if message[0] == "state":
                 self.state = message[1]
                 (self.connected.set if message[2] else self.connected.clear)()
-        if self.state != "stopped":
+        if not self._stopping:
             log.error("outbound publisher process ended (exit code %s)",
                       self._process.exitcode if self._process else None)
             self.state = "error"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,9 +23,9 @@ from datetime import datetime
 from ingest.mqtt_client import MqttLink
 from ingest.mqtt_source import INTERNAL_ERROR, Parser
 from ingest.payloads import Invalid
-from ops_center.batch import DeadLetter
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
+from ops_center.model import DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +50,24 @@ class ReceiverSpec:
 
 def main(spec: ReceiverSpec, conn) -> None:
     """Process entry point (multiprocessing spawn target)."""
+    ignore_stop_signals()
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
-    from ops_center.app import settle_gc
     from ops_center.devices import load_devices
+    from ops_center.gc_tuning import settle_gc
 
     registry = load_devices(spec.devices_path, spec.cfg)
     settle_gc()
     Receiver(spec, registry, conn).run()
+
+
+def ignore_stop_signals() -> None:
+    """Ctrl-C and SIGTERM reach the whole process group; the writer process decides when a child stops.
+
+    It drains and stops its children in order; if it dies instead, the child sees its pipe close.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class Receiver:

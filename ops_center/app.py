@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,11 +11,10 @@ from pathlib import Path
 from ops_center.bus import Bus
 from ops_center.config import Config, resolve_path
 from ops_center.context import AppContext, utc_now
+from ops_center.gc_tuning import settle_gc
 from ops_center.store import Store
 
 log = logging.getLogger(__name__)
-
-GC_THRESHOLDS = (20_000, 20, 20)  # allocations before a young collection (CPython's default is 700, 10, 10)
 
 
 def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None = None,
@@ -55,12 +53,16 @@ class Running:
 
     def stop(self) -> None:
         """Stop intake first, commit what is queued, then close the store: nothing accepted is lost."""
+        last = [s for s in self.ctx.sources if getattr(s, "stop_last", False)]  # outbound: publishes what drains
         for source in reversed(self.ctx.sources):
-            _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
+            if source not in last:
+                _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
         if self.scheduler is not None:
             _quietly(lambda: self.scheduler.shutdown(wait=True), "scheduler")
         _quietly(self.ctx.pipeline.stop, "pipeline")
         _quietly(self.ctx.bus.drain, "bus")
+        for source in last:
+            _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
         if self.broker is not None:
             _quietly(self.broker.stop, "embedded broker")
         _quietly(self.ctx.bus.close, "bus")
@@ -101,17 +103,6 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
         running.scheduler.start()
     settle_gc()
     return running
-
-
-def settle_gc() -> None:
-    """Start-up objects live for good: freeze them so collections skip them, and collect less often.
-
-    A full collection otherwise walks every Dash, rules and config object again, and the write path
-    allocates enough to trigger one every few batches (≈ 9 % of the writer's time, measured).
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def seed_history(ctx: AppContext) -> int:

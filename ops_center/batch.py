@@ -15,7 +15,7 @@ import pyarrow as pa
 from ops_center.batch_rows import DEAD_LETTER_SCHEMA, BatchRows, key_hash, to_arrow
 from ops_center.config import Config
 from ops_center.domains import UNCLASSIFIED
-from ops_center.model import Decision, Event
+from ops_center.model import DeadLetter, Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
 from ops_center.store import Store, append, from_db, to_db
 
@@ -25,18 +25,6 @@ SUPPRESSION_RELOAD = timedelta(seconds=5)
 # Safety net only (closures arrive through note_closed at once); a reload stalls the writer for about a
 # second at 10 M incidents, which would show in the latency p99 if it ran every minute.
 INDEX_RELOAD = timedelta(minutes=15)
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Input we could not accept, kept with its raw bytes and the reason."""
-
-    source_id: str
-    topic: str | None
-    reason: str
-    raw: bytes
-    detail: str = ""
-    received_at: datetime | None = None
 
 
 @dataclass

@@ -47,3 +47,15 @@ class Decision:
     notify_domains: tuple[str, ...] = ()  # amplification: further domains to tell
     amplified_by: tuple[str, ...] = ()  # ids of amplification rules that raised severity
     clears: bool = False  # the event ends a condition (e.g. feed back, reading back in range)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Input we could not accept, kept with its raw bytes and the reason."""
+
+    source_id: str
+    topic: str | None
+    reason: str
+    raw: bytes
+    detail: str = ""
+    received_at: datetime | None = None
