@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ops_center import kpis
 from ops_center.config import Config
@@ -136,26 +138,53 @@ def _area_name(cfg: Config, code: Any) -> str:
 
 
 def _local(series: pd.Series, tz: str) -> pd.Series:
-    """Naive-UTC timestamps -> 'YYYY-MM-DD HH:MM' local text (xlsx and csv cannot hold time zones)."""
-    ts = pd.to_datetime(series)
-    return ts.dt.tz_localize("UTC").dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+    """Naive-UTC timestamps -> 'YYYY-MM-DD HH:MM' local text (xlsx and csv cannot hold time zones).
+
+    Formatted once per distinct local minute (a week has at most 10,080), not once per row.
+    """
+    ts = pd.to_datetime(series).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.floor("min")
+    codes, minutes = pd.factorize(ts)
+    text = pa.array([*_minute_text(pd.DatetimeIndex(minutes)), ""])  # the trailing "" is for NaT (code -1)
+    return text.take(np.where(codes < 0, len(minutes), codes)).to_pandas().set_axis(series.index)
+
+
+def _minute_text(minutes: pd.DatetimeIndex) -> list[str]:
+    """'YYYY-MM-DD HH:MM' per minute with numpy's ISO formatter, about 10x faster than strftime (4-digit years)."""
+    if len(minutes) and not (1000 <= minutes.year.min() and minutes.year.max() <= 9999):
+        return minutes.strftime("%Y-%m-%d %H:%M").tolist()
+    return [v.replace("T", " ") for v in np.datetime_as_string(minutes.to_numpy(), unit="m").tolist()]
+
+
+def _per_value(series: pd.Series, fn: Any) -> pd.Series:
+    """series.map(fn) with fn called once per distinct value: the detail columns repeat a few codes 70 k times."""
+    codes, uniques = pd.factorize(series, use_na_sentinel=False)
+    return pd.Series(uniques).map(fn).take(codes).set_axis(series.index)
+
+
+def _query_frame(store: Any, sql: str, params: dict) -> pd.DataFrame:
+    """query_df's frame fetched through Arrow: the same columns and dtypes, without a Python object per string."""
+    cur = store.cursor()
+    try:
+        return cur.sql(sql, params=params).to_arrow_table().to_pandas()
+    finally:
+        cur.close()
 
 
 def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: datetime | None,
              area: str) -> pd.DataFrame:
     params = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end), "area": area}
-    df = store.query_df(_DETAIL_SQL, params)
+    df = _query_frame(store, _DETAIL_SQL, params)
     tz = cfg.site.timezone
     out = pd.DataFrame(
         {
             "事件编号": df["incident_id"].astype("int64"),
             "标题": df["title"],
-            "领域": df["domain"].map(lambda d: DOMAIN_NAMES.get(d, d)),
+            "领域": _per_value(df["domain"], lambda d: DOMAIN_NAMES.get(d, d)),
             "类别": df["category"].fillna(""),
-            "等级": df["severity"].map(lambda s: f"{s} {SEVERITY_NAMES.get(s, '')}".strip()),
-            "状态": df["status"].map(lambda s: STATUS_NAMES.get(s, s)),
-            "街道": df["street_code"].map(lambda c: _area_name(cfg, c)),
-            "区域": df["area_code"].map(lambda c: _area_name(cfg, c)),
+            "等级": _per_value(df["severity"], lambda s: f"{s} {SEVERITY_NAMES.get(s, '')}".strip()),
+            "状态": _per_value(df["status"], lambda s: STATUS_NAMES.get(s, s)),
+            "街道": _per_value(df["street_code"], lambda c: _area_name(cfg, c)),
+            "区域": _per_value(df["area_code"], lambda c: _area_name(cfg, c)),
             "区域编码": df["area_code"],
             "责任层级": df["level"],
             "责任部门": df["department"].fillna(""),
