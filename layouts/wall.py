@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import dash
-import plotly.graph_objects as go
+import numpy as np
+import pandas as pd
+import plotly.io as pio
 from dash import Input, Output, State, callback, dcc, html, no_update
+from dash.development.base_component import Component
 
 from layouts import ids
 from layouts.common import (
@@ -35,6 +39,7 @@ from ops_center.domains import DOMAIN_CODES, SEVERITY_NAMES
 dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统调")
 
 PATROL_SECONDS = 15
+RATES_SECONDS = 15
 HEALTH_SECONDS = 5
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断"}
 
@@ -116,46 +121,62 @@ def layout(**_: Any) -> Any:
 )
 def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
     ctx = get_context()
-    now = ctx.clock()
+    now, hot = ctx.clock(), ctx.hot_incidents
     focus = patrol_street(ctx.cfg, patrol)
-    # Redraw when the bus saw a commit, once a minute (deadlines pass), or when patrol moves on.
-    key = [data_version(), int(now.timestamp() // 60), focus]
+    # Redraw when the bus saw a commit or the hot set caught up with one, once a minute (deadlines pass),
+    # or when patrol moves on.
+    key = [data_version(), hot.version, int(now.timestamp() // 60), focus]
     if seen and seen.get("key") == key:
         return (no_update,) * 8
     user = current_user()
     scope = queries.scope_prefix(ctx.cfg, user.scope if user else None)
     tz = ctx.cfg.site.timezone
-    summary = queries.summarize_wall(queries.wall_data(ctx.store, now, tz, scope, focus))
-    rates = today_rates(ctx.store, now, tz, scope)
-    urgent = summary.urgent
-    parts = {
-        "totals": (summary.totals, rates),
-        "map": (summary.street_load, summary.markers.to_dict("list"), focus),
-        "tiles": summary.domains,
-        "list": urgent.to_dict("list") if not urgent.empty else [],
-    }
-    hashes = {name: _digest(value) for name, value in parts.items()}
+    wall = hot.view(("wall", scope, focus), now, functools.partial(draw, ctx.cfg, tz, scope, focus))
+    key[1] = wall.version  # what this redraw shows, maybe newer than when the key was taken
+    rates = recent_rates(ctx.store, now, tz, scope, (seen or {}).get("rates"))
+    hashes = {"totals": _digest((wall.totals, rates["ack_on_time_rate"], rates["resolve_on_time_rate"])),
+              **wall.hashes}
     old = (seen or {}).get("h", {})
     changed = {name: old.get(name) != digest for name, digest in hashes.items()}
-    known_p1 = set((seen or {}).get("p1", []))
-    fresh_p1 = seen is not None and bool(set(summary.p1_open) - known_p1)
-    flash = no_update
-    if fresh_p1:
-        flash = "wall-flash flash-b" if (seen or {}).get("flash") == "a" else "wall-flash flash-a"
-    new_seen = {
-        "key": key, "h": hashes, "p1": list(summary.p1_open),
-        "flash": ("b" if (seen or {}).get("flash") == "a" else "a") if fresh_p1 else (seen or {}).get("flash"),
-    }
-    return (
-        new_seen,
-        totals_view(summary.totals, rates) if changed["totals"] else no_update,
-        map_figure(ctx.cfg, summary.street_load, summary.markers, focus) if changed["map"] else no_update,
-        tiles_view(summary.domains) if changed["tiles"] else no_update,
-        list_view(urgent, tz) if changed["list"] else no_update,
-        flash,
-        ("巡屏：" + area_name(focus)) if focus else "全区",
-        server_clock(now),
-    )
+    was = (seen or {}).get("flash")
+    fresh_p1 = seen is not None and bool(set(wall.p1_open) - set(seen.get("p1", [])))
+    flash = ("wall-flash flash-b" if was == "a" else "wall-flash flash-a") if fresh_p1 else no_update
+    new_seen = {"key": key, "h": hashes, "p1": list(wall.p1_open), "rates": rates,
+                "flash": ("b" if was == "a" else "a") if fresh_p1 else was}
+    views = {"totals": plain(totals_view(wall.totals, rates)), "map": wall.map, "tiles": wall.tiles, "list": wall.list}
+    return (new_seen, *(view if changed[name] else no_update for name, view in views.items()), flash,
+            ("巡屏：" + area_name(focus)) if focus else "全区", plain(server_clock(now)))
+
+
+class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside sys.modules
+    """One hot-set snapshot's wall, drawn once (mostly by the hot set's catch-up thread) for every refresh."""
+
+    version: int
+    totals: dict[str, int]
+    p1_open: tuple[int, ...]
+    hashes: dict[str, str]
+    map: dict
+    tiles: list
+    list: Any
+
+
+def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, cols: Any, now: Any) -> Drawn:
+    summary = queries.summarize_wall(queries.wall_frames(cols, now, tz, scope, focus))
+    hashes = {"map": _digest((summary.street_load, _frame_digest(summary.markers), focus)),
+              "tiles": _digest(summary.domains), "list": _frame_digest(summary.urgent)}
+    return Drawn(cols.version, summary.totals, summary.p1_open, hashes,
+                 map_figure(cfg, summary.street_load, summary.markers, focus), plain(tiles_view(summary.domains)),
+                 plain(list_view(summary.urgent, tz)))
+
+
+def plain(value: Any) -> Any:
+    """Components as the very JSON Dash sends: a response of plain data takes orjson's C path, not a Python walk."""
+    if isinstance(value, Component):
+        data = value.to_plotly_json()
+        return {**data, "props": {name: plain(v) for name, v in data["props"].items()}}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value
 
 
 @callback(
@@ -201,6 +222,14 @@ def _digest(value: Any) -> str:
     return hashlib.blake2b(json.dumps(value, default=str, sort_keys=True).encode(), digest_size=12).hexdigest()
 
 
+def _frame_digest(frame: Any) -> str:
+    """Change detection for up to 2,000 rows within this process: Python's own hash, no lists or JSON first."""
+    parts = tuple(frame[name].to_numpy().tobytes() if isinstance(frame[name].dtype, np.dtype)
+                  and frame[name].dtype.kind in "biuf" else tuple(map(str, frame[name].tolist()))
+                  for name in frame.columns)
+    return f"{hash(parts) & 0xFFFFFFFFFFFFFFFF:016x}"
+
+
 def patrol_street(cfg: Any, state: dict | None) -> str | None:
     """The street patrol mode shows now (cycling through the district's streets), or None."""
     if not state or not state.get("on"):
@@ -211,22 +240,16 @@ def patrol_street(cfg: Any, state: dict | None) -> str | None:
     return streets[max(state.get("i", 0), 0) % len(streets)]
 
 
-def today_rates(store: Any, now: Any, tz: str, scope: str | None) -> dict[str, float | None]:
-    """及时响应率 and 按期办结率 for today so far, from the one KPI module."""
+def recent_rates(store: Any, now: Any, tz: str, scope: str | None, last: dict | None) -> dict[str, Any]:
+    """及时响应率 and 按期办结率 for today so far (the one KPI module), re-queried every RATES_SECONDS."""
+    # A whole day's rate barely moves between redraws. Kept in the browser's WALL_SEEN: no server-side state.
+    if last and last.get("scope") == scope and 0 <= now.timestamp() - last.get("at", -1e18) < RATES_SECONDS:
+        return last
     from ops_center import kpis
 
-    start = queries.local_midnight(now, tz)
-    summary = kpis.kpi_summary(store, start, now, area=scope, as_of=now)
-    return {"ack_on_time_rate": _get(summary, "ack_on_time_rate"),
-            "resolve_on_time_rate": _get(summary, "resolved_on_time_rate")}
-
-
-def _get(obj: Any, name: str) -> float | None:
-    value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
+    kpi = kpis.kpi_summary(store, queries.local_midnight(now, tz), now, area=scope, as_of=now)
+    return {"scope": scope, "at": now.timestamp(), "ack_on_time_rate": kpi.get("ack_on_time_rate"),
+            "resolve_on_time_rate": kpi.get("resolved_on_time_rate")}
 
 
 def totals_view(totals: dict[str, int], rates: dict[str, float | None]) -> list:
@@ -251,60 +274,66 @@ def _zoom_for(extent: tuple[float, float, float, float], panel_px: float = 1000)
     return center, math.log2(360 / span * panel_px / 512)
 
 
-def map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> go.Figure:
-    """Street cells shaded by open load, open incidents by domain colour, P1 as a pulsing ring."""
+def map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> dict:
+    """Street load, open incidents by domain, P1 rings: a plain dict (go.Figure's validation cost ~80 ms a redraw)."""
+    # Positions stay numpy arrays: the JSON encoder passes them through instead of walking 4,000 floats.
     district = cfg.site.default_area
+    lats, lons = _positions(cfg, markers)
+    domains = markers["domain"].to_numpy(dtype=object)
+    titles = np.array([str(t) for t in markers["title"]], dtype=object)
+    traces = [_street_trace(cfg, district, street_load)]
+    for code in (*DOMAIN_CODES, "unclassified"):
+        mask = domains == code
+        if mask.any():
+            traces.append({
+                "type": "scattermap", "lat": lats[mask], "lon": lons[mask], "mode": "markers",
+                "name": domain_name(code), "marker": {"size": 13, "color": domain_color(code), "opacity": 0.95},
+                "text": titles[mask].tolist(), "hoverinfo": "text",
+            })
+    p1 = markers["severity"].to_numpy(dtype=object) == "P1"
+    traces.append({
+        "type": "scattermap", "lat": lats[p1], "lon": lons[p1], "mode": "markers", "name": "P1",
+        "meta": "p1-pulse", "hoverinfo": "skip", "marker": {"size": 30, "color": "#ff3b3b", "opacity": 0.45},
+    })
+    extent = geo.extent(cfg, focus or district)
+    center, zoom = _zoom_for(extent)
+    layout = {
+        "template": _template(),
+        "map": {"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
+        # assets/ops.js fits this box to the panel's real size (1080p and 4K differ by one zoom level).
+        "meta": {"fit": [extent[1], extent[0], extent[3], extent[2]]},
+        "showlegend": False, "paper_bgcolor": "#0a1222", "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
+        "uirevision": focus or "district", "hoverlabel": {"font": {"size": 16}},
+    }
+    return {"data": traces, "layout": layout}
+
+
+def _street_trace(cfg: Any, district: str, street_load: dict[str, int]) -> dict:
     fc = geo.area_polygons(cfg, "street", district)
     codes = [f["properties"]["code"] for f in fc["features"]]
     names = [f["properties"]["name"] for f in fc["features"]]
     loads = [street_load.get(code, 0) for code in codes]
-    traces: list[Any] = [
-        go.Choroplethmap(
-            geojson=fc, locations=codes, featureidkey="properties.code", z=loads, zmin=0, zmax=max(max(loads, default=0), 5),
-            colorscale=[[0, "#13233f"], [0.5, "#1f4f8f"], [1, "#c2410c"]], showscale=False,
-            marker={"opacity": 0.75, "line": {"color": "#4f6b9a", "width": 1.5}},
-            text=[f"{n}：在办 {v}" for n, v in zip(names, loads, strict=True)], hoverinfo="text",
-        )
-    ]
-    lats, lons = _positions(cfg, markers)
-    for code in (*DOMAIN_CODES, "unclassified"):
-        mask = [d == code for d in markers["domain"]] if len(markers) else []
-        if not any(mask):
-            continue
-        traces.append(go.Scattermap(
-            lat=[v for v, m in zip(lats, mask, strict=True) if m], lon=[v for v, m in zip(lons, mask, strict=True) if m],
-            mode="markers", name=domain_name(code),
-            marker={"size": 13, "color": domain_color(code), "opacity": 0.95},
-            text=[str(t) for t, m in zip(markers["title"], mask, strict=True) if m], hoverinfo="text",
-        ))
-    p1 = [s == "P1" for s in markers["severity"]] if len(markers) else []
-    traces.append(go.Scattermap(
-        lat=[v for v, m in zip(lats, p1, strict=True) if m], lon=[v for v, m in zip(lons, p1, strict=True) if m],
-        mode="markers", name="P1", meta="p1-pulse", hoverinfo="skip",
-        marker={"size": 30, "color": "#ff3b3b", "opacity": 0.45},
-    ))
-    extent = geo.extent(cfg, focus or district)
-    center, zoom = _zoom_for(extent)
-    fig = go.Figure(traces)
-    fig.update_layout(
-        map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
-        # assets/ops.js fits this box to the panel's real size (1080p and 4K differ by one zoom level).
-        meta={"fit": [extent[1], extent[0], extent[3], extent[2]]},
-        showlegend=False, paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0},
-        uirevision=focus or "district", hoverlabel={"font": {"size": 16}},
-    )
-    return fig
+    return {
+        "type": "choroplethmap", "geojson": fc, "locations": codes, "featureidkey": "properties.code", "z": loads,
+        "zmin": 0, "zmax": max(max(loads, default=0), 5),
+        "colorscale": [[0, "#13233f"], [0.5, "#1f4f8f"], [1, "#c2410c"]], "showscale": False,
+        "marker": {"opacity": 0.75, "line": {"color": "#4f6b9a", "width": 1.5}},
+        "text": [f"{n}：在办 {v}" for n, v in zip(names, loads, strict=True)], "hoverinfo": "text",
+    }
 
 
-def _positions(cfg: Any, markers: Any) -> tuple[list[float], list[float]]:
+@functools.cache
+def _template() -> dict:
+    """plotly's default template as go.Figure embeds it; built once (it is the same for every redraw)."""
+    return pio.templates[pio.templates.default].to_plotly_json()
+
+
+def _positions(cfg: Any, markers: Any) -> tuple[np.ndarray, np.ndarray]:
     """Incident position, or its area's centroid when the source gave none."""
-    lats, lons = [], []
-    for lat, lon, area in zip(markers["lat"], markers["lon"], markers["area_code"], strict=True):
-        if lat is None or lon is None or lat != lat or lon != lon:
-            a = cfg.area_by_code.get(area)
-            lat, lon = a.centroid if a else cfg.site.city.centroid
-        lats.append(float(lat))
-        lons.append(float(lon))
+    lats, lons = (markers[c].to_numpy(dtype=float, na_value=np.nan).copy() for c in ("lat", "lon"))
+    for i in np.flatnonzero(np.isnan(lats) | np.isnan(lons)):
+        a = cfg.area_by_code.get(markers["area_code"].iat[i])
+        lats[i], lons[i] = a.centroid if a else cfg.site.city.centroid
     return lats, lons
 
 
@@ -354,7 +383,9 @@ def list_view(urgent: Any, tz: str) -> Any:
                 countdown(epoch_ms(due.to_pydatetime()) if due is not None and due == due else None,
                           label="受理" if is_new else "办结"),
             ],
-            className="wall-item" + (" p1" if r["severity"] == "P1" else "") + (" late" if r.get("overdue_now") else ""),
+            # overdue_now is NULL (pd.NA, not true) when a deadline it needs is missing
+            className="wall-item" + (" p1" if r["severity"] == "P1" else "")
+            + (" late" if pd.notna(r.get("overdue_now")) and r.get("overdue_now") else ""),
             id=f"wall-item-{int(r['incident_id'])}",
         ))
     return rows

@@ -66,6 +66,7 @@ class Running:
         if self.broker is not None:
             _quietly(self.broker.stop, "embedded broker")
         _quietly(self.ctx.bus.close, "bus")
+        _quietly(self.ctx.hot_incidents.close, "wall hot set")
         self.ctx.store.close()
         log.info("stopped cleanly")
 

@@ -31,6 +31,16 @@ class AppContext:
     sources: list = field(default_factory=list)  # started ingest sources (app.start fills it)
     health: Callable[[], list] = list  # -> list[SourceHealth]
     clock: Callable[[], datetime] = utc_now
+    hot_incidents: Any = None  # ops_center.hot_incidents.HotIncidents: the wall's in-memory hot set
+
+    def __post_init__(self) -> None:
+        # Every context with a store and a bus (run.py's, a test's) gets the wall's hot set, subscribed here,
+        # before create_app subscribes the data version: a redraw that sees a new version finds the changed
+        # ids already noted. Frozen, so set once while constructing; nothing is read until the wall asks.
+        if self.hot_incidents is None and self.store is not None and self.bus is not None:
+            from ops_center.hot_incidents import HotIncidents
+
+            object.__setattr__(self, "hot_incidents", HotIncidents(self.store, clock=self.clock).attach(self.bus))
 
 
 _context: AppContext | None = None

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from ops_center.domains import DOMAIN_CODES
@@ -17,43 +18,17 @@ WALL_LIST_LIMIT = 11  # rows that fit the list panel at 5.4vh each (assets/wall.
 QUEUE_LIMIT = 500
 
 WALL_MARKER_LIMIT = 2000
-# Counts for the header, the tiles, the sparklines and the street shading: a few hundred groups at most,
-# however many incidents are stored.
-_WALL_AGG_SQL = """
-WITH hot AS (
-    -- open incidents, whatever their age; and the closed ones of the last 24 h. Two scans joined by
-    -- UNION ALL: the second is pruned to recent row groups by created_at, which one OR-ed filter is not.
-    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at
-    FROM incidents
-    WHERE status IN ('new', 'acknowledged', 'dispatched') AND ($scope IS NULL OR starts_with(area_code, $scope))
-    UNION ALL
-    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at
-    FROM incidents
-    WHERE created_at >= $since AND status NOT IN ('new', 'acknowledged', 'dispatched', 'merged')
-      AND ($scope IS NULL OR starts_with(area_code, $scope))
-)
-SELECT domain, street_code,
-       status IN ('new', 'acknowledged', 'dispatched') AS is_open,
-       (status IN ('new', 'acknowledged', 'dispatched') AND (coalesce(overdue, false)
-    OR coalesce(ack_overdue, false) OR (status = 'new' AND ack_due_at < $now) OR resolve_due_at < $now)) AS is_overdue,
-       created_at >= $today AS is_today,
-       CASE WHEN created_at >= $since THEN CAST(floor(epoch($now - created_at) / 3600) AS INTEGER) END AS hours_ago,
-       count(*) AS n
-FROM hot
-GROUP BY ALL
-"""
-# The open incidents themselves, most urgent first, capped: map markers and the live list.
-_WALL_ROWS_SQL = """
-SELECT incident_id, status, domain, severity, title, area_code, street_code, lat, lon, created_at,
-       ack_due_at, resolve_due_at, (status IN ('new', 'acknowledged', 'dispatched') AND (coalesce(overdue, false)
-    OR coalesce(ack_overdue, false) OR (status = 'new' AND ack_due_at < $now) OR resolve_due_at < $now)) AS overdue_now,
-       CASE WHEN status = 'new' THEN ack_due_at ELSE resolve_due_at END AS next_due
-FROM incidents
-WHERE status IN ('new', 'acknowledged', 'dispatched')
-  AND ($area IS NULL OR starts_with(area_code, $area))
-ORDER BY overdue_now DESC, severity = 'P1' DESC, next_due NULLS LAST, created_at DESC
-LIMIT $limit
-"""
+_HOUR_US = 3_600_000_000
+# The wall reads the in-memory hot set (ops_center/hot_incidents.py), never the 10 M stored incidents, in
+# numpy: under ingest each DuckDB call waits for the GIL once per task (and so does each numpy pass over
+# ~40 k rows: the snapshot carries what does not depend on `now`). wall_counts is, row for row, the SQL
+#   SELECT domain, street_code, status IN open AS is_open, <overdue: hot_incidents._derived> AS is_overdue,
+#          created_at >= $today AS is_today,
+#          CASE WHEN created_at >= $since THEN floor(epoch($now - created_at) / 3600) END AS hours_ago, count(*) AS n
+#   FROM incidents WHERE (status IN open OR (created_at >= $since AND status NOT IN (open, 'merged')))
+#        AND starts_with(area_code, $scope) GROUP BY ALL
+# and wall_rows the open incidents of the area ORDER BY is_overdue DESC, severity = 'P1' DESC, next_due NULLS
+# LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle).
 
 _QUEUE_SQL = """
 SELECT incident_id, version, status, domain, category, severity, title, area_code, street_code,
@@ -123,20 +98,85 @@ class WallData:
 
     counts: pd.DataFrame
     rows: pd.DataFrame
+    version: int = 0  # the hot-set snapshot they come from
 
 
-def wall_data(store: Any, now: datetime, tz: str, scope: str | None = None, focus: str | None = None,
+def wall_data(hot: Any, now: datetime, tz: str, scope: str | None = None, focus: str | None = None,
               limit: int = WALL_MARKER_LIMIT) -> WallData:
     """Counts over the scope (open + last 24 h) and the open incidents of the focus (patrol street) or scope."""
-    params = {"now": to_db(now), "today": to_db(local_midnight(now, tz)), "since": to_db(now - timedelta(hours=24)),
-              "scope": scope}
-    cur = store.cursor()
-    try:
-        counts = cur.execute(_WALL_AGG_SQL, params).df()
-        rows = cur.execute(_WALL_ROWS_SQL, {"now": params["now"], "area": focus or scope, "limit": limit}).df()
-    finally:
-        cur.close()
-    return WallData(counts, _aware(rows))
+    return wall_frames(hot.columns(now), now, tz, scope, focus, limit)
+
+
+def wall_frames(cols: Any, now: datetime, tz: str, scope: str | None = None, focus: str | None = None,
+                limit: int = WALL_MARKER_LIMIT) -> WallData:
+    """wall_data over one hot-set snapshot."""
+    late = cols["late_at"] < _us(now)  # the one comparison with `now` both parts share
+    return WallData(wall_counts(cols, late, now, tz, scope), wall_rows(cols, late, focus or scope, limit),
+                    cols.version)
+
+
+def wall_counts(cols: Any, late: np.ndarray, now: datetime, tz: str, scope: str | None) -> pd.DataFrame:
+    """The grouped counts behind the header, tiles, sparklines and street shading (the GROUP BY above)."""
+    recent = cols["created"] >= _us(now - timedelta(hours=24))
+    counted = cols["open"] | (cols["closed"] & recent)
+    if scope is not None:
+        counted &= cols.prefixed("area_code", scope)
+    rows = np.flatnonzero(counted)
+    # Only numbers over the counted rows from here: every numpy pass over the hot set may wait for the GIL.
+    recent = recent[rows]
+    hours = np.where(recent, (_us(now) - cols["created"][rows]) // _HOUR_US, 0)
+    low = int(hours.min()) if len(rows) else 0
+    span = (int(hours.max()) if len(rows) else 0) - low + 1
+    overdue = np.where(late[rows], 1, np.where(cols["late_unknown"][rows], 2, 0))
+    today = cols["created"][rows] >= _us(local_midnight(now, tz))
+    key = (((cols["group"][rows] * 3 + overdue) * 2 + today) * 2 + recent) * span + (hours - low)
+    key, n = np.unique(key, return_counts=True)
+    key, hours = np.divmod(key, span)
+    key, recent = np.divmod(key, 2)
+    key, today = np.divmod(key, 2)
+    key, overdue = np.divmod(key, 3)
+    streets = len(cols.vocab["street_code"]) + 1
+    key, is_open = np.divmod(key, 2)
+    domain, street = np.divmod(key, streets)
+    return pd.DataFrame({
+        "domain": _text(cols.decode("domain", domain)), "street_code": _text(cols.decode("street_code", street - 1)),
+        "is_open": is_open.astype(bool), "is_overdue": pd.arrays.BooleanArray(overdue == 1, overdue == 2),
+        "is_today": today.astype(bool),
+        "hours_ago": pd.arrays.IntegerArray((hours + low).astype(np.int32), recent == 0),
+        "n": n.astype(np.int64),
+    })
+
+
+def wall_rows(cols: Any, late: np.ndarray, area: str | None, limit: int) -> pd.DataFrame:
+    """Open incidents of `area`, most urgent first: overdue (NULL last), then the snapshot's static order."""
+    order = cols.urgent
+    if area is not None:
+        order = order[cols.prefixed("area_code", area)[order]]
+    unknown = cols["late_unknown"][order]
+    rank = np.where(late[order], 0, np.where(unknown, 2, 1))
+    top = order[np.argsort(rank, kind="stable")[:limit]]
+    frame: dict[str, Any] = {"incident_id": cols["incident_id"][top]}
+    for name in ("status", "domain", "severity", "title", "area_code", "street_code"):
+        frame[name] = _text(cols[name][top] if name == "title" else cols.decode(name, cols[name][top]))
+    frame |= {"lat": cols["lat"][top], "lon": cols["lon"][top]}
+    frame |= {name: _utc(cols[name][top]) for name in ("created_at", "ack_due_at", "resolve_due_at")}
+    frame |= {"overdue_now": pd.arrays.BooleanArray(late[top], ~late[top] & cols["late_unknown"][top]),
+              "next_due": _utc(cols["due"][top])}
+    return pd.DataFrame(frame)
+
+
+def _us(value: datetime) -> int:
+    """Microseconds since the epoch of the store's naive UTC, as the hot set's int64 time columns hold."""
+    return int(np.datetime64(to_db(value), "us").astype(np.int64))
+
+
+def _text(values: np.ndarray) -> pd.Series:
+    """Strings kept as Python objects: an Arrow-backed str column costs a conversion each way per redraw."""
+    return pd.Series(values, dtype=object)
+
+
+def _utc(values: np.ndarray) -> pd.Series:
+    return pd.Series(values.astype("datetime64[us]")).dt.tz_localize("UTC")
 
 
 @dataclass(frozen=True)
@@ -152,40 +192,30 @@ class WallSummary:
 
 
 def summarize_wall(data: WallData, limit: int = WALL_LIST_LIMIT) -> WallSummary:
+    """Totals, per-domain tiles and street load from the grouped counts: a few bincounts, no per-domain pandas."""
     c = data.counts
-    n = c["n"] if not c.empty else pd.Series([], dtype=int)
-
-    def total(mask: Any) -> int:
-        return int(n[mask].sum()) if not c.empty else 0
-
-    totals = {"new_today": total(c["is_today"]) if not c.empty else 0,
-              "open": total(c["is_open"]) if not c.empty else 0,
-              "overdue": total(c["is_overdue"].fillna(False)) if not c.empty else 0}
-    domains: dict[str, dict[str, Any]] = {}
-    for code in DOMAIN_CODES:
-        spark = [0] * 24
-        if c.empty:
-            domains[code] = {"open": 0, "overdue": 0, "today": 0, "spark": spark}
-            continue
-        mine = c[c["domain"] == code]
-        for hours_ago, count in mine.dropna(subset=["hours_ago"]).groupby("hours_ago")["n"].sum().items():
-            if 0 <= int(hours_ago) < 24:
-                spark[23 - int(hours_ago)] += int(count)
-        domains[code] = {
-            "open": int(mine.loc[mine["is_open"], "n"].sum()),
-            "overdue": int(mine.loc[mine["is_overdue"].fillna(False).astype(bool), "n"].sum()),
-            "today": int(mine.loc[mine["is_today"], "n"].sum()),
-            "spark": spark,
-        }
+    n = c["n"].to_numpy(dtype=np.int64)
+    flags = {name: c[f"is_{name}"].fillna(False).to_numpy(dtype=bool) for name in ("open", "overdue", "today")}
+    totals = {"new_today": int(n[flags["today"]].sum()), "open": int(n[flags["open"]].sum()),
+              "overdue": int(n[flags["overdue"]].sum())}
+    index = {code: i for i, code in enumerate(DOMAIN_CODES)}
+    domain = np.array([index.get(v, -1) for v in c["domain"].tolist()], dtype=np.int64)
+    hours = c["hours_ago"].fillna(-1).to_numpy(dtype=np.int64)
+    mine, size = domain >= 0, len(DOMAIN_CODES)
+    per = {name: np.bincount(domain[mine], weights=(n * flag)[mine], minlength=size) for name, flag in flags.items()}
+    lit = mine & (hours >= 0) & (hours < 24)
+    sparks = np.bincount(domain[lit] * 24 + 23 - hours[lit], weights=n[lit], minlength=size * 24).reshape(size, 24)
+    domains = {code: {"open": int(per["open"][i]), "overdue": int(per["overdue"][i]), "today": int(per["today"][i]),
+                      "spark": [int(v) for v in sparks[i]]} for i, code in enumerate(DOMAIN_CODES)}
     street_load: dict[str, int] = {}
-    if not c.empty:
-        load = c[c["is_open"]].groupby("street_code")["n"].sum()
-        street_load = {str(k): int(v) for k, v in load.items()}
+    streets = c["street_code"].to_numpy(dtype=object)[flags["open"]].tolist()
+    for street, count in zip(streets, n[flags["open"]].tolist(), strict=True):
+        if isinstance(street, str):  # NULL (None or NaN) has no cell on the map
+            street_load[street] = street_load.get(street, 0) + count
     rows = data.rows
     markers = rows[["incident_id", "domain", "severity", "title", "area_code", "lat", "lon", "status"]]
-    urgent = rows.head(limit)
-    p1 = tuple(int(i) for i in rows.loc[rows["severity"] == "P1", "incident_id"]) if not rows.empty else ()
-    return WallSummary(totals, domains, street_load, markers, urgent, p1)
+    p1 = rows["incident_id"].to_numpy()[rows["severity"].to_numpy(dtype=object) == "P1"]
+    return WallSummary(totals, domains, street_load, markers, rows.head(limit), tuple(int(i) for i in p1))
 
 
 # --- console -----------------------------------------------------------------------------

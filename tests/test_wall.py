@@ -24,7 +24,7 @@ def test_summary_counts_domains_and_orders_urgent_first(web_ctx, demo_incidents)
     now = web_ctx.clock()
     overdue = make_incident(web_ctx.store, web_ctx.cfg, now=now - timedelta(hours=30), domain="traffic",
                             severity="P2", status="dispatched", area_code="510108004")
-    summary = queries.summarize_wall(queries.wall_data(web_ctx.store, now, web_ctx.cfg.site.timezone))
+    summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, web_ctx.cfg.site.timezone))
     assert summary.totals["open"] == 8  # six domains + the P1 + the overdue one; the closed one is not open
     assert summary.totals["new_today"] == 8  # created since midnight Asia/Shanghai, closed too; not the 30 h old one
     assert summary.totals["overdue"] == 1
@@ -37,10 +37,10 @@ def test_summary_counts_domains_and_orders_urgent_first(web_ctx, demo_incidents)
 
 def test_scope_and_patrol_focus_limit_the_wall(web_ctx, demo_incidents):
     tz = web_ctx.cfg.site.timezone
-    data = queries.wall_data(web_ctx.store, web_ctx.clock(), tz, "510108002")
+    data = queries.wall_data(web_ctx.hot_incidents, web_ctx.clock(), tz, "510108002")
     assert set(data.counts["street_code"]) == {"510108002"}
     assert set(data.rows["street_code"]) == {"510108002"}
-    patrol = queries.wall_data(web_ctx.store, web_ctx.clock(), tz, None, "510108004")
+    patrol = queries.wall_data(web_ctx.hot_incidents, web_ctx.clock(), tz, None, "510108004")
     assert set(patrol.counts["street_code"]) > {"510108004"}  # counts stay district-wide
     assert set(patrol.rows["street_code"]) == {"510108004"}  # markers and list follow the patrol
 

@@ -1,0 +1,113 @@
+"""The wall map as a plain dict is the very JSON the go.Figure version sent, for every kind of marker."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import plotly.graph_objects as go
+import pytest
+from plotly.io.json import to_json_plotly
+
+from layouts.common import MAP_STYLE_URL, domain_color, domain_name
+from ops_center import geo, queries
+from ops_center.domains import DOMAIN_CODES
+from tests.factories import make_incident
+
+PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "wall.py")
+
+
+@pytest.fixture
+def wall(web_app):
+    """The page module as Dash loaded it for web_app (pages register themselves only inside an app)."""
+    return next(m for m in reversed(list(sys.modules.values())) if getattr(m, "__file__", None) == PAGE_FILE)
+
+
+def old_map_figure(wall, cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> go.Figure:
+    """map_figure as it was, built from go objects: the oracle."""
+    district = cfg.site.default_area
+    fc = geo.area_polygons(cfg, "street", district)
+    codes = [f["properties"]["code"] for f in fc["features"]]
+    names = [f["properties"]["name"] for f in fc["features"]]
+    loads = [street_load.get(code, 0) for code in codes]
+    traces: list[Any] = [go.Choroplethmap(
+        geojson=fc, locations=codes, featureidkey="properties.code", z=loads, zmin=0,
+        zmax=max(max(loads, default=0), 5), colorscale=[[0, "#13233f"], [0.5, "#1f4f8f"], [1, "#c2410c"]],
+        showscale=False, marker={"opacity": 0.75, "line": {"color": "#4f6b9a", "width": 1.5}},
+        text=[f"{n}：在办 {v}" for n, v in zip(names, loads, strict=True)], hoverinfo="text")]
+    lats, lons = old_positions(cfg, markers)
+    for code in (*DOMAIN_CODES, "unclassified"):
+        mask = [d == code for d in markers["domain"]] if len(markers) else []
+        if not any(mask):
+            continue
+        traces.append(go.Scattermap(
+            lat=[v for v, m in zip(lats, mask, strict=True) if m], lon=[v for v, m in zip(lons, mask, strict=True) if m],
+            mode="markers", name=domain_name(code), marker={"size": 13, "color": domain_color(code), "opacity": 0.95},
+            text=[str(t) for t, m in zip(markers["title"], mask, strict=True) if m], hoverinfo="text"))
+    p1 = [s == "P1" for s in markers["severity"]] if len(markers) else []
+    traces.append(go.Scattermap(
+        lat=[v for v, m in zip(lats, p1, strict=True) if m], lon=[v for v, m in zip(lons, p1, strict=True) if m],
+        mode="markers", name="P1", meta="p1-pulse", hoverinfo="skip",
+        marker={"size": 30, "color": "#ff3b3b", "opacity": 0.45}))
+    extent = geo.extent(cfg, focus or district)
+    center, zoom = wall._zoom_for(extent)
+    fig = go.Figure(traces)
+    fig.update_layout(
+        map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
+        meta={"fit": [extent[1], extent[0], extent[3], extent[2]]},
+        showlegend=False, paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0},
+        uirevision=focus or "district", hoverlabel={"font": {"size": 16}})
+    return fig
+
+
+def old_positions(cfg: Any, markers: Any) -> tuple[list[float], list[float]]:
+    lats, lons = [], []
+    for lat, lon, area in zip(markers["lat"], markers["lon"], markers["area_code"], strict=True):
+        if lat is None or lon is None or lat != lat or lon != lon:
+            a = cfg.area_by_code.get(area)
+            lat, lon = a.centroid if a else cfg.site.city.centroid
+        lats.append(float(lat))
+        lons.append(float(lon))
+    return lats, lons
+
+
+@pytest.mark.parametrize("focus", [None, "510108004"])
+def test_dict_map_is_the_go_figure_json(wall, web_ctx, demo_incidents, focus):
+    cfg, now = web_ctx.cfg, web_ctx.clock()
+    make_incident(web_ctx.store, cfg, now=now - timedelta(minutes=3), domain="unclassified", severity="P1",
+                  area_code="510108004003001", lat=30.67, lon=104.09, title="<b>未分类</b>")
+    make_incident(web_ctx.store, cfg, now=now - timedelta(minutes=4), domain="traffic", area_code="999999")
+    summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, cfg.site.timezone, None, focus))
+    assert summary.markers["lat"].isna().any() and summary.markers["lat"].notna().any()
+    new = wall.map_figure(cfg, summary.street_load, summary.markers, focus)
+    old = old_map_figure(wall, cfg, summary.street_load, summary.markers, focus)
+    assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old))
+    assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old.to_plotly_json()))
+
+
+def test_dict_map_without_markers(wall, web_ctx):
+    cfg, now = web_ctx.cfg, web_ctx.clock()
+    summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, cfg.site.timezone))
+    assert summary.markers.empty
+    new = wall.map_figure(cfg, {}, summary.markers, None)
+    assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old_map_figure(wall, cfg, {}, summary.markers,
+                                                                                          None)))
+    assert [t["type"] for t in new["data"]] == ["choroplethmap", "scattermap"]
+    assert not math.isnan(new["layout"]["map"]["zoom"])
+
+
+def test_drawn_views_are_the_json_dash_sends_and_skip_its_python_walk(wall, web_ctx, demo_incidents):
+    cfg, now = web_ctx.cfg, web_ctx.clock()
+    tz = cfg.site.timezone
+    drawn = wall.draw(cfg, tz, None, None, web_ctx.hot_incidents.columns(now), now)
+    summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, tz))
+    for plain, components in ((drawn.tiles, wall.tiles_view(summary.domains)),
+                              (drawn.list, wall.list_view(summary.urgent, tz))):
+        assert json.loads(to_json_plotly(plain)) == json.loads(to_json_plotly(components))
+        orjson.dumps(plain)  # plotly's to_json tries orjson first: plain data never takes its slow walk
+    orjson.dumps(drawn.map, option=orjson.OPT_SERIALIZE_NUMPY)
