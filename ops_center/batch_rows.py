@@ -8,8 +8,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ops_center.bus import IncidentCreated, IncidentUpdated
-from ops_center.domains import SOURCE_NAMES
+from ops_center.bus import IncidentCreated, IncidentTransitioned, IncidentUpdated
+from ops_center.domains import OPEN_STATUSES, SOURCE_NAMES
 from ops_center.model import Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
 from ops_center.store import append
@@ -31,7 +31,7 @@ class BatchRows:
         self.bumps: dict[int, OpenIncident] = {}
         self.timeline_rows: list[tuple] = []
         self.satisfaction: dict[int, bool] = {}
-        self.resolved: list[int] = []
+        self.resolved: list[tuple] = []  # (incident id, when, note): auto-resolved by a system event
         self.domain_events: list = []
         self.touched: set[int] = set()
 
@@ -85,10 +85,26 @@ class BatchRows:
     def cleared(self, incident_id: int, ev: Event, d: Decision, now, auto_resolve: bool) -> None:
         note = "恢复正常：" + (ev.text[:200] if ev.text else d.title)
         if auto_resolve:
-            self.resolved.append(incident_id)
-            self.timeline(incident_id, now, "system", "resolve", "new", "resolved", note)
+            self.resolved.append((incident_id, now, note))
+            self.touched.add(incident_id)
         else:
             self.timeline(incident_id, now, "system", "cleared", None, None, note)
+
+    def _auto_resolve(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """Resolve what a restore cleared, if still open: timeline row and bus event with the real from-status."""
+        ids = [incident_id for incident_id, _, _ in self.resolved]
+        status = dict(conn.execute(
+            "SELECT incident_id, status FROM incidents WHERE incident_id IN (SELECT unnest(?::BIGINT[]))", [ids]
+        ).fetchall())
+        for incident_id, now, note in self.resolved:
+            before = status.get(incident_id)
+            if before not in OPEN_STATUSES:
+                continue
+            conn.execute("UPDATE incidents SET status = 'resolved', resolved_at = last_report_at, "
+                         "version = version + 1 WHERE incident_id = ?", [incident_id])
+            status[incident_id] = "resolved"
+            self.timeline(incident_id, now, "system", "resolve", before, "resolved", note)
+            self.domain_events.append(IncidentTransitioned(incident_id, now, before, "resolved", "system", note))
 
     def flush(self, conn: duckdb.DuckDBPyConnection, index: OpenIndex) -> None:
         if self.events:
@@ -120,10 +136,8 @@ class BatchRows:
             conn.unregister("bumps_df")
         for incident_id, satisfied in self.satisfaction.items():
             conn.execute("UPDATE incidents SET satisfied = ? WHERE incident_id = ?", [satisfied, incident_id])
-        for incident_id in self.resolved:
-            conn.execute("UPDATE incidents SET status = 'resolved', resolved_at = last_report_at, "
-                         "version = version + 1 WHERE incident_id = ? AND status IN ('new', 'acknowledged', 'dispatched')",
-                         [incident_id])
+        if self.resolved:
+            self._auto_resolve(conn)
         if self.timeline_rows:
             append(conn, "incident_timeline", to_arrow(_TIMELINE_SCHEMA, zip(*self.timeline_rows, strict=True)))
 

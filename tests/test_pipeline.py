@@ -214,7 +214,7 @@ def test_dead_letters_keep_raw_bytes_and_reason(parts, clock):
 
 
 def test_feed_silent_opens_once_and_restore_resolves_it(parts, clock):
-    store, _, pipeline, _ = parts
+    store, bus, pipeline, published = parts
     silent = Event(source="system", source_id="mqtt_grid", natural_key="feed_silent|mqtt_grid|1", occurred_at=clock.now,
                    received_at=clock.now, kind="feed_silent", event="alarm")
     pipeline.submit(silent)
@@ -225,6 +225,11 @@ def test_feed_silent_opens_once_and_restore_resolves_it(parts, clock):
     pipeline.submit(replace(silent, natural_key="feed_restored|mqtt_grid|3", event="restore"))
     pipeline.flush()
     assert store.query("SELECT status FROM incidents") == [("resolved",)]
+    assert store.query("SELECT action, from_status, to_status FROM incident_timeline ORDER BY ts, rowid") == [
+        ("created", None, "new"), ("repeat", None, None), ("resolve", "new", "resolved")]
+    bus.drain()  # the wall's hot set and outbound MQTT learn of it like of any other transition
+    moved = [e for e in published if isinstance(e, IncidentTransitioned)]
+    assert [(e.from_status, e.to_status, e.actor) for e in moved] == [("new", "resolved", "system")]
 
 
 def test_unclassified_text_is_kept_not_dropped(parts, clock):
