@@ -7,12 +7,13 @@ import hashlib
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ops_center.bus import IncidentCreated, IncidentTransitioned, IncidentUpdated
 from ops_center.domains import OPEN_STATUSES, SOURCE_NAMES
 from ops_center.model import Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
-from ops_center.store import append
+from ops_center.store import COORDINATE_DECIMALS, append
 
 
 def key_hash(source_id: str, natural_key: str) -> int:
@@ -166,13 +167,18 @@ DEAD_LETTER_SCHEMA = (("dead_letter_id", _INT), ("received_at", _TS), ("source_i
 _BUMP_SCHEMA = (("incident_id", _INT), ("report_count", _INT), ("last_report_at", _TS), ("sources", pa.list_(_STR)))
 _READING_SCHEMA = (("device_id", _STR), ("kind", _STR), ("metric", _STR), ("ts", _TS), ("value", _F64),
                    ("area_code", _STR))
-_NAIVE_UTC = pa.timestamp("us")
+_NAIVE_UTC_S = pa.timestamp("s")
+_COORDINATES = frozenset({"lat", "lon"})
 
 
 def to_arrow(schema: tuple, columns) -> pa.Table:
-    """Columns of Python values -> Arrow; aware datetimes become the store's naive UTC in one vector cast."""
+    """Columns of Python values -> Arrow in the store's form: naive UTC whole seconds, coordinates rounded."""
     out = {}
     for (name, typ), col in zip(schema, columns, strict=True):
         arr = pa.array(col, type=typ)
-        out[name] = arr.cast(_NAIVE_UTC) if typ is _TS else arr
+        if typ is _TS:
+            arr = arr.cast(_NAIVE_UTC_S, safe=False)  # truncates, as to_db does
+        elif name in _COORDINATES:
+            arr = pc.round(arr, COORDINATE_DECIMALS)
+        out[name] = arr
     return pa.table(out)

@@ -49,7 +49,7 @@ LIMIT ?
 _DETAIL_SQL = "SELECT * FROM incidents WHERE incident_id = ?"
 _TIMELINE_SQL = """
 SELECT ts, actor, action, from_status, to_status, note FROM incident_timeline
-WHERE incident_id = ? ORDER BY ts, action
+WHERE incident_id = ? ORDER BY ts, rowid
 """
 _REPORTS_SQL = """
 SELECT source, source_id, occurred_at, kind, text, address FROM events

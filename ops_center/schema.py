@@ -83,6 +83,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             cancelled_at TIMESTAMP);
         """,
     ),
+    (
+        2,
+        "whole-second timestamps and 0.1 m coordinates for incident data",
+        # Half the bytes per incident (bench footprint): TIMESTAMP_S bit-packs seconds, not microseconds.
+        # Coordinates are rounded to 1e-6° where rows are written (store.COORDINATE_DECIMALS); old rows keep theirs.
+        "\n".join(
+            [f"ALTER TABLE {table} ALTER {column} TYPE TIMESTAMP_S;" for table, column in (
+                ("events", "occurred_at"), ("events", "received_at"), ("incident_timeline", "ts"),
+                *(("incidents", c) for c in ("created_at", "updated_at", "acknowledged_at", "dispatched_at",
+                                             "resolved_at", "closed_at", "last_report_at", "ack_due_at",
+                                             "resolve_due_at", "paused_since")))]
+        ),
+    ),
 )
 
 
@@ -108,4 +121,5 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
             raise
         log.info("schema migrated to version %d (%s)", version, description)
         current = version
+        conn.execute("CHECKPOINT")  # a crash must never leave schema changes to WAL replay
     return current

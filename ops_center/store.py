@@ -31,15 +31,20 @@ _ID_COLUMNS = {
 }
 
 
+# Incident data keeps whole seconds (TIMESTAMP_S) and coordinates to 1e-6° (≈ 0.1 m): finer values are
+# noise for a city operations center, and compress to half the bytes (docs/bench.md, footprint).
+COORDINATE_DECIMALS = 6
+
+
 def to_db(dt: datetime | None) -> datetime | None:
-    """Aware datetime -> naive UTC, the form every TIMESTAMP column holds."""
+    """Aware datetime -> naive UTC in whole seconds, the form the timestamp columns hold (TIMESTAMP_S)."""
     if dt is None:
         return None
     if dt.tzinfo is UTC:  # the common case, and a hot path of the pipeline
-        return dt.replace(tzinfo=None)
+        return dt.replace(tzinfo=None, microsecond=0)
     if dt.tzinfo is None:
         raise ValueError(f"naive datetime {dt!r} reached the store; pass an aware datetime")
-    return dt.astimezone(UTC).replace(tzinfo=None)
+    return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
 
 
 def from_db(value: datetime | None) -> datetime | None:

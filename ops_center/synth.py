@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from ops_center.config import Config
 from ops_center.domains import LEVELS, UNCLASSIFIED
 from ops_center.pipeline import key_hash  # the pipeline's own hash: synthetic events dedup like live ones
+from ops_center.store import COORDINATE_DECIMALS
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +146,9 @@ def _us(dt: datetime) -> int:
 
 
 def _ts(us: np.ndarray) -> pa.Array:
-    """int64 µs (or -1 for missing) -> Arrow naive-UTC timestamp column, as the store keeps them."""
+    """int64 µs (or -1 for missing) -> Arrow naive-UTC timestamp in whole seconds, as the store keeps them."""
     us = np.asarray(us, dtype=np.int64)
-    return pa.array(us, type=pa.timestamp("us"), mask=us < 0)
+    return pa.array(us // 1_000_000, type=pa.timestamp("s"), mask=us < 0)
 
 
 def _dict(indices: np.ndarray, values: Sequence[str | None]) -> pa.Array:
@@ -317,7 +318,7 @@ def _plan(days: int, per_day: int, end_us: int, seed: int, tz_offset_h: float,
 
 
 def generate_history(store, cfg: Config, *, days: int, incidents_per_day: int, seed: int, end: datetime,
-                     chunk_rows: int = 200_000, timeline: bool = True, events: bool = True) -> int:
+                     chunk_rows: int = 1_000_000, timeline: bool = True, events: bool = True) -> int:
     """Write `days × incidents_per_day` past incidents (with events and timelines) ending at `end`; return the count."""
     if days <= 0 or incidents_per_day <= 0:
         return 0
@@ -561,7 +562,7 @@ def _incidents(w: _World, c: dict, base: int) -> pa.Table:
         "district_code": _dict(grid, [g[:6] for g in w.grid_codes]),
         "level": _dict(c["level"], LEVELS),
         "department": _nullable(dept[w.cat_domain[cat]], [d or "" for d in w.domain_dept]),
-        "lat": c["lat"], "lon": c["lon"],
+        "lat": np.round(c["lat"], COORDINATE_DECIMALS), "lon": np.round(c["lon"], COORDINATE_DECIMALS),
         "source": _dict(c["src"], SOURCES),
         "sources": sources,
         "rule_id": _dict(cat, [f"hist.{x.code}" for x in CATEGORIES]),
@@ -696,7 +697,7 @@ def _events(w: _World, c: dict, inc_base: int, ev_base: int) -> pa.Table:
         "text": _dict(text_idx, w.texts),
         "category": _nullable(np.where(given_cat, cat, -1), [x.code for x in CATEGORIES]),
         "area_code": _dict(grid, w.grid_codes),
-        "lat": lat, "lon": lon,
+        "lat": np.round(lat, COORDINATE_DECIMALS), "lon": np.round(lon, COORDINATE_DECIMALS),
         "address": _nullable(np.where(hotline, grid * w.n_addr + c["ev_addr"], -1), w.addresses),
         "fields": fields,
         "incident_id": pa.array(inc_base + inc, type=pa.int64()),
