@@ -134,7 +134,7 @@ def _backtest(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_pa
 
     from ops_center.context import utc_now
     from ops_center.store import to_db
-    from rules.backtest import compare, replay
+    from rules.backtest import compare, read_events, replay
 
     try:
         since: timedelta = parse_duration(args.since)
@@ -153,14 +153,13 @@ def _backtest(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_pa
     start = until - since
     conn = duckdb.connect(str(db), read_only=True)  # a backtest never writes: not even by accident
     try:
-        df = conn.execute("SELECT * FROM events WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, event_id",
-                          [to_db(start), to_db(until)]).df()
+        events = read_events(conn, start, until)
         actual = dict(conn.execute("SELECT domain, count(*) FROM incidents WHERE created_at >= ? AND created_at < ? "
                                    "GROUP BY domain", [to_db(start), to_db(until)]).fetchall())
     finally:
         conn.close()
-    summary = replay(df, ruleset)
-    report = compare(df, summary, actual)
+    summary = replay(events, ruleset)
+    report = compare(events, summary, actual)
     out.write(f"backtest {start.isoformat(timespec='seconds')} .. {until.isoformat(timespec='seconds')}: "
               f"{summary.events} events in {summary.elapsed_s:.2f}s ({summary.events_per_s:,.0f}/s), "
               f"{summary.created} incidents would be created "
