@@ -50,8 +50,8 @@ class OpenIndex:
         self.by_place: dict[tuple, set[int]] = {}  # (domain, cell) and (domain, area_code) -> recent ids
         self._recent: deque[tuple[datetime, int]] = deque()  # (reported at, id), oldest first
 
-    def load(self, conn: duckdb.DuckDBPyConnection) -> None:
-        """(Re)build from the store: open incidents only, one query."""
+    def load(self, conn: duckdb.DuckDBPyConnection, now: datetime) -> None:
+        """(Re)build from the store: open incidents only, one query; places only for those reported lately."""
         self.by_id.clear()
         self.by_dedup.clear()
         self.by_place.clear()
@@ -62,14 +62,17 @@ class OpenIndex:
             "FROM incidents WHERE status IN (SELECT unnest(?::VARCHAR[])) ORDER BY reported",
             [list(OPEN_STATUSES)],
         ).fetchall()
+        recent_from = now - self.window  # older ones are only dedup targets: no place entries
         for r in rows:
-            self.add(OpenIncident(r[0], r[1], r[2], r[3], r[4], r[5], from_db(r[6]), r[7], list(r[8] or [])))
+            inc = OpenIncident(r[0], r[1], r[2], r[3], r[4], r[5], from_db(r[6]), r[7], list(r[8] or []))
+            self.add(inc, place=inc.last_report_at >= recent_from)
 
-    def add(self, inc: OpenIncident) -> None:
+    def add(self, inc: OpenIncident, *, place: bool = True) -> None:
         self.by_id[inc.incident_id] = inc
         if inc.dedup_key:
             self.by_dedup[inc.dedup_key] = inc.incident_id
-        self.touch(inc)
+        if place:
+            self.touch(inc)
 
     def touch(self, inc: OpenIncident) -> None:
         """A new report arrived: the incident is (again) a correlation candidate at its place."""

@@ -110,6 +110,7 @@ class Pipeline:
     # --- lifecycle ------------------------------------------------------------------------------------
 
     def start(self) -> Pipeline:
+        self.store.submit(self.writer.prepare)  # queued first, so the first batch does not pay for it
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self._thread.start()
         return self
