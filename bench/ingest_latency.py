@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> Result:
         running = ic.start(ctx, broker.url)
         try:
             ic.wait_subscribed(ctx)
+            ic.catch_up_sweep(ctx)
             report = wait_published(publish(broker.port, messages, rate=rate, stamp=True))
             ic.wait_handled(ctx, source_ids, len(messages), timeout=60 + seconds)
         finally:

@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> Result:
     with Mosquitto() as broker:
         raw = raw_rate(broker.port, messages, topics(cfg), timeout)
         ctx = ic.build(cfg, db)
+        ic.catch_up_sweep(ctx)
         events_before = ctx.store.query("SELECT count(*) FROM events")[0][0]
         from ingest.sources import mqtt_sessions
 
