@@ -17,7 +17,7 @@ import threading
 import time
 
 from ingest.mqtt_client import MqttLink
-from ingest.receiver_process import ignore_stop_signals
+from ingest.receiver_process import ignore_stop_signals, received
 from ops_center.config import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -37,11 +37,7 @@ def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_leve
     link.start()
     infos = []
     try:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break  # the writer is gone
+        for message in received(conn):  # ends when the writer is gone
             if message[0] == "exit":
                 break
             info = link.publish(message[1], message[2], qos=1)
@@ -120,11 +116,7 @@ class ProcessPublisher:
         self.connected.clear()
 
     def _read(self, conn) -> None:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
+        for message in received(conn):
             if message[0] == "state":
                 self.state = message[1]
                 (self.connected.set if message[2] else self.connected.clear)()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_source import Parser
-from ingest.receiver_process import ReceiverSpec, main
+from ingest.receiver_process import ReceiverSpec, main, received
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
 
@@ -72,11 +72,7 @@ class _Child:
             log.debug("%s: receiver %d gone; %r not delivered", self.pool.source_id, self.index, message[0])
 
     def _read(self, conn) -> None:
-        while True:
-            try:
-                message = conn.recv()
-            except (EOFError, OSError):
-                break
+        for message in received(conn):
             self.pool.on_message(self, message)
         conn.close()
         self.subscribed.clear()

@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,6 +60,15 @@ def main(spec: ReceiverSpec, conn) -> None:
     registry = load_devices(spec.devices_path, spec.cfg)
     settle_gc()
     Receiver(spec, registry, conn).run()
+
+
+def received(conn) -> Iterator[tuple]:
+    """Messages from a pipe until the process at the other end closes it or dies."""
+    while True:
+        try:
+            yield conn.recv()
+        except (EOFError, OSError):
+            return
 
 
 def ignore_stop_signals() -> None:
@@ -177,12 +187,7 @@ class Receiver:
     # --- commands from the writer ---
 
     def _command_loop(self) -> None:
-        while True:
-            try:
-                command = self.conn.recv()
-            except (EOFError, OSError):
-                log.warning("%s: the writer process went away; stopping without acking", self.source_id)
-                return
+        for command in received(self.conn):
             if command[0] == "committed":
                 with self._cond:
                     acks = self._inflight.pop(command[1], ())
@@ -192,6 +197,7 @@ class Receiver:
                 self._drain()
             elif command[0] == "exit":
                 return
+        log.warning("%s: the writer process went away; stopping without acking", self.source_id)
 
     def _drain(self) -> None:
         """Stop taking messages; the shipper sends what is queued, then ("drained", last chunk)."""
