@@ -63,17 +63,21 @@ class _Child:
         self.drained.clear()
         threading.Thread(target=self._read, args=(parent_end,), name=self.process.name, daemon=True).start()
 
-    def send(self, message: tuple) -> None:
-        """Called on the pipeline thread (commits) and at stop; a dead receiver is simply skipped."""
+    def send(self, message: tuple, conn=None) -> None:
+        """Called on the pipeline thread (commits) and at stop; a dead receiver is simply skipped.
+
+        `conn` pins a commit report to the pipe its chunk came in on: a restarted receiver numbers its
+        chunks from 1 again and must never ack its own chunk 3 because the dead one's chunk 3 committed.
+        """
         try:
             with self._send_lock:
-                self.conn.send(message)
+                (conn or self.conn).send(message)
         except (OSError, ValueError):
             log.debug("%s: receiver %d gone; %r not delivered", self.pool.source_id, self.index, message[0])
 
     def _read(self, conn) -> None:
         for message in received(conn):
-            self.pool.on_message(self, message)
+            self.pool.on_message(self, conn, message)
         conn.close()
         self.subscribed.clear()
         self.pool.on_exit(self)
@@ -144,12 +148,12 @@ class ReceiverPool:
 
     # --- messages from the receivers (their reader threads) ---
 
-    def on_message(self, child: _Child, message: tuple) -> None:
+    def on_message(self, child: _Child, conn, message: tuple) -> None:
         kind = message[0]
         if kind == "chunk":
             _, seq, items, messages, dead, last_at = message
             self.meter.add(messages, dead, last_at)
-            self._pipeline.submit_many(items, on_committed=lambda: child.send(("committed", seq)))
+            self._pipeline.submit_many(items, on_committed=lambda: child.send(("committed", seq), conn))
         elif kind == "state":
             child.state = message[1]
             (child.subscribed.set if message[2] else child.subscribed.clear)()

@@ -90,3 +90,36 @@ def test_a_killed_receiver_is_restarted_and_nothing_is_lost(mosquitto, cfg, conf
     finally:
         pub.close()
         app.close()
+
+
+def test_a_commit_report_goes_back_on_the_pipe_its_chunk_came_in_on(cfg, config_path):
+    """A restarted receiver numbers chunks from 1 again: the dead one's "committed 1" must not reach it."""
+
+    class Pipe:
+        def __init__(self):
+            self.sent, self.closed = [], False
+
+        def send(self, message):
+            if self.closed:
+                raise OSError("handle is closed")
+            self.sent.append(message)
+
+    class Pipeline:
+        def __init__(self):
+            self.callbacks = []
+
+        def submit_many(self, items, on_committed=None):
+            self.callbacks.append(on_committed)
+
+    pipeline = Pipeline()
+    pool = ReceiverPool(cfg, cfg.source("mqtt_sensors"), "ops/sensor/+/+", None, pipeline, config_path)
+    child = pool._children[0]  # noqa: SLF001 - the pipe bookkeeping under test
+    old, new = Pipe(), Pipe()
+    child.conn = old
+    pool.on_message(child, old, ("chunk", 1, [], 0, 0, None))
+    old.closed, child.conn = True, new  # the receiver died and was started again
+    pool.on_message(child, new, ("chunk", 1, [], 0, 0, None))
+    pipeline.callbacks[0]()  # the dead receiver's chunk commits: nobody is told
+    assert new.sent == []
+    pipeline.callbacks[1]()
+    assert new.sent == [("committed", 1)]
