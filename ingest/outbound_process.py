@@ -17,7 +17,7 @@ import threading
 import time
 
 from ingest.mqtt_client import MqttLink
-from ingest.receiver_process import ignore_stop_signals, received
+from ingest.receiver_process import ignore_stop_signals, pipe_messages
 from ops_center.config import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_leve
     link.start()
     infos = []
     try:
-        for message in received(conn):  # ends when the writer is gone
+        for message in pipe_messages(conn):  # ends when the writer is gone
             if message[0] == "exit":
                 break
             info = link.publish(message[1], message[2], qos=1)
@@ -116,7 +116,7 @@ class ProcessPublisher:
         self.connected.clear()
 
     def _read(self, conn) -> None:
-        for message in received(conn):
+        for message in pipe_messages(conn):
             if message[0] == "state":
                 self.state = message[1]
                 (self.connected.set if message[2] else self.connected.clear)()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_source import Parser
-from ingest.receiver_process import ReceiverSpec, main, received
+from ingest.receiver_process import ReceiverSpec, main, pipe_messages
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
 
@@ -76,7 +76,7 @@ class _Child:
             log.debug("%s: receiver %d gone; %r not delivered", self.pool.source_id, self.index, message[0])
 
     def _read(self, conn) -> None:
-        for message in received(conn):
+        for message in pipe_messages(conn):
             self.pool.on_message(self, conn, message)
         conn.close()
         self.subscribed.clear()

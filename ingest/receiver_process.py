@@ -62,7 +62,7 @@ def main(spec: ReceiverSpec, conn) -> None:
     Receiver(spec, registry, conn).run()
 
 
-def received(conn) -> Iterator[tuple]:
+def pipe_messages(conn) -> Iterator[tuple]:
     """Messages from a pipe until the process at the other end closes it or dies."""
     while True:
         try:
@@ -187,7 +187,7 @@ class Receiver:
     # --- commands from the writer ---
 
     def _command_loop(self) -> None:
-        for command in received(self.conn):
+        for command in pipe_messages(self.conn):
             if command[0] == "committed":
                 with self._cond:
                     acks = self._inflight.pop(command[1], ())
