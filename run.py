@@ -109,8 +109,20 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     from werkzeug.serving import make_server
 
     from ops_center.app import build_context, start
+    from ops_center.config import resolve_path
     from ops_center.context import set_context
+    from ops_center.web_secret import InsecureSecretKey, session_key
 
+    host, port = args.host or cfg.web.host, args.port or cfg.web.port
+    secret = None
+    if not args.no_web:
+        db = Path(args.db) if args.db else resolve_path(args.config, cfg.store.path)
+        try:
+            secret = session_key(cfg, db.parent, host=host, mqtt_url=args.mqtt_url,
+                                 simulator=cfg.simulator.enabled and not args.no_simulator)
+        except InsecureSecretKey as exc:
+            log.error("refusing to start: %s", exc)
+            return 2
     ctx = build_context(cfg, args.config, db_path=args.db)
     set_context(ctx)
     running = start(ctx, mqtt_url=args.mqtt_url, simulator=False if args.no_simulator else None)
@@ -119,8 +131,7 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     if not args.no_web:
         from ops_center.web import create_app
 
-        app = create_app(ctx)
-        host, port = args.host or cfg.web.host, args.port or cfg.web.port
+        app = create_app(ctx, secret_key=secret)
         server = make_server(host, port, app.server, threaded=True)
         log.info("web UI on http://%s:%d/ (wall: /wall, console: /console)", host, port)
 
