@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "check-config":
         print(f"config OK: {args.config} ({len(cfg.areas.items)} areas, {len(cfg.sla.table)} SLA rows)")  # noqa: T201
+        _warn_calendar(cfg)
         return 0
     if command == "rules":
         from rules.cli import run as run_rules
@@ -90,6 +91,16 @@ def main(argv: list[str] | None = None) -> int:
 
         return screenshots_main(["--config", str(args.config), "--out", str(args.out)])
     return _serve(args, cfg)
+
+
+def _warn_calendar(cfg) -> None:
+    """check-config's warning (not an error) when the holiday calendar ends within calendar.warn_before."""
+    from ops_center.calendar_coverage import coverage
+    from ops_center.context import utc_now
+
+    cov = coverage(cfg, utc_now())
+    if cov.state != "ok":
+        print(f"warning: {cov.message()}", file=sys.stderr)  # noqa: T201 - the CLI's answer
 
 
 def _report(args: argparse.Namespace, cfg) -> int:

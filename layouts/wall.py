@@ -41,7 +41,8 @@ dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统
 PATROL_SECONDS = 15
 RATES_SECONDS = 15
 HEALTH_SECONDS = 5
-STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断"}
+STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断",
+               "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
 
 
 def layout(**_: Any) -> Any:
