@@ -302,30 +302,31 @@ def install(server: flask.Flask, cfg: Config, ctx_of: Callable[[], Any]) -> Logi
     def login_post() -> Any:
         req, ctx = flask.request, ctx_of()
         form, address, now = req.form, req.remote_addr, ctx.clock()
-        name = form.get("username", "").strip()[:40]
+        raw_name = form.get("username", "")
+        name = raw_name.strip()[:40]  # for the log and the audit entry
         next_url = _safe_next(form.get("next"))
         back = "&next=" + quote(next_url, safe="")
         if not csrf_ok(req):
             log.warning("login form without a valid CSRF token (user %r, address %s, origin %r)", name, address,
                         req.headers.get("Origin"))
             return flask.redirect("/login?error=expired" + back, code=303)
-        verdict = limiter.check(name, address, now)
+        verdict = limiter.attempt(raw_name, address, now)
         if not verdict.allowed:
             wait = max(1, math.ceil(verdict.retry_after.total_seconds()))
             log.warning("login throttled for %r from %s (%s locked %d s more)", name, address, verdict.key, wait)
             resp = flask.redirect(f"/login?error=throttled&wait={wait}" + back, code=303)
             resp.headers["Retry-After"] = str(wait)
             return resp
-        user = check_password(store_of(), cfg, name, form.get("password", ""))
+        user = check_password(store_of(), cfg, raw_name, form.get("password", ""))
         if user is None:
             log.info("failed login for %r", name)
             audit(ctx.store, now, name or "?", "login.failed", {"ip": address})
-            for lock in limiter.failed(name, address, now):
+            for lock in verdict.locks:
                 log.warning("login locked: %s %r after %d failures, for %d s", *lock.key, lock.failures, lock.seconds)
                 audit(ctx.store, now, name or "?", "login.locked",
                       {"ip": address, "locked": lock.key[0], "failures": lock.failures, "seconds": lock.seconds})
             return flask.redirect("/login?error=1" + back, code=303)
-        limiter.succeeded(name)
+        limiter.succeeded(raw_name, address)
         flask.session.clear()
         login_user(user)
         audit(ctx.store, now, user.username, "login", {"ip": address})

@@ -27,21 +27,24 @@ class _Record:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """Whether an attempt may be checked; when not, which key is locked and for how long."""
-
-    allowed: bool
-    key: tuple[str, str] | None = None
-    retry_after: timedelta = timedelta(0)
-
-
-@dataclass(frozen=True)
 class Lock:
     """A failure that started (or lengthened) a lock: what the audit log records."""
 
     key: tuple[str, str]
     failures: int
     seconds: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether an attempt may be checked; when not, which key is locked and for how long. An allowed attempt is
+    already counted as a failure (so parallel guesses cannot all slip through before the first one fails);
+    `locks` are the locks that count started, to audit if the password turns out wrong."""
+
+    allowed: bool
+    key: tuple[str, str] | None = None
+    retry_after: timedelta = timedelta(0)
+    locks: tuple[Lock, ...] = ()
 
 
 class LoginLimiter:
@@ -57,27 +60,28 @@ class LoginLimiter:
     def keys(username: str, address: str | None) -> list[tuple[str, str]]:
         return [("user", username.strip().lower()[:64]), ("address", address or "?")]
 
-    def check(self, username: str, address: str | None, now: datetime) -> Verdict:
-        """Refuse while either key is locked; the longer wait wins."""
-        worst = Verdict(True)
+    def _free(self, key: tuple[str, str]) -> int:
+        return self.cfg.user_attempts if key[0] == "user" else self.cfg.address_attempts
+
+    def attempt(self, username: str, address: str | None, now: datetime) -> Verdict:
+        """Refuse while either key is locked (the longer wait wins); else count the attempt as a failure now."""
+        keys = self.keys(username, address)
         with self._lock:
-            for key in self.keys(username, address):
+            worst: tuple[timedelta, tuple[str, str]] | None = None
+            for key in keys:
                 rec = self._fresh(key, now)
                 if rec and rec.locked_until and rec.locked_until > now:
                     wait = rec.locked_until - now
-                    if wait > worst.retry_after:
-                        worst = Verdict(False, key, wait)
-        return worst
-
-    def failed(self, username: str, address: str | None, now: datetime) -> list[Lock]:
-        """Count a failure on both keys; the locks it starts are returned for the audit log."""
-        locks = []
-        with self._lock:
-            for key in self.keys(username, address):
+                    if worst is None or wait > worst[0]:
+                        worst = (wait, key)
+            if worst is not None:
+                return Verdict(False, worst[1], worst[0])
+            locks = []
+            for key in keys:
                 rec = self._fresh(key, now) or _Record(0, now)
                 rec.failures += 1
                 rec.last = now
-                free = self.cfg.user_attempts if key[0] == "user" else self.cfg.address_attempts
+                free = self._free(key)
                 if rec.failures >= free:
                     delay = min(self.cfg.first_delay * 2 ** min(rec.failures - free, 30), self.cfg.max_delay)
                     rec.locked_until = now + delay
@@ -86,11 +90,18 @@ class LoginLimiter:
                 self._records.move_to_end(key)
             while len(self._records) > self.max_keys:
                 self._records.popitem(last=False)
-        return locks
+        return Verdict(True, locks=tuple(locks))
 
-    def succeeded(self, username: str) -> None:
+    def succeeded(self, username: str, address: str | None) -> None:
+        """The password was right: forget the user name's failures and take this attempt off the address."""
+        user, addr = self.keys(username, address)
         with self._lock:
-            self._records.pop(self.keys(username, None)[0], None)
+            self._records.pop(user, None)
+            rec = self._records.get(addr)
+            if rec is not None:
+                rec.failures = max(rec.failures - 1, 0)
+                if rec.failures < self._free(addr):
+                    rec.locked_until = None
 
     def _fresh(self, key: tuple[str, str], now: datetime) -> _Record | None:
         """The key's record unless it has been quiet for forget_after (and is not locked)."""

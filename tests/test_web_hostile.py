@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,22 @@ def test_two_hundred_wrong_passwords_are_not_all_tried(web_ctx, web_app, base):
     locked = _audit(web_ctx.store, "login.locked")
     assert len(locked) == 1 and '"locked": "user"' in locked[0][1]
     assert elapsed < 60
+
+
+def test_parallel_guesses_over_http_are_held_to_the_limit(web_ctx, web_app, base):
+    """40 guesses at once (werkzeug serves them on parallel threads): still only user_attempts are checked."""
+    with requests.Session() as s:
+        token = form_token(s, base, web_app)
+        cookies = s.cookies.get_dict()
+
+    def guess(i: int) -> int:
+        return requests.post(base + "/auth/login", cookies=cookies, allow_redirects=False, timeout=60,
+                             data={"username": "admin", "password": f"p{i}", "csrf_token": token}).status_code
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        codes = list(pool.map(guess, range(40)))
+    assert codes == [303] * 40
+    assert len(_audit(web_ctx.store, "login.failed")) == web_ctx.cfg.web.login_limit.user_attempts
 
 
 def test_many_user_names_from_one_address_lock_the_address(web_ctx, web_app, base):
