@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "check-config":
         print(f"config OK: {args.config} ({len(cfg.areas.items)} areas, {len(cfg.sla.table)} SLA rows)")  # noqa: T201
-        _warn_calendar(cfg)
+        _check_config_warnings(cfg)
         return 0
     if command == "rules":
         from rules.cli import run as run_rules
@@ -93,14 +93,18 @@ def main(argv: list[str] | None = None) -> int:
     return _serve(args, cfg)
 
 
-def _warn_calendar(cfg) -> None:
-    """check-config's warning (not an error) when the holiday calendar ends within calendar.warn_before."""
+def _check_config_warnings(cfg) -> None:
+    """check-config's warnings (not errors): the holiday calendar ends within calendar.warn_before, the shipped key."""
     from ops_center.calendar_coverage import coverage
     from ops_center.context import utc_now
+    from ops_center.web_secret import is_placeholder
 
     cov = coverage(cfg, utc_now())
     if cov.state != "ok":
         print(f"warning: {cov.message()}", file=sys.stderr)  # noqa: T201 - the CLI's answer
+    if is_placeholder(cfg.web.secret_key):
+        print("warning: web.secret_key is the shipped placeholder: the demo signs with a random key instead, "  # noqa: T201
+              "and run.py refuses to start with it outside demo mode", file=sys.stderr)
 
 
 def _report(args: argparse.Namespace, cfg) -> int:

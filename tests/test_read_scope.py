@@ -103,3 +103,15 @@ def test_a_street_scoped_leader_cannot_read_or_export_the_district_report(web_ct
     with requests.Session() as s:
         http_login(s, base, web_app, "leader")
         assert "双桥子" in http_dash_post(s, base, web_app, ids.REPORTS_TABLE, week).text
+
+
+def test_drill_down_to_another_street_shows_the_officers_own_street(web_ctx, web_app, base, two_streets):
+    """The areas page takes a posted place only inside the scope (regression guard: this held before issue 11)."""
+    with requests.Session() as s:
+        http_login(s, base, web_app, "officer_mzw")
+        drill = http_dash_post(s, base, web_app, ids.AREAS_TITLE, {f"{ids.AREAS_STATE}.data": {"code": "510108004"},
+                                                                  f"{ids.AREAS_KPI}.value": "created",
+                                                                  f"{ids.AREAS_RANGE}.value": "7d"})
+    assert drill.status_code == 200
+    mzw, sqz = web_ctx.cfg.area_by_code["510108002"].name, web_ctx.cfg.area_by_code["510108004"].name
+    assert mzw in drill.text and sqz not in drill.text

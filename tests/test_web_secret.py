@@ -110,3 +110,10 @@ def test_run_py_with_a_real_broker_refuses_the_shipped_key(mosquitto, tmp_path):
     assert code == 2, text
     assert "refusing to start" in text and "web.secret_key" in text and "real MQTT broker" in text
     assert not (tmp_path / KEY_FILE).exists()
+
+
+def test_check_config_warns_about_the_shipped_key():
+    done = subprocess.run([sys.executable, "run.py", "check-config"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "warning: web.secret_key is the shipped placeholder" in done.stderr
