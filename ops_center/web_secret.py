@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 SHIPPED_KEYS = frozenset({"demo-only-change-me-in-production-0001"})
 PLACEHOLDER_MARKERS = ("change-me", "changeme")
 KEY_FILE = "web_secret_key"
+ENV_KEY = "OPS_CENTER_SECRET_KEY"  # a key kept out of config.yaml (service manager, container secret)
 
 
 class InsecureSecretKey(Exception):
@@ -55,8 +56,11 @@ def non_demo_reasons(cfg: Config, *, host: str, mqtt_url: str | None, simulator:
 
 
 def session_key(cfg: Config, key_dir: Path, *, host: str, mqtt_url: str | None, simulator: bool) -> str:
-    """The key to sign sessions with; raises InsecureSecretKey outside the demo with a placeholder key."""
-    key = cfg.web.secret_key
+    """The key to sign sessions with ($OPS_CENTER_SECRET_KEY before web.secret_key); raises InsecureSecretKey
+    outside the demo with a placeholder key."""
+    key = os.environ.get(ENV_KEY) or cfg.web.secret_key
+    if len(key) < 16:
+        raise InsecureSecretKey(f"${ENV_KEY} is shorter than 16 characters")
     if not is_placeholder(key):
         return key
     reasons = non_demo_reasons(cfg, host=host, mqtt_url=mqtt_url, simulator=simulator)

@@ -97,7 +97,8 @@ def test_run_py_with_a_real_broker_refuses_the_shipped_key(mosquitto, tmp_path):
     cmd = [sys.executable, str(ROOT / "run.py"), "--config", str(_site_config(tmp_path)), "--db",
            str(tmp_path / "ops.duckdb"), "--mqtt-url", mosquitto.url, "--no-simulator", "--port", str(port)]
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ})
+        env = {k: v for k, v in os.environ.items() if k != "OPS_CENTER_SECRET_KEY"}
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
         code = proc.wait(timeout=60)
     except subprocess.TimeoutExpired:
@@ -117,3 +118,11 @@ def test_check_config_warns_about_the_shipped_key():
                           timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "warning: web.secret_key is the shipped placeholder" in done.stderr
+
+
+def test_the_environment_can_carry_the_key(cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("OPS_CENTER_SECRET_KEY", "k" * 48)
+    assert session_key(cfg, tmp_path, host="0.0.0.0", mqtt_url="mqtt://10.0.0.5:1883", simulator=False) == "k" * 48
+    monkeypatch.setenv("OPS_CENTER_SECRET_KEY", "short")
+    with pytest.raises(InsecureSecretKey, match="shorter than 16"):
+        session_key(cfg, tmp_path, host="127.0.0.1", mqtt_url=None, simulator=True)
