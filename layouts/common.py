@@ -11,7 +11,7 @@ import pandas as pd
 from dash import dcc, html
 
 from layouts import ids
-from ops_center import auth
+from ops_center import auth, forms
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, SEVERITY_NAMES, STATUS_NAMES
 
@@ -93,7 +93,7 @@ def shell(active: str, user: auth.User, *children: Any) -> html.Div:
 def logout_form() -> html.Form:
     """Logging out is a POST with the session's token (a link or another site's form cannot do it)."""
     return html.Form(
-        [dcc.Input(name=auth.CSRF_FIELD, type="hidden", value=auth.csrf_token()),
+        [dcc.Input(name=forms.CSRF_FIELD, type="hidden", value=forms.csrf_token()),
          html.Button("退出登录", id=ids.SHELL_LOGOUT, type="submit", className="ops-logout",
                      style={"background": "none", "border": "none", "cursor": "pointer", "font": "inherit",
                             "padding": 0})],

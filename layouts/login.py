@@ -7,7 +7,7 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.common import current_user
-from ops_center import auth
+from ops_center import forms
 from ops_center.context import get_context
 
 dash.register_page(__name__, path="/login", title="登录", name="登录")
@@ -41,7 +41,7 @@ def layout(error: str | None = None, next: str | None = None, wait: str | None =
             dcc.Input(id=ids.LOGIN_PASSWORD, name="password", type="password", autoComplete="current-password",
                       className="login-input"),
             dcc.Input(id=ids.LOGIN_NEXT, name="next", type="hidden", value=next or "/"),
-            dcc.Input(name=auth.CSRF_FIELD, type="hidden", value=auth.csrf_token()),
+            dcc.Input(name=forms.CSRF_FIELD, type="hidden", value=forms.csrf_token()),
             html.Button("登录", id=ids.LOGIN_SUBMIT, type="submit", className="login-submit"),
         ],
         id=ids.LOGIN_FORM,

@@ -6,18 +6,18 @@ import hmac
 import json
 import logging
 import math
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import flask
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash
 
 from ops_center.config import Config
+from ops_center.forms import csrf_ok, safe_next
 from ops_center.login_limit import LoginLimiter
 from ops_center.store import to_db
 
@@ -237,41 +237,6 @@ def make_guard(cfg: Config) -> Callable[[], Any]:
     return guard
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths, so the login form cannot be used as an open redirect: browsers drop
-    tabs and newlines from URLs (`/\t/evil` is `//evil`) and read `\\` as `/`, and CR/LF would split the header."""
-    if not target or not target.startswith("/") or len(target) > 2000:
-        return "/"
-    if any(ch < " " or ch == "\x7f" or ch == "\\" for ch in target):
-        return "/"
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or target.startswith("//"):
-        return "/"
-    return target
-
-
-CSRF_KEY = "_csrf"
-CSRF_FIELD = "csrf_token"
-
-
-def csrf_token() -> str:
-    """The session's anti-forgery token for the login and logout forms (made on first use)."""
-    token = flask.session.get(CSRF_KEY)
-    if not token:
-        token = flask.session[CSRF_KEY] = secrets.token_urlsafe(32)
-    return token
-
-
-def csrf_ok(req: flask.Request) -> bool:
-    """A form POST is ours when it carries the session's token and, if the browser names an origin, ours."""
-    origin = req.headers.get("Origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != req.host:
-        return False
-    expected = flask.session.get(CSRF_KEY)
-    sent = req.form.get(CSRF_FIELD, "")
-    return bool(expected) and hmac.compare_digest(str(expected).encode(), sent.encode())
-
-
 def audit(store: Any, now: datetime, actor: str, action: str, detail: dict | None = None) -> None:
     """Append a login/logout entry to the audit log (incident actions are audited by the service)."""
 
@@ -304,7 +269,7 @@ def install(server: flask.Flask, cfg: Config, ctx_of: Callable[[], Any]) -> Logi
         form, address, now = req.form, req.remote_addr, ctx.clock()
         raw_name = form.get("username", "")
         name = raw_name.strip()[:40]  # for the log and the audit entry
-        next_url = _safe_next(form.get("next"))
+        next_url = safe_next(form.get("next"))
         back = "&next=" + quote(next_url, safe="")
         if not csrf_ok(req):
             log.warning("login form without a valid CSRF token (user %r, address %s, origin %r)", name, address,

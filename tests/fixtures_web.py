@@ -29,9 +29,9 @@ from typing import NamedTuple
 
 import pytest
 
-from ops_center.auth import CSRF_KEY
 from ops_center.bus import Bus
 from ops_center.context import AppContext, set_context
+from ops_center.forms import CSRF_KEY
 from ops_center.store import Store
 
 
