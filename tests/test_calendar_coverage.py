@@ -140,3 +140,20 @@ def test_the_wall_health_strip_shows_the_calendar(web_ctx, fixed_now):
         strip = http_dash_post(s, base, app, ids.WALL_HEALTH, {f"{ids.WALL_HEALTH_TICK}.n_intervals": 1}).text
     set_context(web_ctx)
     assert "工作日历" in strip and "已过期" in strip
+
+
+@pytest.fixture
+def calendar_health(web_ctx, fixed_now):
+    """The context with only the calendar's health row (38 days left at the fixed clock); before web_duo."""
+    ctx = replace(web_ctx, health=lambda: health_rows(web_ctx.cfg, fixed_now))
+    set_context(ctx)
+    return ctx
+
+
+@pytest.mark.browser
+def test_the_wall_shows_the_calendar_row_in_amber(calendar_health, web_duo):
+    web_duo.driver.get(web_duo.server_url + "/wall?token=wall-demo-kiosk-token")
+    web_duo.wait_for_contains_text("#wall-health-calendar", "即将到期", timeout=20)
+    dot = web_duo.find_element("#wall-health-calendar .health-dot")
+    assert dot.value_of_css_property("background-color") == "rgba(255, 178, 36, 1)"
+    assert web_duo.get_logs() == []
