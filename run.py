@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "serve"
     if command == "check-config":
         print(f"config OK: {args.config} ({len(cfg.areas.items)} areas, {len(cfg.sla.table)} SLA rows)")  # noqa: T201
+        _check_config_warnings(cfg)
         return 0
     if command == "rules":
         from rules.cli import run as run_rules
@@ -90,6 +91,20 @@ def main(argv: list[str] | None = None) -> int:
 
         return screenshots_main(["--config", str(args.config), "--out", str(args.out)])
     return _serve(args, cfg)
+
+
+def _check_config_warnings(cfg) -> None:
+    """check-config's warnings (not errors): the holiday calendar ends within calendar.warn_before, the shipped key."""
+    from ops_center.calendar_coverage import coverage
+    from ops_center.context import utc_now
+    from ops_center.web_secret import is_placeholder
+
+    cov = coverage(cfg, utc_now())
+    if cov.state != "ok":
+        print(f"warning: {cov.message()}", file=sys.stderr)  # noqa: T201 - the CLI's answer
+    if is_placeholder(cfg.web.secret_key):
+        print("warning: web.secret_key is the shipped placeholder: the demo signs with a random key instead, "  # noqa: T201
+              "and run.py refuses to start with it outside demo mode", file=sys.stderr)
 
 
 def _report(args: argparse.Namespace, cfg) -> int:
@@ -109,8 +124,20 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     from werkzeug.serving import make_server
 
     from ops_center.app import build_context, start
+    from ops_center.config import resolve_path
     from ops_center.context import set_context
+    from ops_center.web_secret import InsecureSecretKey, session_key
 
+    host, port = args.host or cfg.web.host, args.port or cfg.web.port
+    secret = None
+    if not args.no_web:
+        db = Path(args.db) if args.db else resolve_path(args.config, cfg.store.path)
+        try:
+            secret = session_key(cfg, db.parent, host=host, mqtt_url=args.mqtt_url,
+                                 simulator=cfg.simulator.enabled and not args.no_simulator)
+        except InsecureSecretKey as exc:
+            log.error("refusing to start: %s", exc)
+            return 2
     ctx = build_context(cfg, args.config, db_path=args.db)
     set_context(ctx)
     running = start(ctx, mqtt_url=args.mqtt_url, simulator=False if args.no_simulator else None)
@@ -119,8 +146,7 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     if not args.no_web:
         from ops_center.web import create_app
 
-        app = create_app(ctx)
-        host, port = args.host or cfg.web.host, args.port or cfg.web.port
+        app = create_app(ctx, secret_key=secret)
         server = make_server(host, port, app.server, threaded=True)
         log.info("web UI on http://%s:%d/ (wall: /wall, console: /console)", host, port)
 

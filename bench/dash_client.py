@@ -36,8 +36,19 @@ class DashClient:
         return self.get(f"/wall?token={urllib.parse.quote(token)}")[0]
 
     def login(self, username: str, password: str) -> int:
-        form = urllib.parse.urlencode({"username": username, "password": password, "next": "/"}).encode()
+        """Through the login form as a browser posts it, with the CSRF token the login page renders."""
+        form = urllib.parse.urlencode({"username": username, "password": password, "next": "/",
+                                       "csrf_token": self.form_token("/login")}).encode()
         return self.post("/auth/login", form, "application/x-www-form-urlencoded")[0]
+
+    def form_token(self, path: str) -> str:
+        """The csrf_token hidden field of the page the pages router renders for `path` ("" if it has none)."""
+        self.get(path)
+        status, _, data = self.call(self.callback("_pages_content"),
+                                    {"_pages_location.pathname": path, "_pages_location.search": ""})
+        if status != 200:
+            raise RuntimeError(f"rendering {path} gave HTTP {status}")
+        return _named_value(data, "csrf_token") or ""
 
     def dependencies(self) -> list[dict]:
         if self._deps is None:
@@ -78,3 +89,17 @@ def _outputs(spec: str) -> list[str]:
     if spec.startswith("..") and spec.endswith(".."):
         return spec[2:-2].split("...")
     return [spec]
+
+
+def _named_value(node: object, name: str) -> str | None:
+    """The `value` of the first rendered component whose `name` prop is `name`."""
+    if isinstance(node, dict):
+        props = node.get("props")
+        if isinstance(props, dict) and props.get("name") == name:
+            return str(props.get("value"))
+        node = list(node.values())
+    if isinstance(node, list):
+        for item in node:
+            if (found := _named_value(item, name)) is not None:
+                return found
+    return None

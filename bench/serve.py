@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import subprocess
 import sys
 import time
@@ -10,6 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import CONFIG, ROOT, free_port
+from ops_center.web_secret import ENV_KEY
 
 
 class App:
@@ -23,7 +26,9 @@ class App:
                "--mqtt-url", mqtt_url, "--no-simulator", "--log-level", "WARNING"]
         cmd += ["--port", str(self.port)] if web else ["--no-web"]
         self.t0 = time.perf_counter()
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+        # Not the demo (a given broker, no simulator): run.py refuses the shipped web.secret_key.
+        env = {**os.environ, ENV_KEY: secrets.token_urlsafe(32)}
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT, env=env)
 
     @property
     def base(self) -> str:

@@ -18,13 +18,15 @@ from layouts import ids
 from layouts.common import gate, local_time, shell
 from ops_center import queries_admin as qa
 from ops_center import users as user_admin
+from ops_center.calendar_coverage import coverage
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, ROLES
 from ops_center.incidents import Actor, ServiceError
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 
-STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知"}
+STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知",
+               "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
 SCOPE_NAMES = {"device": "设备", "area": "区域", "domain": "领域"}
 EXAMPLE_EVENT = json.dumps({"source": "hotline", "text": "小区楼道有人把电动车推进电梯，存在火灾隐患",
                             "area_code": "510108002005"}, ensure_ascii=False, indent=2)
@@ -130,7 +132,17 @@ def layout(**_: object):
         ],
         id=ids.ADMIN_TABS, value="sources",
     )
-    return shell("admin", user, tabs)
+    return shell("admin", user, calendar_notice(cfg), tabs)
+
+
+def calendar_notice(cfg) -> dmc.Alert | None:
+    """Shown on every admin visit until next year's 放假调休 dates are in config (ops_center/calendar_coverage.py)."""
+    cov = coverage(cfg, get_context().clock())
+    if cov.state == "ok":
+        return None
+    title = "工作日历已过期" if cov.state == "expired" else "工作日历即将到期"
+    return dmc.Alert(cov.message_zh(), title=title, color="red" if cov.state == "expired" else "yellow",
+                     id=ids.ADMIN_CALENDAR_NOTICE, mb="sm")
 
 
 PRE = {"whiteSpace": "pre-wrap", "wordBreak": "break-all", "background": "#0b1220", "border": "1px solid #24314f",

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 
 import flask
 import pandas as pd
-from dash import html
+from dash import dcc, html
 
 from layouts import ids
-from ops_center import auth
+from ops_center import auth, forms
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, SEVERITY_NAMES, STATUS_NAMES
 
@@ -80,7 +80,7 @@ def shell(active: str, user: auth.User, *children: Any) -> html.Div:
             html.Div(
                 [
                     html.Span(f"{user.name}（{ROLE_NAMES.get(user.role, user.role)}）", id=ids.SHELL_USER),
-                    html.A("退出登录", href="/logout", id=ids.SHELL_LOGOUT, className="ops-logout"),
+                    logout_form(),
                 ],
                 className="ops-user",
             ),
@@ -88,6 +88,17 @@ def shell(active: str, user: auth.User, *children: Any) -> html.Div:
         className="ops-header",
     )
     return html.Div([header, html.Main(list(children), className="ops-main")], className="ops-shell")
+
+
+def logout_form() -> html.Form:
+    """Logging out is a POST with the session's token (a link or another site's form cannot do it)."""
+    return html.Form(
+        [dcc.Input(name=forms.CSRF_FIELD, type="hidden", value=forms.csrf_token()),
+         html.Button("退出登录", id=ids.SHELL_LOGOUT, type="submit", className="ops-logout",
+                     style={"background": "none", "border": "none", "cursor": "pointer", "font": "inherit",
+                            "padding": 0})],
+        action="/logout", method="POST", style={"display": "inline", "margin": 0},
+    )
 
 
 # --- display helpers (pure) --------------------------------------------------------------

@@ -214,7 +214,7 @@ def load_queue(domains, area, statuses, source, severities, refresh, _tick, seen
         statuses=tuple(statuses or queries.QUEUE_STATUSES), domains=tuple(domains or ()),
         severities=tuple(severities or ()), area=area or None, source=source or None,
     )
-    df = queries.console_queue(ctx.store, filters, queries.scope_prefix(ctx.cfg, user.scope if user else None))
+    df = queries.console_queue(ctx.store, filters, queries.read_scope(ctx.cfg, user))
     rows = queue_rows(df, ctx.cfg.site.timezone)
     count = f"共 {len(rows)} 条" + ("（仅显示前 500 条）" if len(rows) >= queries.QUEUE_LIMIT else "")
     return rows, [count, server_clock(ctx.clock())], key
@@ -245,10 +245,10 @@ def show_detail(selected_rows, _refresh, current):
         return (None, html.Div(text, className="dim"), None, None, None, no_update, [], None, None,
                 *disabled_all)
     incident_id = int(rows[0]["incident_id"])
-    detail = queries.incident_detail(ctx.store, incident_id)
+    detail = queries.incident_detail(ctx.store, incident_id, queries.read_scope(ctx.cfg, user))
     if detail is None:
-        return (None, html.Div("事件不存在", className="dim"), None, None, None, no_update, [], None, None,
-                *disabled_all)
+        return (None, html.Div("事件不存在或不在您的管辖范围内", className="dim"), None, None, None, no_update, [], None,
+                None, *disabled_all)
     inc = detail.incident
     tz = ctx.cfg.site.timezone
     allowed = set(allowed_actions(inc["status"], user.role)) if user else set()

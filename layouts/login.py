@@ -7,17 +7,29 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.common import current_user
+from ops_center import forms
 from ops_center.context import get_context
 
 dash.register_page(__name__, path="/login", title="登录", name="登录")
 
 
-def layout(error: str | None = None, next: str | None = None, **_: object) -> html.Div:  # noqa: A002
+def error_text(error: str, wait: str | None) -> str:
+    """What the login page says after a refused POST (the query string comes from anyone: text only)."""
+    if error == "throttled":
+        seconds = int(wait) if wait and wait.isdigit() and len(wait) < 7 else None
+        return f"登录尝试过于频繁，请 {seconds} 秒后再试" if seconds else "登录尝试过于频繁，请稍后再试"
+    if error == "expired":
+        return "登录页面已过期，请重新输入后登录"
+    return "用户名或密码错误，请重试"
+
+
+def layout(error: str | None = None, next: str | None = None, wait: str | None = None,  # noqa: A002
+           **_: object) -> html.Div:
     cfg = get_context().cfg
     user = current_user()
     notice = None
     if error:
-        notice = html.Div("用户名或密码错误，请重试", id=ids.LOGIN_ERROR, className="login-error")
+        notice = html.Div(error_text(error, wait), id=ids.LOGIN_ERROR, className="login-error")
     elif user is not None:
         notice = html.Div(f"当前已登录：{user.name}", className="login-info")
     form = html.Form(
@@ -29,6 +41,7 @@ def layout(error: str | None = None, next: str | None = None, **_: object) -> ht
             dcc.Input(id=ids.LOGIN_PASSWORD, name="password", type="password", autoComplete="current-password",
                       className="login-input"),
             dcc.Input(id=ids.LOGIN_NEXT, name="next", type="hidden", value=next or "/"),
+            dcc.Input(name=forms.CSRF_FIELD, type="hidden", value=forms.csrf_token()),
             html.Button("登录", id=ids.LOGIN_SUBMIT, type="submit", className="login-submit"),
         ],
         id=ids.LOGIN_FORM,

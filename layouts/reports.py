@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import gate, kpi_text, shell
-from ops_center import kpis
+from layouts.common import current_user, gate, kpi_text, shell
+from ops_center import kpis, queries
 from ops_center import weekly_report as wr
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, UNCLASSIFIED
@@ -150,6 +150,16 @@ def layout(week: str | None = None, **_: object):
     )
 
 
+def covers_report(user) -> bool:
+    """The weekly report is district-wide: only users whose read scope covers the district may read or export it."""
+    cfg = get_context().cfg
+    prefix = queries.read_scope(cfg, user)
+    return prefix is None or cfg.site.default_area[:6].startswith(prefix)
+
+
+OUT_OF_SCOPE = "周报覆盖全区，超出您的管辖范围，无法查看或导出"
+
+
 def _report(week: str) -> wr.WeeklyReport | None:
     app = get_context()
     try:
@@ -168,6 +178,8 @@ def _report(week: str) -> wr.WeeklyReport | None:
     Input(ids.REPORTS_WEEK, "value"),
 )
 def render(week):
+    if not covers_report(current_user()):
+        return OUT_OF_SCOPE, None, None, no_update, no_update
     report = _report(week or "")
     if report is None:
         return (no_update,) * 5
@@ -184,6 +196,8 @@ def render(week):
     prevent_initial_call=True,
 )
 def download(_xlsx, _csv, week):
+    if not covers_report(current_user()):
+        return no_update
     report = _report(week or "")
     if report is None:
         return no_update

@@ -41,7 +41,8 @@ dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统
 PATROL_SECONDS = 15
 RATES_SECONDS = 15
 HEALTH_SECONDS = 5
-STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断"}
+STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断",
+               "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
 
 
 def layout(**_: Any) -> Any:
@@ -122,14 +123,14 @@ def layout(**_: Any) -> Any:
 def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
     ctx = get_context()
     now, hot = ctx.clock(), ctx.hot_incidents
-    focus = patrol_street(ctx.cfg, patrol)
+    user = current_user()
+    scope = queries.scope_prefix(ctx.cfg, user.scope if user else None)
+    focus = patrol_street(ctx.cfg, patrol, scope)
     # Redraw when the bus saw a commit or the hot set caught up with one, once a minute (deadlines pass),
     # or when patrol moves on.
     key = [data_version(), hot.version, int(now.timestamp() // 60), focus]
     if seen and seen.get("key") == key:
         return (no_update,) * 8
-    user = current_user()
-    scope = queries.scope_prefix(ctx.cfg, user.scope if user else None)
     tz = ctx.cfg.site.timezone
     wall = hot.view(("wall", scope, focus), now, functools.partial(draw, ctx.cfg, tz, scope, focus))
     key[1] = wall.version  # what this redraw shows, maybe newer than when the key was taken
@@ -230,14 +231,16 @@ def _frame_digest(frame: Any) -> str:
     return f"{hash(parts) & 0xFFFFFFFFFFFFFFFF:016x}"
 
 
-def patrol_street(cfg: Any, state: dict | None) -> str | None:
-    """The street patrol mode shows now (cycling through the district's streets), or None."""
+def patrol_street(cfg: Any, state: dict | None, scope: str | None = None) -> str | None:
+    """The street patrol mode shows now (cycling through the district's streets inside the viewer's scope), or None."""
     if not state or not state.get("on"):
         return None
-    streets = [a.code for a in geo.children(cfg, cfg.site.default_area) if a.level == "street"]
+    streets = [a.code for a in geo.children(cfg, cfg.site.default_area)
+               if a.level == "street" and (scope is None or a.code.startswith(scope))]
     if not streets:
         return None
-    return streets[max(state.get("i", 0), 0) % len(streets)]
+    i = state.get("i")
+    return streets[max(i if isinstance(i, int) else 0, 0) % len(streets)]
 
 
 def recent_rates(store: Any, now: Any, tz: str, scope: str | None, last: dict | None) -> dict[str, Any]:

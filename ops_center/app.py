@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ops_center.bus import Bus
+from ops_center.calendar_coverage import coverage_job, log_coverage
+from ops_center.calendar_coverage import health_rows as calendar_health
 from ops_center.config import Config, resolve_path
 from ops_center.context import AppContext, utc_now
 from ops_center.gc_tuning import settle_gc
@@ -38,9 +40,14 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     seed_users(store, cfg, clock())
     sync_configured(store, cfg, clock())
     sources: list = []
+
+    def health() -> list:
+        """Every source's health, plus a calendar row while next year's holidays are missing."""
+        return [source.health() for source in sources] + calendar_health(cfg, clock())
+
     return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
                       pipeline=pipeline, rules=rules, registry=registry, sources=sources,
-                      health=lambda: [source.health() for source in sources], clock=clock)
+                      health=health, clock=clock)
 
 
 @dataclass
@@ -87,6 +94,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     from ops_center.scheduler import build_scheduler
 
     running = Running(ctx)
+    log_coverage(ctx.cfg, ctx.clock())
     simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
     if simulate and ctx.cfg.simulator.history_days:
         seed_history(ctx)
@@ -129,3 +137,5 @@ def add_product_jobs(ctx: AppContext, sched) -> None:
                   minute=minute, id="weekly_report", coalesce=True, max_instances=1, misfire_grace_time=3600)
     sched.add_job(ctx.rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
                   coalesce=True, max_instances=1)
+    sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",
+                  coalesce=True, max_instances=1, misfire_grace_time=3600)

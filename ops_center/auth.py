@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash
 
 from ops_center.config import Config
+from ops_center.forms import csrf_ok, safe_next
+from ops_center.login_limit import LoginLimiter
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,7 @@ PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_reload-hash")
 HOME_SCREEN = {"viewer": "wall", "officer": "console", "leader": "areas", "admin": "console"}
 KIOSK_USERNAME = "kiosk"
 UPDATE_PATH = "/_dash-update-component"
+LIMITER_KEY = "ops_center.login_limiter"
 
 
 @dataclass(frozen=True)
@@ -233,13 +237,6 @@ def make_guard(cfg: Config) -> Callable[[], Any]:
     return guard
 
 
-def _safe_next(target: str | None) -> str:
-    """Only local paths, so the login form cannot be used as an open redirect."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/"
-    return target
-
-
 def audit(store: Any, now: datetime, actor: str, action: str, detail: dict | None = None) -> None:
     """Append a login/logout entry to the audit log (incident actions are audited by the service)."""
 
@@ -264,32 +261,60 @@ def install(server: flask.Flask, cfg: Config, ctx_of: Callable[[], Any]) -> Logi
     manager.user_loader(lambda username: load_user(store_of(), cfg, username))
 
     server.before_request(make_guard(cfg))
+    limiter = server.extensions[LIMITER_KEY] = LoginLimiter(cfg.web.login_limit)
 
     @server.post("/auth/login")
     def login_post() -> Any:
-        form = flask.request.form
-        user = check_password(store_of(), cfg, form.get("username", ""), form.get("password", ""))
-        next_url = _safe_next(form.get("next"))
-        ctx = ctx_of()
+        req, ctx = flask.request, ctx_of()
+        form, address, now = req.form, req.remote_addr, ctx.clock()
+        raw_name = form.get("username", "")
+        name = raw_name.strip()[:40]  # for the log and the audit entry
+        next_url = safe_next(form.get("next"))
+        back = "&next=" + quote(next_url, safe="")
+        if not csrf_ok(req):
+            log.warning("login form without a valid CSRF token (user %r, address %s, origin %r)", name, address,
+                        req.headers.get("Origin"))
+            return flask.redirect("/login?error=expired" + back, code=303)
+        verdict = limiter.attempt(raw_name, address, now)
+        if not verdict.allowed:
+            wait = max(1, math.ceil(verdict.retry_after.total_seconds()))
+            log.warning("login throttled for %r from %s (%s locked %d s more)", name, address, verdict.key, wait)
+            resp = flask.redirect(f"/login?error=throttled&wait={wait}" + back, code=303)
+            resp.headers["Retry-After"] = str(wait)
+            return resp
+        user = check_password(store_of(), cfg, raw_name, form.get("password", ""))
         if user is None:
-            name = form.get("username", "")[:40]
             log.info("failed login for %r", name)
-            audit(ctx.store, ctx.clock(), name or "?", "login.failed", {"ip": flask.request.remote_addr})
-            return flask.redirect("/login?error=1&next=" + quote(next_url, safe=""))
+            audit(ctx.store, now, name or "?", "login.failed", {"ip": address})
+            for lock in verdict.locks:
+                log.warning("login locked: %s %r after %d failures, for %d s", *lock.key, lock.failures, lock.seconds)
+                audit(ctx.store, now, name or "?", "login.locked",
+                      {"ip": address, "locked": lock.key[0], "failures": lock.failures, "seconds": lock.seconds})
+            return flask.redirect("/login?error=1" + back, code=303)
+        limiter.succeeded(raw_name, address)
         flask.session.clear()
         login_user(user)
-        audit(ctx.store, ctx.clock(), user.username, "login", {"ip": flask.request.remote_addr})
+        audit(ctx.store, now, user.username, "login", {"ip": address})
         log.info("login %s (%s)", user.username, user.role)
         return flask.redirect(user.home if next_url == "/" else next_url)
 
-    @server.route("/logout", methods=["GET", "POST"])
+    @server.post("/logout")
     def logout() -> Any:
+        """POST only, with the form's token: a link or a cross-site form cannot log anyone out."""
+        if not csrf_ok(flask.request):
+            return flask.Response("退出请求无效，请返回页面重试", status=400, mimetype="text/plain")
         user = logged_in_user()
         if user is not None and not user.kiosk:
             ctx = ctx_of()
             audit(ctx.store, ctx.clock(), user.username, "logout")
         logout_user()
         flask.session.clear()
-        return flask.redirect("/login")
+        return flask.redirect("/login", code=303)
+
+    @server.get("/logout")
+    def logout_link() -> Any:
+        """A link, an <img> or a prefetch must not end a session (otherwise Dash's catch-all would serve a page)."""
+        return flask.Response("请使用页面右上角的“退出登录”按钮退出", status=405, headers={"Allow": "POST"},
+                              mimetype="text/plain")
 
     return manager

@@ -83,12 +83,25 @@ class StoreConfig(Strict):
     dedup_horizon: Duration = timedelta(days=30)
 
 
+class LoginLimitConfig(Strict):
+    """Failed logins allowed before back-off, per user name and per client address."""
+
+    user_attempts: int = Field(default=5, ge=1)
+    address_attempts: int = Field(default=20, ge=1)
+    first_delay: Duration = timedelta(seconds=2)
+    max_delay: Duration = timedelta(minutes=15)
+    forget_after: Duration = timedelta(hours=1)
+
+
 class WebConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8050, ge=1, le=65535)
     secret_key: str = Field(min_length=16)
     kiosk_tokens: tuple[str, ...] = ()
     wall_refresh_ms: int = Field(default=1000, ge=200)
+    https: bool = False
+    proxy_hops: int = Field(default=0, ge=0, le=5)
+    login_limit: LoginLimitConfig = LoginLimitConfig()
 
 
 class TlsConfig(Strict):
@@ -232,6 +245,7 @@ class CalendarConfig(Strict):
     working_hours: tuple[Hours, ...]
     holidays: frozenset[Day] = frozenset()
     makeup_workdays: frozenset[Day] = frozenset()
+    warn_before: Duration = timedelta(days=60)
 
 
 class UserConfig(Strict):

@@ -46,7 +46,7 @@ ORDER BY status = 'resolved', next_due NULLS LAST, severity, created_at
 LIMIT ?
 """
 
-_DETAIL_SQL = "SELECT * FROM incidents WHERE incident_id = ?"
+_DETAIL_SQL = "SELECT * FROM incidents WHERE incident_id = ? AND (? IS NULL OR starts_with(area_code, ?))"
 _TIMELINE_SQL = """
 SELECT ts, actor, action, from_status, to_status, note FROM incident_timeline
 WHERE incident_id = ? ORDER BY ts, rowid
@@ -62,6 +62,7 @@ WHERE incident_id <> ?
   AND (merged_into = ? OR incident_id = ?
        OR (status IN ('new', 'acknowledged', 'dispatched') AND domain = ? AND street_code = ?
            AND created_at BETWEEN ? AND ?))
+  AND (? IS NULL OR starts_with(area_code, ?))
 ORDER BY merged_into = ? DESC, created_at DESC
 LIMIT 20
 """
@@ -82,6 +83,23 @@ def scope_prefix(cfg: Any, scope: str | None) -> str | None:
     if not scope or scope == cfg.site.city.code:
         return None
     return scope
+
+
+def read_scope(cfg: Any, user: Any) -> str | None:
+    """The area prefix a user may read: reads are scoped exactly as IncidentService scopes actions (admin and a
+    city-wide scope see everything). Anyone without a user reads nothing: the prefix matches no area code."""
+    if user is None:
+        return NO_AREA
+    if user.role == "admin":
+        return None
+    return scope_prefix(cfg, user.scope)
+
+
+def in_read_scope(area_code: str | None, prefix: str | None) -> bool:
+    return prefix is None or (area_code is not None and str(area_code).startswith(prefix))
+
+
+NO_AREA = "\x00"  # a prefix no area code starts with
 
 
 # --- wall --------------------------------------------------------------------------------
@@ -255,11 +273,12 @@ class IncidentDetail:
     related: pd.DataFrame
 
 
-def incident_detail(store: Any, incident_id: int) -> IncidentDetail | None:
-    """One incident with its timeline, source reports and merged/related incidents (one cursor)."""
+def incident_detail(store: Any, incident_id: int, scope: str | None = None) -> IncidentDetail | None:
+    """One incident with its timeline, source reports and merged/related incidents (one cursor); None when it
+    does not exist or lies outside `scope` (read_scope: the caller cannot tell which, so ids reveal nothing)."""
     cur = store.cursor()
     try:
-        inc = cur.execute(_DETAIL_SQL, [incident_id]).df()
+        inc = cur.execute(_DETAIL_SQL, [incident_id, scope, scope]).df()
         if inc.empty:
             return None
         row = {k: (from_db(v) if k.endswith("_at") else v) for k, v in inc.iloc[0].to_dict().items()}
@@ -269,7 +288,7 @@ def incident_detail(store: Any, incident_id: int) -> IncidentDetail | None:
         related = cur.execute(
             _RELATED_SQL,
             [incident_id, incident_id, row.get("merged_into"), row["domain"], row.get("street_code"),
-             to_db(created - timedelta(hours=6)), to_db(created + timedelta(hours=6)), incident_id],
+             to_db(created - timedelta(hours=6)), to_db(created + timedelta(hours=6)), scope, scope, incident_id],
         ).df()
     finally:
         cur.close()

@@ -7,10 +7,17 @@ search (numpy searchsorted) over the working periods of the configured years.
 In a `workdays` calendar a duration's whole days are *working days* (one working day = the
 configured working hours, 7.5 h in the demo), the rest is working hours: '3d' is three working
 days, '2h' two working hours. In `24x7` every duration is wall-clock time.
+
+A year counts as known when the calendar lists at least one of its dates (holidays or make-up
+days come from each year's State Council notice). A `workdays` clock that would touch a year the
+calendar does not know falls back to 24x7 counting, loudly (a warning per year, and
+ops_center/calendar_coverage.py tells the admin screen and source health), instead of silently
+counting 元旦 and the Spring Festival of that year as working days.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
@@ -19,6 +26,8 @@ import numpy as np
 
 from ops_center.config import CalendarConfig, Config, SlaRule
 from ops_center.domains import UNCLASSIFIED
+
+log = logging.getLogger(__name__)
 
 _US = 1_000_000
 _DAY = timedelta(days=1)
@@ -52,6 +61,9 @@ class WorkCalendar:
             (datetime.combine(date.min, b) - datetime.combine(date.min, a) for a, b in self.hours), timedelta()
         )
         years = [d.year for d in self.holidays | self.makeup_workdays] or [2026]
+        self.years = frozenset(d.year for d in self.holidays | self.makeup_workdays)
+        self.fallbacks = 0  # workdays deadlines counted 24x7 because a year was not in the calendar
+        self._warned_years: set[int] = set()
         self._lock = threading.Lock()
         # The axis starts a few years before the configured calendar; earlier instants count as 0.
         self._build(min(years) - 3, max(years) + 1)
@@ -114,6 +126,30 @@ class WorkCalendar:
         j = np.searchsorted(cum_end, w, side="left")
         return np.maximum(starts[j] + (w - cum[j]), floor)
 
+    # --- which years the calendar knows ------------------------------------------------------
+
+    def unknown_years(self, *instants: datetime) -> list[int]:
+        """Years from the first to the last instant that the configured calendar does not list."""
+        years = [t.astimezone(self.tz).year for t in instants]
+        return [y for y in range(min(years), max(years) + 1) if y not in self.years]
+
+    def known_kind(self, kind: str, *instants: datetime) -> str:
+        """`kind`, unless it is `workdays` and the instants reach a year the calendar does not know: then 24x7."""
+        if kind != "workdays" or not instants:
+            return kind
+        unknown = self.unknown_years(*instants)
+        if not unknown:
+            return kind
+        with self._lock:
+            self.fallbacks += 1
+            fresh = sorted(set(unknown) - self._warned_years)
+            self._warned_years.update(unknown)
+        if fresh:
+            log.warning("calendar: no public-holiday dates configured for %s; workdays SLA clocks reaching it are "
+                        "counted 24x7 instead. Add the State Council notice's dates to calendar.holidays and "
+                        "calendar.makeup_workdays.", ", ".join(map(str, fresh)))
+        return "24x7"
+
     # --- what callers use --------------------------------------------------------------------
 
     def work_duration(self, duration: timedelta, kind: str = "workdays") -> timedelta:
@@ -124,8 +160,13 @@ class WorkCalendar:
         return days * self.day_length + rest
 
     def add(self, start: datetime, duration: timedelta, kind: str = "workdays") -> datetime:
-        """The deadline `duration` (as configured, see work_duration) after `start`."""
-        return self.add_work(start, self.work_duration(duration, kind), kind)
+        """The deadline `duration` (as configured, see work_duration) after `start`; 24x7 where the year is unknown."""
+        if self.known_kind(kind, start) != kind:
+            return start + duration
+        due = self.add_work(start, self.work_duration(duration, kind), kind)
+        if self.known_kind(kind, start, due) != kind:
+            return start + duration
+        return due
 
     def add_work(self, start: datetime, work: timedelta, kind: str = "workdays") -> datetime:
         if kind == "24x7":
@@ -153,7 +194,8 @@ class WorkCalendar:
         return from_us(int(starts[j] + (c - cum[j])), now.tzinfo or UTC)
 
     def elapsed(self, start: datetime, end: datetime, kind: str = "workdays") -> timedelta:
-        """Working time between two instants (negative if end is before start)."""
+        """Working time between two instants (negative if end is before start); wall time across unknown years."""
+        kind = self.known_kind(kind, start, end)
         if kind == "24x7":
             return end - start
         diff = self.work_at(np.array([to_us(end), to_us(start)], dtype=np.int64))
@@ -204,12 +246,23 @@ class SlaPolicy:
 
     def warn_work(self, rule: SlaRule, clock: str) -> timedelta:
         """Working time left at the warning point: (1 − warn_at) × the rule's duration."""
+        return self._warn_work(rule, clock, rule.calendar)
+
+    def _warn_work(self, rule: SlaRule, clock: str, kind: str) -> timedelta:
         duration = rule.acknowledge if clock == "acknowledge" else rule.resolve
-        return self.calendar.work_duration(duration, rule.calendar) * (1 - self.warn_at(rule))
+        return self.calendar.work_duration(duration, kind) * (1 - self.warn_at(rule))
 
     def warn_horizon(self, rule: SlaRule, clock: str, now: datetime) -> datetime:
-        """Due times up to this instant have reached their warning point at `now` (warn_instant <= now)."""
-        return self.calendar.horizon(now, self.warn_work(rule, clock), rule.calendar)
+        """Due times up to this instant have reached their warning point at `now` (warn_instant <= now): exact
+        inside the configured calendar; near a year it does not know, also every due counted 24x7 (a superset,
+        which the sweep re-checks with warn_instant)."""
+        horizon = self.calendar.horizon(now, self.warn_work(rule, clock), rule.calendar)
+        if rule.calendar != "workdays":
+            return horizon
+        wall = now + self._warn_work(rule, clock, "24x7")
+        if self.calendar.unknown_years(now, horizon, wall):
+            return max(horizon, wall)
+        return horizon
 
     def rules(self) -> tuple[SlaRule, ...]:
         """Every configured row, for callers that tabulate per-rule values (the sweep's pre-selection)."""
@@ -221,8 +274,12 @@ class SlaPolicy:
 
     def warn_instant(self, rule: SlaRule, clock: str, due: datetime) -> datetime:
         """When `warn_at` of the clock is used up: measured back from the due time, so extensions and
-        escalations (which move the due time) move the warning with it."""
-        return self.calendar.subtract_work(due, self.warn_work(rule, clock), rule.calendar)
+        escalations (which move the due time) move the warning with it. 24x7 where the year is unknown."""
+        kind = self.calendar.known_kind(rule.calendar, due)
+        warn = self.calendar.subtract_work(due, self._warn_work(rule, clock, kind), kind)
+        if self.calendar.known_kind(kind, warn, due) != kind:
+            return self.calendar.subtract_work(due, self._warn_work(rule, clock, "24x7"), "24x7")
+        return warn
 
 
 def _strictness(rule: SlaRule) -> tuple:

@@ -9,6 +9,7 @@ from pathlib import Path
 import dash
 import dash_mantine_components as dmc
 import flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ops_center import auth
 from ops_center.context import AppContext, get_context, set_context
@@ -36,15 +37,23 @@ class DataVersion:
             return self._value
 
 
-def create_app(ctx: AppContext) -> dash.Dash:
+def create_app(ctx: AppContext, secret_key: str | None = None) -> dash.Dash:
+    """The Dash app; run.py passes the key ops_center.web_secret chose (never the shipped one)."""
     set_context(ctx)
     server = flask.Flask(__name__)
+    web = ctx.cfg.web
     server.config.update(
-        SECRET_KEY=ctx.cfg.web.secret_key,
+        SECRET_KEY=secret_key or web.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=web.https,
+        REMEMBER_COOKIE_SECURE=web.https,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
     )
+    if web.proxy_hops:
+        # Behind a reverse proxy: the client address (login limits, audit) and scheme come from its headers.
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=web.proxy_hops, x_proto=web.proxy_hops,
+                                   x_host=web.proxy_hops)
     version = DataVersion()
     ctx.bus.subscribe(version.bump)
     server.extensions[DATA_VERSION_KEY] = version

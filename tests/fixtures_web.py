@@ -31,6 +31,7 @@ import pytest
 
 from ops_center.bus import Bus
 from ops_center.context import AppContext, set_context
+from ops_center.forms import CSRF_KEY
 from ops_center.store import Store
 
 
@@ -155,8 +156,15 @@ def login(duo, username: str, password: str | None = None, next_path: str = "") 
 
 
 def client_login(client, username: str, password: str | None = None):
-    """Log a Flask test client in; returns the response of the login POST."""
-    return client.post("/auth/login", data={"username": username, "password": password or demo_password(username)})
+    """Log a Flask test client in; returns the response of the login POST (with the form's CSRF token)."""
+    return client.post("/auth/login", data={"username": username, "password": password or demo_password(username),
+                                            "csrf_token": client_csrf(client)})
+
+
+def client_csrf(client) -> str:
+    """The session's CSRF token, as the login page would have put it in the form."""
+    with client.session_transaction() as session:
+        return session.setdefault(CSRF_KEY, "test-client-csrf-token")
 
 
 def demo_password(username: str) -> str:
@@ -168,6 +176,11 @@ def dash_post(client, app, output_id: str, values: dict | None = None, changed: 
     """POST straight to /_dash-update-component for the callback that outputs to `output_id`, the way
     any HTTP client could; `values` maps "id.prop" to the value sent for that input or state."""
     client.get("/login")  # the first request makes Dash collect the pages' callbacks
+    return client.post("/_dash-update-component", json=callback_body(app, output_id, values, changed))
+
+
+def callback_body(app, output_id: str, values: dict | None = None, changed: str | None = None) -> dict:
+    """The JSON a browser posts to /_dash-update-component for the callback that outputs to `output_id`."""
     key = next(k for k in app.callback_map if f"{output_id}." in k)
     spec = app.callback_map[key]
     parts = key[2:-2].split("...") if key.startswith("..") else [key]
@@ -178,11 +191,10 @@ def dash_post(client, app, output_id: str, values: dict | None = None, changed: 
         name = f"{d['id']}.{d['property']}"
         return {"id": d["id"], "property": d["property"], "value": values.get(name)}
 
-    body = {
+    return {
         "output": key,
         "outputs": outputs if key.startswith("..") else outputs[0],
         "inputs": [dep(d) for d in spec["inputs"]],
         "state": [dep(d) for d in spec["state"]],
         "changedPropIds": [changed] if changed else [],
     }
-    return client.post("/_dash-update-component", json=body)

@@ -154,8 +154,37 @@ def test_add_and_elapsed_agree(policy):
         assert cal.elapsed(start, cal.add_work(start, work)) == work
 
 
-def test_calendar_extends_past_the_configured_years(cfg):
+def test_a_year_the_calendar_does_not_know_is_counted_24x7_not_as_an_ordinary_year(cfg, caplog):
+    """Issue 11.11: the 2026-only calendar must not count 元旦 2027 as a working day, silently."""
     cal = WorkCalendar(cfg.calendar, "Asia/Shanghai")
-    # 2031 has no configured holidays: only weekends are off. Friday 17:00 + 2 working hours.
-    assert cal.add(sh(2031, 1, 10, 17, 0), timedelta(hours=2)) == sh(2031, 1, 13, 10, 0)
-    assert cal.add(sh(2026, 12, 31, 17, 0), timedelta(days=40)) > sh(2027, 2, 20)
+    assert cal.years == frozenset({2026})
+    # Thursday 2026-12-31 17:00 + 2 working hours: an ordinary-year count says Friday 2027-01-01 10:00 (元旦).
+    with caplog.at_level("WARNING", logger="ops_center.sla"):
+        assert cal.add(sh(2026, 12, 31, 17, 0), timedelta(hours=2)) == sh(2026, 12, 31, 19, 0)
+        assert cal.add(sh(2027, 2, 8, 10, 0), timedelta(days=3)) == sh(2027, 2, 11, 10, 0)  # 春节 week: 72 h
+        assert cal.add(sh(2031, 1, 10, 17, 0), timedelta(hours=2)) == sh(2031, 1, 10, 19, 0)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len([w for w in warnings if "2027" in w]) == 1  # once per year, not per deadline
+    assert any("2031" in w and "calendar.holidays" in w for w in warnings)
+    assert cal.fallbacks == 3
+    assert cal.elapsed(sh(2026, 12, 31, 17, 0), sh(2027, 1, 4, 10, 0)) == timedelta(days=3, hours=17)
+    # Inside the configured year nothing changes.
+    assert cal.add(sh(2026, 12, 30, 17, 0), timedelta(hours=2)) == sh(2026, 12, 31, 10, 0)
+    assert cal.fallbacks == 4  # the elapsed() above; the 2026-only add did not fall back
+
+
+def test_sla_deadlines_and_warnings_across_the_end_of_the_calendar_agree(policy):
+    rule = policy.rule_for("fire_safety", "P3")  # workdays, acknowledge 1h, resolve 2d
+    assert rule.calendar == "workdays"
+    created = sh(2026, 12, 31, 17, 30)
+    due = policy.resolve_due("fire_safety", "P3", None, created)
+    assert due == created + timedelta(days=2)
+    assert policy.warn_instant(rule, "resolve", due) == due - timedelta(days=2) * (1 - policy.warn_at(rule))
+    rng = random.Random(11)
+    for clock in ("acknowledge", "resolve"):
+        for _ in range(200):
+            now = sh(2026, 12, 20) + timedelta(minutes=rng.randrange(0, 60 * 24 * 25, 15))
+            horizon = policy.warn_horizon(rule, clock, now)
+            for due in (now + timedelta(minutes=rng.randrange(0, 60 * 24 * 6, 10)) for _ in range(5)):
+                if policy.warn_instant(rule, clock, due) <= now:
+                    assert due <= horizon, (clock, now, due, horizon)

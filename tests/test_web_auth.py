@@ -7,7 +7,7 @@ import pytest
 from layouts import ids
 from ops_center import auth
 from tests.factories import make_incident
-from tests.fixtures_web import client_login, dash_post, login
+from tests.fixtures_web import client_csrf, client_login, dash_post, login
 
 ACK = ids.CONSOLE_ACTIONS["acknowledge"]
 
@@ -47,7 +47,7 @@ def test_login_lands_on_the_roles_first_screen_and_logout_ends_the_session(web_c
     assert web_client.get("/console").status_code == 302
     assert client_login(web_client, "officer").headers["Location"] == "/console"
     assert web_client.get("/console").status_code == 200
-    assert web_client.get("/logout").headers["Location"] == "/login"
+    assert web_client.post("/logout", data={"csrf_token": client_csrf(web_client)}).headers["Location"] == "/login"
     assert web_client.get("/console").status_code == 302
     audit = web_ctx.store.query("SELECT actor, action FROM audit_log ORDER BY audit_id")
     assert audit == [("officer", "login.failed"), ("officer", "login"), ("officer", "logout")]
@@ -55,10 +55,11 @@ def test_login_lands_on_the_roles_first_screen_and_logout_ends_the_session(web_c
 
 def test_login_next_is_local_only(web_client):
     resp = web_client.post("/auth/login", data={"username": "leader", "password": "leader2026",
-                                                "next": "https://evil.example/x"})
+                                                "next": "https://evil.example/x", "csrf_token": client_csrf(web_client)})
     assert resp.headers["Location"] == "/areas"
-    web_client.get("/logout")
-    resp = web_client.post("/auth/login", data={"username": "leader", "password": "leader2026", "next": "/reports"})
+    web_client.post("/logout", data={"csrf_token": client_csrf(web_client)})
+    resp = web_client.post("/auth/login", data={"username": "leader", "password": "leader2026", "next": "/reports",
+                                                "csrf_token": client_csrf(web_client)})
     assert resp.headers["Location"] == "/reports"
 
 
