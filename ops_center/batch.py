@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -15,6 +16,8 @@ import pyarrow as pa
 from ops_center.batch_rows import DEAD_LETTER_SCHEMA, BatchRows, key_hash, to_arrow
 from ops_center.config import Config
 from ops_center.domains import UNCLASSIFIED
+from ops_center.incidents import IncidentService
+from ops_center.lifecycle import Actor
 from ops_center.model import DeadLetter, Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
 from ops_center.store import Store, append, from_db, to_db
@@ -25,6 +28,9 @@ SUPPRESSION_RELOAD = timedelta(seconds=5)
 # Safety net only (closures arrive through note_closed at once); a reload stalls the writer for about a
 # second at 10 M incidents, which would show in the latency p99 if it ran every minute.
 INDEX_RELOAD = timedelta(minutes=15)
+# Repeats of one incident closer together than this are one burst: one timeline row per burst, the
+# rest only count (a detector repeating its alarm every second must not write a row each time).
+BURST_GAP = timedelta(minutes=10)
 
 
 @dataclass
@@ -64,6 +70,8 @@ class BatchWriter:
         self._suppressed_areas: tuple[str, ...] = ()
         self._suppressions_at: datetime | None = None
         self._rule_state = None
+        self.service = IncidentService(store, None, cfg, clock, policy)  # status changes sources ask for
+        self._bursts: dict[int, int] = {}  # incident -> its report count when the current burst began
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -122,6 +130,7 @@ class BatchWriter:
             thread = (ev.source_id, ev.fields.get("request_id")) if ev.source == "hotline" else None
             if thread in originals:
                 incident_id = originals[thread]
+                ev = dataclasses.replace(ev, event="update")  # a later version of a request already seen
                 if incident_id is not None:
                     self._hotline_update(ev, incident_id, now, writes)
             else:
@@ -135,10 +144,28 @@ class BatchWriter:
                     incident_id = incident_id or target
                 if thread is not None and thread[1] is not None:
                     originals[thread] = incident_id
+                if incident_id is not None and ev.fields.get("closed_at_source"):
+                    self._source_closed(ev, incident_id, writes)
             writes.event(event_id, h, ev, incident_id, rule_id, suppressed)
         writes.flush(conn, self.index)
+        self._transitions(conn, writes, now)
         result.domain_events.extend(writes.domain_events)
         result.incident_ids.update(writes.touched)
+
+    def _transitions(self, conn, writes: BatchRows, now: datetime) -> None:
+        """Status changes sources and rules asked for, through the lifecycle (graph, timeline, audit)."""
+        for incident_id, action, actor, note, changes in writes.transitions:
+            who = Actor(actor, "system", self.cfg.site.city.code)
+            events = self.service.system_transition(conn, who, action, incident_id, note, now, changes)
+            if events:
+                self.index.discard(incident_id)
+                self._bursts.pop(incident_id, None)
+            writes.domain_events.extend(events)
+
+    def _source_closed(self, ev: Event, incident_id: int, writes: BatchRows) -> None:
+        note = "来源系统已办结" + (f"：{ev.fields['status_notes']}" if ev.fields.get("status_notes") else "")
+        writes.transition(incident_id, "source_close", f"source:{ev.source_id}", note[:500],
+                          lambda row, at: {"closed_at": at})
 
     def prepare(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Load the open-incident index before the first input: a second's work at 10 M incidents."""
@@ -204,17 +231,14 @@ class BatchWriter:
         if decision.clears:
             target = self.index.by_dedup.get(decision.dedup_key) if decision.dedup_key else None
             if target is not None:
-                auto_resolve = ev.source == "system"
-                writes.cleared(target, ev, decision, now, auto_resolve)
-                if auto_resolve:
-                    self.index.discard(target)
+                writes.cleared(target, ev, decision, now, ev.source == "system" or decision.auto_resolve)
             return target
         if decision.dedup_key:
             target = self.index.by_dedup.get(decision.dedup_key)
             inc = self.index.by_id.get(target) if target is not None else None
             window = decision.dedup_window or timedelta(hours=1)
             if inc is not None and now - inc.last_report_at <= window:
-                writes.bump(inc, ev, now, correlated=False)
+                writes.bump(inc, ev, now, correlated=False, burst_from=self._burst(inc, now))
                 self.index.touch(inc)
                 return inc.incident_id
         inc = self._correlate(ev, decision)
@@ -223,6 +247,14 @@ class BatchWriter:
             self.index.touch(inc)
             return inc.incident_id
         return self._create(conn, ev, decision, now, writes)
+
+    def _burst(self, inc: OpenIncident, now: datetime) -> int | None:
+        """None inside a running burst; else (a new burst) how many reports the previous one had (0: none)."""
+        started = self._bursts.get(inc.incident_id)
+        if started is not None and now - inc.last_report_at <= BURST_GAP:
+            return None
+        self._bursts[inc.incident_id] = inc.report_count + 1
+        return inc.report_count - started + 1 if started is not None else 0
 
     def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
         if decision.domain == UNCLASSIFIED:
@@ -269,6 +301,8 @@ class BatchWriter:
         satisfied = ev.fields.get("satisfied")
         if isinstance(satisfied, bool):
             writes.satisfaction[incident_id] = satisfied
+        if ev.fields.get("closed_at_source"):
+            self._source_closed(ev, incident_id, writes)
 
     # --- dead letters -----------------------------------------------------------------------------
 

@@ -288,6 +288,20 @@ class IncidentService:
         self.bus.publish([e for out in outcomes for e in out.events])
         return results
 
+    def system_transition(self, conn, actor: Actor, action: str, incident_id: int, note: str, now: datetime,
+                          changes: Callable | None = None) -> list:
+        """A source or rule changes a status inside the pipeline's own transaction; returns bus events.
+
+        The same graph, timeline and audit as a human action; a status the action does not apply to
+        (already closed by hand, say) is left alone and yields nothing.
+        """
+        self._check_role(actor, action)
+        try:
+            out = self._apply(conn, actor, action, incident_id, None, note, now, changes, check_version=False)
+        except InvalidTransition:
+            return []
+        return out.events
+
     # --- machinery -----------------------------------------------------------------------
 
     def _now(self) -> datetime:
