@@ -55,6 +55,18 @@ def system_decision(event: Event, cfg: Config) -> Decision:
     )
 
 
+def mapped_decision(ev: Event, cfg: Config) -> Decision:
+    """The source's own category code, mapped in its category map, decides before any text rule."""
+    m = ev.fields["mapped"]
+    domain = cfg.domain_by_code.get(m["domain"])
+    name = m.get("name") or m["category"]
+    return Decision(
+        rule_id=f"map.{ev.source_id}", domain=m["domain"], category=m["category"], severity=m["severity"],
+        level=domain.level if domain else "community", department=domain.department if domain else None,
+        title=f"{name}：{(ev.text or '')[:24]}".rstrip("："),
+    )
+
+
 class BatchWriter:
     """Runs on the store's writer thread; holds the open-incident index and the rules' `for` state."""
 
@@ -189,6 +201,8 @@ class BatchWriter:
     def _decide(self, ev: Event) -> list[Decision]:
         if ev.source == "system":
             return [system_decision(ev, self.cfg)] if ev.kind == "feed_silent" else []
+        if ev.fields.get("mapped"):
+            return [mapped_decision(ev, self.cfg)]
         ruleset = self.rules.current
         if self._rule_state is None or getattr(self, "_rules_version", None) != getattr(self.rules, "version", None):
             from rules.engine import RuleState
@@ -233,6 +247,8 @@ class BatchWriter:
             if target is not None:
                 writes.cleared(target, ev, decision, now, ev.source == "system" or decision.auto_resolve)
             return target
+        if ev.fields.get("closed_at_source"):  # already done at the source: its own record, closed at once
+            return self._create(conn, ev, decision, now, writes)
         if decision.dedup_key:
             target = self.index.by_dedup.get(decision.dedup_key)
             inc = self.index.by_id.get(target) if target is not None else None
@@ -270,6 +286,8 @@ class BatchWriter:
 
     def _create(self, conn, ev: Event, decision: Decision, now: datetime, writes: BatchRows) -> int:
         incident_id = self.store.allocate_ids(conn, "incidents", 1)
+        if ev.fields.get("outside_area"):  # kept by configuration, filed under the district but marked
+            decision = dataclasses.replace(decision, title=f"【区外】{decision.title}")
         area = ev.area_code or self.cfg.site.default_area
         key = (decision.domain, decision.severity, decision.category)
         due = self._deadlines.get(key)
