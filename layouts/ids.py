@@ -142,3 +142,4 @@ ADMIN_USER_ACTIVATE = "admin-user-activate"
 ADMIN_USER_STATUS = "admin-user-status"
 ADMIN_AUDIT = "admin-audit"
 ADMIN_AUDIT_ACTOR = "admin-audit-actor"
+ADMIN_UNMAPPED = "admin-unmapped"  # source category codes no category map knows (issue 12)
