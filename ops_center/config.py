@@ -324,6 +324,24 @@ class SuppressionConfig(Strict):
     reason: str
 
 
+class Open311ClientConfig(Strict):
+    """One app allowed to file requests on our GeoReport v2 endpoint (citizen app, grid-worker app)."""
+
+    name: str
+    api_key: str = Field(min_length=16)
+
+
+class Open311ServerConfig(Strict):
+    """The center's own Open311 GeoReport v2 endpoint under /open311/v2/ (ingest/open311_server.py)."""
+
+    enabled: bool = False
+    source_id: str = Field(default="open311_inbox", pattern=r"^[a-z][a-z0-9_]*$")
+    jurisdiction_id: str | None = None
+    services: str = "config/mappings/ops_services.yaml"  # service list: a category map file
+    public_read: bool = False  # GET requests without an api_key (the spec allows it; personal data says no)
+    clients: tuple[Open311ClientConfig, ...] = ()
+
+
 class Config(Strict):
     site: SiteConfig
     store: StoreConfig = StoreConfig()
@@ -342,6 +360,7 @@ class Config(Strict):
     users: tuple[UserConfig, ...] = ()
     reports: ReportsConfig = ReportsConfig()
     suppressions: tuple[SuppressionConfig, ...] = ()
+    open311_server: Open311ServerConfig = Open311ServerConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -437,6 +456,7 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if src.kind == "drop_folder" and not src.path:
             raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
         _check_mapping(cfg, doc, i, src)
+    _check_open311_server(cfg, doc, ids)
     for i, sup in enumerate(cfg.suppressions):
         where = ("suppressions", i)
         if sup.ends <= sup.starts:
@@ -445,6 +465,28 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(where + ("value",), f"suppression names unknown area {sup.value}")
         if sup.scope == "domain" and sup.value not in domain_codes:
             raise doc.error(where + ("value",), f"suppression names unknown domain {sup.value!r}")
+
+
+def _check_open311_server(cfg: Config, doc: LocatedDocument, source_ids: set[str]) -> None:
+    """Our GeoReport endpoint: its own source id, a loadable service list, distinct client keys."""
+    srv = cfg.open311_server
+    where = ("open311_server",)
+    if not srv.enabled:
+        return
+    if srv.source_id in source_ids:
+        raise doc.error(where + ("source_id",), f"open311_server.source_id {srv.source_id} is already a source id")
+    path = cfg.path_of(srv.services)
+    if not path.is_file():
+        raise doc.error(where + ("services",), f"open311_server: service list {path} not found")
+    try:
+        load_category_map(str(path))
+    except SourceError as exc:
+        raise doc.error(where + ("services",), f"open311_server: {exc}") from None
+    keys: set[str] = set()
+    for i, client in enumerate(srv.clients):
+        if client.api_key in keys:
+            raise doc.error(where + ("clients", i, "api_key"), f"client {client.name}: api_key used twice")
+        keys.add(client.api_key)
 
 
 def _check_mapping(cfg: Config, doc: LocatedDocument, i: int, src: SourceConfig) -> None:
