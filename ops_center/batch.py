@@ -165,19 +165,21 @@ class BatchWriter:
         result.incident_ids.update(writes.touched)
 
     def _transitions(self, conn, writes: BatchRows, now: datetime) -> None:
-        """Status changes sources and rules asked for, through the lifecycle (graph, timeline, audit)."""
-        for incident_id, action, actor, note, changes in writes.transitions:
-            who = Actor(actor, "system", self.cfg.site.city.code)
-            events = self.service.system_transition(conn, who, action, incident_id, note, now, changes)
-            if events:
-                self.index.discard(incident_id)
-                self._bursts.pop(incident_id, None)
-            writes.domain_events.extend(events)
+        """Status changes sources and rules asked for, through the lifecycle (graph, timeline, audit), in bulk."""
+        if not writes.transitions:
+            return
+        city = self.cfg.site.city.code
+        items = [(Actor(actor, "system", city), action, incident_id, note)
+                 for incident_id, action, actor, note in writes.transitions]
+        events = self.service.system_transitions(conn, items, now)
+        for event in events:
+            self.index.discard(event.incident_id)
+            self._bursts.pop(event.incident_id, None)
+        writes.domain_events.extend(events)
 
     def _source_closed(self, ev: Event, incident_id: int, writes: BatchRows) -> None:
         note = "来源系统已办结" + (f"：{ev.fields['status_notes']}" if ev.fields.get("status_notes") else "")
-        writes.transition(incident_id, "source_close", f"source:{ev.source_id}", note[:500],
-                          lambda row, at: {"closed_at": at})
+        writes.transition(incident_id, "source_close", f"source:{ev.source_id}", note[:500])
 
     def prepare(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Load the open-incident index before the first input: a second's work at 10 M incidents."""

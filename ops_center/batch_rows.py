@@ -32,7 +32,7 @@ class BatchRows:
         self.bumps: dict[int, OpenIncident] = {}
         self.timeline_rows: list[tuple] = []
         self.satisfaction: dict[int, bool] = {}
-        # (incident id, lifecycle action, actor, note, changes): status changes a source or rule asked for,
+        # (incident id, lifecycle action, actor, note): status changes a source or rule asked for,
         # applied through the incident service after the rows above are written (same transaction).
         self.transitions: list[tuple] = []
         self.domain_events: list = []
@@ -100,15 +100,14 @@ class BatchRows:
     def cleared(self, incident_id: int, ev: Event, d: Decision, now, auto_resolve: bool) -> None:
         note = "恢复正常：" + (ev.text[:200] if ev.text else d.title)
         if auto_resolve:
-            self.transition(incident_id, "auto_resolve", "system", note,
-                            lambda row, at: {"resolved_at": row["last_report_at"] or at})
+            self.transition(incident_id, "auto_resolve", "system", note)
         else:
             self.timeline(incident_id, now, "system", "cleared", None, None, note,
                           {"rule_id": d.rule_id, "reading_at": ev.occurred_at.isoformat(), "value": ev.value})
 
-    def transition(self, incident_id: int, action: str, actor: str, note: str, changes=None) -> None:
+    def transition(self, incident_id: int, action: str, actor: str, note: str) -> None:
         """Queue a status change for the incident service (lifecycle graph, timeline, audit, bus event)."""
-        self.transitions.append((incident_id, action, actor, note, changes))
+        self.transitions.append((incident_id, action, actor, note))
         self.touched.add(incident_id)
 
     def flush(self, conn: duckdb.DuckDBPyConnection, index: OpenIndex) -> None:

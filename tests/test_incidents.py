@@ -371,7 +371,7 @@ def test_source_close_goes_through_the_lifecycle(service, store, cfg, fixed_now)
     iid = make_incident(store, cfg, now=fixed_now)
     source = Actor("source:hotline_api", "system", cfg.site.city.code)
     events = store.write(lambda conn: service.system_transition(conn, source, "source_close", iid, "来源系统已办结",
-                                                                fixed_now, lambda row, at: {"closed_at": at}))
+                                                                fixed_now))
     assert [(e.from_status, e.to_status, e.actor) for e in events] == [("new", "closed", "source:hotline_api")]
     stored = service.get(iid)
     assert (stored["status"], stored["closed_at"], stored["version"]) == ("closed", fixed_now, 2)
