@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> Result:
     cfg = load_cfg()
     cfg = cfg.model_copy(update={"simulator": cfg.simulator.model_copy(update={"enabled": False})})
     now = datetime.now(UTC).replace(microsecond=0)
-    records = make_requests(n, now, span=timedelta(days=29))
+    records = make_requests(n, now, span=timedelta(days=29), busy_every=50)  # 2 % in one hour: windows split
     t_total = time.perf_counter()
 
     server = GeoReportServer(records, "spec", frozen=True)
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> Result:
         stored = ctx.store.query("SELECT count(DISTINCT natural_key) FROM events")[0][0]
         calls = len(server.requests)
         full = sum(1 for q in server.requests if len(server.select(q)) >= 1000)
-        assert poller.cursor == now and stored == n == handed, (poller.cursor, stored, handed)
+        # requests on a split point are read by both halves: handed over twice, stored once
+        assert poller.cursor == now and stored == n <= handed, (poller.cursor, stored, handed)
     finally:
         server.close()
         _close(ctx)
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> Result:
         baseline=direct, baseline_label="same requests submitted to the pipeline directly, requests/s",
         ratio=rate / direct, size=f"{n:,} requests over 30 days", seconds=time.perf_counter() - t_total,
         details={"backfill seconds": seconds, "HTTP calls": calls, "full answers split": full,
+                 "requests handed over (split points read twice)": handed,
                  "direct seconds": direct_s},
     ).show()
 

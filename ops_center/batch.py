@@ -259,7 +259,7 @@ class BatchWriter:
                 writes.bump(inc, ev, now, correlated=False, burst_from=self._burst(inc, now))
                 self.index.touch(inc)
                 return inc.incident_id
-        inc = self._correlate(ev, decision)
+        inc = self._correlate(ev, decision, now)
         if inc is not None:
             writes.bump(inc, ev, now, correlated=True)
             self.index.touch(inc)
@@ -274,8 +274,13 @@ class BatchWriter:
         self._bursts[inc.incident_id] = inc.report_count + 1
         return inc.report_count - started + 1 if started is not None else 0
 
-    def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
+    def _correlate(self, ev: Event, decision: Decision, now: datetime) -> OpenIncident | None:
         if decision.domain == UNCLASSIFIED:
+            return None
+        # The index holds incidents reported within one window of now, and a match needs the event within
+        # one window of that report: an older event (a backfill, a late file) cannot match, so skip the scan
+        # (with thousands of backfilled incidents in the index it was quadratic).
+        if ev.occurred_at < now - 2 * self.cfg.rules.correlation.window:
             return None
         candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
         if not candidates:

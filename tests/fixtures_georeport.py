@@ -29,12 +29,14 @@ SERVICES = (
 )
 
 
-def make_requests(n: int, end: datetime, seed: int = 311, span: timedelta = timedelta(hours=23)) -> list[dict]:
-    """n Chicago-shaped requests inside (end - span, end]; a third in one busy hour, some already closed."""
+def make_requests(n: int, end: datetime, seed: int = 311, span: timedelta = timedelta(hours=23),
+                  busy_every: int = 3) -> list[dict]:
+    """n Chicago-shaped requests inside (end - span, end]; every `busy_every`-th in one busy hour (so a
+    window there overflows the server's maximum), one in seven already closed at the source."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        if i % 3 == 0:
+        if i % busy_every == 0:
             at = end - timedelta(hours=5) + timedelta(seconds=rng.randrange(3600))
         else:
             at = end - span + timedelta(seconds=rng.randrange(int(span.total_seconds())))
