@@ -24,7 +24,8 @@ KEY = "demo-citizen-app-key-0001"
 @pytest.fixture
 def site(cfg, config_path, db_path):
     """The web app with a real pipeline behind it, listening on 127.0.0.1:<free port>."""
-    app = make_app(cfg.model_copy(update={"simulator": cfg.simulator.model_copy(update={"enabled": False})}),
+    app = make_app(cfg.model_copy(update={"simulator": cfg.simulator.model_copy(update={"enabled": False}),
+                                          "open311_server": cfg.open311_server.model_copy(update={"enabled": True})}),
                    config_path, db_path, clock=lambda: NOW)
     set_context(app.ctx)
     http = make_server("127.0.0.1", 0, create_app(app.ctx).server, threaded=True)
@@ -106,3 +107,14 @@ def test_reads_need_a_key_and_filters_are_checked(site):
     assert call(f"{base}/requests/OPS-X.json?api_key={KEY}")[0] == 404
     assert call(f"{base}/requests.json?api_key={KEY}&start_date=2026-01-01")[0] == 400  # no time zone
     assert call(f"{base}/requests.json?api_key={KEY}&status=pending")[0] == 400
+
+
+def test_disabled_endpoint_is_not_served(cfg, config_path, db_path):
+    app = make_app(cfg, config_path, db_path, clock=lambda: NOW)
+    try:
+        set_context(app.ctx)
+        client = create_app(app.ctx).server.test_client()
+        assert not cfg.open311_server.enabled
+        assert client.get("/open311/v2/services.json").status_code in (302, 401, 404)
+    finally:
+        app.close()

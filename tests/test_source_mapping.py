@@ -131,3 +131,21 @@ def test_check_config_validates_mappings(config_path, tmp_path, mapping, message
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "config.yaml")
     assert message in str(err.value)
+
+
+def test_check_config_validates_the_open311_server(config_path, tmp_path):
+    text = config_path.read_text(encoding="utf-8")
+    for name in ("config", "rules", "data"):
+        (tmp_path / name).symlink_to(config_path.parent / name)
+    on = text.replace("open311_server:\n  enabled: false", "open311_server:\n  enabled: true")
+    assert on != text
+    (tmp_path / "config.yaml").write_text(on, encoding="utf-8")
+    assert load_config(tmp_path / "config.yaml").open311_server.enabled
+    (tmp_path / "config.yaml").write_text(on.replace("services: config/mappings/ops_services.yaml",
+                                                     "services: config/mappings/nowhere.yaml"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="service list .*nowhere.yaml not found"):
+        load_config(tmp_path / "config.yaml")
+    (tmp_path / "config.yaml").write_text(on.replace("demo-grid-worker-key-0001", "demo-citizen-app-key-0001"),
+                                          encoding="utf-8")
+    with pytest.raises(ConfigError, match="api_key used twice"):
+        load_config(tmp_path / "config.yaml")
