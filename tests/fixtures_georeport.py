@@ -13,20 +13,22 @@ import bisect
 import json
 import random
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 SPEC_MAX = 1000
 BEHAVIOURS = ("spec", "ignores_page", "caps_50")
-# Chicago-shaped service list (code → name); the codes are placeholders of the same shape.
+# Chicago's published GeoReport v2 service list (a few of its 14 services): code, name, and our text.
 SERVICES = (
-    ("4fd3b656e750846c53000004", "Pothole in Street", "城市管理", "路面坑洼"),
-    ("4fd3bd72e750846c530000cd", "Street Lights - All/Out", "城市管理", "路灯不亮"),
-    ("4ffa4c69601827691b000018", "Abandoned Vehicle Complaint", "交通", "废弃车辆占道"),
-    ("4fd3b167e750846744000005", "Graffiti Removal", "城市管理", "墙面涂鸦"),
-    ("5e4f0a4ddb8d5a6b01000001", "Traffic Signal Out", "交通", "红绿灯不亮"),
+    ("4fd3b656e750846c53000004", "Pothole in Street", "路面坑洼"),
+    ("4fd3bd3de750846c530000b9", "Street Lights All / Out", "路灯不亮"),
+    ("4ffa4c69601827691b000018", "Abandoned Vehicle", "废弃车辆占道"),
+    ("4fd3b167e750846744000005", "Graffiti Removal", "墙面涂鸦"),
+    ("4ffa9db16018277d400000a2", "Traffic Signal Out", "红绿灯不亮"),
 )
+CHICAGO = ZoneInfo("America/Chicago")  # the server writes local times with their offset, as Chicago's does
 
 
 def make_requests(n: int, end: datetime, seed: int = 311, span: timedelta = timedelta(hours=23),
@@ -40,15 +42,15 @@ def make_requests(n: int, end: datetime, seed: int = 311, span: timedelta = time
             at = end - timedelta(hours=5) + timedelta(seconds=rng.randrange(3600))
         else:
             at = end - span + timedelta(seconds=rng.randrange(int(span.total_seconds())))
-        code, name, _, text = SERVICES[i % len(SERVICES)]
+        code, name, text = SERVICES[i % len(SERVICES)]
         closed = i % 7 == 0
         updated = at + timedelta(minutes=30) if closed else at
         out.append({
-            "service_request_id": f"SR26-{i:08d}", "status": "closed" if closed else "open",
+            "service_request_id": f"26-{i:08d}", "status": "closed" if closed else "open",
             "status_notes": "Completed" if closed else None, "service_name": name, "service_code": code,
-            "description": f"{text}（{i}号）", "agency_responsible": "CDOT", "service_notice": None,
-            "requested_datetime": at.astimezone(UTC).isoformat(timespec="seconds"),
-            "updated_datetime": min(updated, end).astimezone(UTC).isoformat(timespec="seconds"),
+            "description": f"{text}（{i}号）", "agency_responsible": "Division of In-House Construction CDOT", "service_notice": None,
+            "requested_datetime": at.astimezone(CHICAGO).isoformat(timespec="seconds"),
+            "updated_datetime": min(updated, end).astimezone(CHICAGO).isoformat(timespec="seconds"),
             "expected_datetime": None, "address": "成都市成华区建设路", "address_id": None, "zipcode": "610051",
             "lat": round(30.665 + rng.uniform(-0.01, 0.01), 6), "long": round(104.100 + rng.uniform(-0.01, 0.01), 6),
             "media_url": None, "notes": [{"type": "activity", "summary": "Request received"}],
@@ -109,7 +111,7 @@ class GeoReportServer:
             hits = ordered[bisect.bisect_left(times, lo):bisect.bisect_right(times, hi)][::-1]
         else:
             hits = sorted((r for r in self.records if lo <= datetime.fromisoformat(r[field]) <= hi),
-                          key=lambda r: r[field], reverse=True)
+                          key=lambda r: datetime.fromisoformat(r[field]), reverse=True)
         if self.behaviour == "caps_50":
             size = min(int(query.get("page_size", 50)), 50)
             page = int(query.get("page", 1))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.open311 import Open311Poller
-from ops_center.config import SourceConfig
+from ops_center.config import SourceConfig, SourceMapping
 from tests.fixtures_georeport import GeoReportServer, make_requests
 from tests.fixtures_ingest import make_app
 
@@ -130,3 +130,16 @@ def test_broken_document_one_dead_letter_salvage_and_back_off(app, records):
         server.close()
     assert app.count("SELECT count(DISTINCT fields->>'request_id') FROM events") == 5
     assert app.count("SELECT count(*) FROM events") == 5
+
+
+def test_chicago_service_codes_map_through_the_shipped_service_list(app, records):
+    server = serve(records[:20], "spec")
+    try:
+        poller(app, server, mapping=SourceMapping(category_map="config/mappings/open311_services.yaml")).poll_once(NOW)
+    finally:
+        server.close()
+    got = dict(app.rows("SELECT DISTINCT e.fields->>'service_code', i.domain || '/' || i.category FROM events e "
+                        "JOIN incidents i USING (incident_id)"))
+    assert got["4ffa9db16018277d400000a2"] == "traffic/signal_fault"  # Traffic Signal Out
+    assert got["4fd3b656e750846c53000004"] == "city_management/road_damage"  # Pothole in Street
+    assert app.count("SELECT count(*) FROM events WHERE rule_id = 'map.hotline_api'") == 20
