@@ -36,6 +36,7 @@ PREFIX = "/open311/v2"
 DEFAULT_RANGE = timedelta(days=90)  # the spec's default and longest window
 COMMIT_TIMEOUT_S = 10
 MAX_FIELD = 4000
+MAX_BODY_BYTES = 256 * 1024
 NOTICE = "已受理，请凭编号查询办理进度"
 
 
@@ -55,7 +56,11 @@ def mount(server: flask.Flask, ctx_of) -> None:
 
 def build_api(ctx_of) -> flask.Flask:
     api = flask.Flask("open311")
-    api.json.ensure_ascii = False  # type: ignore[attr-defined]
+    api.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES  # larger bodies get 413 before they are read
+
+    @api.errorhandler(413)
+    def too_large(_exc):
+        return _json([{"code": 413, "description": f"request body over {MAX_BODY_BYTES} bytes"}], 413)
 
     @api.errorhandler(ApiError)
     def api_error(exc: ApiError):

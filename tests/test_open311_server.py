@@ -107,6 +107,7 @@ def test_reads_need_a_key_and_filters_are_checked(site):
     assert call(f"{base}/requests/OPS-X.json?api_key={KEY}")[0] == 404
     assert call(f"{base}/requests.json?api_key={KEY}&start_date=2026-01-01")[0] == 400  # no time zone
     assert call(f"{base}/requests.json?api_key={KEY}&status=pending")[0] == 400
+    assert call(f"{base}/requests.json", {"api_key": KEY, "description": "x" * 300_000})[0] == 413
 
 
 def test_disabled_endpoint_is_not_served(cfg, config_path, db_path):
