@@ -16,12 +16,15 @@ salvaged; the source then backs off (one, two, four … poll intervals, at most 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
 import urllib.error
 import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
@@ -53,7 +56,7 @@ class Open311Poller(PolledSource):
     """One `open311` source: start() polls every `poll_interval`; `poll_once(now)` is the unit of work."""
 
     def __init__(self, cfg: Config, source: SourceConfig, pipeline, registry, clock: Callable[[], datetime] = utc_now,
-                 *, page_size: int | None = None):
+                 *, page_size: int | None = None, cursor_file: Path | None = None):
         super().__init__(source, clock)
         self.cfg = cfg
         self.source = source
@@ -71,6 +74,8 @@ class Open311Poller(PolledSource):
         self.failures = 0
         self.retry_at: datetime | None = None
         self._broken: OrderedDict[bytes, None] = OrderedDict()
+        self.cursor_file = cursor_file
+        self._load_cursors()
 
     # --- lifecycle (PolledSource) ---
 
@@ -145,7 +150,36 @@ class Open311Poller(PolledSource):
             if not self._hand_over(records, self.page_url(s, e, names=names)):
                 return False
             setattr(self, cursor_attr, e)
+            self._save_cursors()
         return True
+
+    # --- the cursors survive a restart (written only after a commit, so never past what is stored) ---
+
+    def _load_cursors(self) -> None:
+        if self.cursor_file is None or not self.cursor_file.exists():
+            return
+        try:
+            saved = json.loads(self.cursor_file.read_text(encoding="utf-8"))
+            for name in ("cursor", "update_cursor"):
+                if saved.get(name):
+                    setattr(self, name, datetime.fromisoformat(saved[name]))
+        except (OSError, ValueError, AttributeError) as exc:
+            log.warning("%s: cursor file %s unreadable (%s); starting from the first window", self.source_id,
+                        self.cursor_file, exc)
+            self.cursor = self.update_cursor = None
+
+    def _save_cursors(self) -> None:
+        if self.cursor_file is None:
+            return
+        data = {name: value.isoformat() if value else None
+                for name, value in (("cursor", self.cursor), ("update_cursor", self.update_cursor))}
+        tmp = self.cursor_file.with_suffix(".tmp")
+        try:
+            self.cursor_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data), encoding="utf-8")
+            os.replace(tmp, self.cursor_file)
+        except OSError as exc:  # the cursor in memory still holds; a restart reads the overlap again
+            log.warning("%s: could not save the cursor to %s: %s", self.source_id, self.cursor_file, exc)
 
     def _fetch_span(self, start: datetime, end: datetime, names: tuple[str, str]) -> tuple[list, bool]:
         """Every record of one span, and whether the answer may have been cut at the server's maximum."""
@@ -241,4 +275,6 @@ def _key(record: object) -> tuple:
 
 
 def build(cfg: Config, source: SourceConfig, pipeline, registry, clock=utc_now, **_) -> Open311Poller:
-    return Open311Poller(cfg, source, pipeline, registry, clock)
+    """The poller keeps its cursors next to the store: `<store folder>/cursors/<source id>.json`."""
+    cursors = cfg.path_of(cfg.store.path).parent / "cursors"
+    return Open311Poller(cfg, source, pipeline, registry, clock, cursor_file=cursors / f"{source.id}.json")

@@ -143,3 +143,23 @@ def test_chicago_service_codes_map_through_the_shipped_service_list(app, records
     assert got["4ffa9db16018277d400000a2"] == "traffic/signal_fault"  # Traffic Signal Out
     assert got["4fd3b656e750846c53000004"] == "city_management/road_damage"  # Pothole in Street
     assert app.count("SELECT count(*) FROM events WHERE rule_id = 'map.hotline_api'") == 20
+
+
+def test_cursor_survives_a_restart_and_a_broken_file_is_ignored(app, records, tmp_path):
+    server = serve(records[:30], "spec")
+    cursor_file = tmp_path / "cursors" / "hotline_api.json"
+    try:
+        src = SourceConfig(id="hotline_api", kind="open311", name="x", url=server.url)
+        first = Open311Poller(app.cfg, src, app.pipeline, app.registry, clock=lambda: NOW, cursor_file=cursor_file)
+        first.poll_once(NOW)
+        assert json.loads(cursor_file.read_text())["cursor"] == NOW.isoformat()
+        server.requests.clear()
+        later = NOW + timedelta(hours=2)
+        again = Open311Poller(app.cfg, src, app.pipeline, app.registry, clock=lambda: later, cursor_file=cursor_file)
+        assert again.cursor == NOW
+        assert again.poll_once(later) == 0
+        assert server.requests[0]["start_date"] == "2026-11-24T11:55:00+08:00"  # from the saved cursor, not 24 h back
+        cursor_file.write_text("{not json")
+        assert Open311Poller(app.cfg, src, app.pipeline, app.registry, cursor_file=cursor_file).cursor is None
+    finally:
+        server.close()
