@@ -34,6 +34,7 @@ BENCHES = (
     ("backtest", "backtest", []),
     ("footprint", "footprint", []),
     ("startup", "startup", []),
+    ("open311_backfill", "open311_backfill", []),
 )
 
 

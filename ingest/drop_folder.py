@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ingest.georeport import UNSUPPORTED_FILE, load_csv_document, load_json_document, parse_records
+from ingest.georeport import UNSUPPORTED_FILE, load_csv_document, load_json_document, mapping_for, parse_records
 from ingest.health import Pending
 from ingest.payloads import Invalid
 from ingest.polled import PolledSource
@@ -92,7 +92,7 @@ class DropFolder(PolledSource):
             if suffix == ".json":
                 records = load_json_document(raw)
             elif suffix == ".csv":
-                records = load_csv_document(raw)
+                records = load_csv_document(raw, mapping_for(self.cfg, self.source_id))
             else:
                 raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
         except Invalid as exc:

@@ -3,17 +3,23 @@
 One request becomes one event with natural key `service_request_id`; a later version of it
 (`updated_datetime` after `requested_datetime`) becomes `service_request_id@updated_datetime`, so
 re-reading the same data creates nothing new while a status change lands on the incident timeline
-(the pipeline joins them through `fields['request_id']`).
+(the pipeline joins them through `fields['request_id']`; whether an event opens an incident or
+updates one is decided there, by what is stored, not here).
+
+Each source may bring its own shape (`sources[].mapping`): column names, date formats, the time
+zone of times without an offset, the statuses that mean closed, and a map from its own category
+codes to ours. Everything a request carries beyond our columns is kept in `fields['extra']`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 import orjson
@@ -27,14 +33,24 @@ from ingest.payloads import (
     decode_json,
     parse_time,
 )
-from ops_center.config import Config
-from ops_center.geo import locate
+from ops_center.config import Config, SourceMapping
+from ops_center.geo import locate, outside_site
 from ops_center.model import Event
+from ops_center.source_mapping import load_category_map
 
 INVALID_ENCODING = "invalid_encoding"
 UNSUPPORTED_FILE = "unsupported_file"
 MALFORMED_CSV = "malformed_csv"
+OUTSIDE_AREA = "outside_area"
 MAX_TEXT = 4000
+MAX_EXTRA = 500  # characters per kept extra value
+MAX_EXTRA_FIELDS = 80
+# Request fields with a column of their own on the event; anything else goes to fields['extra'].
+KEPT = ("status", "status_notes", "service_code", "service_name", "agency_responsible", "media_url",
+        "service_notice", "zipcode", "address_id")
+USED = frozenset({"service_request_id", "requested_datetime", "updated_datetime", "expected_datetime", "description",
+                  "lat", "long", "lon", "address", *KEPT})
+DEFAULT_MAPPING = SourceMapping()
 
 # CSV header → GeoReport field. Chinese headers are what 12345 work-order exports typically use.
 CSV_COLUMNS = {
@@ -104,54 +120,120 @@ def _coord(record: dict, name: str) -> float | None:
     return number
 
 
+def mapping_for(cfg: Config, source_id: str) -> SourceMapping:
+    """The configured mapping of a source (the defaults for one not in config, as in tests)."""
+    src = cfg.source(source_id)
+    return src.mapping if src is not None else DEFAULT_MAPPING
+
+
+def parse_source_time(value: object, name: str, tz: ZoneInfo, formats: tuple[str, ...]) -> datetime:
+    """ISO 8601 or Unix time first, then the source's own formats; naive times are in the source's zone."""
+    try:
+        return parse_time(value, name, tz)
+    except Invalid:
+        if not formats or not isinstance(value, str):
+            raise
+    text = value.strip()
+    for fmt in formats:
+        try:
+            dt = datetime.strptime(text, fmt)  # noqa: DTZ007 - the zone is applied on the next line
+        except ValueError:
+            continue
+        return (dt if dt.tzinfo is not None else dt.replace(tzinfo=tz)).astimezone(UTC)
+    raise Invalid(INVALID_VALUE, f"{name} {value!r} matches neither ISO 8601 nor {', '.join(formats)}")
+
+
+def _extra(record: dict) -> dict:
+    """What the request carries beyond our columns (notes, attributes, a CSV's other columns), bounded."""
+    out = {}
+    for name, value in record.items():
+        if name in USED or name.startswith("_") or value is None or value == "" or len(out) >= MAX_EXTRA_FIELDS:
+            continue
+        if isinstance(value, str):
+            value = value[:MAX_EXTRA]
+        elif not isinstance(value, (int, float, bool)):
+            text = orjson.dumps(value, default=str).decode()
+            value = value if len(text) <= MAX_EXTRA * 4 else text[: MAX_EXTRA * 4]
+        out[str(name)[:100]] = value
+    return out
+
+
 def record_to_event(
-    cfg: Config, registry, source_id: str, record: object, received_at: datetime, origin: str
+    cfg: Config, registry, source_id: str, record: object, received_at: datetime, origin: str,
+    mapping: SourceMapping | None = None,
 ) -> Event:
     """One GeoReport v2 service request (dict) → Event; raises Invalid with the dead-letter reason."""
     if not isinstance(record, dict):
         raise Invalid(WRONG_TYPE, f"a service request must be an object, got {type(record).__name__}")
     if "_bad_width" in record:
         raise Invalid(MALFORMED_CSV, record["_bad_width"])
-    tz = ZoneInfo(cfg.site.timezone)
+    mapping = mapping or mapping_for(cfg, source_id)
+    if mapping.columns:
+        record = {mapping.columns.get(k, k): v for k, v in record.items()}
+    tz = ZoneInfo(mapping.timezone or cfg.site.timezone)
+    formats = mapping.date_formats
     request_id = _text(record, "service_request_id")
     if not request_id:
         raise Invalid(MISSING_FIELD, "missing field 'service_request_id'")
     if not record.get("requested_datetime"):
         raise Invalid(MISSING_FIELD, "missing field 'requested_datetime'")
-    requested = parse_time(record["requested_datetime"], "requested_datetime", tz)
-    updated = parse_time(record["updated_datetime"], "updated_datetime", tz) if record.get("updated_datetime") else None
+    requested = parse_source_time(record["requested_datetime"], "requested_datetime", tz, formats)
+    updated = (parse_source_time(record["updated_datetime"], "updated_datetime", tz, formats)
+               if record.get("updated_datetime") else None)
+    expected = (parse_source_time(record["expected_datetime"], "expected_datetime", tz, formats)
+                if record.get("expected_datetime") else None)
     description = _text(record, "description")
     service_name = _text(record, "service_name")
     if not description and not service_name:
         raise Invalid(MISSING_FIELD, "a request needs 'description' or 'service_name'")
-    lat, lon = _coord(record, "lat"), _coord(record, "long")
+    lat, lon = _coord(record, "lat"), _coord(record, "long" if "long" in record else "lon")
     if (lat is None) != (lon is None):
         raise Invalid(MISSING_FIELD, "'lat' and 'long' come together")
     if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise Invalid(INVALID_VALUE, f"lat/long {lat},{lon} out of range")
     address = _text(record, "address")
     is_update = updated is not None and updated > requested
-    fields = {
+    fields: dict = {
         "request_id": request_id,
         "origin": origin,
         "requested_datetime": requested.isoformat(),
     }
-    for name in ("status", "status_notes", "service_code", "service_name", "agency_responsible", "media_url"):
+    for name in KEPT:
         value = _text(record, name)
         if value:
             fields[name] = value
     if updated is not None:
         fields["updated_datetime"] = updated.isoformat()
+    if expected is not None:
+        fields["expected_datetime"] = expected.isoformat()
+    extra = _extra(record)
+    if extra:
+        fields["extra"] = extra
+    status = (fields.get("status") or "").strip().lower()
+    if status and status in {s.lower() for s in mapping.closed_statuses}:
+        fields["closed_at_source"] = True
+    if mapping.category_map:
+        code, entry = load_category_map(str(cfg.path_of(mapping.category_map))).lookup(record)
+        if code is not None:
+            fields["source_code"] = code
+        if entry is not None:
+            fields["mapped"] = {"domain": entry.domain, "category": entry.category, "severity": entry.severity,
+                                "name": entry.name or service_name or code}
+    area = locate(cfg, registry, lat=lat, lon=lon, address=address)
+    if lat is not None and outside_site(cfg, lat, lon):
+        if cfg.areas.outside == "dead_letter":
+            raise Invalid(OUTSIDE_AREA, f"lat/long {lat},{lon} is outside the site")
+        fields["outside_area"] = True
+        area = cfg.site.default_area
     return Event(
         source="hotline",
         source_id=source_id,
         natural_key=f"{request_id}@{updated.isoformat()}" if is_update else request_id,
         occurred_at=updated if is_update else requested,
         received_at=received_at,
-        event="update" if is_update else None,
         text=description or service_name or "",
         category=service_name or _text(record, "service_code"),
-        area_code=locate(cfg, registry, lat=lat, lon=lon, address=address),
+        area_code=area,
         lat=lat,
         lon=lon,
         address=address,
@@ -160,14 +242,16 @@ def record_to_event(
 
 
 def parse_records(
-    cfg: Config, registry, source_id: str, records: list, received_at: datetime, origin: str
+    cfg: Config, registry, source_id: str, records: list, received_at: datetime, origin: str,
+    mapping: SourceMapping | None = None,
 ) -> Parsed:
     """Each record on its own: a bad one is rejected, the others still land."""
+    mapping = mapping or mapping_for(cfg, source_id)
     events: list[Event] = []
     rejects: list[tuple[Reject, bytes]] = []
     for record in records:
         try:
-            events.append(record_to_event(cfg, registry, source_id, record, received_at, origin))
+            events.append(record_to_event(cfg, registry, source_id, record, received_at, origin, mapping))
         except Invalid as exc:
             raw = orjson.dumps(record, default=str)
             rejects.append((Reject(exc.reason, f"{origin}: {exc.detail}"), raw))
@@ -198,8 +282,9 @@ def decode_csv(raw: bytes) -> str:
         raise Invalid(INVALID_ENCODING, f"neither UTF-8 nor GBK: {exc.reason} at byte {exc.start}") from None
 
 
-def load_csv_document(raw: bytes) -> list[dict]:
-    """CSV rows → GeoReport-shaped dicts, by the documented column names (English or Chinese)."""
+def load_csv_document(raw: bytes, mapping: SourceMapping | None = None) -> list[dict]:
+    """CSV rows → GeoReport-shaped dicts, by the documented column names (English or Chinese) or the
+    source's own `mapping.columns`; other columns are kept under their own names (as extras)."""
     text = decode_csv(raw)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
@@ -208,8 +293,11 @@ def load_csv_document(raw: bytes) -> list[dict]:
         raise Invalid(MISSING_FIELD, "empty CSV: expected a header row") from None
     except csv.Error as exc:
         raise Invalid(MALFORMED_CSV, f"CSV syntax error in header: {exc}") from None
-    names = [CSV_COLUMNS.get(h.strip()) for h in header]
+    columns = {**CSV_COLUMNS, **(mapping.columns if mapping else {})}
+    names = [columns.get(h.strip(), h.strip()) for h in header]
     missing = [c for c in REQUIRED if c not in names]
+    if "description" in missing and "service_name" in names:
+        missing.remove("description")
     if missing:
         raise Invalid(MISSING_FIELD, f"CSV header lacks column(s) {', '.join(missing)}; got {header}")
     rows: list[dict] = []
@@ -231,3 +319,31 @@ def _rows(reader) -> Iterator[list[str]]:
             return
         except csv.Error as exc:
             raise Invalid(MALFORMED_CSV, f"CSV syntax error on line {reader.line_num}: {exc}") from None
+
+
+def salvage_records(raw: bytes, max_attempts: int = 20_000) -> list[dict]:
+    """The service requests that still parse, one by one, from a broken `requests.json` (cut off,
+    one bad record): each top-level `{…}` after the list's `[` that decodes to an object with a
+    `service_request_id`."""
+    text = raw.decode("utf-8", errors="replace")
+    start = text.find("[")
+    if start < 0:
+        return []
+    decoder = json.JSONDecoder()
+    out: list[dict] = []
+    pos = start + 1
+    for _ in range(max_attempts):
+        pos = text.find("{", pos)
+        if pos < 0:
+            break
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except ValueError:
+            pos += 1  # a broken record: resynchronise on the next object
+            continue
+        if isinstance(obj, dict) and "service_request_id" in obj:
+            out.append(obj)
+            pos = end
+        else:
+            pos += 1
+    return out

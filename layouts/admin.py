@@ -17,6 +17,7 @@ from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 from layouts import ids
 from layouts.common import gate, local_time, shell
 from ops_center import queries_admin as qa
+from ops_center import queries_mapping
 from ops_center import users as user_admin
 from ops_center.calendar_coverage import coverage
 from ops_center.context import get_context
@@ -75,6 +76,7 @@ def layout(**_: object):
                     dmc.Stack([dmc.Text("十六进制", size="sm", c="dimmed"),
                                html.Pre(id=ids.ADMIN_DEAD_LETTER_HEX, style=PRE)]),
                 ], cols=2),
+                *unmapped_block(),
             ), value="sources"),
             dmc.TabsPanel(panel(
                 dmc.Group([dmc.Button("校验规则文件", id=ids.ADMIN_RULES_VALIDATE, size="xs"),
@@ -396,3 +398,22 @@ def manage_user(_c, _u, _r, _d, _a, username, name, role, scope, password):
     except ServiceError as exc:
         return dmc.Alert(exc.user_message, color="red")
     return dmc.Alert(done, color="green")
+
+
+# --- unmapped source category codes (issue 12): what an admin could add to a source's category map ---
+
+
+def unmapped_block() -> list:
+    return [dmc.Title("未映射的来源分类（按次数，可加入该数据源的分类映射文件）", order=5),
+            dmc.ScrollAreaAutosize(html.Div(id=ids.ADMIN_UNMAPPED), mah=260)]
+
+
+@callback(Output(ids.ADMIN_UNMAPPED, "children"), Input(ids.ADMIN_REFRESH, "n_clicks"))
+def unmapped(_refresh):
+    if gate("admin")[0] is None:
+        return no_update
+    app = get_context()
+    df = queries_mapping.unmapped_codes(app.store, app.clock())
+    return text_table(["数据源", "来源分类代码", "次数", "最近出现"],
+                      [[r.source_id, r.code, str(int(r.count)), _t(r.last_seen, app.cfg.site.timezone)]
+                       for r in df.itertuples()], empty="没有未映射的分类代码")

@@ -108,6 +108,7 @@ ADMIN_DEAD_LETTERS = "admin-dead-letters"
 ADMIN_DEAD_LETTER_TEXT = "admin-dead-letter-text"
 ADMIN_DEAD_LETTER_HEX = "admin-dead-letter-hex"
 ADMIN_DEAD_LETTER_META = "admin-dead-letter-meta"
+ADMIN_UNMAPPED = "admin-unmapped"  # source category codes no category map knows (issue 12)
 ADMIN_DL_VIEW = "admin-dl-view"  # pattern-matching type: {"type": ADMIN_DL_VIEW, "id": dead_letter_id}
 ADMIN_RULES_INFO = "admin-rules-info"
 ADMIN_RULES_TABLE = "admin-rules-table"

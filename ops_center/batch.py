@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
@@ -15,6 +16,8 @@ import pyarrow as pa
 from ops_center.batch_rows import DEAD_LETTER_SCHEMA, BatchRows, key_hash, to_arrow
 from ops_center.config import Config
 from ops_center.domains import UNCLASSIFIED
+from ops_center.incidents import IncidentService
+from ops_center.lifecycle import Actor
 from ops_center.model import DeadLetter, Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
 from ops_center.store import Store, append, from_db, to_db
@@ -25,6 +28,9 @@ SUPPRESSION_RELOAD = timedelta(seconds=5)
 # Safety net only (closures arrive through note_closed at once); a reload stalls the writer for about a
 # second at 10 M incidents, which would show in the latency p99 if it ran every minute.
 INDEX_RELOAD = timedelta(minutes=15)
+# Repeats of one incident closer together than this are one burst: one timeline row per burst, the
+# rest only count (a detector repeating its alarm every second must not write a row each time).
+BURST_GAP = timedelta(minutes=10)
 
 
 @dataclass
@@ -49,6 +55,18 @@ def system_decision(event: Event, cfg: Config) -> Decision:
     )
 
 
+def mapped_decision(ev: Event, cfg: Config) -> Decision:
+    """The source's own category code, mapped in its category map, decides before any text rule."""
+    m = ev.fields["mapped"]
+    domain = cfg.domain_by_code.get(m["domain"])
+    name = m.get("name") or m["category"]
+    return Decision(
+        rule_id=f"map.{ev.source_id}", domain=m["domain"], category=m["category"], severity=m["severity"],
+        level=domain.level if domain else "community", department=domain.department if domain else None,
+        title=f"{name}：{(ev.text or '')[:24]}".rstrip("："),
+    )
+
+
 class BatchWriter:
     """Runs on the store's writer thread; holds the open-incident index and the rules' `for` state."""
 
@@ -64,6 +82,8 @@ class BatchWriter:
         self._suppressed_areas: tuple[str, ...] = ()
         self._suppressions_at: datetime | None = None
         self._rule_state = None
+        self.service = IncidentService(store, None, cfg, clock, policy)  # status changes sources ask for
+        self._bursts: dict[int, int] = {}  # incident -> its report count when the current burst began
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -122,6 +142,7 @@ class BatchWriter:
             thread = (ev.source_id, ev.fields.get("request_id")) if ev.source == "hotline" else None
             if thread in originals:
                 incident_id = originals[thread]
+                ev = dataclasses.replace(ev, event="update")  # a later version of a request already seen
                 if incident_id is not None:
                     self._hotline_update(ev, incident_id, now, writes)
             else:
@@ -135,10 +156,30 @@ class BatchWriter:
                     incident_id = incident_id or target
                 if thread is not None and thread[1] is not None:
                     originals[thread] = incident_id
+                if incident_id is not None and ev.fields.get("closed_at_source"):
+                    self._source_closed(ev, incident_id, writes)
             writes.event(event_id, h, ev, incident_id, rule_id, suppressed)
         writes.flush(conn, self.index)
+        self._transitions(conn, writes, now)
         result.domain_events.extend(writes.domain_events)
         result.incident_ids.update(writes.touched)
+
+    def _transitions(self, conn, writes: BatchRows, now: datetime) -> None:
+        """Status changes sources and rules asked for, through the lifecycle (graph, timeline, audit), in bulk."""
+        if not writes.transitions:
+            return
+        city = self.cfg.site.city.code
+        items = [(Actor(actor, "system", city), action, incident_id, note)
+                 for incident_id, action, actor, note in writes.transitions]
+        events = self.service.system_transitions(conn, items, now)
+        for event in events:
+            self.index.discard(event.incident_id)
+            self._bursts.pop(event.incident_id, None)
+        writes.domain_events.extend(events)
+
+    def _source_closed(self, ev: Event, incident_id: int, writes: BatchRows) -> None:
+        note = "来源系统已办结" + (f"：{ev.fields['status_notes']}" if ev.fields.get("status_notes") else "")
+        writes.transition(incident_id, "source_close", f"source:{ev.source_id}", note[:500])
 
     def prepare(self, conn: duckdb.DuckDBPyConnection) -> None:
         """Load the open-incident index before the first input: a second's work at 10 M incidents."""
@@ -162,6 +203,8 @@ class BatchWriter:
     def _decide(self, ev: Event) -> list[Decision]:
         if ev.source == "system":
             return [system_decision(ev, self.cfg)] if ev.kind == "feed_silent" else []
+        if ev.fields.get("mapped"):
+            return [mapped_decision(ev, self.cfg)]
         ruleset = self.rules.current
         if self._rule_state is None or getattr(self, "_rules_version", None) != getattr(self.rules, "version", None):
             from rules.engine import RuleState
@@ -204,28 +247,40 @@ class BatchWriter:
         if decision.clears:
             target = self.index.by_dedup.get(decision.dedup_key) if decision.dedup_key else None
             if target is not None:
-                auto_resolve = ev.source == "system"
-                writes.cleared(target, ev, decision, now, auto_resolve)
-                if auto_resolve:
-                    self.index.discard(target)
+                writes.cleared(target, ev, decision, now, ev.source == "system" or decision.auto_resolve)
             return target
+        if ev.fields.get("closed_at_source"):  # already done at the source: its own record, closed at once
+            return self._create(conn, ev, decision, now, writes)
         if decision.dedup_key:
             target = self.index.by_dedup.get(decision.dedup_key)
             inc = self.index.by_id.get(target) if target is not None else None
             window = decision.dedup_window or timedelta(hours=1)
             if inc is not None and now - inc.last_report_at <= window:
-                writes.bump(inc, ev, now, correlated=False)
+                writes.bump(inc, ev, now, correlated=False, burst_from=self._burst(inc, now))
                 self.index.touch(inc)
                 return inc.incident_id
-        inc = self._correlate(ev, decision)
+        inc = self._correlate(ev, decision, now)
         if inc is not None:
             writes.bump(inc, ev, now, correlated=True)
             self.index.touch(inc)
             return inc.incident_id
         return self._create(conn, ev, decision, now, writes)
 
-    def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
+    def _burst(self, inc: OpenIncident, now: datetime) -> int | None:
+        """None inside a running burst; else (a new burst) how many reports the previous one had (0: none)."""
+        started = self._bursts.get(inc.incident_id)
+        if started is not None and now - inc.last_report_at <= BURST_GAP:
+            return None
+        self._bursts[inc.incident_id] = inc.report_count + 1
+        return inc.report_count - started + 1 if started is not None else 0
+
+    def _correlate(self, ev: Event, decision: Decision, now: datetime) -> OpenIncident | None:
         if decision.domain == UNCLASSIFIED:
+            return None
+        # The index holds incidents reported within one window of now, and a match needs the event within
+        # one window of that report: an older event (a backfill, a late file) cannot match, so skip the scan
+        # (with thousands of backfilled incidents in the index it was quadratic).
+        if ev.occurred_at < now - 2 * self.cfg.rules.correlation.window:
             return None
         candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
         if not candidates:
@@ -238,6 +293,8 @@ class BatchWriter:
 
     def _create(self, conn, ev: Event, decision: Decision, now: datetime, writes: BatchRows) -> int:
         incident_id = self.store.allocate_ids(conn, "incidents", 1)
+        if ev.fields.get("outside_area"):  # kept by configuration, filed under the district but marked
+            decision = dataclasses.replace(decision, title=f"【区外】{decision.title}")
         area = ev.area_code or self.cfg.site.default_area
         key = (decision.domain, decision.severity, decision.category)
         due = self._deadlines.get(key)
@@ -269,6 +326,8 @@ class BatchWriter:
         satisfied = ev.fields.get("satisfied")
         if isinstance(satisfied, bool):
             writes.satisfaction[incident_id] = satisfied
+        if ev.fields.get("closed_at_source"):
+            self._source_closed(ev, incident_id, writes)
 
     # --- dead letters -----------------------------------------------------------------------------
 

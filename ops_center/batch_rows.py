@@ -9,8 +9,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.bus import IncidentCreated, IncidentTransitioned, IncidentUpdated
-from ops_center.domains import OPEN_STATUSES, SOURCE_NAMES
+from ops_center.bus import IncidentCreated, IncidentUpdated
+from ops_center.domains import SOURCE_NAMES
 from ops_center.model import Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
 from ops_center.store import COORDINATE_DECIMALS, append
@@ -32,7 +32,9 @@ class BatchRows:
         self.bumps: dict[int, OpenIncident] = {}
         self.timeline_rows: list[tuple] = []
         self.satisfaction: dict[int, bool] = {}
-        self.resolved: list[tuple] = []  # (incident id, when, note): auto-resolved by a system event
+        # (incident id, lifecycle action, actor, note): status changes a source or rule asked for,
+        # applied through the incident service after the rows above are written (same transaction).
+        self.transitions: list[tuple] = []
         self.domain_events: list = []
         self.touched: set[int] = set()
 
@@ -64,48 +66,49 @@ class BatchRows:
             "notify_domains": list(d.notify_domains),
         })
         note = ev.text[:500] if ev.text else f"{SOURCE_NAMES.get(ev.source, ev.source)}：{d.title}"
+        # The reading's (or request's) own time next to the receive time: a backlog replayed late still
+        # says when it happened.
         self.timeline(incident_id, now, "system", "created", None, "new", note,
-                      {"rule_id": d.rule_id, "source": ev.source, "amplified_by": list(d.amplified_by)})
+                      {"rule_id": d.rule_id, "source": ev.source, "amplified_by": list(d.amplified_by),
+                       "occurred_at": ev.occurred_at.isoformat(), "received_at": ev.received_at.isoformat()})
         self.domain_events.append(IncidentCreated(
             incident_id=incident_id, at=now, domain=d.domain, category=d.category, severity=d.severity,
             area_code=area, level=d.level, title=d.title, source=ev.source, notify_domains=tuple(d.notify_domains)))
 
-    def bump(self, inc: OpenIncident, ev: Event, now, correlated: bool) -> None:
+    def bump(self, inc: OpenIncident, ev: Event, now, correlated: bool, burst_from: int | None = None) -> None:
+        """Count one more report; a repeat writes a timeline row only when it starts a burst (`burst_from`)."""
         inc.report_count += 1
         inc.last_report_at = now
         if ev.source not in inc.sources:
             inc.sources.append(ev.source)
         self.bumps[inc.incident_id] = inc
-        action = "correlated" if correlated else "repeat"
-        what = "关联上报" if correlated else "重复上报"
-        note = f"{SOURCE_NAMES.get(ev.source, ev.source)}{what}（第{inc.report_count}次）" + (f"：{ev.text[:200]}" if ev.text else "")
-        self.timeline(inc.incident_id, now, "system", action, None, None, note, {"source": ev.source})
+        if correlated or burst_from is not None:
+            action = "correlated" if correlated else "repeat"
+            what = "关联上报" if correlated else "重复上报"
+            note = f"{SOURCE_NAMES.get(ev.source, ev.source)}{what}（第{inc.report_count}次）" + (
+                f"：{ev.text[:200]}" if ev.text else "")
+            data = {"source": ev.source}
+            if burst_from:
+                data["previous_burst"] = burst_from
+                note += f"；上一轮连续上报{burst_from}次"
+            self.timeline(inc.incident_id, now, "system", action, None, None, note, data)
+        else:
+            self.touched.add(inc.incident_id)
         self.domain_events.append(IncidentUpdated(incident_id=inc.incident_id, at=now, report_count=inc.report_count,
                                                   source=ev.source, correlated=correlated))
 
     def cleared(self, incident_id: int, ev: Event, d: Decision, now, auto_resolve: bool) -> None:
         note = "恢复正常：" + (ev.text[:200] if ev.text else d.title)
         if auto_resolve:
-            self.resolved.append((incident_id, now, note))
-            self.touched.add(incident_id)
+            self.transition(incident_id, "auto_resolve", "system", note)
         else:
-            self.timeline(incident_id, now, "system", "cleared", None, None, note)
+            self.timeline(incident_id, now, "system", "cleared", None, None, note,
+                          {"rule_id": d.rule_id, "reading_at": ev.occurred_at.isoformat(), "value": ev.value})
 
-    def _auto_resolve(self, conn: duckdb.DuckDBPyConnection) -> None:
-        """Resolve what a restore cleared, if still open: timeline row and bus event with the real from-status."""
-        ids = [incident_id for incident_id, _, _ in self.resolved]
-        status = dict(conn.execute(
-            "SELECT incident_id, status FROM incidents WHERE incident_id IN (SELECT unnest(?::BIGINT[]))", [ids]
-        ).fetchall())
-        for incident_id, now, note in self.resolved:
-            before = status.get(incident_id)
-            if before not in OPEN_STATUSES:
-                continue
-            conn.execute("UPDATE incidents SET status = 'resolved', resolved_at = last_report_at, "
-                         "version = version + 1 WHERE incident_id = ?", [incident_id])
-            status[incident_id] = "resolved"
-            self.timeline(incident_id, now, "system", "resolve", before, "resolved", note)
-            self.domain_events.append(IncidentTransitioned(incident_id, now, before, "resolved", "system", note))
+    def transition(self, incident_id: int, action: str, actor: str, note: str) -> None:
+        """Queue a status change for the incident service (lifecycle graph, timeline, audit, bus event)."""
+        self.transitions.append((incident_id, action, actor, note))
+        self.touched.add(incident_id)
 
     def flush(self, conn: duckdb.DuckDBPyConnection, index: OpenIndex) -> None:
         if self.events:
@@ -137,8 +140,6 @@ class BatchRows:
             conn.unregister("bumps_df")
         for incident_id, satisfied in self.satisfaction.items():
             conn.execute("UPDATE incidents SET satisfied = ? WHERE incident_id = ?", [satisfied, incident_id])
-        if self.resolved:
-            self._auto_resolve(conn)
         if self.timeline_rows:
             append(conn, "incident_timeline", to_arrow(_TIMELINE_SCHEMA, zip(*self.timeline_rows, strict=True)))
 

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ops_center.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
+from ops_center.source_mapping import load_category_map
 from ops_center.yamlsource import LocatedDocument, SourceError, load_located
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -140,6 +141,57 @@ class MqttConfig(Strict):
         return value
 
 
+def _parse_instant(value: object) -> datetime:
+    """ISO date-time; without an offset it is site time (Asia/Shanghai), never naive downstream."""
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value))
+        except ValueError as exc:
+            raise ValueError(f"expected a date-time like '2026-12-01T08:00+08:00', got {value!r}") from exc
+    return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+
+
+Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
+
+
+class SourceMapping(Strict):
+    """How one polled or file source's own shape maps onto ours (docs/config.md, docs/ingest.md)."""
+
+    columns: dict[str, str] = Field(default_factory=dict)  # source column/field -> GeoReport field
+    date_formats: tuple[str, ...] = ()  # strptime formats tried when a time is not ISO 8601
+    timezone: str | None = None  # zone of times without an offset (default: site.timezone)
+    closed_statuses: tuple[str, ...] = ("closed", "已办结", "已结案", "办结")
+    category_map: str | None = None  # YAML file: the source's own codes -> domain, category, severity
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (KeyError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name like America/New_York)") from None
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = sorted(set(value.values()) - set(GEOREPORT_FIELDS))
+        if bad:
+            raise ValueError(f"columns map onto unknown field(s) {', '.join(bad)}; known: {', '.join(GEOREPORT_FIELDS)}")
+        return value
+
+
+# The GeoReport v2 request fields a mapping may target (plus `lon` as an alias of `long`).
+GEOREPORT_FIELDS = (
+    "service_request_id", "requested_datetime", "updated_datetime", "expected_datetime", "status", "status_notes",
+    "service_code", "service_name", "description", "agency_responsible", "service_notice", "address", "address_id",
+    "zipcode", "lat", "long", "media_url",
+)
+
+
 class SourceConfig(Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     kind: Literal["mqtt_sensor", "mqtt_grid", "open311", "drop_folder", "simulator"]
@@ -150,6 +202,14 @@ class SourceConfig(Strict):
     path: str | None = None
     poll_interval: Duration = timedelta(seconds=30)
     jurisdiction_id: str | None = None
+    mapping: SourceMapping = SourceMapping()
+    # open311 only: the server's most records per call (1,000 by the GeoReport v2 spec); a full answer
+    # splits the time window. `page_size` only for a server that declares `page`/`page_size` paging.
+    max_per_call: int = Field(default=1000, ge=1)
+    page_size: int | None = Field(default=None, ge=1)
+    updates_params: tuple[str, str] | None = None  # e.g. [updated_after, updated_before] where supported
+    backfill_from: Instant | None = None  # first window starts here (default: `lookback` before start-up)
+    lookback: Duration = timedelta(hours=24)
 
 
 class SimulatorConfig(Strict):
@@ -203,6 +263,10 @@ class RoadConfig(Strict):
 
 class AreasConfig(Strict):
     geojson_path: str | None = None
+    # A point outside the site (outside `bounds` [min_lat, min_lon, max_lat, max_lon] when set, else
+    # outside the drawn areas) is a dead letter `outside_area`, or with `flag` an incident marked 区外.
+    bounds: tuple[float, float, float, float] | None = None
+    outside: Literal["dead_letter", "flag"] = "dead_letter"
     roads: tuple[RoadConfig, ...] = ()
     items: tuple[AreaConfig, ...]
 
@@ -262,19 +326,6 @@ class ReportsConfig(Strict):
     weekly_time: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
 
 
-def _parse_instant(value: object) -> datetime:
-    """ISO date-time; without an offset it is site time (Asia/Shanghai), never naive downstream."""
-    if isinstance(value, datetime):
-        dt = value
-    else:
-        try:
-            dt = datetime.fromisoformat(str(value))
-        except ValueError as exc:
-            raise ValueError(f"expected a date-time like '2026-12-01T08:00+08:00', got {value!r}") from exc
-    return dt if dt.tzinfo is not None else dt.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
-
-
-Instant = Annotated[datetime, BeforeValidator(_parse_instant)]
 
 
 class SuppressionConfig(Strict):
@@ -285,6 +336,24 @@ class SuppressionConfig(Strict):
     starts: Instant
     ends: Instant
     reason: str
+
+
+class Open311ClientConfig(Strict):
+    """One app allowed to file requests on our GeoReport v2 endpoint (citizen app, grid-worker app)."""
+
+    name: str
+    api_key: str = Field(min_length=16)
+
+
+class Open311ServerConfig(Strict):
+    """The center's own Open311 GeoReport v2 endpoint under /open311/v2/ (ingest/open311_server.py)."""
+
+    enabled: bool = False
+    source_id: str = Field(default="open311_inbox", pattern=r"^[a-z][a-z0-9_]*$")
+    jurisdiction_id: str | None = None
+    services: str = "config/mappings/ops_services.yaml"  # service list: a category map file
+    public_read: bool = False  # GET requests without an api_key (the spec allows it; personal data says no)
+    clients: tuple[Open311ClientConfig, ...] = ()
 
 
 class Config(Strict):
@@ -305,6 +374,7 @@ class Config(Strict):
     users: tuple[UserConfig, ...] = ()
     reports: ReportsConfig = ReportsConfig()
     suppressions: tuple[SuppressionConfig, ...] = ()
+    open311_server: Open311ServerConfig = Open311ServerConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -399,6 +469,8 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("sources", i), f"source {src.id}: kind open311 needs a url")
         if src.kind == "drop_folder" and not src.path:
             raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
+        _check_mapping(cfg, doc, i, src)
+    _check_open311_server(cfg, doc, ids)
     for i, sup in enumerate(cfg.suppressions):
         where = ("suppressions", i)
         if sup.ends <= sup.starts:
@@ -407,6 +479,44 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(where + ("value",), f"suppression names unknown area {sup.value}")
         if sup.scope == "domain" and sup.value not in domain_codes:
             raise doc.error(where + ("value",), f"suppression names unknown domain {sup.value!r}")
+
+
+def _check_open311_server(cfg: Config, doc: LocatedDocument, source_ids: set[str]) -> None:
+    """Our GeoReport endpoint: its own source id, a loadable service list, distinct client keys."""
+    srv = cfg.open311_server
+    where = ("open311_server",)
+    if not srv.enabled:
+        return
+    if srv.source_id in source_ids:
+        raise doc.error(where + ("source_id",), f"open311_server.source_id {srv.source_id} is already a source id")
+    path = cfg.path_of(srv.services)
+    if not path.is_file():
+        raise doc.error(where + ("services",), f"open311_server: service list {path} not found")
+    try:
+        load_category_map(str(path))
+    except SourceError as exc:
+        raise doc.error(where + ("services",), f"open311_server: {exc}") from None
+    keys: set[str] = set()
+    for i, client in enumerate(srv.clients):
+        if client.api_key in keys:
+            raise doc.error(where + ("clients", i, "api_key"), f"client {client.name}: api_key used twice")
+        keys.add(client.api_key)
+
+
+def _check_mapping(cfg: Config, doc: LocatedDocument, i: int, src: SourceConfig) -> None:
+    """A source's category map must load and name known domains; its date formats must parse."""
+    where = ("sources", i, "mapping")
+    for fmt in src.mapping.date_formats:
+        if "%" not in fmt:
+            raise doc.error(where + ("date_formats",), f"source {src.id}: date format {fmt!r} has no % directive")
+    if src.mapping.category_map:
+        path = cfg.path_of(src.mapping.category_map)
+        if not path.is_file():
+            raise doc.error(where + ("category_map",), f"source {src.id}: category map {path} not found")
+        try:
+            load_category_map(str(path))
+        except SourceError as exc:
+            raise doc.error(where + ("category_map",), f"source {src.id}: {exc}") from None
 
 
 def _dotted(loc: tuple) -> str:
@@ -450,11 +560,11 @@ def load_config(path: str | Path) -> Config:
         cfg = Config.model_validate(doc.data)
     except ValidationError as exc:
         raise _format_validation(exc, doc) from None
+    cfg._base_dir = path.resolve().parent  # before the checks: they open files named in the config
     try:
         _check_references(cfg, doc)
     except SourceError as exc:
         raise ConfigError(exc.file, exc.line, exc.message) from None
-    cfg._base_dir = path.resolve().parent
     return cfg
 
 

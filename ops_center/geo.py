@@ -354,6 +354,14 @@ def locate(
     return cfg.site.default_area
 
 
+def outside_site(cfg: Config, lat: float, lon: float) -> bool:
+    """True for a point outside the site: outside `areas.bounds` when set, else outside every drawn area."""
+    bounds = cfg.areas.bounds
+    if bounds is not None:
+        return not (bounds[0] <= lat <= bounds[2] and bounds[1] <= lon <= bounds[3])
+    return index_for(cfg).at_point(lat, lon) is None
+
+
 def area_polygons(cfg: Config, level: str, parent_code: str) -> dict:
     """GeoJSON FeatureCollection of the `level` areas under `parent_code` (feature id = code).
 

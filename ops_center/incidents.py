@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
+import pyarrow as pa
 
 from ops_center.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
 from ops_center.config import Config
@@ -42,7 +43,7 @@ from ops_center.lifecycle import (
     allowed_actions,
 )
 from ops_center.sla import SlaPolicy
-from ops_center.store import from_db, to_db
+from ops_center.store import append, from_db, to_db
 from ops_center.sweep import next_level
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,70 @@ class IncidentService:
         results, outcomes = self.store.write(write)
         self.bus.publish([e for out in outcomes for e in out.events])
         return results
+
+    def system_transition(self, conn, actor: Actor, action: str, incident_id: int, note: str,
+                          now: datetime) -> list:
+        """One source or rule status change inside the caller's transaction; returns bus events."""
+        return self.system_transitions(conn, [(actor, action, incident_id, note)], now)
+
+    def system_transitions(self, conn, items: list[tuple[Actor, str, int, str]], now: datetime) -> list:
+        """Status changes a source or rule asks for (closed at source, auto-resolve), inside the pipeline's
+        transaction and in bulk (a backfill closes thousands): the same graph, timeline and audit as a
+        human action; a status the action does not apply to (closed by hand, say) is left alone."""
+        for actor, action, _, _ in items:
+            self._check_role(actor, action)
+        ids = sorted({incident_id for _, _, incident_id, _ in items})
+        found = conn.execute("SELECT incident_id, status, last_report_at FROM incidents "
+                             "WHERE incident_id IN (SELECT unnest(?::BIGINT[]))", [ids]).fetchall()
+        status = {r[0]: r[1] for r in found}
+        last_report = {r[0]: r[2] for r in found}
+        final: dict[int, tuple] = {}
+        timeline, audit, out = [], [], []
+        for actor, action, incident_id, note in items:
+            from_status = status.get(incident_id)
+            to_status = TRANSITIONS[action].get(from_status) if from_status is not None else None
+            if to_status is None:
+                continue
+            status[incident_id] = to_status
+            closed_at = now if to_status == "closed" else None
+            resolved_at = (from_db(last_report[incident_id]) or now) if to_status == "resolved" else None
+            final[incident_id] = (to_status, closed_at, resolved_at)
+            timeline.append((incident_id, now, actor.username, action, from_status, to_status, note or None, None))
+            audit.append((now, actor.username, action, f"incident:{incident_id}", json.dumps(
+                {"incident_id": incident_id, "from": from_status, "to": to_status, "note": note}, ensure_ascii=False)))
+            out.append(IncidentTransitioned(incident_id, now, from_status, to_status, actor.username, note))
+        if not final:
+            return []
+        rows = pa.table({
+            "incident_id": pa.array(list(final), pa.int64()),
+            "status": pa.array([v[0] for v in final.values()], pa.string()),
+            "at": pa.array([to_db(now)] * len(final), pa.timestamp("us")),
+            "closed_at": pa.array([to_db(v[1]) if v[1] else None for v in final.values()], pa.timestamp("us")),
+            "resolved_at": pa.array([to_db(v[2]) if v[2] else None for v in final.values()], pa.timestamp("us")),
+        })
+        conn.register("system_transitions", rows)
+        try:
+            conn.execute(
+                "UPDATE incidents SET status = u.status, updated_at = u.at, version = incidents.version + 1, "
+                "closed_at = coalesce(u.closed_at, incidents.closed_at), "
+                "resolved_at = coalesce(u.resolved_at, incidents.resolved_at) "
+                "FROM system_transitions u WHERE incidents.incident_id = u.incident_id")
+        finally:
+            conn.unregister("system_transitions")
+        cols = list(zip(*timeline, strict=True))
+        append(conn, "incident_timeline", pa.table({
+            "incident_id": pa.array(cols[0], pa.int64()), "ts": pa.array([to_db(t) for t in cols[1]], pa.timestamp("s")),
+            "actor": pa.array(cols[2], pa.string()), "action": pa.array(cols[3], pa.string()),
+            "from_status": pa.array(cols[4], pa.string()), "to_status": pa.array(cols[5], pa.string()),
+            "note": pa.array(cols[6], pa.string()), "data": pa.array(cols[7], pa.string())}))
+        first = self.store.allocate_ids(conn, "audit_log", len(audit))
+        cols = list(zip(*audit, strict=True))
+        append(conn, "audit_log", pa.table({
+            "audit_id": pa.array(range(first, first + len(audit)), pa.int64()),
+            "ts": pa.array([to_db(t) for t in cols[0]], pa.timestamp("s")), "actor": pa.array(cols[1], pa.string()),
+            "action": pa.array(cols[2], pa.string()), "target": pa.array(cols[3], pa.string()),
+            "detail": pa.array(cols[4], pa.string())}))
+        return out
 
     # --- machinery -----------------------------------------------------------------------
 

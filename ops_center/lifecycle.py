@@ -45,7 +45,12 @@ TRANSITIONS: dict[str, dict[str, str]] = {
     "reopen": {"closed": "dispatched", "false_alarm": "acknowledged"},
     "false_alarm": {s: "false_alarm" for s in OPEN_STATUSES},
     "merge": {s: "merged" for s in OPEN_STATUSES},
+    # Taken only by the product itself (role "system"): the source closed its request, or a reading
+    # came back in range on a rule with `auto_resolve`.
+    "source_close": {s: "closed" for s in (*OPEN_STATUSES, "resolved")},
+    "auto_resolve": {s: "resolved" for s in OPEN_STATUSES},
 }
+SYSTEM_ACTIONS = frozenset({"source_close", "auto_resolve"})
 # Actions that keep the status, and the statuses they are allowed in.
 IN_PLACE: dict[str, tuple[str, ...]] = {
     "escalate": OPEN_STATUSES,
@@ -57,15 +62,17 @@ IN_PLACE: dict[str, tuple[str, ...]] = {
 ACTIONS = (*TRANSITIONS, *IN_PLACE)
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset(),
-    "officer": frozenset(ACTIONS) - {"decide_extension"},
+    "officer": frozenset(ACTIONS) - {"decide_extension"} - SYSTEM_ACTIONS,
     "leader": frozenset({"add_note", "decide_extension"}),
-    "admin": frozenset(ACTIONS),
+    "admin": frozenset(ACTIONS) - SYSTEM_ACTIONS,
+    "system": SYSTEM_ACTIONS,
 }
 ACTION_NAMES = {
     "acknowledge": "受理", "dispatch": "派遣", "resolve": "处置完成", "close": "核查结案",
     "verify_fail": "核查不通过", "reopen": "重新打开", "false_alarm": "标记误报", "merge": "合并",
     "escalate": "上报", "set_domain": "分类", "request_extension": "申请延期",
     "decide_extension": "审批延期", "add_note": "备注",
+    "source_close": "来源结案", "auto_resolve": "自动恢复",
 }
 
 

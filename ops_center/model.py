@@ -47,6 +47,7 @@ class Decision:
     notify_domains: tuple[str, ...] = ()  # amplification: further domains to tell
     amplified_by: tuple[str, ...] = ()  # ids of amplification rules that raised severity
     clears: bool = False  # the event ends a condition (e.g. feed back, reading back in range)
+    auto_resolve: bool = False  # a clear resolves the incident by itself (signal restored), not just a note
 
 
 @dataclass(frozen=True, slots=True)

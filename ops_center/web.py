@@ -11,6 +11,7 @@ import dash_mantine_components as dmc
 import flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ingest import open311_server
 from ops_center import auth
 from ops_center.context import AppContext, get_context, set_context
 
@@ -58,6 +59,8 @@ def create_app(ctx: AppContext, secret_key: str | None = None) -> dash.Dash:
     ctx.bus.subscribe(version.bump)
     server.extensions[DATA_VERSION_KEY] = version
     auth.install(server, ctx.cfg, get_context)
+    if ctx.cfg.open311_server.enabled:  # citizen and grid-worker apps: /open311/v2/, API keys, no login
+        open311_server.mount(server, get_context)
 
     app = dash.Dash(
         __name__,

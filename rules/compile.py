@@ -266,7 +266,17 @@ def compile_rule(doc: LocatedDocument, index: int, cfg: Config) -> CompiledRule 
         level=level, department=department, title=title, dedup_key=dedup_key,
         dedup_window=raw.dedup.window if raw.dedup else None,
         cont=raw.continue_, clears=raw.clears, keywords=frozenset(comp.keywords),
+        clear=_clear_when(comp, raw), auto_resolve=raw.auto_resolve,
     )
+
+
+def _clear_when(comp: _Compiler, raw: RawRule) -> c.All | None:
+    """`clear_when` compiled like `when`; it only means something on a rule with `for`."""
+    if raw.clear_when is None:
+        return None
+    if raw.for_ is None:
+        raise comp.error(("clear_when",), "clear_when (hysteresis) needs `for` on the same rule; add `for: 0s`")
+    return c.All(tuple(comp.when(raw.clear_when, ("clear_when",))))
 
 
 def compile_amplify(doc: LocatedDocument, index: int, cfg: Config) -> CompiledAmplify | None:

@@ -61,6 +61,8 @@ class CompiledRule:
     cont: bool
     clears: bool
     keywords: frozenset
+    clear: Any = None  # compiled `clear_when` (hysteresis), or None: any reading out of the condition clears
+    auto_resolve: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -199,11 +199,20 @@ class RuleSet:
                     out.append(self.decide(rule, ev))
                     trace.append((rule.id, "fired"))
                 else:
-                    held.add(self._dedup_key(rule, ev, self._vars(rule.dedup_key.names if rule.dedup_key else (), rule, ev)))
+                    if entry[2]:  # only a firing rule holds its incident open; a pending one has raised nothing
+                        held.add(self._dedup_key(rule, ev, self._vars(rule.dedup_key.names if rule.dedup_key else (),
+                                                                     rule, ev)))
                     trace.append((rule.id, "firing (already reported)" if entry[2] else f"pending since {entry[0].isoformat()}"))
                 if not rule.cont:
                     break
             else:
+                entry = items.get(key)
+                if entry is not None and entry[2] and rule.clear is not None and not rule.clear.test(ev, ctx):
+                    held.add(self._dedup_key(rule, ev, self._vars(rule.dedup_key.names if rule.dedup_key else (), rule, ev)))
+                    trace.append((rule.id, "between thresholds: still firing (hysteresis)"))
+                    if not rule.cont:
+                        break
+                    continue
                 entry = items.pop(key, None)
                 if entry is not None:
                     trace.append((rule.id, "back in range: cleared" if entry[2] else "back in range: pending cancelled"))
@@ -262,7 +271,7 @@ class RuleSet:
         return Decision(
             rule_id=rule.id, domain=rule.domain, category=rule.category, severity=rule.severity,
             level=rule.level, department=rule.department, title=("[恢复] " + title) if clears and not rule.clears else title,
-            dedup_key=dedup_key, dedup_window=window, clears=clears or rule.clears,
+            dedup_key=dedup_key, dedup_window=window, clears=clears or rule.clears, auto_resolve=rule.auto_resolve,
         )
 
     def unclassified(self, ev: Event) -> Decision:

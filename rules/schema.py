@@ -69,6 +69,10 @@ class RawRule(Raw):
     continue_: bool = Field(default=False, alias="continue")
     clears: bool = False
     enabled: bool = True
+    # Hysteresis for `for` rules: once fired, the episode ends only when this holds (e.g. the value
+    # back under a lower threshold); readings between the two thresholds keep it.
+    clear_when: dict[str, Any] | None = None
+    auto_resolve: bool = False  # the clear resolves the incident itself (signal restored), not just a note
 
 
 class RawAmplify(Raw):

@@ -22,6 +22,7 @@ from ops_center.incidents import (
     ServiceError,
     allowed_actions,
 )
+from ops_center.lifecycle import SYSTEM_ACTIONS
 from tests.factories import FixedClock, grid_in, grid_outside, make_incident
 
 
@@ -60,8 +61,9 @@ def call(service, action, actor, incident_id, version, store=None, cfg=None, now
     return getattr(service, action)(actor, incident_id, version, **EXTRA.get(action, {}), **kw)
 
 
-LEGAL = [(action, frm, to) for action, edges in TRANSITIONS.items() for frm, to in edges.items()]
-ILLEGAL = [(action, s) for action, edges in TRANSITIONS.items() for s in STATUSES if s not in edges]
+HUMAN = {action: edges for action, edges in TRANSITIONS.items() if action not in SYSTEM_ACTIONS}
+LEGAL = [(action, frm, to) for action, edges in HUMAN.items() for frm, to in edges.items()]
+ILLEGAL = [(action, s) for action, edges in HUMAN.items() for s in STATUSES if s not in edges]
 
 
 @pytest.mark.parametrize(("action", "from_status", "to_status"), LEGAL)
@@ -175,7 +177,7 @@ def test_viewer_may_do_nothing(service, store, cfg, fixed_now, users):
     viewer = users["viewer"]
     iid = make_incident(store, cfg, now=fixed_now)
     assert allowed_actions("new", "viewer") == ()
-    for action in [*TRANSITIONS, "escalate", "add_note"]:
+    for action in [*HUMAN, "escalate", "add_note"]:
         with pytest.raises(PermissionDenied):
             call(service, action, viewer, iid, 1, store, cfg, fixed_now, note="x")
     assert service.get(iid)["version"] == 1
@@ -354,3 +356,25 @@ def test_get_returns_aware_datetimes(service, store, cfg, fixed_now):
     assert row["created_at"] == fixed_now and row["created_at"].tzinfo is not None
     assert row["acknowledged_at"] is None
     assert row["sources"] == ["grid"]
+
+
+@pytest.mark.parametrize("action", sorted(SYSTEM_ACTIONS))
+def test_system_actions_are_not_offered_to_people(service, store, cfg, fixed_now, users, action):
+    iid = make_incident(store, cfg, now=fixed_now)
+    for user in ("admin", "officer"):
+        assert action not in allowed_actions("new", users[user].role)
+        with pytest.raises(PermissionDenied):
+            service.system_transition(None, users[user], action, iid, "", fixed_now)
+
+
+def test_source_close_goes_through_the_lifecycle(service, store, cfg, fixed_now):
+    iid = make_incident(store, cfg, now=fixed_now)
+    source = Actor("source:hotline_api", "system", cfg.site.city.code)
+    events = store.write(lambda conn: service.system_transition(conn, source, "source_close", iid, "来源系统已办结",
+                                                                fixed_now))
+    assert [(e.from_status, e.to_status, e.actor) for e in events] == [("new", "closed", "source:hotline_api")]
+    stored = service.get(iid)
+    assert (stored["status"], stored["closed_at"], stored["version"]) == ("closed", fixed_now, 2)
+    assert audit_rows(store, iid)[-1][:2] == ("source:hotline_api", "source_close")
+    # already closed: a second close from the source changes nothing
+    assert store.write(lambda conn: service.system_transition(conn, source, "source_close", iid, "", fixed_now)) == []

@@ -226,7 +226,7 @@ def test_feed_silent_opens_once_and_restore_resolves_it(parts, clock):
     pipeline.flush()
     assert store.query("SELECT status FROM incidents") == [("resolved",)]
     assert store.query("SELECT action, from_status, to_status FROM incident_timeline ORDER BY ts, rowid") == [
-        ("created", None, "new"), ("repeat", None, None), ("resolve", "new", "resolved")]
+        ("created", None, "new"), ("repeat", None, None), ("auto_resolve", "new", "resolved")]
     bus.drain()  # the wall's hot set and outbound MQTT learn of it like of any other transition
     moved = [e for e in published if isinstance(e, IncidentTransitioned)]
     assert [(e.from_status, e.to_status, e.actor) for e in moved] == [("new", "resolved", "system")]
