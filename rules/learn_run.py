@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,7 @@ def site_examples(conn: Any, since: datetime) -> list[Example]:
 
 
 def stored_text_events(conn: Any, since: datetime) -> list[Event]:
-    from datetime import UTC
-
+    """Hotline and grid events with text since `since`, as the rules engine takes them."""
     out = []
     for source, source_id, key, occurred, received, kind, text, category in conn.execute(
             EVENTS_SQL, [to_db(since)]).fetchall():
@@ -105,7 +104,7 @@ def learn(cfg: Config, ruleset: RuleSet, conn: Any | None, since: datetime, now:
     return model, path
 
 
-def build_shipped(cfg: Config, corpus: Path | None = None) -> tuple[TextModel, Path]:
+def build_shipped(cfg: Config, corpus: Path | None = None, path: Path | None = None) -> tuple[TextModel, Path]:
     """The shipped model: the shipped corpus alone, version "shipped"; the same corpus gives the same model."""
     examples = read_corpus(corpus) if corpus else read_corpus()
     train, held_out = split(examples)
@@ -113,6 +112,6 @@ def build_shipped(cfg: Config, corpus: Path | None = None) -> tuple[TextModel, P
     model = fit(examples, model_store.SHIPPED, extra_meta={
         "held_out": {k: metrics[k] for k in ("domain_accuracy", "domain_correct", "domain_total", "out_of_scope_kept_out",
                                              "confusion")}})
-    path = model_store.version_path(cfg, model_store.SHIPPED)
+    path = path or model_store.version_path(cfg, model_store.SHIPPED)
     model.save(path)
     return model, path
