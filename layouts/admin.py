@@ -14,7 +14,7 @@ import dash_mantine_components as dmc
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
-from layouts import ids
+from layouts import admin_models, ids
 from layouts.common import gate, local_time, shell
 from ops_center import queries_admin as qa
 from ops_center import users as user_admin
@@ -59,7 +59,7 @@ def layout(**_: object):
         [
             dmc.TabsList([dmc.TabsTab(label, value=v) for v, label in (
                 ("sources", "数据源与死信"), ("rules", "规则"), ("suppressions", "屏蔽"), ("users", "用户与角色"),
-                ("audit", "审计日志"))]),
+                ("audit", "审计日志"), ("models", "文本模型"))]),
             dmc.TabsPanel(panel(
                 dmc.Group([dmc.Title("数据源健康", order=5), dmc.Button("刷新", id=ids.ADMIN_REFRESH, size="xs",
                                                                     variant="light")]),
@@ -127,6 +127,7 @@ def layout(**_: object):
                 dmc.TextInput(id=ids.ADMIN_AUDIT_ACTOR, label="按操作人筛选", w=200, debounce=400),
                 dmc.ScrollAreaAutosize(html.Div(id=ids.ADMIN_AUDIT), mah=520),
             ), value="audit"),
+            dmc.TabsPanel(admin_models.panel(), value="models"),
         ],
         id=ids.ADMIN_TABS, value="sources",
     )
