@@ -27,11 +27,14 @@ def head(text: str) -> str:
 
 
 def gram_key(gram: str) -> int:
-    """An n-gram as one integer (21 bits per code point): what `_indices` looks up with NumPy."""
+    """An n-gram as one integer (21 bits per code point): what `TextModel._rows` looks up with NumPy."""
     key = 0
     for ch in gram:
         key = (key << 21) | ord(ch)
     return key
+
+
+_SHIFT = np.uint64(21)
 
 
 def _codes(text: str) -> np.ndarray:
@@ -54,7 +57,7 @@ class Prediction:
     label: str
     probability: float
     confident: bool
-    probabilities: Any = None  # ndarray in class order
+    probabilities: Any = None  # list in class order
 
 
 class TextModel:
@@ -63,43 +66,50 @@ class TextModel:
     def __init__(self, vocab: list[str], idf: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
                  classes: list[str], meta: dict[str, Any]):
         self.vocab = vocab
-        keys = np.array([gram_key(g) for g in vocab], dtype=np.uint64)
-        self._order = np.argsort(keys, kind="stable")
-        self._keys = np.append(keys[self._order], np.uint64(2**64 - 1))  # sentinel: searchsorted never overruns
         self.idf = idf.astype(np.float64)
-        self.idf2 = self.idf ** 2
         self.coef = coef.astype(np.float64)  # (classes, features), as scikit-learn has it
-        self.weights = (self.coef * self.idf).T.copy()  # (features, classes): idf folded in
         self.intercept = intercept.astype(np.float64)
         self.classes = list(classes)
         self.meta = dict(meta)
         self.threshold = float(meta.get("threshold", 0.5))
         self.version = str(meta.get("version", "unversioned"))
+        # Inference tables in n-gram-key order, so a searchsorted position is the row to read.
+        keys = np.array([gram_key(g) for g in vocab], dtype=np.uint64)
+        order = np.argsort(keys, kind="stable")
+        self._keys = np.append(keys[order], np.uint64(2**64 - 1))  # sentinel: searchsorted never overruns
+        self._vocab_sorted = [vocab[i] for i in order]
+        # Per n-gram: weight per class with idf folded in, and idf² (the l2 norm's term) as a last column.
+        self._table = np.hstack([(self.coef * self.idf).T, (self.idf ** 2)[:, None]])[order]
+        self._intercept = self.intercept.tolist()
 
-    def _indices(self, text: str) -> np.ndarray:
-        """Vocabulary indices of the text's distinct n-grams: the same set `features` gives, found in NumPy."""
+    def _rows(self, text: str) -> np.ndarray:
+        """Rows of the text's distinct known n-grams: the same set `features` gives, found in NumPy."""
         a = _codes(text)
-        q = np.concatenate((a, (a[:-1] << 21) | a[1:], (a[:-2] << 42) | (a[1:-1] << 21) | a[2:]))
+        bi = (a[:-1] << _SHIFT) | a[1:]
+        q = np.concatenate((a, bi, (bi[:-1] << _SHIFT) | a[2:]))
         pos = np.searchsorted(self._keys, q)
         seen = np.zeros(len(self._keys), dtype=bool)  # binary features: each n-gram once (cheaper than unique)
         seen[pos[self._keys[pos] == q]] = True
-        return self._order[np.flatnonzero(seen)]
+        return np.flatnonzero(seen)
 
-    def scores(self, text: str) -> np.ndarray:
+    def scores(self, text: str) -> list[float]:
         """Decision values per class, exactly as binary tf-idf (l2) + the linear model give them."""
-        idx = self._indices(text)
-        if not len(idx):
-            return self.intercept.copy()
-        return self.weights[idx].sum(axis=0) / math.sqrt(self.idf2[idx].sum()) + self.intercept
+        rows = self._rows(text)
+        if not len(rows):
+            return list(self._intercept)
+        *w, sq = self._table[rows].sum(axis=0).tolist()
+        norm = math.sqrt(sq)
+        return [x / norm + b for x, b in zip(w, self._intercept, strict=True)]
 
     def predict(self, text: str) -> Prediction:
         """Best class and its softmax probability; confident only at or above the threshold."""
         s = self.scores(text)
-        e = np.exp(s - s.max())
-        p = e / e.sum()
-        best = int(p.argmax())
-        prob = float(p[best])
-        return Prediction(self.classes[best], prob, prob >= self.threshold, p)
+        top = max(s)
+        e = [math.exp(x - top) for x in s]
+        total = sum(e)
+        best = s.index(top)
+        prob = e[best] / total
+        return Prediction(self.classes[best], prob, prob >= self.threshold, [x / total for x in e])
 
     def probabilities(self, prediction: Prediction) -> dict[str, float]:
         """Per-class probabilities of a prediction, rounded, for explain and reports."""
@@ -107,14 +117,13 @@ class TextModel:
 
     def top_ngrams(self, text: str, label: str, n: int = 6) -> list[tuple[str, float]]:
         """The n-grams that pushed hardest towards `label`: the model's "why" for explain."""
-        idx = self._indices(text)
-        if not len(idx) or label not in self.classes:
+        rows = self._rows(text)
+        if not len(rows) or label not in self.classes:
             return []
-        c = self.classes.index(label)
-        norm = math.sqrt(float(self.idf2[idx].sum()))
-        contrib = self.weights[idx, c] / norm
-        order = np.argsort(-contrib)[:n]
-        return [(self.vocab[idx[k]], round(float(contrib[k]), 3)) for k in order if contrib[k] > 0]
+        part = self._table[rows]
+        contrib = part[:, self.classes.index(label)] / math.sqrt(part[:, -1].sum())
+        order = np.argsort(-contrib, kind="stable")[:n]
+        return [(self._vocab_sorted[rows[k]], round(float(contrib[k]), 3)) for k in order if contrib[k] > 0]
 
     def save(self, path: Path) -> None:
         """Write plain arrays only: the file can be loaded with allow_pickle=False."""
