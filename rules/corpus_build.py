@@ -18,7 +18,7 @@ FRAGMENTS = HERE / "fragments.yaml"
 TRAIN = HERE / "train.tsv"
 SEED = 20261206
 PER_LABEL = {"traffic": 380, "elderly_care": 330, "public_security": 260, "fire_safety": 260,
-             "environment": 260, "city_management": 260, "out_of_scope": 420}
+             "environment": 260, "city_management": 260, "out_of_scope": 500}
 WEEKDAYS = "一二三四五六日"
 LINES = ("1", "3", "7", "8", "27", "45", "58", "71", "82", "96", "102", "114", "305", "G15")
 
