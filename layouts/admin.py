@@ -23,6 +23,7 @@ from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, ROLES
 from ops_center.incidents import Actor, ServiceError
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
+admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
 
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知"}
 SCOPE_NAMES = {"device": "设备", "area": "区域", "domain": "领域"}
@@ -270,7 +271,7 @@ def explain(_n, text):
         kind = "事件格式错误" if isinstance(exc, EventInputError) else "JSON 解析失败"
         return dmc.Alert(f"{kind}：{exc}", color="red")
     rows = getattr(app.rules, "current", app.rules).explain(event)
-    shown = [r for r in rows if r.get("matched") or r.get("selected")] or rows[:20]
+    shown = [r for r in rows if r.get("matched") or r.get("selected") or r.get("type") == "model"] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
         [["✔ 采用" if r.get("selected") else ("匹配" if r.get("matched") else "不匹配"), r.get("type", ""),

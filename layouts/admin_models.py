@@ -47,79 +47,82 @@ def _pct(value) -> str:
     return f"{value:.1%}" if isinstance(value, (int, float)) else "—"
 
 
-@callback(
-    Output(ids.ADMIN_MODEL_CURRENT, "children"),
-    Output(ids.ADMIN_MODEL_VERSIONS, "children"),
-    Output(ids.ADMIN_MODEL_SELECT, "data"),
-    Input(ids.ADMIN_REFRESH, "n_clicks"),
-    Input(ids.ADMIN_MODEL_STATUS, "children"),
-)
-def versions(_refresh, _status):
-    if gate("admin")[0] is None:
-        return no_update, no_update, no_update
-    cfg = get_context().cfg
-    state = model_store.read_state(cfg)
-    active = state.get("active", model_store.SHIPPED)
-    rows, options = [], []
-    for meta in model_store.list_versions(cfg):
-        version = meta.get("version", "?")
-        held = meta.get("held_out") or {}
-        bt = meta.get("backtest") or {}
-        rows.append([version, (meta.get("created_at") or "—")[:19], meta.get("examples", "—"),
-                     meta.get("site_labels", 0), _pct(held.get("domain_accuracy")),
-                     _pct(held.get("out_of_scope_kept_out")), bt.get("changed", "—"),
-                     "使用中" if version == active else ("不可用" if meta.get("error") else "")])
-        options.append({"value": version, "label": version + ("（使用中）" if version == active else "")})
-    current = dmc.Text(f"当前使用：{active}" + ("（未启用文本模型）" if not cfg.rules.text_model.enabled else ""),
-                       id=f"{ids.ADMIN_MODEL_CURRENT}-text", fw=600)
-    table = _table(["版本", "生成时间", "训练样本", "值班员标注", "留出集准确率", "区外保持率", "回测变化", "状态"], rows)
-    return current, table, options
+def callbacks() -> None:
+    """Register this block's callbacks; admin.py calls it as it executes, so every app gets them."""
+
+    @callback(
+        Output(ids.ADMIN_MODEL_CURRENT, "children"),
+        Output(ids.ADMIN_MODEL_VERSIONS, "children"),
+        Output(ids.ADMIN_MODEL_SELECT, "data"),
+        Input(ids.ADMIN_REFRESH, "n_clicks"),
+        Input(ids.ADMIN_MODEL_STATUS, "children"),
+    )
+    def versions(_refresh, _status):
+        if gate("admin")[0] is None:
+            return no_update, no_update, no_update
+        cfg = get_context().cfg
+        state = model_store.read_state(cfg)
+        active = state.get("active", model_store.SHIPPED)
+        rows, options = [], []
+        for meta in model_store.list_versions(cfg):
+            version = meta.get("version", "?")
+            held = meta.get("held_out") or {}
+            bt = meta.get("backtest") or {}
+            rows.append([version, (meta.get("created_at") or "—")[:19], meta.get("examples", "—"),
+                         meta.get("site_labels", 0), _pct(held.get("domain_accuracy")),
+                         _pct(held.get("out_of_scope_kept_out")), bt.get("changed", "—"),
+                         "使用中" if version == active else ("不可用" if meta.get("error") else "")])
+            options.append({"value": version, "label": version + ("（使用中）" if version == active else "")})
+        current = dmc.Text(f"当前使用：{active}" + ("（未启用文本模型）" if not cfg.rules.text_model.enabled else ""),
+                           id=f"{ids.ADMIN_MODEL_CURRENT}-text", fw=600)
+        table = _table(["版本", "生成时间", "训练样本", "值班员标注", "留出集准确率", "区外保持率", "回测变化", "状态"], rows)
+        return current, table, options
 
 
-@callback(
-    Output(ids.ADMIN_MODEL_DIFF, "children"),
-    Input(ids.ADMIN_MODEL_SELECT, "value"),
-    prevent_initial_call=True,
-)
-def diff(version):
-    if gate("admin")[0] is None or not version:
-        return no_update
-    cfg = get_context().cfg
-    try:
-        meta = model_store.load_version(cfg, version).meta
-    except (ModelError, model_store.AdoptError) as exc:
-        return dmc.Alert(f"无法读取该版本：{exc}", color="red")
-    bt = meta.get("backtest")
-    if not bt:
-        return dmc.Text("该版本没有回测结果（随产品发布的模型只以语料训练）。", size="sm", c="dimmed")
-    rows = [[DOMAIN_NAMES.get(r["domain"], r["domain"]), r["current"], r["new"], f"{r['diff']:+d}"]
-            for r in bt["per_domain"]]
-    head = (f"回测：{bt['events']} 条已存文本事件，与 {meta.get('backtest_against') or '无模型'} 相比 "
-            f"{bt['changed']} 条的领域会改变")
-    return dmc.Stack([dmc.Text(head, size="sm"), _table(["领域", "当前模型", "该版本", "差异"], rows)], gap=4)
+    @callback(
+        Output(ids.ADMIN_MODEL_DIFF, "children"),
+        Input(ids.ADMIN_MODEL_SELECT, "value"),
+        prevent_initial_call=True,
+    )
+    def diff(version):
+        if gate("admin")[0] is None or not version:
+            return no_update
+        cfg = get_context().cfg
+        try:
+            meta = model_store.load_version(cfg, version).meta
+        except (ModelError, model_store.AdoptError) as exc:
+            return dmc.Alert(f"无法读取该版本：{exc}", color="red")
+        bt = meta.get("backtest")
+        if not bt:
+            return dmc.Text("该版本没有回测结果（随产品发布的模型只以语料训练）。", size="sm", c="dimmed")
+        rows = [[DOMAIN_NAMES.get(r["domain"], r["domain"]), r["current"], r["new"], f"{r['diff']:+d}"]
+                for r in bt["per_domain"]]
+        head = (f"回测：{bt['events']} 条已存文本事件，与 {meta.get('backtest_against') or '无模型'} 相比 "
+                f"{bt['changed']} 条的领域会改变")
+        return dmc.Stack([dmc.Text(head, size="sm"), _table(["领域", "当前模型", "该版本", "差异"], rows)], gap=4)
 
 
-@callback(
-    Output(ids.ADMIN_MODEL_STATUS, "children"),
-    Input(ids.ADMIN_MODEL_ADOPT, "n_clicks"),
-    Input(ids.ADMIN_MODEL_ROLLBACK, "n_clicks"),
-    State(ids.ADMIN_MODEL_SELECT, "value"),
-    prevent_initial_call=True,
-)
-def act(_adopt, _rollback, version):
-    user = gate("admin")[0]
-    if user is None:
-        return dmc.Alert("仅管理员可以采用或回滚文本模型", color="red")
-    app = get_context()
-    try:
-        if ctx.triggered_id == ids.ADMIN_MODEL_ROLLBACK:
-            done = model_admin.rollback(app.store, app.rules, app.cfg, user.actor(), app.clock())
-            return dmc.Alert(f"已回滚：{done['previous']} → {done['version']}", color="green")
-        if not version:
-            return dmc.Alert("请先选择要采用的版本", color="yellow")
-        done = model_admin.adopt(app.store, app.rules, app.cfg, user.actor(), version, app.clock())
-        return dmc.Alert(f"已采用 {done['version']}（原为 {done['previous']}）", color="green")
-    except (model_store.AdoptError, ModelError) as exc:
-        return dmc.Alert(f"操作失败：{exc}", color="red")
-    except ServiceError as exc:
-        return dmc.Alert(exc.user_message, color="red")
+    @callback(
+        Output(ids.ADMIN_MODEL_STATUS, "children"),
+        Input(ids.ADMIN_MODEL_ADOPT, "n_clicks"),
+        Input(ids.ADMIN_MODEL_ROLLBACK, "n_clicks"),
+        State(ids.ADMIN_MODEL_SELECT, "value"),
+        prevent_initial_call=True,
+    )
+    def act(_adopt, _rollback, version):
+        user = gate("admin")[0]
+        if user is None:
+            return dmc.Alert("仅管理员可以采用或回滚文本模型", color="red")
+        app = get_context()
+        try:
+            if ctx.triggered_id == ids.ADMIN_MODEL_ROLLBACK:
+                done = model_admin.rollback(app.store, app.rules, app.cfg, user.actor(), app.clock())
+                return dmc.Alert(f"已回滚：{done['previous']} → {done['version']}", color="green")
+            if not version:
+                return dmc.Alert("请先选择要采用的版本", color="yellow")
+            done = model_admin.adopt(app.store, app.rules, app.cfg, user.actor(), version, app.clock())
+            return dmc.Alert(f"已采用 {done['version']}（原为 {done['previous']}）", color="green")
+        except (model_store.AdoptError, ModelError) as exc:
+            return dmc.Alert(f"操作失败：{exc}", color="red")
+        except ServiceError as exc:
+            return dmc.Alert(exc.user_message, color="red")

@@ -36,10 +36,11 @@ LABEL_SQL = """
                   WHERE t.incident_id = i.incident_id AND t.action IN ('set_domain', 'dispatch'))
     ORDER BY e.text
 """
+BACKTEST_MAX = 200_000  # the newest stored texts a backtest replays: enough to see the shift, bounded memory
 EVENTS_SQL = """
     SELECT source, source_id, natural_key, occurred_at, received_at, kind, text, category
     FROM events WHERE source IN ('hotline', 'grid') AND coalesce(text, '') <> '' AND occurred_at >= ?
-    ORDER BY occurred_at, natural_key
+    ORDER BY occurred_at DESC, natural_key LIMIT ?
 """
 
 
@@ -50,10 +51,10 @@ def site_examples(conn: Any, since: datetime) -> list[Example]:
 
 
 def stored_text_events(conn: Any, since: datetime) -> list[Event]:
-    """Hotline and grid events with text since `since`, as the rules engine takes them."""
+    """The newest hotline and grid events with text since `since` (at most BACKTEST_MAX), as rules take them."""
     out = []
     for source, source_id, key, occurred, received, kind, text, category in conn.execute(
-            EVENTS_SQL, [to_db(since)]).fetchall():
+            EVENTS_SQL, [to_db(since), BACKTEST_MAX]).fetchall():
         out.append(Event(source=source, source_id=source_id, natural_key=key, occurred_at=occurred.replace(tzinfo=UTC),
                          received_at=received.replace(tzinfo=UTC), kind=kind, text=text, category=category))
     return out
