@@ -120,3 +120,24 @@ def test_blind_split_meets_the_issue_bar(cfg):
     assert result["domain_total"] == 90 and result["per_label"]["out_of_scope"]["total"] == 26
     assert result["domain_accuracy"] >= 0.90 and result["out_of_scope_kept_out"] >= 0.85
     assert result["stages"]["model"] > 0  # the second stage takes part
+
+
+def test_learn_and_evaluate_from_the_command_line(store, bus, site_cfg, config_path, fixed_now, tmp_path):
+    from tests.test_rules_cli import call
+
+    _file_and_reclassify(store, bus, site_cfg, fixed_now, RELABELLED, "environment")
+    store.close()  # `rules learn` opens the file read-only, as on a site where run.py is stopped
+    rc, out, err = call(site_cfg, config_path, ["learn", "--db", str(store.path), "--since", "3650d"])
+    assert rc == 0, err
+    assert f", {len(RELABELLED)} from officers)" in out and "held-out: domain accuracy" in out
+    assert "would change" in out and "adopt it on the admin screen" in out
+    assert len(list(model_store.model_dir(site_cfg).glob("m*.npz"))) == 1
+
+    rc, out, err = call(site_cfg, config_path, ["learn", "--db", str(tmp_path / "none.duckdb")])
+    assert rc == 1 and "no such database" in err
+    bad = tmp_path / "bad.tsv"
+    bad.write_text("label\tsubject\tdetail\nnonsense\t标题\t内容\n", encoding="utf-8")
+    rc, out, err = call(site_cfg, config_path, ["evaluate", str(bad)])
+    assert rc == 1 and "row 1" in err
+    rc, out, err = call(site_cfg, config_path, ["evaluate", "tests/data/corpus/blind.tsv", "--rules-only"])
+    assert rc == 0 and "90" in out and "model" not in out.split(";")[-1]
