@@ -35,6 +35,12 @@ def gram_key(gram: str) -> int:
 
 
 _SHIFT = np.uint64(21)
+_GOLDEN, _TOP16 = np.uint64(0x9E3779B97F4A7C15), np.uint64(48)
+
+
+def _bucket(keys: np.ndarray) -> np.ndarray:
+    """A 16-bit multiplicative hash of n-gram keys (wraps modulo 2**64 by design)."""
+    return ((keys * _GOLDEN) >> _TOP16).astype(np.intp)
 
 
 def _codes(text: str) -> np.ndarray:
@@ -77,6 +83,8 @@ class TextModel:
         keys = np.array([gram_key(g) for g in vocab], dtype=np.uint64)
         order = np.argsort(keys, kind="stable")
         self._keys = np.append(keys[order], np.uint64(2**64 - 1))  # sentinel: searchsorted never overruns
+        self._maybe = np.zeros(1 << 16, dtype=bool)  # a one-hash Bloom filter: most unknown n-grams skip the search
+        self._maybe[_bucket(keys)] = True
         self._vocab_sorted = [vocab[i] for i in order]
         # Per n-gram: weight per class with idf folded in, and idf² (the l2 norm's term) as a last column.
         self._table = np.hstack([(self.coef * self.idf).T, (self.idf ** 2)[:, None]])[order]
@@ -87,6 +95,7 @@ class TextModel:
         a = _codes(text)
         bi = (a[:-1] << _SHIFT) | a[1:]
         q = np.concatenate((a, bi, (bi[:-1] << _SHIFT) | a[2:]))
+        q = q[self._maybe[_bucket(q)]]
         pos = np.searchsorted(self._keys, q)
         seen = np.zeros(len(self._keys), dtype=bool)  # binary features: each n-gram once (cheaper than unique)
         seen[pos[self._keys[pos] == q]] = True
