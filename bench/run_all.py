@@ -32,6 +32,7 @@ BENCHES = (
     ("weekly_report", "weekly_report", []),
     ("sla_sweep", "sla_sweep", []),
     ("backtest", "backtest", []),
+    ("classify", "classify", []),
     ("footprint", "footprint", []),
     ("startup", "startup", []),
     ("open311_backfill", "open311_backfill", []),

@@ -14,7 +14,7 @@ import dash_mantine_components as dmc
 import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, html, no_update
 
-from layouts import ids
+from layouts import admin_models, ids
 from layouts.common import gate, local_time, shell
 from ops_center import queries_admin as qa
 from ops_center import queries_mapping
@@ -25,6 +25,7 @@ from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, ROLES
 from ops_center.incidents import Actor, ServiceError
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
+admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
 
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知",
                "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
@@ -62,7 +63,7 @@ def layout(**_: object):
         [
             dmc.TabsList([dmc.TabsTab(label, value=v) for v, label in (
                 ("sources", "数据源与死信"), ("rules", "规则"), ("suppressions", "屏蔽"), ("users", "用户与角色"),
-                ("audit", "审计日志"))]),
+                ("audit", "审计日志"), ("models", "文本模型"))]),
             dmc.TabsPanel(panel(
                 dmc.Group([dmc.Title("数据源健康", order=5), dmc.Button("刷新", id=ids.ADMIN_REFRESH, size="xs",
                                                                     variant="light")]),
@@ -131,6 +132,7 @@ def layout(**_: object):
                 dmc.TextInput(id=ids.ADMIN_AUDIT_ACTOR, label="按操作人筛选", w=200, debounce=400),
                 dmc.ScrollAreaAutosize(html.Div(id=ids.ADMIN_AUDIT), mah=520),
             ), value="audit"),
+            dmc.TabsPanel(admin_models.panel(), value="models"),
         ],
         id=ids.ADMIN_TABS, value="sources",
     )
@@ -283,7 +285,7 @@ def explain(_n, text):
         kind = "事件格式错误" if isinstance(exc, EventInputError) else "JSON 解析失败"
         return dmc.Alert(f"{kind}：{exc}", color="red")
     rows = getattr(app.rules, "current", app.rules).explain(event)
-    shown = [r for r in rows if r.get("matched") or r.get("selected")] or rows[:20]
+    shown = [r for r in rows if r.get("matched") or r.get("selected") or r.get("type") == "model"] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
         [["✔ 采用" if r.get("selected") else ("匹配" if r.get("matched") else "不匹配"), r.get("type", ""),

@@ -230,9 +230,17 @@ class CorrelationConfig(Strict):
     window: Duration = timedelta(minutes=30)
 
 
+class TextModelConfig(Strict):
+    enabled: bool = True
+    shipped: str = "rules/corpus/model.npz"
+    dir: str = "data/models"
+    threshold: float | None = Field(default=None, gt=0, lt=1)
+
+
 class RulesConfig(Strict):
     paths: tuple[str, ...]
     correlation: CorrelationConfig = CorrelationConfig()
+    text_model: TextModelConfig = TextModelConfig()
 
 
 class AreaConfig(Strict):

@@ -13,6 +13,7 @@ import orjson
 
 from ops_center.config import Config, parse_duration, resolve_path
 from ops_center.yamlsource import SourceError
+from rules import model_store
 from rules.engine import RuleSet, RuleState
 from rules.eventjson import EventInputError, decision_dict, event_from_dict, event_time
 from rules.explain import format_rows
@@ -28,13 +29,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     for name, text in (("check", "validate the rule files and list what they contain"),
                        ("classify", "JSON lines on stdin → one JSON decision per line on stdout"),
                        ("explain", "which rules match one event (a JSON file) and why"),
-                       ("backtest", "replay stored events through a rule set and compare")):
+                       ("backtest", "replay stored events through a rule set and compare"),
+                       ("learn", "train a new text-model version from officers' labels + the shipped corpus"),
+                       ("evaluate", "score rules + text model on a labelled file (TSV label/subject/detail or JSONL)")):
         p = actions.add_parser(name, help=text)
         p.add_argument("--rules", dest="rules_paths", action="append", type=Path, metavar="PATH",
                        help="rule file or folder (repeatable; default: rules.paths from config)")
         if name == "explain":
             p.add_argument("event_file", metavar="EVENT.json", help="the event as JSON ('-' for stdin)")
             p.add_argument("--json", dest="as_json", action="store_true", help="print rows as JSON")
+        if name == "evaluate":
+            p.add_argument("labelled", type=Path, metavar="FILE", help="labelled messages (.tsv, .csv or .jsonl)")
+            p.add_argument("--rules-only", action="store_true", help="without the text model (the first stage alone)")
+        if name == "learn":
+            p.add_argument("--since", default="365d", help="how far back officers' labels are read (default 365d)")
+            p.add_argument("--db", dest="rules_db", metavar="PATH", help="DuckDB file (default: store.path)")
+            p.add_argument("--shipped", action="store_true",
+                           help="rebuild the shipped model from the shipped corpus only (no store)")
         if name == "backtest":
             p.add_argument("--since", default="7d", help="how far back to replay, e.g. 24h, 7d (default 7d)")
             p.add_argument("--until", help="end of the period, ISO time with offset (default: now)")
@@ -52,7 +63,7 @@ def run(args: argparse.Namespace, cfg: Config, config_path: str | Path, *, stdin
     """Entry point run.py calls with the parsed args; 0 ok, 1 bad input or rules, 2 usage."""
     stdin, stdout, stderr = stdin or sys.stdin, stdout or sys.stdout, stderr or sys.stderr
     try:
-        ruleset = RuleSet.load(_paths(args, cfg, Path(config_path)), cfg)
+        ruleset = RuleSet.load(_paths(args, cfg, Path(config_path)), cfg, model_store.load_active(cfg))
     except SourceError as exc:
         stderr.write(f"{exc}\n")
         return 1
@@ -65,6 +76,10 @@ def run(args: argparse.Namespace, cfg: Config, config_path: str | Path, *, stdin
         return _explain(ruleset, args, stdin, stdout, stderr)
     if command == "backtest":
         return _backtest(ruleset, args, cfg, Path(config_path), stdout, stderr)
+    if command == "evaluate":
+        return _evaluate(ruleset, args, stdout, stderr)
+    if command == "learn":
+        return _learn(ruleset, args, cfg, Path(config_path), stdout, stderr)
     stderr.write(f"unknown rules action {command!r}\n")
     return 2
 
@@ -170,4 +185,67 @@ def _backtest(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_pa
     out.write(f"events whose rule changed: {report['changed_events']}\n")
     for change in report["top_changes"]:
         out.write(f"  {change['old_rule'] or '-'} -> {change['new_rule'] or '-'}: {change['events']}\n")
+    return 0
+
+
+def _learn(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_path: Path,
+           out: IO[str], err: IO[str]) -> int:
+    import duckdb
+
+    from ops_center.context import utc_now
+    from rules.learn import format_confusion
+    from rules.learn_run import build_shipped, learn
+
+    if args.shipped:
+        model, path = build_shipped(cfg)
+    else:
+        try:
+            since: timedelta = parse_duration(args.since)
+        except ValueError as exc:
+            err.write(f"--since: {exc}\n")
+            return 2
+        db = getattr(args, "rules_db", None) or str(resolve_path(config_path, cfg.store.path))
+        if not Path(db).exists():
+            err.write(f"{db}: no such database\n")
+            return 1
+        now = utc_now()
+        conn = duckdb.connect(str(db), read_only=True)  # learning never writes the store
+        try:
+            model, path = learn(cfg, ruleset, conn, now - since, now)
+        finally:
+            conn.close()
+    meta = model.meta
+    held = meta["held_out"]
+    out.write(f"model {meta['version']} written to {path} ({meta['examples']} examples, "
+              f"{meta.get('site_labels', 0)} from officers)\n")
+    out.write(f"held-out: domain accuracy {held['domain_accuracy']:.1%} ({held['domain_correct']}/{held['domain_total']}), "
+              f"out of scope kept out {held['out_of_scope_kept_out']:.1%}\n")
+    out.write(format_confusion(held["confusion"]) + "\n")
+    bt = meta.get("backtest")
+    if bt:
+        out.write(f"backtest on {bt['events']} stored text events vs {meta.get('backtest_against')}: "
+                  f"{bt['changed']} would change\n")
+        for row in bt["per_domain"]:
+            out.write(f"  {row['domain']:<16} {row['current']:>6} -> {row['new']:>6} ({row['diff']:+d})\n")
+        out.write("adopt it on the admin screen (系统管理 → 文本模型) to put it in use\n")
+    return 0
+
+
+def _evaluate(ruleset: RuleSet, args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
+    from rules.corpus_eval import read_labelled, score
+    from rules.learn import format_confusion
+
+    try:
+        rows = read_labelled(args.labelled)
+    except (OSError, ValueError) as exc:
+        err.write(f"{exc}\n")
+        return 1
+    result = score(ruleset.with_model(None) if args.rules_only else ruleset, rows)
+    out.write(f"{args.labelled}: {len(rows)} messages; by domain {result['domain_accuracy']:.1%} "
+              f"({result['domain_correct']}/{result['domain_total']}); out of scope kept out "
+              f"{result['out_of_scope_kept_out'] if result['out_of_scope_kept_out'] is None else format(result['out_of_scope_kept_out'], '.1%')}; "
+              f"decided by {result['stages']}\n")
+    for label, c in result["per_label"].items():
+        out.write(f"  {label:<16} {c['correct']:>4}/{c['total']:<4}\n")
+    out.write(format_confusion(result["confusion"]) + "\n")
     return 0

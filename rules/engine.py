@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import logging
@@ -21,11 +22,14 @@ from rules.compiled import CompiledAmplify, CompiledRule
 from rules.conditions import Ctx
 from rules.render import VALUE, Vars
 from rules.schema import RuleError
+from rules.textmodel import OUT_OF_SCOPE, TextModel
 
 log = logging.getLogger(__name__)
 
 TEXT_SOURCES = ("hotline", "grid")
 DEFAULT_DEDUP_WINDOW = timedelta(hours=1)
+MODEL_RULE_PREFIX = "model:"  # rule_id of a decision the text model made: "model:<version>"
+MODEL_CATEGORY = "text_model"
 
 
 class RuleState:
@@ -88,7 +92,8 @@ class RuleSet:
     """Rules compiled once; `evaluate` only reads them, so one set is shared by all threads."""
 
     def __init__(self, rules: Sequence[CompiledRule], amplifiers: Sequence[CompiledAmplify], cfg: Config,
-                 files: Sequence[str] = (), digest: str = ""):
+                 files: Sequence[str] = (), digest: str = "", model: TextModel | None = None):
+        self.model = model  # second stage for texts no rule classifies (None: straight to triage)
         self.rules = tuple(rules)
         self.amplifiers = tuple(amplifiers)
         self.cfg, self.files, self.digest = cfg, tuple(files), digest
@@ -102,8 +107,14 @@ class RuleSet:
         self._amps: dict[str, tuple[CompiledAmplify, ...]] = {}
         self._area_names = {code: a.name for code, a in cfg.area_by_code.items()}
 
+    def with_model(self, model: TextModel | None) -> RuleSet:
+        """The same compiled rules with another second-stage model (adopt/rollback swap this whole)."""
+        clone = copy.copy(self)
+        clone.model = model
+        return clone
+
     @classmethod
-    def load(cls, paths: Sequence[Path | str], cfg: Config) -> RuleSet:
+    def load(cls, paths: Sequence[Path | str], cfg: Config, model: TextModel | None = None) -> RuleSet:
         """Read, validate and compile rule files; raise RuleError naming file, line, rule and field."""
         files = rule_files(paths)
         rules: list[CompiledRule] = []
@@ -125,7 +136,7 @@ class RuleSet:
                 seen[item.id] = item
             rules.extend(got_rules)
             amps.extend(got_amps)
-        ruleset = cls(rules, amps, cfg, [display_name(f) for f in files], digest_files(files))
+        ruleset = cls(rules, amps, cfg, [display_name(f) for f in files], digest_files(files), model)
         log.info("loaded %d rules and %d amplifiers from %d files", len(rules), len(amps), len(files))
         return ruleset
 
@@ -227,9 +238,29 @@ class RuleSet:
         if self.amplifiers and out:
             out = [self._amplify(d, ev, ctx, trace) for d in out]
         if ev.source in TEXT_SOURCES and not any(not d.clears for d in out):
-            out.append(self.unclassified(ev))
-            trace.append((UNCLASSIFIED, "no rule matched: sent to triage"))
+            decision, why = self.second_stage(ev)
+            out.append(decision)
+            trace.append((decision.rule_id, why))
         return out, trace
+
+    def second_stage(self, ev: Event) -> tuple[Decision, str]:
+        """A text no rule classified: the model assigns a domain only when confident, else triage."""
+        model = self.model
+        if model is None or not ev.text:
+            return self.unclassified(ev), "no rule matched: sent to triage"
+        p = model.predict(ev.text)
+        domain = self.cfg.domain_by_code.get(p.label) if p.confident else None
+        if domain is None:
+            d = self.unclassified(ev)
+            if p.confident:  # the model is sure it is none of the six: flag it, still in triage
+                d = dataclasses.replace(d, category=OUT_OF_SCOPE)
+                return d, f"no rule matched; text model {model.version}: not ours (p={p.probability:.2f})"
+            return d, (f"no rule matched; text model {model.version} unsure: best {p.label} "
+                       f"p={p.probability:.2f} < {model.threshold:.2f}: sent to triage")
+        title = (ev.text or "").strip().split("\n")[0][:30]
+        return (Decision(rule_id=f"{MODEL_RULE_PREFIX}{model.version}", domain=p.label, category=MODEL_CATEGORY,
+                         severity="P3", level=domain.level, department=domain.department, title=title),
+                f"text model {model.version}: {p.label} p={p.probability:.2f} >= {model.threshold:.2f}")
 
     def _amplify(self, d: Decision, ev: Event, ctx: Ctx, trace: list) -> Decision:
         if d.clears:

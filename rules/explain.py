@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 from ops_center.domains import UNCLASSIFIED
 from ops_center.model import Event
 
+MODEL_RULE_PREFIX = "model:"  # as rules.engine.MODEL_RULE_PREFIX (engine imports this module lazily)
+
 if TYPE_CHECKING:
     from rules.engine import RuleSet, RuleState
 
@@ -48,10 +50,30 @@ def explain_event(ruleset: RuleSet, ev: Event, state: RuleState) -> list[dict[st
             f"{reason} (applies to domains {sorted(amp.domains)})",
             "severity": amp.severity, "notify": list(amp.notify),
         })
+    model_row = _model_row(ruleset, ev, decisions, outcome)
+    if model_row is not None:
+        rows.append(model_row)
     if any(d.rule_id == UNCLASSIFIED for d in decisions):
         rows.append({"type": "fallback", "rule_id": UNCLASSIFIED, "file": None, "line": None, "matched": True,
-                     "selected": True, "reason": "text event matched no rule: goes to the triage queue (待分类)"})
+                     "selected": True, "reason": "text event matched no rule: goes to the triage queue (待分类)"
+                     + (f" [{decisions[-1].category}]" if decisions[-1].category != UNCLASSIFIED else "")})
     return rows
+
+
+def _model_row(ruleset: RuleSet, ev: Event, decisions: list, outcome: dict) -> dict[str, Any] | None:
+    """The second stage's row: its answer, probability and the n-grams that weighed most."""
+    model = ruleset.model
+    consulted = next((rid for rid in outcome if rid.startswith(MODEL_RULE_PREFIX) or rid == UNCLASSIFIED), None)
+    if model is None or consulted is None or not ev.text:
+        return None
+    p = model.predict(ev.text)
+    grams = model.top_ngrams(ev.text, p.label)
+    chosen = any(d.rule_id.startswith(MODEL_RULE_PREFIX) for d in decisions)
+    return {"type": "model", "rule_id": f"{MODEL_RULE_PREFIX}{model.version}", "file": None, "line": None,
+            "matched": p.confident, "selected": chosen, "domain": p.label, "probability": round(p.probability, 4),
+            "threshold": model.threshold, "top_ngrams": grams, "probabilities": model.probabilities(p),
+            "reason": f"{p.label} p={p.probability:.2f} (threshold {model.threshold:.2f}); top n-grams: "
+                      + ", ".join(f"{g}({w:+.2f})" for g, w in grams), "outcome": outcome[consulted]}
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
