@@ -32,6 +32,9 @@ WALL_PATROL = "wall-patrol"
 WALL_PATROL_TICK = "wall-patrol-tick"
 WALL_PATROL_TOGGLE = "wall-patrol-toggle"
 WALL_SERVER_NOW = "wall-server-now"
+WALL_P1 = "wall-p1"
+WALL_SOUND = "wall-sound"
+WALL_LEGEND = "wall-legend"
 
 # --- console (layouts/console.py) ---
 CONSOLE_ROOT = "console-root"

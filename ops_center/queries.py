@@ -27,8 +27,9 @@ _HOUR_US = 3_600_000_000
 #          CASE WHEN created_at >= $since THEN floor(epoch($now - created_at) / 3600) END AS hours_ago, count(*) AS n
 #   FROM incidents WHERE (status IN open OR (created_at >= $since AND status NOT IN (open, 'merged')))
 #        AND starts_with(area_code, $scope) GROUP BY ALL
-# and wall_rows the open incidents of the area ORDER BY is_overdue DESC, severity = 'P1' DESC, next_due NULLS
-# LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle).
+# and wall_rows the open incidents of the area ORDER BY severity = 'P1' DESC, is_overdue DESC, next_due NULLS
+# LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle):
+# a P1 is never pushed off the list by a pile of late P4s.
 
 _QUEUE_SQL = """
 SELECT incident_id, version, status, domain, category, severity, title, area_code, street_code,
@@ -103,7 +104,7 @@ class WallData:
 
 def wall_data(hot: Any, now: datetime, tz: str, scope: str | None = None, focus: str | None = None,
               limit: int = WALL_MARKER_LIMIT) -> WallData:
-    """Counts over the scope (open + last 24 h) and the open incidents of the focus (patrol street) or scope."""
+    """Counts (open + last 24 h) and open incidents of the focus (patrol street) or else the scope."""
     return wall_frames(hot.columns(now), now, tz, scope, focus, limit)
 
 
@@ -111,7 +112,8 @@ def wall_frames(cols: Any, now: datetime, tz: str, scope: str | None = None, foc
                 limit: int = WALL_MARKER_LIMIT) -> WallData:
     """wall_data over one hot-set snapshot."""
     late = cols["late_at"] < _us(now)  # the one comparison with `now` both parts share
-    return WallData(wall_counts(cols, late, now, tz, scope), wall_rows(cols, late, focus or scope, limit),
+    # Patrol narrows everything the wall shows (cards, tiles, list, map) to one street, not just half of it.
+    return WallData(wall_counts(cols, late, now, tz, focus or scope), wall_rows(cols, late, focus or scope, limit),
                     cols.version)
 
 
@@ -148,12 +150,13 @@ def wall_counts(cols: Any, late: np.ndarray, now: datetime, tz: str, scope: str 
 
 
 def wall_rows(cols: Any, late: np.ndarray, area: str | None, limit: int) -> pd.DataFrame:
-    """Open incidents of `area`, most urgent first: overdue (NULL last), then the snapshot's static order."""
+    """Open incidents of `area`, most urgent first: P1, then overdue (NULL last), then the snapshot's static order."""
     order = cols.urgent
     if area is not None:
         order = order[cols.prefixed("area_code", area)[order]]
     unknown = cols["late_unknown"][order]
-    rank = np.where(late[order], 0, np.where(unknown, 2, 1))
+    not_p1 = ~cols.among("severity", ("P1",))[order]
+    rank = not_p1 * 3 + np.where(late[order], 0, np.where(unknown, 2, 1))
     top = order[np.argsort(rank, kind="stable")[:limit]]
     frame: dict[str, Any] = {"incident_id": cols["incident_id"][top]}
     for name in ("status", "domain", "severity", "title", "area_code", "street_code"):
@@ -189,6 +192,7 @@ class WallSummary:
     markers: pd.DataFrame
     urgent: pd.DataFrame
     p1_open: tuple[int, ...] = field(default=())
+    p1: pd.DataFrame | None = None  # every open P1 of the area (the alarm strip), however many are overdue
 
 
 def summarize_wall(data: WallData, limit: int = WALL_LIST_LIMIT) -> WallSummary:
@@ -215,7 +219,8 @@ def summarize_wall(data: WallData, limit: int = WALL_LIST_LIMIT) -> WallSummary:
     rows = data.rows
     markers = rows[["incident_id", "domain", "severity", "title", "area_code", "lat", "lon", "status"]]
     p1 = rows["incident_id"].to_numpy()[rows["severity"].to_numpy(dtype=object) == "P1"]
-    return WallSummary(totals, domains, street_load, markers, rows.head(limit), tuple(int(i) for i in p1))
+    p1_rows = rows[rows["severity"].to_numpy(dtype=object) == "P1"]
+    return WallSummary(totals, domains, street_load, markers, rows.head(limit), tuple(int(i) for i in p1), p1_rows)
 
 
 # --- console -----------------------------------------------------------------------------

@@ -56,7 +56,7 @@ SELECT incident_id, status, domain, severity, title, area_code, street_code, lat
 FROM incidents
 WHERE status IN ('new', 'acknowledged', 'dispatched')
   AND ($area IS NULL OR starts_with(area_code, $area))
-ORDER BY overdue_now DESC, severity = 'P1' DESC, next_due NULLS LAST, created_at DESC, incident_id DESC
+ORDER BY severity = 'P1' DESC, overdue_now DESC, next_due NULLS LAST, created_at DESC, incident_id DESC
 LIMIT $limit
 """
 

@@ -59,7 +59,7 @@ def old_map_figure(wall, cfg: Any, street_load: dict[str, int], markers: Any, fo
     fig = go.Figure(traces)
     fig.update_layout(
         map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
-        meta={"fit": [extent[1], extent[0], extent[3], extent[2]]},
+        meta={"fit": [extent[1], extent[0], extent[3], extent[2]], "labels": wall.street_labels(cfg, district)},
         showlegend=False, paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0},
         uirevision=focus or "district", hoverlabel={"font": {"size": 16}})
     return fig
