@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -159,3 +160,26 @@ def server_clock(now: datetime) -> html.Span:
     """Carries the server's `now` so countdowns follow the server clock, not the browser's."""
     return html.Span(className="ops-server-now", **{"data-server-now": str(epoch_ms(now))})
 
+
+
+# Device event codes some rule titles carry verbatim ("适老设备low_battery"): shown in Chinese on every screen.
+EVENT_NAMES = {"low_battery": "电量低", "offline": "离线", "fault": "故障", "alarm": "报警", "restore": "恢复",
+               "tamper": "被拆卸", "online": "上线"}
+_EVENT_CODE = re.compile(r"(?<![A-Za-z_])(" + "|".join(EVENT_NAMES) + r")(?![A-Za-z_])")
+
+
+def display_title(title: Any) -> str:
+    """An incident title as a user reads it: device event codes in Chinese, nothing for a missing title."""
+    if title is None or (isinstance(title, float) and title != title):
+        return "—"
+    return _EVENT_CODE.sub(lambda m: EVENT_NAMES[m.group(1)], str(title))
+
+
+def text_or_empty(value: Any) -> str:
+    """A nullable text column as text: NULL/NaN/NA become "" instead of "nan"."""
+    try:
+        if value is None or pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # a list or array is not a missing value
+        pass
+    return str(value)

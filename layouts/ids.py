@@ -62,6 +62,10 @@ CONSOLE_DOMAIN = "console-domain"
 CONSOLE_CATEGORY = "console-category"
 CONSOLE_NOTE = "console-note"
 CONSOLE_BULK_ACK = "console-bulk-ack"
+CONSOLE_SORT = "console-sort"
+CONSOLE_PAGE = "console-page"
+CONSOLE_RETRY = "console-retry"
+CONSOLE_RETRY_BTN = "console-retry-btn"
 # One button per service action: {action: id}; keyboard shortcuts in assets/ops.js click these.
 CONSOLE_ACTIONS = {
     "acknowledge": "console-act-acknowledge",

@@ -279,3 +279,65 @@ def incident_detail(store: Any, incident_id: int) -> IncidentDetail | None:
     finally:
         cur.close()
     return IncidentDetail(row, _aware(timeline), _aware(reports), _aware(related))
+
+
+# --- console paging (issue 16): a real total, pages, and a sort the officer chooses -------------
+
+CONSOLE_PAGE_SIZE = 100
+# ORDER BY clauses by name: the officer picks a name, never SQL text.
+CONSOLE_SORTS = {
+    "due": "status = 'resolved', next_due NULLS LAST, severity, created_at, incident_id",
+    "severity": "severity, status = 'resolved', next_due NULLS LAST, created_at, incident_id",
+    "created": "created_at DESC, incident_id DESC",
+    "area": "area_code, next_due NULLS LAST, incident_id",
+}
+_PAGE_WHERE = """
+WHERE list_contains(?::VARCHAR[], status)
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], domain))
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], severity))
+  AND (? IS NULL OR starts_with(area_code, ?))
+  AND (? IS NULL OR starts_with(area_code, ?))
+  AND (? IS NULL OR source = ? OR list_contains(sources, ?))
+"""
+_PAGE_SELECT = """
+SELECT incident_id, version, status, domain, category, severity, title, area_code, street_code,
+       level, department, source, report_count, created_at, ack_due_at, resolve_due_at,
+       overdue, ack_overdue, supervised,
+       CASE WHEN status = 'new' THEN ack_due_at ELSE resolve_due_at END AS next_due
+FROM incidents
+"""
+
+
+def _page_params(filters: QueueFilters, scope: str | None) -> list:
+    statuses = list(filters.statuses) or list(QUEUE_STATUSES)
+    domains, severities = list(filters.domains), list(filters.severities)
+    return [statuses, domains, domains, severities, severities, scope, scope, filters.area, filters.area,
+            filters.source, filters.source, filters.source]
+
+
+def console_page(store: Any, filters: QueueFilters, scope: str | None, *, sort: str = "due", page: int = 1,
+                 page_size: int = CONSOLE_PAGE_SIZE) -> tuple[pd.DataFrame, int]:
+    """One page of the officer's queue in the chosen order, and how many incidents match in all."""
+    order = CONSOLE_SORTS.get(sort, CONSOLE_SORTS["due"])
+    params = _page_params(filters, scope)
+    offset = max(page - 1, 0) * page_size
+    cur = store.cursor()
+    try:
+        total = int(cur.execute("SELECT count(*) FROM incidents" + _PAGE_WHERE,  # noqa: S608 - constant text
+                                params).fetchall()[0][0])
+        df = cur.execute(_PAGE_SELECT + _PAGE_WHERE + f"ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608 - named order
+                         [*params, page_size, offset]).df()
+    finally:
+        cur.close()
+    return _aware(df), total
+
+
+def console_rows_by_id(store: Any, incident_ids: list[int], scope: str | None) -> pd.DataFrame:
+    """Queue rows of given incidents (inside the scope): the one just acted on stays in view after it leaves a filter."""
+    cur = store.cursor()
+    try:
+        df = cur.execute(_PAGE_SELECT + "WHERE list_contains(?::BIGINT[], incident_id)"
+                         " AND (? IS NULL OR starts_with(area_code, ?))", [incident_ids, scope, scope]).df()
+    finally:
+        cur.close()
+    return _aware(df)
