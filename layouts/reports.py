@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import gate, kpi_text, shell
-from ops_center import kpis
+from layouts.common import area_name, current_user, gate, kpi_text, shell
+from ops_center import kpis, queries, report_sheets
 from ops_center import weekly_report as wr
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, UNCLASSIFIED
@@ -25,19 +25,22 @@ DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font
 
 
 def fmt(value: object, unit: str) -> str:
+    """As the xlsx shows it: durations in hours to one decimal."""
+    if unit == "minutes" and value is not None and not pd.isna(value):
+        return f"{float(value) / 60:.1f} 小时"
     return kpi_text(value, unit, ' 分钟')
 
 
-def fmt_change(value: object, unit: str) -> str:
-    """Week-over-week: counts as ±n, rates in percentage points."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+def fmt_change(this: object, last: object, kpi: kpis.Kpi) -> str:
+    """Week-over-week of the displayed values (the xlsx's definition): counts ±n, rates in percentage points."""
+    value = report_sheets.change(this, last, kpi)
+    if value is None:
         return "—"
-    v = float(value)
-    if unit == "rate":
-        return f"{v * 100:+.1f} 个百分点"
-    if unit == "minutes":
-        return f"{v:+.0f} 分钟"
-    return f"{int(v):+d}"
+    if kpi.unit == "rate":
+        return f"{value:+.1f} 个百分点"
+    if kpi.unit == "minutes":
+        return f"{value:+.1f} 小时"
+    return f"{int(value):+d}"
 
 
 def overview_cards(report: wr.WeeklyReport) -> list:
@@ -48,7 +51,7 @@ def overview_cards(report: wr.WeeklyReport) -> list:
         row = rows.loc[kpi.name]
         cards.append(dmc.Paper(
             [dmc.Text(kpi.name, size="xs", c="dimmed"), dmc.Text(fmt(row["本周"], kpi.unit), size="xl", fw=700),
-             dmc.Text(f"上周 {fmt(row['上周'], kpi.unit)} · 环比 {fmt_change(row['环比变化'], kpi.unit)}", size="xs",
+             dmc.Text(f"上周 {fmt(row['上周'], kpi.unit)} · 环比 {fmt_change(row['本周'], row['上周'], kpi)}", size="xs",
                       c="dimmed")],
             p="xs", withBorder=True, style={"minWidth": 150}, className="reports-card",
         ))
@@ -151,12 +154,15 @@ def layout(week: str | None = None, **_: object):
 
 
 def _report(week: str) -> wr.WeeklyReport | None:
+    """The week's report for the signed-in user's own area (an officer's street, a leader's district)."""
     app = get_context()
     try:
         wr.parse_week(week)
     except ValueError:
         return None
-    return wr.build_weekly_report(app.store, app.cfg, week, now=app.clock())
+    user = current_user()
+    area = queries.scope_prefix(app.cfg, user.scope if user else None)
+    return wr.build_weekly_report(app.store, app.cfg, week, now=app.clock(), area=area)
 
 
 @callback(
@@ -172,7 +178,8 @@ def render(week):
     if report is None:
         return (no_update,) * 5
     cfg = get_context().cfg
-    title = f"{cfg.site.name} 周报 · {wr.week_label(report.week, cfg.site.timezone)} · 对比 {report.previous}"
+    title = (f"{cfg.site.name} · {area_name(report.area)} 周报 · {wr.week_label(report.week, cfg.site.timezone)}"
+             f" · 对比 {report.previous}")
     return title, overview_cards(report), street_table(report), street_chart(report), rate_chart(report)
 
 
@@ -189,5 +196,6 @@ def download(_xlsx, _csv, week):
         return no_update
     cfg = get_context().cfg
     if ctx.triggered_id == ids.REPORTS_CSV_BUTTON:
-        return dict(content=wr.csv_text(report), filename=f"weekly-{report.week}.csv", type="text/csv")
-    return dcc.send_bytes(wr.xlsx_bytes(report, cfg), f"weekly-{report.week}.xlsx")
+        return dict(content=wr.csv_text(report, cfg), filename=f"weekly-{report.week}-{report.area}.csv",
+                    type="text/csv")
+    return dcc.send_bytes(wr.xlsx_bytes(report, cfg, get_context().clock()), f"weekly-{report.week}-{report.area}.xlsx")

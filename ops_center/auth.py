@@ -25,7 +25,7 @@ SCREEN_ROLES: dict[str, frozenset[str]] = {
     "wall": frozenset({"viewer", "officer", "leader", "admin"}),
     "console": frozenset({"officer", "admin"}),
     "areas": frozenset({"officer", "leader", "admin"}),
-    "reports": frozenset({"leader", "admin"}),
+    "reports": frozenset({"officer", "leader", "admin"}),  # officers: their own area's report (issue 16)
     "admin": frozenset({"admin"}),
 }
 SCREEN_PATHS = {"wall": "/wall", "console": "/console", "areas": "/areas", "reports": "/reports", "admin": "/admin"}
