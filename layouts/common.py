@@ -138,14 +138,14 @@ def pct(value: float | None) -> str:
     return f"{value * 100:.1f}%"
 
 
-def kpi_text(value: object, unit: str, minutes_suffix: str = "") -> str:
-    """A KPI value as shown on every page: rates as 0.0 %, minutes whole, counts whole, nothing as a dash."""
+def kpi_text(value: object, unit: str) -> str:
+    """A KPI value as shown on every page: rates as 0.0 %, durations in hours with a unit, counts whole, else a dash."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return "—"
     if unit == "rate":
         return pct(float(value))
-    if unit == "minutes":
-        return f"{float(value):.0f}{minutes_suffix}"
+    if unit == "minutes":  # stored in minutes, read in hours like the xlsx (ops_center/report_sheets.py)
+        return f"{float(value) / 60:.1f} 小时"
     return f"{int(value)}"
 
 

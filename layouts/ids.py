@@ -94,6 +94,7 @@ AREAS_SUMMARY = "areas-summary"
 AREAS_TABLE = "areas-table"
 AREAS_RANKING = "areas-ranking"
 AREAS_DOMAIN_MIX = "areas-domain-mix"
+AREAS_SCROLL = "areas-scroll"
 AREAS_GOTO = "areas-goto"  # pattern-matching type: {"type": AREAS_GOTO, "code": area code}
 
 # --- reports (layouts/reports.py) ---

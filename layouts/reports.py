@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dash
 import dash_mantine_components as dmc
-import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
@@ -26,9 +25,7 @@ DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font
 
 def fmt(value: object, unit: str) -> str:
     """As the xlsx shows it: durations in hours to one decimal."""
-    if unit == "minutes" and value is not None and not pd.isna(value):
-        return f"{float(value) / 60:.1f} 小时"
-    return kpi_text(value, unit, ' 分钟')
+    return kpi_text(value, unit)
 
 
 def fmt_change(this: object, last: object, kpi: kpis.Kpi) -> str:

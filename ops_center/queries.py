@@ -341,3 +341,26 @@ def console_rows_by_id(store: Any, incident_ids: list[int], scope: str | None) -
     finally:
         cur.close()
     return _aware(df)
+
+
+# --- drill-down leaf (issue 16): a grid shows its incidents, not a one-cell choropleth ------------
+
+_AREA_INCIDENTS_SQL = """
+SELECT incident_id, title, domain, severity, status, area_code, lat, lon, created_at
+FROM incidents
+WHERE starts_with(area_code, ?) AND created_at >= ? AND created_at < ? AND status <> 'merged'
+  AND (? IS NULL OR domain = ?)
+ORDER BY created_at DESC, incident_id DESC
+LIMIT ?
+"""
+
+
+def area_incidents(store: Any, area: str, start: datetime, end: datetime, domain: str | None = None,
+                   limit: int = 500) -> pd.DataFrame:
+    """The incidents of one (small) area in a time range, newest first: what a grid's drill-down shows."""
+    cur = store.cursor()
+    try:
+        df = cur.execute(_AREA_INCIDENTS_SQL, [area, to_db(start), to_db(end), domain, domain, limit]).df()
+    finally:
+        cur.close()
+    return _aware(df)
