@@ -242,10 +242,21 @@ class UserConfig(Strict):
     scope: str
 
 
+class ReportSubscription(Strict):
+    """A leader's or a unit's own weekly report: its area's report written (and published) on schedule."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str
+    area: str
+    format: Literal["xlsx", "csv"] = "xlsx"
+    publish: bool = True  # also announce it on MQTT <prefix>/out/report/<id>
+
+
 class ReportsConfig(Strict):
     folder: str = "reports"
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     weekly_time: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
+    subscriptions: tuple[ReportSubscription, ...] = ()
 
 
 def _parse_instant(value: object) -> datetime:
@@ -385,6 +396,13 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("sources", i), f"source {src.id}: kind open311 needs a url")
         if src.kind == "drop_folder" and not src.path:
             raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
+    subs = set()
+    for i, sub in enumerate(cfg.reports.subscriptions):
+        if sub.id in subs:
+            raise doc.error(("reports", "subscriptions", i, "id"), f"report subscription {sub.id} appears twice")
+        subs.add(sub.id)
+        if sub.area not in codes:
+            raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     for i, sup in enumerate(cfg.suppressions):
         where = ("suppressions", i)
         if sup.ends <= sup.starts:

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ops_center import kpis, report_sheets
+from ops_center.bus import ReportWritten
 from ops_center.category_names import category_name
 from ops_center.config import Config
 from ops_center.domains import DOMAIN_NAMES, LEVEL_NAMES, SEVERITY_NAMES, SOURCE_NAMES, STATUS_NAMES
@@ -380,3 +381,24 @@ def weekly_report_job(ctx: Any) -> Path:
     now = ctx.clock()
     week = previous_week(now, cfg.site.timezone)
     return write_weekly_report(ctx, cfg, week, cfg.path_of(cfg.reports.folder) / f"weekly-{week}.xlsx", made_at=now)
+
+
+def subscription_reports_job(ctx: Any) -> list[Path]:
+    """APScheduler job (with the weekly one): each subscribed area's report of last week, announced on the bus."""
+    cfg, now = ctx.cfg, ctx.clock()
+    week = previous_week(now, cfg.site.timezone)
+    folder = cfg.path_of(cfg.reports.folder) / "subscriptions"
+    written = []
+    for sub in cfg.reports.subscriptions:
+        try:
+            path = write_weekly_report(ctx, cfg, week, folder / f"weekly-{week}-{sub.id}.{sub.format}",
+                                       area=sub.area, made_at=now)
+        except Exception:  # noqa: BLE001 - one failing subscription must not stop the others
+            log.exception("weekly report for subscription %s failed", sub.id)
+            continue
+        written.append(path)
+        if sub.publish:
+            summary = kpis.kpi_summary(_store_of(ctx), *week_bounds(week, cfg.site.timezone), area=sub.area)
+            ctx.bus.publish([ReportWritten(now, sub.id, sub.name, sub.area, week, str(path),
+                                           int(summary.get(COUNT_KEY) or 0))])
+    return written
