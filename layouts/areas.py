@@ -121,6 +121,12 @@ def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, do
     return Drill(code, child, shapes, rows.reset_index(drop=True), summary, domains, incidents)
 
 
+def fit_box(cfg: Config, code: str) -> list[float]:
+    """[west, south, east, north] of an area's drawn shape."""
+    lat0, lon0, lat1, lon1 = geo.extent(cfg, code)
+    return [lon0, lat0, lon1, lat1]
+
+
 def area_labels(cfg: Config, codes: list[str]) -> list[list]:
     """[lon, lat, name] per shown area: assets/ops.js writes the names over the map (no glyphs offline)."""
     return [[cfg.area_by_code[c].centroid[1], cfg.area_by_code[c].centroid[0], cfg.area_by_code[c].name]
@@ -156,7 +162,9 @@ def map_figure(drill: Drill, cfg: Config, kpi: str) -> go.Figure:
         ))
     fig = go.Figure(traces)
     fig.update_layout(map={"style": MAP_STYLE, "center": center, "zoom": zoom}, margin=dict(l=0, r=0, t=0, b=0),
-                      uirevision=drill.code, clickmode="event", meta={"labels": area_labels(cfg, list(rows["code"]))},
+                      uirevision=drill.code, clickmode="event",
+                      # assets/ops.js fits this box to the panel's real size (a laptop's is smaller than 760x540).
+                      meta={"labels": area_labels(cfg, list(rows["code"])), "fit": fit_box(cfg, drill.code)},
                       showlegend=drill.incidents is not None,
                       legend={"bgcolor": "rgba(11,18,32,0.8)", "x": 0.01, "y": 0.01, "yanchor": "bottom"}, **DARK)
     return fig
@@ -381,7 +389,7 @@ def render(search, kpi_now, span_now, domain_now):
     drill = load_drill(app.store, cfg, code, start, end, None if domain == "all" else domain)
     title = (f"{cfg.area_by_code[code].name} · {RANGES[span]} · " +
              (f"下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个" if drill.incidents is None
-              else f"本网格事件 {len(drill.incidents)} 起"))
+              else f"本网格事件（含误报） {len(drill.incidents)} 起"))
     same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
     return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
             table(drill, cfg), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},

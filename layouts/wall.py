@@ -356,7 +356,7 @@ def street_labels(cfg: Any, district: str) -> list[list]:
 
 def scope_title(cfg: Any, scope: str | None) -> str:
     """The header names the area this wall shows: the site for the whole district, else the officer's area."""
-    return cfg.site.name if scope is None else f"{cfg.site.name} · {area_name(scope)}"
+    return cfg.site.name if scope in (None, cfg.site.default_area) else f"{cfg.site.name} · {area_name(scope)}"
 
 
 def scope_label(cfg: Any, scope: str | None) -> str:

@@ -14,7 +14,7 @@ from ops_center.domains import DOMAIN_CODES
 from ops_center.store import from_db, to_db
 
 QUEUE_STATUSES = ("new", "acknowledged", "dispatched", "resolved")
-WALL_LIST_LIMIT = 11  # rows that fit the list panel at 5.4vh each (assets/wall.css)
+WALL_LIST_LIMIT = 10  # rows that fit the list panel at 5.4vh each (assets/wall.css, below the P1 strip)
 QUEUE_LIMIT = 500
 
 WALL_MARKER_LIMIT = 2000
@@ -26,7 +26,7 @@ _HOUR_US = 3_600_000_000
 #          created_at >= $today AS is_today,
 #          CASE WHEN created_at >= $since THEN floor(epoch($now - created_at) / 3600) END AS hours_ago, count(*) AS n
 #   FROM incidents WHERE (status IN open OR (created_at >= $since AND status NOT IN (open, 'merged')))
-#        AND starts_with(area_code, $scope) GROUP BY ALL
+#        AND starts_with(area_code, $focus_or_scope) GROUP BY ALL
 # and wall_rows the open incidents of the area ORDER BY severity = 'P1' DESC, is_overdue DESC, next_due NULLS
 # LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle):
 # a P1 is never pushed off the list by a pile of late P4s.

@@ -63,7 +63,7 @@ LIMIT $limit
 
 def oracle(store, now, scope=None, focus=None, limit=queries.WALL_MARKER_LIMIT) -> queries.WallData:
     params = {"now": to_db(now), "today": to_db(queries.local_midnight(now, TZ)),
-              "since": to_db(now - timedelta(hours=24)), "scope": scope}
+              "since": to_db(now - timedelta(hours=24)), "scope": focus or scope}  # patrol narrows the counts too
     counts = store.query_df(ORACLE_AGG_SQL, params)
     rows = store.query_df(ORACLE_ROWS_SQL, {"now": params["now"], "area": focus or scope, "limit": limit})
     return queries.WallData(counts, queries._aware(rows))

@@ -35,8 +35,14 @@ def test_every_p1_stays_visible_among_a_thousand_late_p4s_and_a_new_one_rings(we
     assert len(web_duo.find_elements(f"#{ids.WALL_P1} .p1-chip")) == 6
     web_duo.wait_for_text_to_equal(f"#{ids.WALL_P1} .p1-more", "另 34 起")
     # The list starts with P1s, not with the 1,000 late P4s; the totals count every late one.
-    sevs = [e.text for e in web_duo.find_elements(f"#{ids.WALL_LIST} .wall-item .sev")]
+    sevs = [e.get_attribute("textContent") for e in web_duo.find_elements(f"#{ids.WALL_LIST} .wall-item .sev")]
     assert sevs and set(sevs) == {"P1"}, sevs
+    # Every listed row is on screen (none cut off below the panel).
+    hidden = web_duo.driver.execute_script(
+        "const p = document.getElementById('wall-list').getBoundingClientRect();"
+        " return [...document.querySelectorAll('#wall-list .wall-item')].filter("
+        "e => e.getBoundingClientRect().bottom > p.bottom + 1).length;")
+    assert hidden == 0, hidden
     web_duo.wait_for_contains_text(f"#{ids.WALL_TOTALS}", "1000")
     # Countdowns carry units, one format.
     first = web_duo.find_element(f"#{ids.WALL_P1} .p1-chip .ops-countdown").text
