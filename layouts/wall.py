@@ -173,10 +173,11 @@ class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside 
 
 def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, cols: Any, now: Any) -> Drawn:
     summary = queries.summarize_wall(queries.wall_frames(cols, now, tz, scope, focus))
+    totals = {**summary.totals, **queries.wall_attention(cols, now, focus or scope)}
     hashes = {"map": _digest((summary.street_load, _frame_digest(summary.markers), focus)),
               "tiles": _digest(summary.domains), "list": _frame_digest(summary.urgent),
               "p1": _frame_digest(summary.p1)}
-    return Drawn(cols.version, summary.totals, summary.p1_open, hashes,
+    return Drawn(cols.version, totals, summary.p1_open, hashes,
                  map_figure(cfg, summary.street_load, summary.markers, focus or scope),
                  plain(tiles_view(summary.domains)), plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)))
 
@@ -268,7 +269,9 @@ def totals_view(totals: dict[str, int], rates: dict[str, float | None]) -> list:
     items = [
         ("今日新增", str(totals["new_today"]), ""),
         ("在办", str(totals["open"]), ""),
+        ("即将超时", str(totals.get("soon", 0)), "warn" if totals.get("soon") else ""),
         ("超期", str(totals["overdue"]), "danger" if totals["overdue"] else ""),
+        ("督办/升级", f"{totals.get('supervised', 0)}/{totals.get('escalated', 0)}", ""),
         ("及时响应率", pct(rates.get("ack_on_time_rate")), ""),
         ("按期办结率", pct(rates.get("resolve_on_time_rate")), ""),
     ]

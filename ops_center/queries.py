@@ -364,3 +364,17 @@ def area_incidents(store: Any, area: str, start: datetime, end: datetime, domain
     finally:
         cur.close()
     return _aware(df)
+
+
+# --- wall attention counts (issue 16): what is about to be late, and what leaders are pushing ------
+
+SOON = timedelta(minutes=30)  # 即将超时: a deadline within this window (assets/ops.js turns countdowns amber at 10 min)
+
+
+def wall_attention(cols: Any, now: datetime, area: str | None) -> dict[str, int]:
+    """Open incidents of the area due within SOON (not yet late), under 督办, and escalated at least once."""
+    mine = cols["open"] if area is None else cols["open"] & cols.prefixed("area_code", area)
+    late_at = cols["late_at"][mine]
+    soon = (late_at >= _us(now)) & (late_at < _us(now + SOON))
+    return {"soon": int(np.count_nonzero(soon)), "supervised": int(np.count_nonzero(cols["supervised"][mine])),
+            "escalated": int(np.count_nonzero(cols["escalations"][mine] > 0))}

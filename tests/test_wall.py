@@ -114,3 +114,18 @@ def test_wall_live_with_kiosk_token(web_ctx, with_health, demo_incidents, web_du
     assert web_duo.driver.execute_script("return document.querySelectorAll('script[src^=\"http\"]').length") == 0
     logs = web_duo.get_logs()
     assert logs == [], [e["message"][:300] for e in logs]
+
+
+def test_attention_counts_soon_late_supervised_and_escalated(web_ctx, demo_incidents):
+    now = web_ctx.clock()
+    soon = make_incident(web_ctx.store, web_ctx.cfg, now=now - timedelta(minutes=5), domain="traffic",
+                         severity="P2", status="new", area_code="510108004",
+                         ack_due_at=now + timedelta(minutes=10))
+    web_ctx.store.write(lambda conn: conn.execute(
+        "UPDATE incidents SET supervised = true, escalations = 1 WHERE incident_id = ?", [demo_incidents["p1"]]))
+    cols = web_ctx.hot_incidents.columns(now, fresh=True)
+    seen = queries.wall_attention(cols, now, None)
+    assert seen["soon"] >= 1 and (seen["supervised"], seen["escalated"]) == (1, 1)
+    street = queries.wall_attention(cols, now, "510108004")
+    assert street["soon"] == 1 and street["supervised"] == 0
+    assert soon in set(cols["incident_id"][cols["open"]])
