@@ -145,6 +145,14 @@ def layout(**_: Any) -> Any:
                 className="action-row",
             ),
             html.Div(
+                [dmc.NumberInput(id=ids.CONSOLE_EXT_HOURS, label="延期（小时）", value=24, min=1, max=24 * 30, step=1, w=120),
+                 _button("request_extension"), _button("decide_extension"),
+                 html.Button("驳回延期", id=ids.CONSOLE_EXT_REJECT, className="btn act-reject-extension", disabled=True,
+                             n_clicks=0),
+                 html.Div(id=ids.CONSOLE_EXTENSION, className="console-extension")],
+                className="action-row",
+            ),
+            html.Div(
                 [dmc.Textarea(id=ids.CONSOLE_NOTE, placeholder="备注 / 处置说明（按 N 聚焦）", autosize=True, minRows=2,
                               w="100%"),
                  _button("add_note")],
@@ -276,6 +284,8 @@ def first_page(*_):
     Output(ids.CONSOLE_DEPARTMENT, "value"),
     Output(ids.CONSOLE_DOMAIN, "value"),
     *[Output(ids.CONSOLE_ACTIONS[a], "disabled") for a in ACTIONS],
+    Output(ids.CONSOLE_EXT_REJECT, "disabled"),
+    Output(ids.CONSOLE_EXTENSION, "children"),
     Input(ids.CONSOLE_GRID, "selectedRows"),
     Input(ids.CONSOLE_REFRESH, "data"),
     State(ids.CONSOLE_SELECTED, "data"),
@@ -290,16 +300,22 @@ def show_detail(selected_rows, _refresh, current):
     if len(rows) != 1:
         text = "选择左侧事件查看详情" if not rows else f"已选 {len(rows)} 条事件，可批量受理"
         return (None, html.Div(text, className="dim"), None, None, None, no_update, [], None, None,
-                *disabled_all)
+                *disabled_all, True, None)
     incident_id = int(rows[0]["incident_id"])
     detail = queries.incident_detail(ctx.store, incident_id)
     if detail is None:
         return (None, html.Div("事件不存在", className="dim"), None, None, None, no_update, [], None, None,
-                *disabled_all)
+                *disabled_all, True, None)
     inc = detail.incident
     tz = ctx.cfg.site.timezone
     allowed = set(allowed_actions(inc["status"], user.role)) if user else set()
-    selected = {"incident_id": incident_id, "version": int(inc["version"]), "status": inc["status"]}
+    pending = queries.pending_extension(ctx.store, incident_id)
+    if pending is None:
+        allowed.discard("decide_extension")  # nothing to decide
+    else:
+        allowed.discard("request_extension")  # one pending request at a time
+    selected = {"incident_id": incident_id, "version": int(inc["version"]), "status": inc["status"],
+                "extension_id": pending["extension_id"] if pending else None}
     merge_targets = [
         {"value": str(int(r["incident_id"])), "label": f"#{int(r['incident_id'])} {r['title']}"}
         for r in detail.related.to_dict("records")
@@ -316,6 +332,8 @@ def show_detail(selected_rows, _refresh, current):
         inc.get("department") or None,
         inc["domain"] if inc["domain"] in DOMAIN_CODES else None,
         *[a not in allowed for a in ACTIONS],
+        "decide_extension" not in allowed,
+        extension_view(pending, tz),
     )
 
 
@@ -328,6 +346,7 @@ def show_detail(selected_rows, _refresh, current):
     *[Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
     Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
     Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
+    Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
     State(ids.CONSOLE_SELECTED, "data"),
     State(ids.CONSOLE_GRID, "selectedRows"),
     State(ids.CONSOLE_DEPARTMENT, "value"),
@@ -338,12 +357,14 @@ def show_detail(selected_rows, _refresh, current):
     State(ids.CONSOLE_NOTE, "value"),
     State(ids.CONSOLE_REFRESH, "data"),
     State(ids.CONSOLE_RETRY, "data"),
+    State(ids.CONSOLE_EXT_HOURS, "value"),
     prevent_initial_call=True,
 )
 def act(*args):
     n = len(ACTIONS)
-    clicks = args[: n + 2]
-    selected, selected_rows, department, level, merge_target, domain, category, note, refresh, retry = args[n + 2:]
+    clicks = args[: n + 3]
+    (selected, selected_rows, department, level, merge_target, domain, category, note, refresh, retry,
+     hours) = args[n + 3:]
     trigger = dash.ctx.triggered_id
     hidden = {"display": "none"}
     if not trigger or not any(clicks):
@@ -353,7 +374,8 @@ def act(*args):
     actor = user.actor()
     note = (note or "").strip()
     params = {"department": department, "level": level, "merge_target": merge_target, "domain": domain,
-              "category": category, "note": note}
+              "category": category, "note": note, "hours": hours, "approve": trigger != ids.CONSOLE_EXT_REJECT,
+              "extension_id": (selected or {}).get("extension_id")}
     try:
         if trigger == ids.CONSOLE_BULK_ACK:
             items = [(int(r["incident_id"]), int(r["version"])) for r in (selected_rows or []) if r.get("status") == "new"]
@@ -370,6 +392,8 @@ def act(*args):
             action, params = retry["action"], retry["params"]
             current = service.get(int(retry["incident_id"]))
             selected = {"incident_id": int(retry["incident_id"]), "version": int(current["version"])}
+        elif trigger == ids.CONSOLE_EXT_REJECT:
+            action = "decide_extension"
         else:
             action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
         if not selected:
@@ -385,6 +409,8 @@ def act(*args):
         # A refused role or scope, a wrong status: say so plainly.
         return message(exc.user_message, "error"), (refresh or 0) + 1, no_update, None, hidden
     done = f"#{selected['incident_id']} 已{ACTION_NAMES[action]}"
+    if action == "decide_extension":
+        done = f"#{selected['incident_id']} 延期申请已{'批准' if params['approve'] else '驳回'}"
     return message(done, "ok"), (refresh or 0) + 1, "", None, hidden
 
 
@@ -416,9 +442,16 @@ def _change_text(r: Any) -> str:
 
 
 def run_action(service: Any, actor: Any, action: str, selected: dict, *, department: str | None, level: str | None,
-               merge_target: str | None, domain: str | None, category: str | None, note: str) -> Any:
+               merge_target: str | None, domain: str | None, category: str | None, note: str,
+               hours: float | None = None, approve: bool = True, extension_id: int | None = None) -> Any:
     """Call the one service method for `action` with the version the officer saw."""
     iid, version = int(selected["incident_id"]), int(selected["version"])
+    if action == "request_extension":
+        return service.request_extension(actor, iid, version, float(hours or 0) * 3600, note)
+    if action == "decide_extension":
+        if not extension_id:
+            raise ServiceError("没有待审批的延期申请")
+        return service.decide_extension(actor, iid, version, int(extension_id), approve, note=note)
     if action == "dispatch":
         if not department:
             raise ServiceError("请选择派遣部门")
@@ -434,6 +467,15 @@ def run_action(service: Any, actor: Any, action: str, selected: dict, *, departm
     if action == "add_note":
         return service.add_note(actor, iid, version, note=note)
     return getattr(service, action)(actor, iid, version, note=note)
+
+
+def extension_view(pending: dict | None, tz: str) -> Any:
+    """The pending 延期 request: who asked, when, how long and why (approved by a leader or admin)."""
+    if not pending:
+        return None
+    return html.Span(f"待审批延期 #{pending['extension_id']}：{pending['seconds'] / 3600:g} 小时 · "
+                     f"{pending['requested_by']} {local_time(pending['requested_at'], tz)} 申请 · 理由：{pending['reason']}",
+                     className="msg msg-warn")
 
 
 def message(text: str, kind: str) -> html.Div:

@@ -79,7 +79,12 @@ CONSOLE_ACTIONS = {
     "merge": "console-act-merge",
     "set_domain": "console-act-set-domain",
     "add_note": "console-act-note",
+    "request_extension": "console-act-request-extension",
+    "decide_extension": "console-act-approve-extension",
 }
+CONSOLE_EXT_REJECT = "console-act-reject-extension"
+CONSOLE_EXT_HOURS = "console-ext-hours"
+CONSOLE_EXTENSION = "console-extension"
 
 # --- drill-down (layouts/areas.py) ---
 AREAS_URL = "areas-url"

@@ -378,3 +378,17 @@ def wall_attention(cols: Any, now: datetime, area: str | None) -> dict[str, int]
     soon = (late_at >= _us(now)) & (late_at < _us(now + SOON))
     return {"soon": int(np.count_nonzero(soon)), "supervised": int(np.count_nonzero(cols["supervised"][mine])),
             "escalated": int(np.count_nonzero(cols["escalations"][mine] > 0))}
+
+
+# --- console extensions (issue 16) ------------------------------------------------------------------
+
+
+def pending_extension(store: Any, incident_id: int) -> dict | None:
+    """The incident's pending 延期 request (at most one), for the console to show and decide."""
+    rows = store.query("SELECT extension_id, requested_by, requested_at, seconds, reason FROM extensions "
+                       "WHERE incident_id = ? AND status = 'pending' ORDER BY extension_id DESC LIMIT 1", [incident_id])
+    if not rows:
+        return None
+    ext_id, by, at, seconds, reason = rows[0]
+    return {"extension_id": int(ext_id), "requested_by": by, "requested_at": from_db(at), "seconds": float(seconds),
+            "reason": reason or ""}

@@ -130,3 +130,30 @@ def test_queue_pages_and_sorts_by_deadline(web_ctx, web_duo):
     web_duo.wait_for_contains_text(f"#{ids.CONSOLE_COUNT}", "第 2/2 页")
     logs = web_duo.get_logs()
     assert logs == [], [e["message"][:300] for e in logs]
+
+
+@pytest.mark.browser
+def test_an_officer_requests_an_extension_and_a_leader_approves_it(web_ctx, web_duo):
+    now = web_ctx.clock()
+    target = make_incident(web_ctx.store, web_ctx.cfg, now=now - timedelta(hours=1), domain="city_management",
+                           severity="P3", status="dispatched", area_code="510108004")
+    login(web_duo, "officer")
+    _open(web_duo, target)
+    web_duo.find_element(f"#{ids.CONSOLE_NOTE}").send_keys("需协调园林部门，材料到货后处理")
+    web_duo.wait_for_element(f"#{ids.CONSOLE_ACTIONS['request_extension']}:not([disabled])").click()
+    web_duo.wait_for_contains_text(f"#{ids.CONSOLE_MESSAGE}", f"#{target} 已申请延期")
+    web_duo.wait_for_contains_text(f"#{ids.CONSOLE_EXTENSION}", "待审批延期")
+    assert "24 小时" in web_duo.find_element(f"#{ids.CONSOLE_EXTENSION}").text
+    assert web_duo.find_element(f"#{ids.CONSOLE_ACTIONS['decide_extension']}").get_attribute("disabled")
+
+    web_duo.driver.delete_all_cookies()
+    login(web_duo, "leader", next_path="/console")
+    _open(web_duo, target)
+    web_duo.wait_for_contains_text(f"#{ids.CONSOLE_EXTENSION}", "需协调园林部门")
+    web_duo.wait_for_element(f"#{ids.CONSOLE_ACTIONS['decide_extension']}:not([disabled])").click()
+    web_duo.wait_for_contains_text(f"#{ids.CONSOLE_MESSAGE}", f"#{target} 延期申请已批准")
+    status = web_ctx.store.query("SELECT status, decided_by FROM extensions WHERE incident_id = ?", [target])
+    assert status == [("approved", "leader")]
+    assert web_duo.find_element(f"#{ids.CONSOLE_ACTIONS['acknowledge']}").get_attribute("disabled")  # leaders do not work the queue
+    logs = web_duo.get_logs()
+    assert logs == [], [e["message"][:300] for e in logs]
