@@ -175,11 +175,12 @@ def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, cols: Any, now
     summary = queries.summarize_wall(queries.wall_frames(cols, now, tz, scope, focus))
     totals = {**summary.totals, **queries.wall_attention(cols, now, focus or scope)}
     hashes = {"map": _digest((summary.street_load, _frame_digest(summary.markers), focus)),
-              "tiles": _digest(summary.domains), "list": _frame_digest(summary.urgent),
+              "tiles": _digest((summary.domains, summary.street_load)), "list": _frame_digest(summary.urgent),
               "p1": _frame_digest(summary.p1)}
     return Drawn(cols.version, totals, summary.p1_open, hashes,
                  map_figure(cfg, summary.street_load, summary.markers, focus or scope),
-                 plain(tiles_view(summary.domains)), plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)))
+                 plain(tiles_view(summary.domains) + [ranking_tile(summary.street_load)]),
+                 plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)))
 
 
 def plain(value: Any) -> Any:
@@ -399,6 +400,23 @@ def p1_view(p1: Any) -> list:
     more = len(p1) - len(chips)
     return [html.Span(f"P1 紧急 {len(p1)} 起", className="p1-label"), *chips,
             *([html.Span(f"另 {more} 起", className="p1-more")] if more > 0 else [])]
+
+
+RANKED_STREETS = 5
+
+
+def ranking_tile(street_load: dict[str, int]) -> html.Div:
+    """街道在办排名: the streets carrying the most open incidents, as bars (the map's fill, ranked)."""
+    top = sorted(street_load.items(), key=lambda kv: (-kv[1], kv[0]))[:RANKED_STREETS]
+    peak = max((n for _, n in top), default=0) or 1
+    rows = [html.Div([html.Span(area_name(code).removesuffix("街道"), className="rank-name"),
+                      html.Span(html.Span(className="rank-fill", style={"width": f"{n / peak * 100:.0f}%"}),
+                                className="rank-bar"),
+                      html.Span(str(n), className="rank-num")], className="rank-row")
+            for code, n in top]
+    return html.Div([html.Div("街道在办排名", className="tile-name rank-title"),
+                     html.Div(rows or [html.Span("暂无在办事件", className="tile-lbl")], className="rank-rows")],
+                    className="wall-tile wall-rank", id="wall-tile-ranking")
 
 
 def tiles_view(domains: dict[str, dict[str, Any]]) -> list:

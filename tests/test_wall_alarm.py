@@ -44,6 +44,9 @@ def test_every_p1_stays_visible_among_a_thousand_late_p4s_and_a_new_one_rings(we
         "e => e.getBoundingClientRect().bottom > p.bottom + 1).length;")
     assert hidden == 0, hidden
     web_duo.wait_for_contains_text(f"#{ids.WALL_TOTALS}", "1000")
+    # The street ranking names the street with the most open incidents first (the 1,000 P4s are in 双桥子).
+    web_duo.wait_for_contains_text("#wall-tile-ranking .rank-row:first-child", "双桥子")
+    assert web_duo.find_element("#wall-tile-ranking .rank-row:first-child .rank-num").text == "1000"
     # Countdowns carry units, one format.
     first = web_duo.find_element(f"#{ids.WALL_P1} .p1-chip .ops-countdown").text
     assert first.startswith("受理 剩 ") and "分" in first, first

@@ -106,8 +106,9 @@ def test_drawn_views_are_the_json_dash_sends_and_skip_its_python_walk(wall, web_
     tz = cfg.site.timezone
     drawn = wall.draw(cfg, tz, None, None, web_ctx.hot_incidents.columns(now), now)
     summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, tz))
-    for plain, components in ((drawn.tiles, wall.tiles_view(summary.domains)),
-                              (drawn.list, wall.list_view(summary.urgent, tz))):
+    tiles = wall.tiles_view(summary.domains) + [wall.ranking_tile(summary.street_load)]
+    for plain, components in ((drawn.tiles, tiles), (drawn.list, wall.list_view(summary.urgent, tz)),
+                              (drawn.p1, wall.p1_view(summary.p1))):
         assert json.loads(to_json_plotly(plain)) == json.loads(to_json_plotly(components))
         orjson.dumps(plain)  # plotly's to_json tries orjson first: plain data never takes its slow walk
     orjson.dumps(drawn.map, option=orjson.OPT_SERIALIZE_NUMPY)
