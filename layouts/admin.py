@@ -280,7 +280,8 @@ def explain(_n, text):
     shown = [r for r in rows if r.get("matched") or r.get("selected")] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
-        [["✔ 采用" if r.get("selected") else ("匹配" if r.get("matched") else "不匹配"), r.get("type", ""),
+        [["✔ 采用" if r.get("selected") else ("匹配" if r.get("matched") else "不匹配"),
+          EXPLAIN_TYPE_NAMES.get(r.get("type", ""), r.get("type", "")),
           r.get("rule_id", ""), f"{r.get('file') or '-'}:{r.get('line') or '-'}", r.get("reason", ""),
           r.get("outcome", "")] for r in shown],
         empty="没有规则匹配",
@@ -409,6 +410,7 @@ REASON_NAMES = {
     "unsupported_file": "不支持的文件类型", "malformed_csv": "CSV 格式错误", "internal_error": "内部处理错误",
     "outside_area": "位置在辖区外", "implausible_time": "时间不合理",
 }
+EXPLAIN_TYPE_NAMES = {"rule": "分类规则", "amplify": "升级规则", "fallback": "待分类兜底"}
 DL_STATE_NAMES = {dl_replay.REPLAYED: "已重放", dl_replay.DISCARDED: "已丢弃", dl_replay.REPLAY_FAILED: "重放失败"}
 SUP_STATE_NAMES = {"active": "生效中", "scheduled": "待生效", "expired": "已过期", "cancelled": "已取消",
                    "past": "已结束", "future": "待生效"}

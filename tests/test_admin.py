@@ -66,6 +66,7 @@ def test_admin_sees_dead_letter_payload_as_text_and_explains_an_event(admin_ctx,
     duo.wait_for_contains_text(f"#{I.ADMIN_RULES_STATUS}", "校验通过", timeout=10)
     duo.find_element(f"#{I.ADMIN_EXPLAIN_BUTTON}").click()
     duo.wait_for_contains_text(f"#{I.ADMIN_EXPLAIN_RESULT}", "采用", timeout=10)
+    assert "分类规则" in duo.find_element(f"#{I.ADMIN_EXPLAIN_RESULT}").text  # the kind of rule in Chinese
     assert duo.get_logs() == []
 
 
