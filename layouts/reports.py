@@ -56,8 +56,8 @@ def overview_cards(report: wr.WeeklyReport) -> list:
 
 
 def street_table(report: wr.WeeklyReport) -> dmc.Table:
-    """Street × domain rows as text cells (names come from config, but render as text anyway)."""
-    df = report.street_domain
+    """Street × domain rows with each street's 小计 and the 合计, rounded as the xlsx has them, as text cells."""
+    df = report_sheets.street_domain_sheet(report, get_context().cfg, report.area).frame
     count_name = kpis.KPIS[wr.COUNT_KEY].name
     headers = ["街道", "领域"] + [
         {"上周": "上周" + count_name, "环比变化": "环比变化"}.get(k) or kpis.KPIS[k].name for k in TABLE_KEYS]
@@ -71,7 +71,9 @@ def street_table(report: wr.WeeklyReport) -> dmc.Table:
                 cells.append(f"{int(row['环比变化']):+d}")
             else:
                 cells.append(fmt(row[kpis.KPIS[k].name], kpis.KPIS[k].unit))
-        body.append(dmc.TableTr([dmc.TableTd(c) for c in cells]))
+        total = row["领域"] in ("小计", "全部领域")
+        body.append(dmc.TableTr([dmc.TableTd(c) for c in cells], className="reports-total" if total else None,
+                                style={"fontWeight": 700} if total else None))
     if not body:
         body = [dmc.TableTr(html.Td("本周无事件", colSpan=len(headers)))]
     return dmc.ScrollArea(
@@ -95,7 +97,7 @@ def street_chart(report: wr.WeeklyReport) -> go.Figure:
         colour = cfg.domain_by_code[code].color if code in cfg.domain_by_code else "#8b8d98"
         fig.add_bar(x=streets, y=part[count_name].fillna(0), name=DOMAIN_NAMES[code], marker_color=colour)
     fig.update_layout(barmode="stack", title={"text": "各街道受理数（按领域）", "font": {"size": 14}},
-                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h"}, height=340,
+                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h", "y": -0.42}, height=380,
                       yaxis={"gridcolor": "#24314f"}, **DARK)
     return fig
 
@@ -114,7 +116,7 @@ def rate_chart(report: wr.WeeklyReport) -> go.Figure:
     ])
     fig.update_layout(barmode="group", title={"text": f"各街道{kpis.KPIS[key].name}（本周/上周）", "font": {"size": 14}},
                       yaxis={"tickformat": ".0%", "range": [0, 1.05], "gridcolor": "#24314f"},
-                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h"}, height=340, **DARK)
+                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h", "y": -0.42}, height=380, **DARK)
     return fig
 
 

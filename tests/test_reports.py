@@ -33,6 +33,7 @@ def test_week_report_and_downloads_match_the_kpi_module(web_ctx, web_duo):
     # The default week is the last complete one: fixed_now is Tue 2026-11-24, so 2026-W47.
     duo.wait_for_contains_text(f"#{I.REPORTS_TITLE}", "2026-W47（11-16 至 11-22）", timeout=10)
     duo.wait_for_contains_text(f"#{I.REPORTS_TABLE}", "猛追湾街道", timeout=10)
+    duo.wait_for_contains_text(f"#{I.REPORTS_TABLE}", "合计")  # the page shows the file's totals too
     summary = kpis.kpi_summary(web_ctx.store, START, END, area="510108")
     assert f"{summary['ack_on_time_rate'] * 100:.1f}%" in duo.find_element(f"#{I.REPORTS_OVERVIEW}").text
 
