@@ -30,9 +30,10 @@
   function fmtSpan(ms) {
     var s = Math.floor(Math.abs(ms) / 1000);
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+    /* One format everywhere, with units: 2天3时 / 5时07分 / 12分05秒. */
     if (d > 0) { return d + "天" + h + "时"; }
-    if (h > 0) { return h + ":" + pad(m) + ":" + pad(sec); }
-    return pad(m) + ":" + pad(sec);
+    if (h > 0) { return h + "时" + pad(m) + "分"; }
+    return m + "分" + pad(sec) + "秒";
   }
   window.opsCountdown = function (dueMs, now) {
     if (dueMs === null || dueMs === undefined || dueMs === "") { return "—"; }
@@ -63,6 +64,8 @@
     }
     refreshGrid();
     fitMaps();
+    placeLabels();
+    alarm();
   }
 
   function refreshGrid() {
@@ -73,35 +76,142 @@
     } catch (e) { /* grid not ready yet */ }
   }
 
-  /* Fit a map to layout.meta.fit = [west, south, east, north] for the panel's real pixel size. */
-  var fitted = new WeakMap();
+  /* Fit a map to layout.meta.fit = [west, south, east, north] for the panel's real pixel size, and keep it
+     fitted: every tick and after every redraw the live zoom is compared with the fit, not a remembered key. */
   function mapReady(gd) {
     /* Restyling a map whose style is still loading makes plotly throw; wait for it. */
     var sub = gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;
     return !!(sub && sub.map && sub.map.isStyleLoaded && sub.map.isStyleLoaded());
   }
+  function fitFor(gd) {
+    var fit = gd.layout && gd.layout.meta && gd.layout.meta.fit;
+    var w = gd.clientWidth, h = gd.clientHeight;
+    if (!fit || !w || !h) { return null; }
+    var west = fit[0], south = fit[1], east = fit[2], north = fit[3];
+    var merc = function (lat) { return Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360)); };
+    var zx = Math.log2((w * 360) / (512 * Math.max(east - west, 1e-6)));
+    var zy = Math.log2((h * 2 * Math.PI) / (512 * Math.max(merc(north) - merc(south), 1e-9)));
+    var lat = (Math.atan(Math.sinh((merc(north) + merc(south)) / 2)) * 180) / Math.PI;
+    return { zoom: Math.min(zx, zy) - 0.08, lon: (west + east) / 2, lat: lat, h: h,
+             key: fit.join(",") + "|" + w + "x" + h };
+  }
+  window.opsMapFit = function (gd) {  /* for tests and screenshots: [wanted zoom, live zoom] */
+    var want = fitFor(gd), live = gd._fullLayout && gd._fullLayout.map;
+    return want && live ? [want.zoom, live.zoom] : null;
+  };
+  function fitMap(gd) {
+    if (!window.Plotly || !mapReady(gd)) { return; }
+    var want = fitFor(gd);
+    if (!want) { return; }
+    var live = gd._fullLayout.map;
+    var off = Math.abs(live.zoom - want.zoom) > 0.01 || Math.abs(live.center.lon - want.lon) > 1e-5 ||
+              Math.abs(live.center.lat - want.lat) > 1e-5;
+    if (off) {
+      window.Plotly.relayout(gd, { "map.zoom": want.zoom, "map.center": { lon: want.lon, lat: want.lat } });
+    }
+    if (off || gd.getAttribute("data-fitted") !== want.key) {
+      scaleMarkers(gd, want.h);
+      gd.setAttribute("data-fitted", want.key);  /* lets screenshots and tests wait for the fitted view */
+    }
+  }
+  /* A redraw must not flash the server's guess of the zoom: Plotly.react is given the fitted view up front. */
+  function patchReact() {
+    var P = window.Plotly;
+    if (!P || P._opsPatched || !P.react) { return; }
+    var react = P.react;
+    P.react = function (gd, figure) {
+      try {
+        var lay = figure && figure.layout;
+        if (gd && gd.clientWidth && lay && lay.meta && lay.meta.fit && lay.map) {
+          var want = fitFor({ layout: lay, clientWidth: gd.clientWidth, clientHeight: gd.clientHeight });
+          if (want) { lay.map.zoom = want.zoom; lay.map.center = { lon: want.lon, lat: want.lat }; }
+        }
+      } catch (e) { /* draw as sent */ }
+      return react.apply(this, arguments);
+    };
+    P._opsPatched = true;
+  }
   function fitMaps() {
+    patchReact();
     var plots = document.querySelectorAll(".js-plotly-plot");
     for (var i = 0; i < plots.length; i++) {
       var gd = plots[i];
-      var fit = gd.layout && gd.layout.meta && gd.layout.meta.fit;
-      if (!fit || !window.Plotly || !mapReady(gd)) { continue; }
-      var w = gd.clientWidth, h = gd.clientHeight;
-      if (!w || !h) { continue; }
-      var key = fit.join(",") + "|" + w + "x" + h;
-      if (fitted.get(gd.layout) === key) { continue; }
-      fitted.set(gd.layout, key);
-      var west = fit[0], south = fit[1], east = fit[2], north = fit[3];
-      var merc = function (lat) { return Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360)); };
-      var zx = Math.log2((w * 360) / (512 * Math.max(east - west, 1e-6)));
-      var zy = Math.log2((h * 2 * Math.PI) / (512 * Math.max(merc(north) - merc(south), 1e-9)));
-      var zoom = Math.min(zx, zy) - 0.08;
-      var lat = (Math.atan(Math.sinh((merc(north) + merc(south)) / 2)) * 180) / Math.PI;
-      window.Plotly.relayout(gd, { "map.zoom": zoom, "map.center": { lon: (west + east) / 2, lat: lat } });
-      scaleMarkers(gd, h);
-      gd.setAttribute("data-fitted", key);  /* lets screenshots and tests wait for the fitted view */
+      if (!(gd.layout && gd.layout.meta && gd.layout.meta.fit)) { continue; }
+      if (!gd._opsHooked && gd.on) {  /* a redraw that reset the view is refitted at once, not a tick later */
+        gd._opsHooked = true;
+        gd.on("plotly_afterplot", function () { var self = this; setTimeout(function () { fitMap(self); placeLabels(); }, 0); }.bind(gd));
+      }
+      fitMap(gd);
     }
   }
+
+  /* Area names over a map from layout.meta.labels = [[lon, lat, name], ...]: the offline style has no glyphs. */
+  function placeLabels() {
+    var plots = document.querySelectorAll(".js-plotly-plot");
+    for (var i = 0; i < plots.length; i++) {
+      var gd = plots[i];
+      var labels = gd.layout && gd.layout.meta && gd.layout.meta.labels;
+      var box = gd.querySelector(".ops-map-labels");
+      if (!labels || !mapReady(gd)) { if (box && !labels) { box.remove(); } continue; }
+      var map = gd._fullLayout.map._subplot.map;
+      if (!box) {
+        box = document.createElement("div");
+        box.className = "ops-map-labels";
+        gd.appendChild(box);
+      }
+      var c = map.getCenter();
+      var key = JSON.stringify(labels) + "|" + map.getZoom() + "|" + c.lng + "," + c.lat + "|" + gd.clientWidth + "x" + gd.clientHeight;
+      if (box.getAttribute("data-key") === key) { continue; }
+      box.setAttribute("data-key", key);
+      box.textContent = "";
+      for (var j = 0; j < labels.length; j++) {
+        var p = map.project([labels[j][0], labels[j][1]]);
+        var el = document.createElement("span");
+        el.className = "ops-map-label";
+        el.textContent = labels[j][2];
+        el.style.left = p.x + "px";
+        el.style.top = p.y + "px";
+        box.appendChild(el);
+      }
+    }
+  }
+
+  /* A new P1 rings: the wall's flash element changes class for each; sound once the user switched it on. */
+  var audio = null, lastFlash = null;
+  window.opsAlarms = [];
+  function beep() {
+    if (!audio) { return false; }
+    var t0 = audio.currentTime;
+    for (var k = 0; k < 3; k++) {
+      var osc = audio.createOscillator(), gain = audio.createGain();
+      osc.type = "square";
+      osc.frequency.value = k % 2 ? 660 : 880;
+      gain.gain.setValueAtTime(0.2, t0 + k * 0.35);
+      gain.gain.setValueAtTime(0, t0 + k * 0.35 + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t0 + k * 0.35);
+      osc.stop(t0 + k * 0.35 + 0.3);
+    }
+    return audio.state === "running";
+  }
+  function alarm() {
+    var flash = document.getElementById("wall-flash");
+    if (!flash) { lastFlash = null; return; }
+    var cls = flash.className;
+    if (lastFlash !== null && cls !== lastFlash && /flash-/.test(cls)) {
+      window.opsAlarms.push({ at: Date.now(), sound: beep() });
+    }
+    lastFlash = cls;
+  }
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target && ev.target.closest ? ev.target.closest("#wall-sound") : null;
+    if (!btn) { return; }
+    if (audio) { audio.close(); audio = null; } else {
+      try { audio = new (window.AudioContext || window.webkitAudioContext)(); } catch (e) { audio = null; }
+    }
+    btn.textContent = audio ? "声音：开" : "声音：关";
+    btn.classList.toggle("on", !!audio);
+  });
 
   /* Marker sizes are authored for a ~560 px high map panel; a 4K wall doubles them so they read from 5 m. */
   var markerScale = 1;

@@ -8,7 +8,6 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from itertools import repeat
 from typing import Protocol
 
 from ops_center.context import utc_now
@@ -44,21 +43,37 @@ class Source(Protocol):
 
 
 class Meter:
-    """Messages and dead letters seen by one source; thread-safe, rates over a sliding minute."""
+    """Messages and dead letters seen by one source; thread-safe, rates over a sliding minute.
+
+    Counts are kept per second ([second, count] buckets), so a rate of any size costs at most 61 buckets and
+    never saturates (one timestamp per message topped out at 100,000/min while ~114 k/min arrived).
+    """
 
     def __init__(self, clock: Callable[[], datetime] = utc_now):
         self._clock = clock
         self._lock = threading.Lock()
-        self._messages: deque[datetime] = deque()
-        self._dead: deque[datetime] = deque()
+        self._messages: deque[list[int]] = deque()
+        self._dead: deque[list[int]] = deque()
         self.last_message_at: datetime | None = None
         self.messages_total = 0
         self.dead_letters_total = 0
 
+    @staticmethod
+    def _count(buckets: deque[list[int]], at: datetime, n: int) -> None:
+        if n <= 0:
+            return
+        second = int(at.timestamp())
+        if buckets and buckets[-1][0] == second:
+            buckets[-1][1] += n
+        elif buckets and buckets[-1][0] > second:  # a late stamp: counted in the newest bucket, never lost
+            buckets[-1][1] += n
+        else:
+            buckets.append([second, n])
+
     def message(self, at: datetime | None = None) -> None:
         at = at or self._clock()
         with self._lock:
-            self._messages.append(at)
+            self._count(self._messages, at, 1)
             self.messages_total += 1
             self.last_message_at = at
             self._trim(at)
@@ -67,8 +82,8 @@ class Meter:
         """Counts for a whole chunk from a receiver process, all stamped with its last receive time."""
         at = at or self._clock()
         with self._lock:
-            self._messages.extend(repeat(at, messages))
-            self._dead.extend(repeat(at, dead))
+            self._count(self._messages, at, messages)
+            self._count(self._dead, at, dead)
             self.messages_total += messages
             self.dead_letters_total += dead
             self.last_message_at = at if self.last_message_at is None else max(self.last_message_at, at)
@@ -78,7 +93,7 @@ class Meter:
         """A dead letter is also a message: the feed is alive even when it sends rubbish."""
         at = at or self._clock()
         with self._lock:
-            self._dead.append(at)
+            self._count(self._dead, at, 1)
             self.dead_letters_total += 1
         self.message(at)
 
@@ -86,14 +101,12 @@ class Meter:
         now = now or self._clock()
         with self._lock:
             self._trim(now)
-            return float(len(self._messages)), float(len(self._dead))
+            return float(sum(n for _, n in self._messages)), float(sum(n for _, n in self._dead))
 
     def _trim(self, now: datetime) -> None:
-        limit = now - MINUTE
+        limit = (now - MINUTE).timestamp()
         for q in (self._messages, self._dead):
-            while q and q[0] < limit:
-                q.popleft()
-            while len(q) > 100_000:  # bound memory at absurd rates; the rate saturates, nothing breaks
+            while q and q[0][0] < limit:
                 q.popleft()
 
     def health(self, source_id: str, name: str, state: str, now: datetime | None = None) -> SourceHealth:

@@ -21,6 +21,7 @@ from ops_center.bus import (
     IncidentMerged,
     IncidentOverdue,
     IncidentTransitioned,
+    ReportWritten,
 )
 from ops_center.config import Config
 from ops_center.context import utc_now
@@ -32,6 +33,10 @@ PUBLISHED = (IncidentCreated, IncidentEscalated, IncidentTransitioned, IncidentO
 
 def outbound_topic(cfg: Config, name: str) -> str:
     return f"{cfg.mqtt.topic_prefix.strip('/')}/out/incident/{name}"
+
+
+def report_topic(cfg: Config, subscription: str) -> str:
+    return f"{cfg.mqtt.topic_prefix.strip('/')}/out/report/{subscription}"
 
 
 class Outbound:
@@ -74,17 +79,22 @@ class Outbound:
 
     def handle(self, event: object) -> None:
         """Bus handler (bus thread): serialise and queue the publish; never blocks on the network."""
-        if not isinstance(event, PUBLISHED):
+        if isinstance(event, ReportWritten):  # a subscribed weekly report (ops_center.weekly_report)
+            payload = orjson.dumps(event.to_dict(), default=str)
+            topic = report_topic(self.cfg, event.subscription)
+        elif isinstance(event, PUBLISHED):
+            payload = orjson.dumps(event.to_dict(), default=str)
+            topic = outbound_topic(self.cfg, event.name)
+        else:
             return
-        payload = orjson.dumps(event.to_dict(), default=str)
-        topic = outbound_topic(self.cfg, event.name)
+        name, incident = getattr(event, "name", ""), getattr(event, "incident_id", "")
         if isinstance(self.link, ProcessPublisher):
             if not self.link.publish(topic, payload):
-                log.warning("outbound publish of %s #%s failed: publisher process down", event.name, event.incident_id)
+                log.warning("outbound publish of %s #%s failed: publisher process down", name, incident)
                 return
         else:
             info = self.link.publish(topic, payload, qos=1)
             if info.rc not in (0, 4):  # 4: not connected yet, queued by paho and sent on connect
-                log.warning("outbound publish of %s #%s failed: rc=%s", event.name, event.incident_id, info.rc)
+                log.warning("outbound publish of %s #%s failed: rc=%s", name, incident, info.rc)
                 return
         self.meter.message()

@@ -12,8 +12,9 @@ from datetime import timedelta
 import dash
 import dash_mantine_components as dmc
 import pandas as pd
-from dash import ALL, Input, Output, State, callback, ctx, html, no_update
+from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
+from ingest import replay as dl_replay
 from layouts import admin_models, ids
 from layouts.common import gate, local_time, shell
 from ops_center import queries_admin as qa
@@ -21,13 +22,15 @@ from ops_center import queries_mapping
 from ops_center import users as user_admin
 from ops_center.calendar_coverage import coverage
 from ops_center.context import get_context
-from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, ROLES
+from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
 from ops_center.incidents import Actor, ServiceError
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
 
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知",
+               "running": "运行中", "stopped": "已停止", "connecting": "连接中", "disconnected": "已断开",
+               "auth_failed": "认证失败", "error": "故障", "starting": "启动中",
                "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
 SCOPE_NAMES = {"device": "设备", "area": "区域", "domain": "领域"}
 EXAMPLE_EVENT = json.dumps({"source": "hotline", "text": "小区楼道有人把电动车推进电梯，存在火灾隐患",
@@ -78,6 +81,7 @@ def layout(**_: object):
                                html.Pre(id=ids.ADMIN_DEAD_LETTER_HEX, style=PRE)]),
                 ], cols=2),
                 *unmapped_block(),
+                dead_letter_actions(),
             ), value="sources"),
             dmc.TabsPanel(panel(
                 dmc.Group([dmc.Button("校验规则文件", id=ids.ADMIN_RULES_VALIDATE, size="xs"),
@@ -177,15 +181,17 @@ def lists(_refresh, _sup, _user, actor):
     src = qa.sources(app)
     sources = text_table(
         ["数据源", "编号", "类型", "状态", "最近消息", "消息/分钟", "死信/分钟", "死信（库内）"],
-        [[r.name, r.source_id, r.kind, STATE_NAMES.get(r.state, r.state), _t(r.last_message_at, tz),
+        [[r.name, r.source_id, SOURCE_KIND_NAMES.get(r.kind, r.kind), STATE_NAMES.get(r.state, r.state),
+          _t(r.last_message_at, tz),
           f"{r.messages_per_min:.1f}", f"{r.dead_letters_per_min:.1f}", str(r.dead_letters_stored)]
          for r in src.itertuples()],
     )
     dl = qa.dead_letters(app.store)
+    handled = dl_replay.states(app.store, [int(i) for i in dl["dead_letter_id"]])
     dead = text_table(
-        ["编号", "接收时间", "数据源", "主题", "原因", "说明", "字节", ""],
-        [[str(r.dead_letter_id), _t(r.received_at, tz), r.source_id, r.topic or "", r.reason, (r.detail or "")[:120],
-          str(int(r.size or 0)),
+        ["编号", "接收时间", "数据源", "主题", "原因", "说明", "字节", "处理", ""],
+        [[str(r.dead_letter_id), _t(r.received_at, tz), r.source_id, r.topic or "", reason_name(r.reason),
+          (r.detail or "")[:120], str(int(r.size or 0)), DL_STATE_NAMES.get(handled.get(int(r.dead_letter_id)), "待处理"),
           dmc.Button("查看", id={"type": ids.ADMIN_DL_VIEW, "id": int(r.dead_letter_id)}, size="compact-xs",
                      variant="light")]
          for r in dl.itertuples()],
@@ -206,7 +212,8 @@ def lists(_refresh, _sup, _user, actor):
     sups = text_table(
         ["编号", "范围", "值", "开始", "结束", "原因", "创建人", "状态"],
         [[str(r.suppression_id), SCOPE_NAMES.get(r.scope, r.scope), r.value, _t(r.starts_at, tz, "%m-%d %H:%M"),
-          _t(r.ends_at, tz, "%m-%d %H:%M"), r.reason or "", r.created_by, r.state] for r in sup.itertuples()],
+          _t(r.ends_at, tz, "%m-%d %H:%M"), r.reason or "", r.created_by, SUP_STATE_NAMES.get(r.state, r.state)]
+         for r in sup.itertuples()],
         empty="暂无屏蔽",
     )
     us = qa.users(app.store)
@@ -218,7 +225,8 @@ def lists(_refresh, _sup, _user, actor):
     log = qa.audit_log(app.store, actor=(actor or "").strip() or None)
     audit = text_table(
         ["时间", "操作人", "操作", "对象", "详情"],
-        [[_t(r.ts, tz), r.actor, r.action, r.target or "", r.detail[:300]] for r in log.itertuples()],
+        [[_t(r.ts, tz), r.actor, audit_action_name(r.action), r.target or "", audit_detail(r.detail, tz)[:300]]
+         for r in log.itertuples()],
         empty="暂无审计记录",
     )
     return sources, dead, rule_rows, info, sups, user_rows, audit
@@ -288,7 +296,8 @@ def explain(_n, text):
     shown = [r for r in rows if r.get("matched") or r.get("selected") or r.get("type") == "model"] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
-        [["✔ 采用" if r.get("selected") else ("匹配" if r.get("matched") else "不匹配"), r.get("type", ""),
+        [["✔ 采用" if r.get("selected") else ("匹配" if r.get("matched") else "不匹配"),
+          EXPLAIN_TYPE_NAMES.get(r.get("type", ""), r.get("type", "")),
           r.get("rule_id", ""), f"{r.get('file') or '-'}:{r.get('line') or '-'}", r.get("reason", ""),
           r.get("outcome", "")] for r in shown],
         empty="没有规则匹配",
@@ -350,6 +359,9 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
                 return dmc.Alert("请填写要取消的屏蔽编号", color="yellow")
             cancel_suppression(app.store, user.actor(), int(cancel_id), now=now)
             return dmc.Alert(f"已取消屏蔽 #{int(cancel_id)}", color="green")
+        problem = suppression_value_problem(app, scope, (value or "").strip())
+        if problem:
+            return dmc.Alert(problem, color="red")
         sid = create_suppression(app.store, user.actor(), scope, (value or "").strip(), now,
                                  now + timedelta(hours=float(hours or 0)), (reason or "").strip() or None, now=now)
         return dmc.Alert(f"已新建屏蔽 #{sid}", color="green")
@@ -419,3 +431,124 @@ def unmapped(_refresh):
     return text_table(["数据源", "来源分类代码", "次数", "最近出现"],
                       [[r.source_id, r.code, str(int(r.count)), _t(r.last_seen, app.cfg.site.timezone)]
                        for r in df.itertuples()], empty="没有未映射的分类代码")
+
+
+# --- dead-letter replay and discard, Chinese labels (issue 16) --------------------------------------
+
+SOURCE_KIND_NAMES = {"mqtt_sensor": "MQTT 物联感知", "mqtt_grid": "MQTT 网格员上报", "drop_folder": "文件投递目录",
+                     "open311": "Open311 轮询", "outbound": "对外推送"}
+REASON_NAMES = {
+    "oversized": "超出大小上限", "invalid_utf8": "非 UTF-8 编码", "malformed_json": "JSON 格式错误",
+    "wrong_type": "字段类型错误", "missing_field": "缺少必填字段", "invalid_value": "字段值无效",
+    "bad_topic": "主题格式错误", "unknown_kind": "未知设备类型", "unknown_device": "未登记设备",
+    "kind_mismatch": "设备类型不符", "unknown_grid": "未知网格编码", "invalid_encoding": "编码无法识别",
+    "unsupported_file": "不支持的文件类型", "malformed_csv": "CSV 格式错误", "internal_error": "内部处理错误",
+    "outside_area": "位置在辖区外", "implausible_time": "时间不合理",
+}
+EXPLAIN_TYPE_NAMES = {"rule": "分类规则", "amplify": "升级规则", "fallback": "待分类兜底"}
+DL_STATE_NAMES = {dl_replay.REPLAYED: "已重放", dl_replay.DISCARDED: "已丢弃", dl_replay.REPLAY_FAILED: "重放失败"}
+SUP_STATE_NAMES = {"active": "生效中", "scheduled": "待生效", "expired": "已过期", "cancelled": "已取消",
+                   "past": "已结束", "future": "待生效"}
+AUDIT_ACTION_NAMES = {
+    "login": "登录", "logout": "退出", "login_failed": "登录失败", "user.create": "新建用户", "user.update": "修改用户",
+    "user.activate": "启用用户", "user.deactivate": "停用用户", "user.reset_password": "重置密码",
+    "suppression.create": "新建屏蔽", "suppression.cancel": "取消屏蔽", dl_replay.REPLAYED: "重放死信",
+    dl_replay.DISCARDED: "丢弃死信", dl_replay.REPLAY_FAILED: "重放死信失败",
+}
+
+
+def reason_name(code: str | None) -> str:
+    return f"{REASON_NAMES[code]}（{code}）" if code in REASON_NAMES else (code or "")
+
+
+def audit_action_name(action: str) -> str:
+    if action.startswith("denied:"):
+        return "拒绝：" + audit_action_name(action.split(":", 1)[1])
+    return AUDIT_ACTION_NAMES.get(action, action)
+
+
+def audit_detail(detail: str, tz: str) -> str:
+    """An audit entry's JSON as 'key：value' text, times in site time (the rest of the UI's clock)."""
+    try:
+        data = json.loads(detail) if detail else {}
+    except ValueError:
+        return detail
+    if not isinstance(data, dict):
+        return detail
+    parts = []
+    for key, value in data.items():
+        if isinstance(value, str) and len(value) >= 19 and value[4:5] == "-" and value[10:11] in ("T", " "):
+            try:
+                stamp = pd.Timestamp(value)
+                stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp
+                value = stamp.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S")
+            except ValueError:
+                pass
+        parts.append(f"{key}：{value}")
+    return "；".join(parts)
+
+
+def suppression_value_problem(app, scope: str, value: str) -> str | None:
+    """A suppression for an area, domain or device that does not exist is refused, not silently useless."""
+    if not value:
+        return "请填写屏蔽的值"
+    if scope == "area" and value not in app.cfg.area_by_code:
+        return f"未知区域编码：{value}（须为配置中的区/街道/社区/网格编码）"
+    if scope == "domain" and value not in (*DOMAIN_CODES, UNCLASSIFIED):
+        return f"未知领域代码：{value}（可选：{'、'.join(DOMAIN_CODES)}）"
+    registry = getattr(app, "registry", None)
+    if scope == "device" and registry is not None and value not in set(registry):
+        return f"未登记的设备编号：{value}"
+    return None
+
+
+def dead_letter_actions() -> dmc.Stack:
+    """Replay (after fixing a mapping) or discard the dead letter open in the inspector; both audited."""
+    return dmc.Stack([
+        dcc.Store(id=ids.ADMIN_DL_SELECTED),
+        dmc.Group([
+            dmc.Button("重放（按当前配置重新解析并入库）", id=ids.ADMIN_DL_REPLAY, size="xs", disabled=True),
+            dmc.TextInput(id=ids.ADMIN_DL_NOTE, placeholder="丢弃原因（必填）", w=260, size="xs"),
+            dmc.Button("丢弃", id=ids.ADMIN_DL_DISCARD, size="xs", color="red", variant="light", disabled=True),
+        ], align="flex-end"),
+        html.Div(id=ids.ADMIN_DL_STATUS),
+    ], gap=4)
+
+
+@callback(
+    Output(ids.ADMIN_DL_SELECTED, "data"),
+    Output(ids.ADMIN_DL_REPLAY, "disabled"),
+    Output(ids.ADMIN_DL_DISCARD, "disabled"),
+    Input({"type": ids.ADMIN_DL_VIEW, "id": ALL}, "n_clicks"),
+    prevent_initial_call=True,
+)
+def select_dead_letter(_clicks):
+    """The dead letter opened in the inspector is the one the replay and discard buttons act on."""
+    trig = ctx.triggered_id
+    if gate("admin")[0] is None or not isinstance(trig, dict) or not ctx.triggered[0].get("value"):
+        return no_update, no_update, no_update
+    return int(trig["id"]), False, False
+
+
+@callback(
+    Output(ids.ADMIN_DL_STATUS, "children"),
+    Output(ids.ADMIN_REFRESH, "n_clicks"),
+    Input(ids.ADMIN_DL_REPLAY, "n_clicks"),
+    Input(ids.ADMIN_DL_DISCARD, "n_clicks"),
+    State(ids.ADMIN_DL_SELECTED, "data"),
+    State(ids.ADMIN_DL_NOTE, "value"),
+    State(ids.ADMIN_REFRESH, "n_clicks"),
+    prevent_initial_call=True,
+)
+def act_on_dead_letter(_replay, _discard, selected, note, refreshed):
+    user = gate("admin")[0]
+    if user is None or user.role != "admin":
+        return dmc.Alert("仅管理员可以处理死信", color="red"), no_update
+    if not selected:
+        return dmc.Alert("请先在列表中点“查看”选择一条死信", color="yellow"), no_update
+    app = get_context()
+    if ctx.triggered_id == ids.ADMIN_DL_REPLAY:
+        outcome = dl_replay.replay(app, int(selected), user.username, app.clock())
+    else:
+        outcome = dl_replay.discard(app.store, int(selected), user.username, note or "", app.clock())
+    return dmc.Alert(outcome.message, color="green" if outcome.ok else "red"), (refreshed or 0) + 1

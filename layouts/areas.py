@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from typing import NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 import dash
@@ -15,8 +15,8 @@ import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import gate, kpi_text, shell
-from ops_center import geo, kpis
+from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
+from ops_center import geo, kpis, queries
 from ops_center.config import Config
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
@@ -90,12 +90,14 @@ class Drill(NamedTuple):
     rows: pd.DataFrame  # one row per child area: code, name + KPI columns
     summary: dict
     domains: pd.DataFrame
+    incidents: pd.DataFrame | None = None  # a grid (a leaf): its incidents, shown instead of one shaded cell
 
 
 def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, domain: str | None) -> Drill:
     """All numbers via ops_center.kpis (as of `end`, the live now): children, summary, domain mix."""
     level = geo.level_of(code)
     child = CHILD_LEVEL.get(level)
+    incidents = None
     if child and geo.children(cfg, code):
         shapes = geo.area_polygons(cfg, child, code)
         areas = [(a.code, a.name) for a in geo.children(cfg, code)]
@@ -107,6 +109,7 @@ def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, do
         shapes["features"] = [f for f in shapes["features"] if f["id"] == code]
         areas = [(code, cfg.area_by_code[code].name)]
         group = level
+        incidents = queries.area_incidents(store, code, start, end, domain)
     table = kpis.kpi_table(store, start, end, group_by=group, parent=code, domain=domain, as_of=end)
     table = table.dropna(subset=[group]).set_index(group)
     rows = pd.DataFrame(areas, columns=["code", "name"]).set_index("code", drop=False)
@@ -115,11 +118,23 @@ def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, do
         rows[column] = rows[column].fillna(0).astype("int64")
     summary = kpis.kpi_summary(store, start, end, area=code, domain=domain, as_of=end)
     domains = kpis.kpi_table(store, start, end, group_by="domain", parent=code, as_of=end)
-    return Drill(code, child, shapes, rows.reset_index(drop=True), summary, domains)
+    return Drill(code, child, shapes, rows.reset_index(drop=True), summary, domains, incidents)
+
+
+def fit_box(cfg: Config, code: str) -> list[float]:
+    """[west, south, east, north] of an area's drawn shape."""
+    lat0, lon0, lat1, lon1 = geo.extent(cfg, code)
+    return [lon0, lat0, lon1, lat1]
+
+
+def area_labels(cfg: Config, codes: list[str]) -> list[list]:
+    """[lon, lat, name] per shown area: assets/ops.js writes the names over the map (no glyphs offline)."""
+    return [[cfg.area_by_code[c].centroid[1], cfg.area_by_code[c].centroid[0], cfg.area_by_code[c].name]
+            for c in codes if c in cfg.area_by_code]
 
 
 def map_figure(drill: Drill, cfg: Config, kpi: str) -> go.Figure:
-    """Grey base cells (every area clickable) under the KPI colouring; no tiles, no text layers."""
+    """Grey base cells (every area clickable) under the KPI colouring, named; a grid shows its incidents instead."""
     spec = kpis.KPIS[kpi]
     center, zoom = map_view(cfg, drill.code)
     rows = drill.rows
@@ -130,20 +145,49 @@ def map_figure(drill: Drill, cfg: Config, kpi: str) -> go.Figure:
         colorscale=[[0, "#1b2740"], [1, "#1b2740"]], showscale=False, marker={"line": {"color": "#3a4a6b", "width": 1}},
         hovertext=text, hoverinfo="text", name="",
     )
-    known = values.notna()
-    colour = go.Choroplethmap(
-        geojson=drill.shapes, locations=rows["code"][known], z=values[known], featureidkey="id",
-        colorscale="RdYlGn" if spec.unit == "rate" else "YlOrRd",
-        zmin=0 if spec.unit == "rate" else None, zmax=1 if spec.unit == "rate" else None,
-        marker={"opacity": 0.75, "line": {"color": "#0b1220", "width": 1}},
-        colorbar={"title": {"text": spec.name}, "tickformat": ".0%" if spec.unit == "rate" else None,
-                  "thickness": 12},
-        hovertext=[t for t, k in zip(text, known, strict=True) if k], hoverinfo="text", name="",
-    )
-    fig = go.Figure([base, colour])
+    traces: list = [base]
+    if drill.incidents is not None:
+        traces += incident_traces(cfg, drill)
+    else:
+        known = values.notna()
+        traces.append(go.Choroplethmap(
+            geojson=drill.shapes, locations=rows["code"][known], z=values[known], featureidkey="id",
+            colorscale="RdYlGn" if spec.unit == "rate" else "YlOrRd",
+            # Rates on 0–100 %, counts and hours from 0: a single area never gets a 76.6–77.4 scale.
+            zmin=0, zmax=1 if spec.unit == "rate" else max(float(values[known].max()) if known.any() else 1, 1),
+            marker={"opacity": 0.75, "line": {"color": "#0b1220", "width": 1}},
+            colorbar={"title": {"text": spec.name + ("（小时）" if spec.unit == "minutes" else "")},
+                      "tickformat": ".0%" if spec.unit == "rate" else None, "thickness": 12},
+            hovertext=[t for t, k in zip(text, known, strict=True) if k], hoverinfo="text", name="",
+        ))
+    fig = go.Figure(traces)
     fig.update_layout(map={"style": MAP_STYLE, "center": center, "zoom": zoom}, margin=dict(l=0, r=0, t=0, b=0),
-                      uirevision=drill.code, clickmode="event", **DARK)
+                      uirevision=drill.code, clickmode="event",
+                      # assets/ops.js fits this box to the panel's real size (a laptop's is smaller than 760x540).
+                      meta={"labels": area_labels(cfg, list(rows["code"])), "fit": fit_box(cfg, drill.code)},
+                      showlegend=drill.incidents is not None,
+                      legend={"bgcolor": "rgba(11,18,32,0.8)", "x": 0.01, "y": 0.01, "yanchor": "bottom"}, **DARK)
     return fig
+
+
+def incident_traces(cfg: Config, drill: Drill) -> list:
+    """The grid's incidents as dots by domain (position, else the grid's centroid), legend named in Chinese."""
+    df = drill.incidents
+    centroid = cfg.area_by_code[drill.code].centroid
+    traces = []
+    for code in (*DOMAIN_CODES, UNCLASSIFIED):
+        part = df[df["domain"] == code]
+        if part.empty:
+            continue
+        lat = part["lat"].astype(float).fillna(centroid[0])
+        lon = part["lon"].astype(float).fillna(centroid[1])
+        traces.append(go.Scattermap(
+            lat=lat, lon=lon, mode="markers", name=f"{DOMAIN_NAMES.get(code, code)}（{len(part)}）",
+            marker={"size": 12, "color": domain_color(code)},
+            hovertext=[f"#{i} {display_title(t)}" for i, t in zip(part["incident_id"], part["title"], strict=True)],
+            hoverinfo="text",
+        ))
+    return traces
 
 
 def ranking_figure(drill: Drill, kpi: str) -> go.Figure:
@@ -183,7 +227,9 @@ def crumbs(cfg: Config, code: str, scope: str) -> list:
     return out
 
 
-def table(drill: Drill) -> dmc.Table:
+def table(drill: Drill, cfg: Config) -> dmc.Table:
+    if drill.incidents is not None:
+        return incident_table(drill, cfg)
     can_go_down = drill.level != geo.level_of(drill.code)
     head = dmc.TableThead(dmc.TableTr([dmc.TableTh(LEVEL_NAMES[drill.level])]
                                       + [dmc.TableTh(kpis.KPIS[k].name) for k in TABLE_KPIS]))
@@ -199,12 +245,27 @@ def table(drill: Drill) -> dmc.Table:
                      fz="sm")
 
 
+def incident_table(drill: Drill, cfg: Config) -> dmc.Table:
+    """A grid's incidents in the range, newest first."""
+    head = dmc.TableThead(dmc.TableTr([dmc.TableTh(h) for h in ("编号", "标题", "领域", "等级", "状态", "创建时间")]))
+    tz = cfg.site.timezone
+    body = [dmc.TableTr([dmc.TableTd(f"#{int(r['incident_id'])}"), dmc.TableTd(display_title(r["title"])),
+                         dmc.TableTd(DOMAIN_NAMES.get(r["domain"], r["domain"])), dmc.TableTd(r["severity"]),
+                         dmc.TableTd(status_name(r["status"])),
+                         dmc.TableTd(local_time(r["created_at"].to_pydatetime(), tz, "%m-%d %H:%M"))])
+            for r in drill.incidents.to_dict("records")]
+    if not body:
+        body = [dmc.TableTr(html.Td("此时段本网格无事件", colSpan=6))]
+    return dmc.Table([head, dmc.TableTbody(body)], striped=True, highlightOnHover=True, withTableBorder=True,
+                     fz="sm", className="areas-incidents")
+
+
 def summary_cards(summary: dict) -> list:
     keys = ("created", "open", "overdue", "ack_on_time_rate", "resolved_rate", "resolved_on_time_rate")
     return [
         dmc.Paper([dmc.Text(kpis.KPIS[k].name, size="xs", c="dimmed"),
                    dmc.Text(fmt(summary.get(k), kpis.KPIS[k].unit), size="xl", fw=700)],
-                  p="xs", withBorder=True, style={"minWidth": 110})
+                  p="xs", withBorder=True, style={"minWidth": 110}, className="ops-card")
         for k in keys
     ]
 
@@ -235,42 +296,63 @@ def layout(code: str | None = None, kpi: str | None = None, domain: str | None =
     )
     body = dmc.Grid(
         [
-            dmc.GridCol([dcc.Graph(id=ids.AREAS_MAP, config={"displayModeBar": False, "scrollZoom": True},
-                                   style={"height": "540px"})], span=7),
+            dmc.GridCol([dcc.Graph(id=ids.AREAS_MAP, config={"displayModeBar": False, "scrollZoom": True,
+                                                             "responsive": True},
+                                   className="areas-map")], span={"base": 12, "lg": 7}),
             dmc.GridCol([html.Div(id=ids.AREAS_SUMMARY, style={"display": "flex", "gap": 8, "flexWrap": "wrap"}),
-                         dcc.Graph(id=ids.AREAS_DOMAIN_MIX, config={"displayModeBar": False})], span=5),
-            dmc.GridCol([html.Div(id=ids.AREAS_TABLE)], span=8),
-            dmc.GridCol([dcc.Graph(id=ids.AREAS_RANKING, config={"displayModeBar": False})], span=4),
+                         dcc.Graph(id=ids.AREAS_DOMAIN_MIX, config={"displayModeBar": False})],
+                        span={"base": 12, "lg": 5}),
+            dmc.GridCol([html.Div(id=ids.AREAS_TABLE, style={"overflowX": "auto"})], span={"base": 12, "lg": 8}),
+            dmc.GridCol([dcc.Graph(id=ids.AREAS_RANKING, config={"displayModeBar": False})],
+                        span={"base": 12, "lg": 4}),
         ],
         gutter="md",
     )
     return shell("areas", user, dcc.Location(id=ids.AREAS_URL, refresh=False),
-                 dcc.Store(id=ids.AREAS_STATE, data={"code": place}),
+                 dcc.Store(id=ids.AREAS_STATE, data={"code": place}), dcc.Store(id=ids.AREAS_SCROLL),
                  html.H3(id=ids.AREAS_TITLE, style={"margin": "4px 0 8px"}), controls, body)
 
 
+def place_query(code: str, kpi: str, span: str, domain: str | None) -> str:
+    """The URL query of one view: what Back, Forward and a shared link restore."""
+    query = {"code": code, "kpi": kpi, "range": span} | ({"domain": domain} if domain not in (None, "all") else {})
+    return "?" + urlencode(query)
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
+
+
 @callback(
-    Output(ids.AREAS_STATE, "data"),
+    Output(ids.AREAS_URL, "search"),
     Input({"type": ids.AREAS_GOTO, "code": ALL}, "n_clicks"),
     Input(ids.AREAS_MAP, "clickData"),
+    Input(ids.AREAS_KPI, "value"),
+    Input(ids.AREAS_RANGE, "value"),
+    Input(ids.AREAS_DOMAIN, "value"),
     State(ids.AREAS_STATE, "data"),
+    State(ids.AREAS_URL, "search"),
     prevent_initial_call=True,
 )
-def navigate(_clicks, click, state):
-    """Breadcrumb / table button or a map click: the new place, checked against the config and scope."""
+def navigate(_clicks, click, kpi, span, domain, state, search):
+    """A breadcrumb, table button, map click or control: a new URL (a history entry), checked against scope."""
     trig = ctx.triggered_id
+    code = (state or {}).get("code")
     if isinstance(trig, dict):
         if not ctx.triggered[0].get("value"):
             return no_update  # a button was (re)rendered, not clicked
-        target = trig.get("code")
-    else:
+        code = trig.get("code")
+    elif trig == ids.AREAS_MAP:
         points = (click or {}).get("points") or []
-        target = points[0].get("location") if points else None
+        code = points[0].get("location") if points else None
     user = gate("areas")[0]
     cfg = get_context().cfg
-    if user is None or not target or clean_place(cfg, target, user.scope) != target or target == state.get("code"):
+    if user is None or not code or clean_place(cfg, code, user.scope) != code:
         return no_update
-    return {"code": target}
+    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
+    span = span if span in RANGES else DEFAULT_RANGE
+    wanted = place_query(code, kpi, span, domain)
+    return no_update if wanted == search else wanted
 
 
 @callback(
@@ -281,24 +363,43 @@ def navigate(_clicks, click, state):
     Output(ids.AREAS_TABLE, "children"),
     Output(ids.AREAS_RANKING, "figure"),
     Output(ids.AREAS_DOMAIN_MIX, "figure"),
-    Output(ids.AREAS_URL, "search"),
-    Input(ids.AREAS_STATE, "data"),
-    Input(ids.AREAS_KPI, "value"),
-    Input(ids.AREAS_RANGE, "value"),
-    Input(ids.AREAS_DOMAIN, "value"),
+    Output(ids.AREAS_STATE, "data"),
+    Output(ids.AREAS_KPI, "value"),
+    Output(ids.AREAS_RANGE, "value"),
+    Output(ids.AREAS_DOMAIN, "value"),
+    Input(ids.AREAS_URL, "search"),
+    State(ids.AREAS_KPI, "value"),
+    State(ids.AREAS_RANGE, "value"),
+    State(ids.AREAS_DOMAIN, "value"),
 )
-def render(state, kpi, span, domain):
+def render(search, kpi_now, span_now, domain_now):
+    """Everything from the URL, so Back and Forward (which change only the URL) restore the page."""
     user = gate("areas")[0]
     if user is None:
-        return (no_update,) * 8
+        return (no_update,) * 11
     app = get_context()
     cfg = app.cfg
-    code = clean_place(cfg, (state or {}).get("code"), user.scope)
-    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
-    span = span if span in RANGES else DEFAULT_RANGE
+    query = parse_query(search)
+    code = clean_place(cfg, query.get("code"), user.scope)
+    kpi = query.get("kpi") if query.get("kpi") in kpis.KPIS else DEFAULT_KPI
+    span = query.get("range") if query.get("range") in RANGES else DEFAULT_RANGE
+    domain = query.get("domain")
+    domain = domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"
     start, end = range_bounds(span, app.clock(), cfg.site.timezone)
-    drill = load_drill(app.store, cfg, code, start, end, None if domain in (None, "all") else domain)
-    title = f"{cfg.area_by_code[code].name} · {RANGES[span]} · 下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个"
-    query = {"code": code, "kpi": kpi, "range": span} | ({"domain": domain} if domain not in (None, "all") else {})
+    drill = load_drill(app.store, cfg, code, start, end, None if domain == "all" else domain)
+    title = (f"{cfg.area_by_code[code].name} · {RANGES[span]} · " +
+             (f"下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个" if drill.incidents is None
+              else f"本网格事件（含误报） {len(drill.incidents)} 起"))
+    same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
     return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
-            table(drill), ranking_figure(drill, kpi), domain_figure(drill, cfg), "?" + urlencode(query))
+            table(drill, cfg), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
+            same(kpi, kpi_now), same(span, span_now), same(domain, domain_now))
+
+
+# After a drill (a new URL) the page starts at its top, where the map and the breadcrumbs are.
+dash.clientside_callback(
+    "function (search) { window.scrollTo(0, 0); return search || ''; }",
+    Output(ids.AREAS_SCROLL, "data"),
+    Input(ids.AREAS_URL, "search"),
+    prevent_initial_call=True,
+)

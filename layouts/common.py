@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -148,14 +149,14 @@ def pct(value: float | None) -> str:
     return f"{value * 100:.1f}%"
 
 
-def kpi_text(value: object, unit: str, minutes_suffix: str = "") -> str:
-    """A KPI value as shown on every page: rates as 0.0 %, minutes whole, counts whole, nothing as a dash."""
+def kpi_text(value: object, unit: str) -> str:
+    """A KPI value as shown on every page: rates as 0.0 %, durations in hours with a unit, counts whole, else a dash."""
     if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
         return "—"
     if unit == "rate":
         return pct(float(value))
-    if unit == "minutes":
-        return f"{float(value):.0f}{minutes_suffix}"
+    if unit == "minutes":  # stored in minutes, read in hours like the xlsx (ops_center/report_sheets.py)
+        return f"{float(value) / 60:.1f} 小时"
     return f"{int(value)}"
 
 
@@ -170,3 +171,26 @@ def server_clock(now: datetime) -> html.Span:
     """Carries the server's `now` so countdowns follow the server clock, not the browser's."""
     return html.Span(className="ops-server-now", **{"data-server-now": str(epoch_ms(now))})
 
+
+
+# Device event codes some rule titles carry verbatim ("适老设备low_battery"): shown in Chinese on every screen.
+EVENT_NAMES = {"low_battery": "电量低", "offline": "离线", "fault": "故障", "alarm": "报警", "restore": "恢复",
+               "tamper": "被拆卸", "online": "上线"}
+_EVENT_CODE = re.compile(r"(?<![A-Za-z_])(" + "|".join(EVENT_NAMES) + r")(?![A-Za-z_])")
+
+
+def display_title(title: Any) -> str:
+    """An incident title as a user reads it: device event codes in Chinese, nothing for a missing title."""
+    if title is None or (isinstance(title, float) and title != title):
+        return "—"
+    return _EVENT_CODE.sub(lambda m: EVENT_NAMES[m.group(1)], str(title))
+
+
+def text_or_empty(value: Any) -> str:
+    """A nullable text column as text: NULL/NaN/NA become "" instead of "nan"."""
+    try:
+        if value is None or pd.isna(value):
+            return ""
+    except (TypeError, ValueError):  # a list or array is not a missing value
+        pass
+    return str(value)

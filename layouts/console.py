@@ -18,6 +18,7 @@ from layouts.common import (
     countdown,
     current_user,
     data_version,
+    display_title,
     domain_name,
     epoch_ms,
     gate,
@@ -26,6 +27,7 @@ from layouts.common import (
     severity_name,
     shell,
     status_name,
+    text_or_empty,
 )
 from ops_center import geo, queries
 from ops_center.context import get_context
@@ -39,10 +41,12 @@ from ops_center.domains import (
     UNCLASSIFIED,
 )
 from ops_center.incidents import ACTION_NAMES, ServiceError, allowed_actions
+from ops_center.lifecycle import Conflict
 
 dash.register_page(__name__, path="/console", title="值班台", name="值班台")
 
 TICK_MS = 2000
+SORT_NAMES = {"due": "按时限（最紧先）", "severity": "按级别", "created": "按创建时间（新→旧）", "area": "按区域"}
 ACTIONS = tuple(ids.CONSOLE_ACTIONS)
 SHORTCUTS = {"acknowledge": "A", "dispatch": "D", "escalate": "E", "resolve": "R", "close": "C"}
 TIMELINE_ACTIONS = {**ACTION_NAMES, "created": "创建", "escalated": "升级", "overdue": "超期", "warned": "预警",
@@ -55,10 +59,12 @@ COLUMNS = [
     {"field": "severity", "headerName": "级别", "width": 80, "cellClass": "sev-cell"},
     {"field": "domain_name", "headerName": "领域", "width": 100},
     {"field": "title", "headerName": "标题", "flex": 2, "minWidth": 200},
-    {"field": "area", "headerName": "区域", "flex": 1, "minWidth": 120},
+    {"field": "area", "headerName": "区域（街道 · 社区）", "flex": 1, "minWidth": 170},
     {"field": "status_name", "headerName": "状态", "width": 90},
-    {"colId": "countdown", "headerName": "时限", "width": 130, "sortable": False,
-     "valueGetter": {"function": "opsCountdown(params.data.due_ms)"},
+    # Sorted by the deadline itself (due_ms; none last), shown as which deadline and how long is left.
+    {"colId": "countdown", "field": "due_sort", "headerName": "时限（受理/办结）", "width": 170, "sortable": True,
+     "valueFormatter": {"function": "params.data.due_ms == null ? '—' : "
+                                    "params.data.due_label + ' ' + opsCountdown(params.data.due_ms)"},
      "cellClassRules": {"due-late": {"function": "opsDueState(params.data.due_ms) === 'late'"},
                         "due-warn": {"function": "opsDueState(params.data.due_ms) === 'warn'"}}},
     {"field": "source_name", "headerName": "来源", "width": 110},
@@ -90,6 +96,8 @@ def layout(**_: Any) -> Any:
                        data=_options(SOURCE_NAMES.items())),
             dmc.MultiSelect(id=ids.CONSOLE_F_SEVERITY, placeholder="全部级别", clearable=True, w=180,
                             data=_options((s, severity_name(s)) for s in SEVERITIES)),
+            dmc.Select(id=ids.CONSOLE_SORT, value="due", w=170, allowDeselect=False,
+                       data=_options(SORT_NAMES.items())),
             html.Button("批量受理", id=ids.CONSOLE_BULK_ACK, className="btn", n_clicks=0),
             html.Span(id=ids.CONSOLE_COUNT, className="console-count"),
         ],
@@ -106,7 +114,7 @@ def layout(**_: Any) -> Any:
                              "headerCheckbox": True},
             "localeText": {"noRowsToShow": "暂无事件"},
             "animateRows": False,
-            "rowClassRules": {"row-p1": "params.data.severity === 'P1'"},
+            "rowClassRules": {"row-p1": "params.data.severity === 'P1'", "row-pinned": "params.data.pinned === true"},
             "theme": {"function": GRID_THEME},
         },
         className="console-grid",
@@ -137,12 +145,23 @@ def layout(**_: Any) -> Any:
                 className="action-row",
             ),
             html.Div(
+                [dmc.NumberInput(id=ids.CONSOLE_EXT_HOURS, label="延期（小时）", value=24, min=1, max=24 * 30, step=1, w=120),
+                 _button("request_extension"), _button("decide_extension"),
+                 html.Button("驳回延期", id=ids.CONSOLE_EXT_REJECT, className="btn act-reject-extension", disabled=True,
+                             n_clicks=0),
+                 html.Div(id=ids.CONSOLE_EXTENSION, className="console-extension")],
+                className="action-row",
+            ),
+            html.Div(
                 [dmc.Textarea(id=ids.CONSOLE_NOTE, placeholder="备注 / 处置说明（按 N 聚焦）", autosize=True, minRows=2,
                               w="100%"),
                  _button("add_note")],
                 className="action-row note-row",
             ),
             html.Div(id=ids.CONSOLE_MESSAGE, className="console-message", role="status"),
+            html.Button("按最新状态重试", id=ids.CONSOLE_RETRY_BTN, className="btn retry-btn", n_clicks=0,
+                        style={"display": "none"}),
+            dcc.Store(id=ids.CONSOLE_RETRY),
         ],
         className="console-actions",
     )
@@ -169,7 +188,10 @@ def layout(**_: Any) -> Any:
     root = html.Div(
         [
             filters,
-            html.Div([html.Div(grid, className="console-queue"), detail], className="console-body"),
+            html.Div([html.Div([html.Div(grid, className="console-queue-grid"),
+                                dmc.Pagination(id=ids.CONSOLE_PAGE, total=1, value=1, size="sm", withEdges=True,
+                                               className="console-pager")], className="console-queue"),
+                      detail], className="console-body"),
             help_line,
             dcc.Store(id=ids.CONSOLE_SEEN),
             dcc.Store(id=ids.CONSOLE_REFRESH, data=0),
@@ -195,6 +217,8 @@ def _button(action: str) -> html.Button:
     Output(ids.CONSOLE_GRID, "rowData"),
     Output(ids.CONSOLE_COUNT, "children"),
     Output(ids.CONSOLE_SEEN, "data"),
+    Output(ids.CONSOLE_PAGE, "total"),
+    Output(ids.CONSOLE_GRID, "selectedRows"),
     Input(ids.CONSOLE_F_DOMAIN, "value"),
     Input(ids.CONSOLE_F_AREA, "value"),
     Input(ids.CONSOLE_F_STATUS, "value"),
@@ -202,22 +226,51 @@ def _button(action: str) -> html.Button:
     Input(ids.CONSOLE_F_SEVERITY, "value"),
     Input(ids.CONSOLE_REFRESH, "data"),
     Input(ids.CONSOLE_TICK, "n_intervals"),
+    Input(ids.CONSOLE_SORT, "value"),
+    Input(ids.CONSOLE_PAGE, "value"),
     State(ids.CONSOLE_SEEN, "data"),
+    State(ids.CONSOLE_SELECTED, "data"),
 )
-def load_queue(domains, area, statuses, source, severities, refresh, _tick, seen):
+def load_queue(domains, area, statuses, source, severities, refresh, _tick, sort, page, seen, selected):
     ctx = get_context()
-    key = [data_version(), domains, area, statuses, source, severities, refresh]
+    key = [data_version(), domains, area, statuses, source, severities, refresh, sort, page]
     if seen == key:
-        return no_update, no_update, no_update
+        return (no_update,) * 5
     user = current_user()
+    scope = queries.read_scope(ctx.cfg, user)
     filters = queries.QueueFilters(
         statuses=tuple(statuses or queries.QUEUE_STATUSES), domains=tuple(domains or ()),
         severities=tuple(severities or ()), area=area or None, source=source or None,
     )
-    df = queries.console_queue(ctx.store, filters, queries.read_scope(ctx.cfg, user))
-    rows = queue_rows(df, ctx.cfg.site.timezone)
-    count = f"共 {len(rows)} 条" + ("（仅显示前 500 条）" if len(rows) >= queries.QUEUE_LIMIT else "")
-    return rows, [count, server_clock(ctx.clock())], key
+    page = max(int(page or 1), 1)
+    df, total = queries.console_page(ctx.store, filters, scope, sort=sort or "due", page=page)
+    tz = ctx.cfg.site.timezone
+    rows = queue_rows(df, tz)
+    # The incident just acted on stays listed (marked) and selected, even once it no longer matches the filter:
+    # the selection never jumps to a neighbour that the next key press would act on.
+    kept = int(selected["incident_id"]) if selected else None
+    if kept is not None and all(r["incident_id"] != kept for r in rows):
+        extra = queue_rows(queries.console_rows_by_id(ctx.store, [kept], scope), tz)
+        rows = [{**r, "pinned": True, "status_name": r["status_name"] + "（已不在筛选内）"} for r in extra] + rows
+    pages = max(-(-total // queries.CONSOLE_PAGE_SIZE), 1)
+    count = f"共 {total} 条 · 第 {min(page, pages)}/{pages} 页"
+    reselect = {"ids": [str(kept)]} if kept is not None and dash.ctx.triggered_id == ids.CONSOLE_REFRESH else no_update
+    return rows, [count, server_clock(ctx.clock())], key, pages, reselect
+
+
+@callback(
+    Output(ids.CONSOLE_PAGE, "value"),
+    Input(ids.CONSOLE_F_DOMAIN, "value"),
+    Input(ids.CONSOLE_F_AREA, "value"),
+    Input(ids.CONSOLE_F_STATUS, "value"),
+    Input(ids.CONSOLE_F_SOURCE, "value"),
+    Input(ids.CONSOLE_F_SEVERITY, "value"),
+    Input(ids.CONSOLE_SORT, "value"),
+    prevent_initial_call=True,
+)
+def first_page(*_):
+    """A new filter or order starts at page 1."""
+    return 1
 
 
 @callback(
@@ -231,6 +284,8 @@ def load_queue(domains, area, statuses, source, severities, refresh, _tick, seen
     Output(ids.CONSOLE_DEPARTMENT, "value"),
     Output(ids.CONSOLE_DOMAIN, "value"),
     *[Output(ids.CONSOLE_ACTIONS[a], "disabled") for a in ACTIONS],
+    Output(ids.CONSOLE_EXT_REJECT, "disabled"),
+    Output(ids.CONSOLE_EXTENSION, "children"),
     Input(ids.CONSOLE_GRID, "selectedRows"),
     Input(ids.CONSOLE_REFRESH, "data"),
     State(ids.CONSOLE_SELECTED, "data"),
@@ -240,19 +295,27 @@ def show_detail(selected_rows, _refresh, current):
     user = current_user()
     rows = selected_rows or []
     disabled_all = [True] * len(ACTIONS)
+    if dash.ctx.triggered_id == ids.CONSOLE_REFRESH and current:
+        rows = [current]  # after an action the detail stays on the incident acted on, whatever the grid did
     if len(rows) != 1:
         text = "选择左侧事件查看详情" if not rows else f"已选 {len(rows)} 条事件，可批量受理"
         return (None, html.Div(text, className="dim"), None, None, None, no_update, [], None, None,
-                *disabled_all)
+                *disabled_all, True, None)
     incident_id = int(rows[0]["incident_id"])
     detail = queries.incident_detail(ctx.store, incident_id, queries.read_scope(ctx.cfg, user))
     if detail is None:
-        return (None, html.Div("事件不存在或不在您的管辖范围内", className="dim"), None, None, None, no_update, [], None,
-                None, *disabled_all)
+        return (None, html.Div("事件不存在或不在您的管辖范围内", className="dim"), None, None, None, no_update, [], None, None,
+                *disabled_all, True, None)
     inc = detail.incident
     tz = ctx.cfg.site.timezone
     allowed = set(allowed_actions(inc["status"], user.role)) if user else set()
-    selected = {"incident_id": incident_id, "version": int(inc["version"]), "status": inc["status"]}
+    pending = queries.pending_extension(ctx.store, incident_id)
+    if pending is None:
+        allowed.discard("decide_extension")  # nothing to decide
+    else:
+        allowed.discard("request_extension")  # one pending request at a time
+    selected = {"incident_id": incident_id, "version": int(inc["version"]), "status": inc["status"],
+                "extension_id": pending["extension_id"] if pending else None}
     merge_targets = [
         {"value": str(int(r["incident_id"])), "label": f"#{int(r['incident_id'])} {r['title']}"}
         for r in detail.related.to_dict("records")
@@ -269,6 +332,8 @@ def show_detail(selected_rows, _refresh, current):
         inc.get("department") or None,
         inc["domain"] if inc["domain"] in DOMAIN_CODES else None,
         *[a not in allowed for a in ACTIONS],
+        "decide_extension" not in allowed,
+        extension_view(pending, tz),
     )
 
 
@@ -276,8 +341,12 @@ def show_detail(selected_rows, _refresh, current):
     Output(ids.CONSOLE_MESSAGE, "children"),
     Output(ids.CONSOLE_REFRESH, "data"),
     Output(ids.CONSOLE_NOTE, "value"),
+    Output(ids.CONSOLE_RETRY, "data"),
+    Output(ids.CONSOLE_RETRY_BTN, "style"),
     *[Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
     Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
+    Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
+    Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
     State(ids.CONSOLE_SELECTED, "data"),
     State(ids.CONSOLE_GRID, "selectedRows"),
     State(ids.CONSOLE_DEPARTMENT, "value"),
@@ -287,48 +356,102 @@ def show_detail(selected_rows, _refresh, current):
     State(ids.CONSOLE_CATEGORY, "value"),
     State(ids.CONSOLE_NOTE, "value"),
     State(ids.CONSOLE_REFRESH, "data"),
+    State(ids.CONSOLE_RETRY, "data"),
+    State(ids.CONSOLE_EXT_HOURS, "value"),
     prevent_initial_call=True,
 )
 def act(*args):
     n = len(ACTIONS)
-    clicks = args[: n + 1]
-    selected, selected_rows, department, level, merge_target, domain, category, note, refresh = args[n + 1:]
+    clicks = args[: n + 3]
+    (selected, selected_rows, department, level, merge_target, domain, category, note, refresh, retry,
+     hours) = args[n + 3:]
     trigger = dash.ctx.triggered_id
+    hidden = {"display": "none"}
     if not trigger or not any(clicks):
-        return no_update, no_update, no_update
+        return (no_update,) * 5
     user = current_user()
     service = get_context().service
     actor = user.actor()
     note = (note or "").strip()
+    params = {"department": department, "level": level, "merge_target": merge_target, "domain": domain,
+              "category": category, "note": note, "hours": hours, "approve": trigger != ids.CONSOLE_EXT_REJECT,
+              "extension_id": (selected or {}).get("extension_id")}
     try:
         if trigger == ids.CONSOLE_BULK_ACK:
             items = [(int(r["incident_id"]), int(r["version"])) for r in (selected_rows or []) if r.get("status") == "new"]
             if not items:
-                return message("请先勾选待受理的事件", "warn"), no_update, no_update
+                return message("请先勾选待受理的事件", "warn"), no_update, no_update, None, hidden
             results = service.bulk_acknowledge(actor, items, note=note)
             ok = sum(1 for r in results if r.ok)
             failed = [f"#{r.incident_id}：{r.message}" for r in results if not r.ok]
             text = f"批量受理完成：成功 {ok} 条" + (f"，失败 {len(failed)} 条（{'；'.join(failed[:5])}）" if failed else "")
-            return message(text, "ok" if not failed else "warn"), (refresh or 0) + 1, ""
-        action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
+            return message(text, "ok" if not failed else "warn"), (refresh or 0) + 1, "", None, hidden
+        if trigger == ids.CONSOLE_RETRY_BTN:
+            if not retry:
+                return (no_update,) * 5
+            action, params = retry["action"], retry["params"]
+            current = service.get(int(retry["incident_id"]))
+            selected = {"incident_id": int(retry["incident_id"]), "version": int(current["version"])}
+        elif trigger == ids.CONSOLE_EXT_REJECT:
+            action = "decide_extension"
+        else:
+            action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
         if not selected:
-            return message("请先选择一个事件", "warn"), no_update, no_update
-        run_action(service, actor, action, selected, department=department, level=level, merge_target=merge_target,
-                   domain=domain, category=category, note=note)
+            return message("请先选择一个事件", "warn"), no_update, no_update, None, hidden
+        run_action(service, actor, action, selected, **params)
+    except Conflict:
+        # Someone (or the SLA sweep) changed it since it was opened: say what, and offer the same action again.
+        iid = int(selected["incident_id"])
+        text = conflict_text(iid, ACTION_NAMES[action])
+        again = {"action": action, "incident_id": iid, "params": params}
+        return message(text, "warn"), (refresh or 0) + 1, no_update, again, {"display": "inline-block"}
     except ServiceError as exc:
-        # A conflict (someone else acted first), a refused role or scope, a wrong status: say so plainly.
-        return message(exc.user_message, "error"), (refresh or 0) + 1, no_update
+        # A refused role or scope, a wrong status: say so plainly.
+        return message(exc.user_message, "error"), (refresh or 0) + 1, no_update, None, hidden
     done = f"#{selected['incident_id']} 已{ACTION_NAMES[action]}"
-    return message(done, "ok"), (refresh or 0) + 1, ""
+    if action == "decide_extension":
+        done = f"#{selected['incident_id']} 延期申请已{'批准' if params['approve'] else '驳回'}"
+    return message(done, "ok"), (refresh or 0) + 1, "", None, hidden
+
+
+def conflict_text(incident_id: int, action_name: str) -> str:
+    """What changed under the officer: the latest timeline entry and the status now."""
+    ctx = get_context()
+    detail = queries.incident_detail(ctx.store, incident_id)
+    if detail is None:
+        return f"#{incident_id} 已不存在"
+    inc, tl = detail.incident, detail.timeline
+    what = ""
+    if tl is not None and not tl.empty:
+        last = tl.iloc[-1]
+        who = "系统" if text_or_empty(last["actor"]) in ("", "system", "sla") else text_or_empty(last["actor"])
+        what = (f"{local_time(last['ts'].to_pydatetime(), ctx.cfg.site.timezone, '%H:%M:%S')} "
+                f"{who}{TIMELINE_ACTIONS.get(last['action'], last['action'])}")
+        change = _change_text(last)
+        what += f"（{change}）" if change else ""
+    return (f"未执行「{action_name}」：#{incident_id} 在您打开后已有变化 — {what or '已被更新'}；"
+            f"当前状态：{status_name(inc['status'])}。核对后可按最新状态重试。")
+
+
+def _change_text(r: Any) -> str:
+    before, after = text_or_empty(r["from_status"]), text_or_empty(r["to_status"])
+    return f"{status_name(before)} → {status_name(after)}" if before and after and before != after else ""
 
 
 # --- pure helpers ------------------------------------------------------------------------
 
 
 def run_action(service: Any, actor: Any, action: str, selected: dict, *, department: str | None, level: str | None,
-               merge_target: str | None, domain: str | None, category: str | None, note: str) -> Any:
+               merge_target: str | None, domain: str | None, category: str | None, note: str,
+               hours: float | None = None, approve: bool = True, extension_id: int | None = None) -> Any:
     """Call the one service method for `action` with the version the officer saw."""
     iid, version = int(selected["incident_id"]), int(selected["version"])
+    if action == "request_extension":
+        return service.request_extension(actor, iid, version, float(hours or 0) * 3600, note)
+    if action == "decide_extension":
+        if not extension_id:
+            raise ServiceError("没有待审批的延期申请")
+        return service.decide_extension(actor, iid, version, int(extension_id), approve, note=note)
     if action == "dispatch":
         if not department:
             raise ServiceError("请选择派遣部门")
@@ -344,6 +467,15 @@ def run_action(service: Any, actor: Any, action: str, selected: dict, *, departm
     if action == "add_note":
         return service.add_note(actor, iid, version, note=note)
     return getattr(service, action)(actor, iid, version, note=note)
+
+
+def extension_view(pending: dict | None, tz: str) -> Any:
+    """The pending 延期 request: who asked, when, how long and why (approved by a leader or admin)."""
+    if not pending:
+        return None
+    return html.Span(f"待审批延期 #{pending['extension_id']}：{pending['seconds'] / 3600:g} 小时 · "
+                     f"{pending['requested_by']} {local_time(pending['requested_at'], tz)} 申请 · 理由：{pending['reason']}",
+                     className="msg msg-warn")
 
 
 def message(text: str, kind: str) -> html.Div:
@@ -363,14 +495,25 @@ def queue_rows(df: Any, tz: str) -> list[dict[str, Any]]:
             "severity": r["severity"],
             "domain": r["domain"],
             "domain_name": domain_name(r["domain"]),
-            "title": str(r["title"]),
-            "area": area_name(r["area_code"]),
+            "title": display_title(r["title"]),
+            "area": area_path(r["area_code"]),
             "source_name": SOURCE_NAMES.get(r["source"], r["source"] or "—"),
             "report_count": int(r["report_count"]),
             "created": local_time(r["created_at"].to_pydatetime(), tz),
             "due_ms": epoch_ms(due.to_pydatetime()) if due is not None and due == due and r["status"] != "resolved" else None,
+            "due_label": "受理" if r["status"] == "new" else "办结",
         })
+        row = rows[-1]
+        row["due_sort"] = row["due_ms"] if row["due_ms"] is not None else 2**53  # none last when sorted
     return rows
+
+
+def area_path(code: str | None) -> str:
+    """Street · community (· grid) for the queue: the street is never hidden behind a community name."""
+    if not code:
+        return "—"
+    codes = [c for c in (*geo.ancestors(code), code) if len(c) >= 9]
+    return " · ".join(area_name(c) for c in codes) or area_name(code)
 
 
 def _badge(text: str, cls: str = "") -> html.Span:
@@ -384,7 +527,7 @@ def detail_head(inc: dict, tz: str) -> list:
     is_new = inc["status"] == "new"
     due = inc["ack_due_at"] if is_new else inc["resolve_due_at"]
     return [
-        html.Div([html.Span(f"#{iid}", className="detail-id"), html.Span(str(inc["title"]), className="detail-title")],
+        html.Div([html.Span(f"#{iid}", className="detail-id"), html.Span(display_title(inc["title"]), className="detail-title")],
                  className="detail-title-row"),
         html.Div(
             [_badge(severity_name(inc["severity"]), f"sev-{inc['severity']}"), _badge(status_name(inc["status"])),
@@ -415,15 +558,13 @@ def timeline_view(df: Any, tz: str) -> Any:
         return html.Div("暂无记录", className="dim")
     items = []
     for r in df.to_dict("records"):
-        change = ""
-        if r["from_status"] and r["to_status"] and r["from_status"] != r["to_status"]:
-            change = f"{status_name(r['from_status'])} → {status_name(r['to_status'])}"
+        note = text_or_empty(r["note"])
         items.append(html.Li([
             html.Span(local_time(r["ts"].to_pydatetime(), tz, "%m-%d %H:%M:%S"), className="tl-time"),
-            html.Span(str(r["actor"]), className="tl-actor"),
-            html.Span(TIMELINE_ACTIONS.get(r["action"], r["action"]), className="tl-action"),
-            html.Span(change, className="tl-change"),
-            html.Div(str(r["note"]), className="tl-note") if r["note"] else None,
+            html.Span(text_or_empty(r["actor"]) or "系统", className="tl-actor"),
+            html.Span(TIMELINE_ACTIONS.get(r["action"], text_or_empty(r["action"])), className="tl-action"),
+            html.Span(_change_text(r), className="tl-change"),
+            html.Div(note, className="tl-note") if note else None,
         ]))
     return html.Ul(items, className="timeline")
 
@@ -435,8 +576,8 @@ def reports_view(df: Any, tz: str) -> Any:
         html.Li([
             html.Span(local_time(r["occurred_at"].to_pydatetime(), tz, "%m-%d %H:%M"), className="tl-time"),
             html.Span(SOURCE_NAMES.get(r["source"], r["source"]), className="tl-actor"),
-            html.Div(str(r["text"] or r["kind"] or ""), className="report-text"),
-            html.Div(str(r["address"]), className="dim") if r["address"] else None,
+            html.Div(text_or_empty(r["text"]) or text_or_empty(r["kind"]), className="report-text"),
+            html.Div(text_or_empty(r["address"]), className="dim") if text_or_empty(r["address"]) else None,
         ])
         for r in df.to_dict("records")
     ], className="reports")
@@ -455,7 +596,7 @@ def related_view(df: Any, inc: dict, tz: str) -> Any:
             relation = "同街道同领域，可合并"
         items.append(html.Li([
             html.Span(f"#{int(r['incident_id'])}", className="tl-actor"),
-            html.Span(str(r["title"])),
+            html.Span(display_title(r["title"])),
             html.Span(f"{status_name(r['status'])} · {local_time(r['created_at'].to_pydatetime(), tz)} · {relation}",
                       className="dim"),
         ]))
@@ -479,13 +620,17 @@ def _pin_figure(inc: dict | None) -> go.Figure:
                 text=[f["properties"]["name"] for f in fc["features"]], hoverinfo="text",
             ))
         lat, lon = inc.get("lat"), inc.get("lon")
-        if lat is None or lon is None or lat != lat or lon != lon:
+        if not text_or_empty(lat) or not text_or_empty(lon):  # None, NaN and pd.NA alike: the area's centroid
             a = cfg.area_by_code.get(area)
             lat, lon = a.centroid if a else cfg.site.city.centroid
+        lat, lon = float(lat), float(lon)
         traces.append(go.Scattermap(lat=[lat], lon=[lon], mode="markers", hoverinfo="skip",
                                     marker={"size": 16, "color": "#ff5c5c"}))
         min_lat, min_lon, max_lat, max_lon = geo.extent(cfg, street)
-        center = {"lat": (min_lat + max_lat) / 2, "lon": (min_lon + max_lon) / 2}
+        inside = min_lat <= lat <= max_lat and min_lon <= lon <= max_lon
+        # A pin outside its street's box (a reported position off the area) is centred, never out of view.
+        center = ({"lat": (min_lat + max_lat) / 2, "lon": (min_lon + max_lon) / 2} if inside
+                  else {"lat": lat, "lon": lon})
         zoom = 13
     fig = go.Figure(traces or [go.Scattermap(lat=[], lon=[])])
     fig.update_layout(map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom}, showlegend=False,

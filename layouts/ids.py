@@ -32,6 +32,9 @@ WALL_PATROL = "wall-patrol"
 WALL_PATROL_TICK = "wall-patrol-tick"
 WALL_PATROL_TOGGLE = "wall-patrol-toggle"
 WALL_SERVER_NOW = "wall-server-now"
+WALL_P1 = "wall-p1"
+WALL_SOUND = "wall-sound"
+WALL_LEGEND = "wall-legend"
 
 # --- console (layouts/console.py) ---
 CONSOLE_ROOT = "console-root"
@@ -59,6 +62,10 @@ CONSOLE_DOMAIN = "console-domain"
 CONSOLE_CATEGORY = "console-category"
 CONSOLE_NOTE = "console-note"
 CONSOLE_BULK_ACK = "console-bulk-ack"
+CONSOLE_SORT = "console-sort"
+CONSOLE_PAGE = "console-page"
+CONSOLE_RETRY = "console-retry"
+CONSOLE_RETRY_BTN = "console-retry-btn"
 # One button per service action: {action: id}; keyboard shortcuts in assets/ops.js click these.
 CONSOLE_ACTIONS = {
     "acknowledge": "console-act-acknowledge",
@@ -72,7 +79,12 @@ CONSOLE_ACTIONS = {
     "merge": "console-act-merge",
     "set_domain": "console-act-set-domain",
     "add_note": "console-act-note",
+    "request_extension": "console-act-request-extension",
+    "decide_extension": "console-act-approve-extension",
 }
+CONSOLE_EXT_REJECT = "console-act-reject-extension"
+CONSOLE_EXT_HOURS = "console-ext-hours"
+CONSOLE_EXTENSION = "console-extension"
 
 # --- drill-down (layouts/areas.py) ---
 AREAS_URL = "areas-url"
@@ -87,6 +99,7 @@ AREAS_SUMMARY = "areas-summary"
 AREAS_TABLE = "areas-table"
 AREAS_RANKING = "areas-ranking"
 AREAS_DOMAIN_MIX = "areas-domain-mix"
+AREAS_SCROLL = "areas-scroll"
 AREAS_GOTO = "areas-goto"  # pattern-matching type: {"type": AREAS_GOTO, "code": area code}
 
 # --- reports (layouts/reports.py) ---
@@ -110,6 +123,11 @@ ADMIN_DEAD_LETTER_HEX = "admin-dead-letter-hex"
 ADMIN_DEAD_LETTER_META = "admin-dead-letter-meta"
 ADMIN_UNMAPPED = "admin-unmapped"  # source category codes no category map knows (issue 12)
 ADMIN_DL_VIEW = "admin-dl-view"  # pattern-matching type: {"type": ADMIN_DL_VIEW, "id": dead_letter_id}
+ADMIN_DL_SELECTED = "admin-dl-selected"
+ADMIN_DL_NOTE = "admin-dl-note"
+ADMIN_DL_REPLAY = "admin-dl-replay"
+ADMIN_DL_DISCARD = "admin-dl-discard"
+ADMIN_DL_STATUS = "admin-dl-status"
 ADMIN_RULES_INFO = "admin-rules-info"
 ADMIN_RULES_TABLE = "admin-rules-table"
 ADMIN_RULES_VALIDATE = "admin-rules-validate"

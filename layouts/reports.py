@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import dash
 import dash_mantine_components as dmc
-import pandas as pd
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import current_user, gate, kpi_text, shell
-from ops_center import kpis, queries
+from layouts.common import area_name, current_user, gate, kpi_text, shell
+from ops_center import kpis, queries, report_sheets
 from ops_center import weekly_report as wr
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, UNCLASSIFIED
@@ -25,19 +24,20 @@ DARK = {"paper_bgcolor": "rgba(0,0,0,0)", "plot_bgcolor": "rgba(0,0,0,0)", "font
 
 
 def fmt(value: object, unit: str) -> str:
-    return kpi_text(value, unit, ' 分钟')
+    """As the xlsx shows it: durations in hours to one decimal."""
+    return kpi_text(value, unit)
 
 
-def fmt_change(value: object, unit: str) -> str:
-    """Week-over-week: counts as ±n, rates in percentage points."""
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+def fmt_change(this: object, last: object, kpi: kpis.Kpi) -> str:
+    """Week-over-week of the displayed values (the xlsx's definition): counts ±n, rates in percentage points."""
+    value = report_sheets.change(this, last, kpi)
+    if value is None:
         return "—"
-    v = float(value)
-    if unit == "rate":
-        return f"{v * 100:+.1f} 个百分点"
-    if unit == "minutes":
-        return f"{v:+.0f} 分钟"
-    return f"{int(v):+d}"
+    if kpi.unit == "rate":
+        return f"{value:+.1f} 个百分点"
+    if kpi.unit == "minutes":
+        return f"{value:+.1f} 小时"
+    return f"{int(value):+d}"
 
 
 def overview_cards(report: wr.WeeklyReport) -> list:
@@ -48,7 +48,7 @@ def overview_cards(report: wr.WeeklyReport) -> list:
         row = rows.loc[kpi.name]
         cards.append(dmc.Paper(
             [dmc.Text(kpi.name, size="xs", c="dimmed"), dmc.Text(fmt(row["本周"], kpi.unit), size="xl", fw=700),
-             dmc.Text(f"上周 {fmt(row['上周'], kpi.unit)} · 环比 {fmt_change(row['环比变化'], kpi.unit)}", size="xs",
+             dmc.Text(f"上周 {fmt(row['上周'], kpi.unit)} · 环比 {fmt_change(row['本周'], row['上周'], kpi)}", size="xs",
                       c="dimmed")],
             p="xs", withBorder=True, style={"minWidth": 150}, className="reports-card",
         ))
@@ -56,8 +56,8 @@ def overview_cards(report: wr.WeeklyReport) -> list:
 
 
 def street_table(report: wr.WeeklyReport) -> dmc.Table:
-    """Street × domain rows as text cells (names come from config, but render as text anyway)."""
-    df = report.street_domain
+    """Street × domain rows with each street's 小计 and the 合计, rounded as the xlsx has them, as text cells."""
+    df = report_sheets.street_domain_sheet(report, get_context().cfg, report.area).frame
     count_name = kpis.KPIS[wr.COUNT_KEY].name
     headers = ["街道", "领域"] + [
         {"上周": "上周" + count_name, "环比变化": "环比变化"}.get(k) or kpis.KPIS[k].name for k in TABLE_KEYS]
@@ -71,7 +71,9 @@ def street_table(report: wr.WeeklyReport) -> dmc.Table:
                 cells.append(f"{int(row['环比变化']):+d}")
             else:
                 cells.append(fmt(row[kpis.KPIS[k].name], kpis.KPIS[k].unit))
-        body.append(dmc.TableTr([dmc.TableTd(c) for c in cells]))
+        total = row["领域"] in ("小计", "全部领域")
+        body.append(dmc.TableTr([dmc.TableTd(c) for c in cells], className="reports-total" if total else None,
+                                style={"fontWeight": 700} if total else None))
     if not body:
         body = [dmc.TableTr(html.Td("本周无事件", colSpan=len(headers)))]
     return dmc.ScrollArea(
@@ -95,7 +97,7 @@ def street_chart(report: wr.WeeklyReport) -> go.Figure:
         colour = cfg.domain_by_code[code].color if code in cfg.domain_by_code else "#8b8d98"
         fig.add_bar(x=streets, y=part[count_name].fillna(0), name=DOMAIN_NAMES[code], marker_color=colour)
     fig.update_layout(barmode="stack", title={"text": "各街道受理数（按领域）", "font": {"size": 14}},
-                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h"}, height=340,
+                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h", "y": -0.42}, height=380,
                       yaxis={"gridcolor": "#24314f"}, **DARK)
     return fig
 
@@ -114,7 +116,7 @@ def rate_chart(report: wr.WeeklyReport) -> go.Figure:
     ])
     fig.update_layout(barmode="group", title={"text": f"各街道{kpis.KPIS[key].name}（本周/上周）", "font": {"size": 14}},
                       yaxis={"tickformat": ".0%", "range": [0, 1.05], "gridcolor": "#24314f"},
-                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h"}, height=340, **DARK)
+                      margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h", "y": -0.42}, height=380, **DARK)
     return fig
 
 
@@ -150,23 +152,17 @@ def layout(week: str | None = None, **_: object):
     )
 
 
-def covers_report(user) -> bool:
-    """The weekly report is district-wide: only users whose read scope covers the district may read or export it."""
-    cfg = get_context().cfg
-    prefix = queries.read_scope(cfg, user)
-    return prefix is None or cfg.site.default_area[:6].startswith(prefix)
-
-
-OUT_OF_SCOPE = "周报覆盖全区，超出您的管辖范围，无法查看或导出"
-
-
 def _report(week: str) -> wr.WeeklyReport | None:
+    """The week's report for the signed-in user's own area (an officer's street, a leader's district)."""
     app = get_context()
     try:
         wr.parse_week(week)
     except ValueError:
         return None
-    return wr.build_weekly_report(app.store, app.cfg, week, now=app.clock())
+    area = queries.read_scope(app.cfg, current_user())
+    if area == queries.NO_AREA:
+        return None
+    return wr.build_weekly_report(app.store, app.cfg, week, now=app.clock(), area=area)
 
 
 @callback(
@@ -178,13 +174,12 @@ def _report(week: str) -> wr.WeeklyReport | None:
     Input(ids.REPORTS_WEEK, "value"),
 )
 def render(week):
-    if not covers_report(current_user()):
-        return OUT_OF_SCOPE, None, None, no_update, no_update
     report = _report(week or "")
     if report is None:
         return (no_update,) * 5
     cfg = get_context().cfg
-    title = f"{cfg.site.name} 周报 · {wr.week_label(report.week, cfg.site.timezone)} · 对比 {report.previous}"
+    title = (f"{cfg.site.name} · {area_name(report.area)} 周报 · {wr.week_label(report.week, cfg.site.timezone)}"
+             f" · 对比 {report.previous}")
     return title, overview_cards(report), street_table(report), street_chart(report), rate_chart(report)
 
 
@@ -196,12 +191,11 @@ def render(week):
     prevent_initial_call=True,
 )
 def download(_xlsx, _csv, week):
-    if not covers_report(current_user()):
-        return no_update
     report = _report(week or "")
     if report is None:
         return no_update
     cfg = get_context().cfg
     if ctx.triggered_id == ids.REPORTS_CSV_BUTTON:
-        return dict(content=wr.csv_text(report), filename=f"weekly-{report.week}.csv", type="text/csv")
-    return dcc.send_bytes(wr.xlsx_bytes(report, cfg), f"weekly-{report.week}.xlsx")
+        return dict(content=wr.csv_text(report, cfg), filename=f"weekly-{report.week}-{report.area}.csv",
+                    type="text/csv")
+    return dcc.send_bytes(wr.xlsx_bytes(report, cfg, get_context().clock()), f"weekly-{report.week}-{report.area}.xlsx")

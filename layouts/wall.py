@@ -41,8 +41,11 @@ dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统
 PATROL_SECONDS = 15
 RATES_SECONDS = 15
 HEALTH_SECONDS = 5
-STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断",
+STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "running": "运行中",
+               "stopped": "已停止", "connecting": "连接中", "disconnected": "已断开", "auth_failed": "认证失败",
+               "error": "故障", "starting": "启动中",
                "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
+P1_CHIPS = 6  # P1 chips that fit the alarm strip at 16:9; the rest are counted ("另 N 起")
 
 
 def layout(**_: Any) -> Any:
@@ -50,10 +53,11 @@ def layout(**_: Any) -> Any:
     if stub is not None:
         return stub
     cfg = get_context().cfg
+    scope = queries.scope_prefix(cfg, user.scope if user else None)
     header = html.Header(
         [
-            html.Div([html.Div(cfg.site.name, className="wall-title"), html.Div("一屏统调", className="wall-sub")],
-                     className="wall-brand"),
+            html.Div([html.Div(scope_title(cfg, scope), className="wall-title"),
+                      html.Div("一屏统调", className="wall-sub")], className="wall-brand"),
             html.Div(id=ids.WALL_TOTALS, className="wall-totals"),
             html.Div(
                 [
@@ -61,6 +65,8 @@ def layout(**_: Any) -> Any:
                     html.Div(
                         [
                             html.Span(id=ids.WALL_SCOPE, className="wall-scope"),
+                            html.Button("声音：关", id=ids.WALL_SOUND, className="wall-patrol-btn",
+                                        title="新P1事件响铃（浏览器要求先点一次开启）"),
                             html.Button("巡屏", id=ids.WALL_PATROL_TOGGLE, className="wall-patrol-btn", n_clicks=0),
                             html.Span(user.name, id=ids.SHELL_USER, className="wall-user"),
                         ],
@@ -75,8 +81,9 @@ def layout(**_: Any) -> Any:
     body = html.Div(
         [
             html.Section(
-                dcc.Graph(id=ids.WALL_MAP, config={"displayModeBar": False, "scrollZoom": False, "responsive": True},
-                          className="wall-map-graph", figure=BLANK_FIGURE),
+                [dcc.Graph(id=ids.WALL_MAP, config={"displayModeBar": False, "scrollZoom": False, "responsive": True},
+                           className="wall-map-graph", figure=BLANK_FIGURE),
+                 map_legend()],
                 className="wall-map panel",
             ),
             html.Section([html.H3("紧急与最新事件", className="panel-title"), html.Div(id=ids.WALL_LIST)],
@@ -87,6 +94,7 @@ def layout(**_: Any) -> Any:
     return html.Div(
         [
             header,
+            html.Div(id=ids.WALL_P1, className="wall-p1"),
             body,
             html.Div(id=ids.WALL_TILES, className="wall-tiles"),
             html.Div(id=ids.WALL_HEALTH, className="wall-health"),
@@ -116,6 +124,7 @@ def layout(**_: Any) -> Any:
     Output(ids.WALL_FLASH, "className"),
     Output(ids.WALL_SCOPE, "children"),
     Output(ids.WALL_SERVER_NOW, "children"),
+    Output(ids.WALL_P1, "children"),
     Input(ids.WALL_TICK, "n_intervals"),
     Input(ids.WALL_PATROL, "data"),
     State(ids.WALL_SEEN, "data"),
@@ -130,11 +139,11 @@ def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
     # or when patrol moves on.
     key = [data_version(), hot.version, int(now.timestamp() // 60), focus]
     if seen and seen.get("key") == key:
-        return (no_update,) * 8
+        return (no_update,) * 9
     tz = ctx.cfg.site.timezone
     wall = hot.view(("wall", scope, focus), now, functools.partial(draw, ctx.cfg, tz, scope, focus))
     key[1] = wall.version  # what this redraw shows, maybe newer than when the key was taken
-    rates = recent_rates(ctx.store, now, tz, scope, (seen or {}).get("rates"))
+    rates = recent_rates(ctx.store, now, tz, focus or scope, (seen or {}).get("rates"))
     hashes = {"totals": _digest((wall.totals, rates["ack_on_time_rate"], rates["resolve_on_time_rate"])),
               **wall.hashes}
     old = (seen or {}).get("h", {})
@@ -145,8 +154,9 @@ def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
     new_seen = {"key": key, "h": hashes, "p1": list(wall.p1_open), "rates": rates,
                 "flash": ("b" if was == "a" else "a") if fresh_p1 else was}
     views = {"totals": plain(totals_view(wall.totals, rates)), "map": wall.map, "tiles": wall.tiles, "list": wall.list}
+    label = ("巡屏：" + area_name(focus)) if focus else scope_label(ctx.cfg, scope)
     return (new_seen, *(view if changed[name] else no_update for name, view in views.items()), flash,
-            ("巡屏：" + area_name(focus)) if focus else "全区", plain(server_clock(now)))
+            label, plain(server_clock(now)), wall.p1 if changed["p1"] else no_update)
 
 
 class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside sys.modules
@@ -159,15 +169,19 @@ class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside 
     map: dict
     tiles: list
     list: Any
+    p1: Any
 
 
 def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, cols: Any, now: Any) -> Drawn:
     summary = queries.summarize_wall(queries.wall_frames(cols, now, tz, scope, focus))
+    totals = {**summary.totals, **queries.wall_attention(cols, now, focus or scope)}
     hashes = {"map": _digest((summary.street_load, _frame_digest(summary.markers), focus)),
-              "tiles": _digest(summary.domains), "list": _frame_digest(summary.urgent)}
-    return Drawn(cols.version, summary.totals, summary.p1_open, hashes,
-                 map_figure(cfg, summary.street_load, summary.markers, focus), plain(tiles_view(summary.domains)),
-                 plain(list_view(summary.urgent, tz)))
+              "tiles": _digest((summary.domains, summary.street_load)), "list": _frame_digest(summary.urgent),
+              "p1": _frame_digest(summary.p1)}
+    return Drawn(cols.version, totals, summary.p1_open, hashes,
+                 map_figure(cfg, summary.street_load, summary.markers, focus or scope),
+                 plain(tiles_view(summary.domains) + [ranking_tile(summary.street_load)]),
+                 plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)))
 
 
 def plain(value: Any) -> Any:
@@ -259,7 +273,9 @@ def totals_view(totals: dict[str, int], rates: dict[str, float | None]) -> list:
     items = [
         ("今日新增", str(totals["new_today"]), ""),
         ("在办", str(totals["open"]), ""),
+        ("即将超时", str(totals.get("soon", 0)), "warn" if totals.get("soon") else ""),
         ("超期", str(totals["overdue"]), "danger" if totals["overdue"] else ""),
+        ("督办/升级", f"{totals.get('supervised', 0)}/{totals.get('escalated', 0)}", ""),
         ("及时响应率", pct(rates.get("ack_on_time_rate")), ""),
         ("按期办结率", pct(rates.get("resolve_on_time_rate")), ""),
     ]
@@ -304,7 +320,7 @@ def map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str |
         "template": _template(),
         "map": {"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
         # assets/ops.js fits this box to the panel's real size (1080p and 4K differ by one zoom level).
-        "meta": {"fit": [extent[1], extent[0], extent[3], extent[2]]},
+        "meta": {"fit": [extent[1], extent[0], extent[3], extent[2]], "labels": street_labels(cfg, district)},
         "showlegend": False, "paper_bgcolor": "#0a1222", "margin": {"l": 0, "r": 0, "t": 0, "b": 0},
         "uirevision": focus or "district", "hoverlabel": {"font": {"size": 16}},
     }
@@ -340,6 +356,72 @@ def _positions(cfg: Any, markers: Any) -> tuple[np.ndarray, np.ndarray]:
     return lats, lons
 
 
+def street_labels(cfg: Any, district: str) -> list[list]:
+    """[lon, lat, name] per street: assets/ops.js writes the names over the map (the offline style has no glyphs)."""
+    return [[a.centroid[1], a.centroid[0], a.name] for a in geo.children(cfg, district) if a.level == "street"]
+
+
+def scope_title(cfg: Any, scope: str | None) -> str:
+    """The header names the area this wall shows: the site for the whole district, else the officer's area."""
+    return cfg.site.name if scope in (None, cfg.site.default_area) else f"{cfg.site.name} · {area_name(scope)}"
+
+
+def scope_label(cfg: Any, scope: str | None) -> str:
+    return "范围：" + (area_name(cfg.site.default_area) if scope is None else area_name(scope))
+
+
+def map_legend() -> html.Div:
+    """What dot colours (domain), red rings (P1) and street fill (open load) mean, read from 3–5 m."""
+    dots = [html.Span([html.Span(className="legend-dot", style={"background": domain_color(code)}), domain_name(code)],
+                      className="legend-item") for code in (*DOMAIN_CODES, "unclassified")]
+    return html.Div(
+        [html.Div(dots, className="legend-row"),
+         html.Div([html.Span([html.Span(className="legend-ring"), "P1 紧急"], className="legend-item"),
+                   html.Span(["街道在办量：", html.Span("少", className="legend-lo"), html.Span(className="legend-ramp"),
+                              html.Span("多", className="legend-hi")], className="legend-item")],
+                  className="legend-row")],
+        id=ids.WALL_LEGEND, className="wall-legend",
+    )
+
+
+def p1_view(p1: Any) -> list:
+    """The alarm strip: every open P1 counted, the first few named with their area and deadline."""
+    if p1 is None or len(p1) == 0:
+        return [html.Span("P1 紧急", className="p1-label calm"), html.Span("当前无在办P1事件", className="p1-none")]
+    chips = []
+    for r in p1.head(P1_CHIPS).to_dict("records"):
+        is_new = r["status"] == "new"
+        due = r["ack_due_at"] if is_new else r["resolve_due_at"]
+        chips.append(html.Div(
+            [html.Span(className="dot", style={"background": domain_color(r["domain"])}),
+             html.Span(str(r["title"]), className="p1-title"),
+             html.Span(area_name(r["street_code"] or r["area_code"]), className="p1-area"),
+             countdown(epoch_ms(due.to_pydatetime()) if due is not None and due == due else None,
+                       label="受理" if is_new else "办结")],
+            className="p1-chip", id=f"wall-p1-{int(r['incident_id'])}",
+        ))
+    more = len(p1) - len(chips)
+    return [html.Span(f"P1 紧急 {len(p1)} 起", className="p1-label"), *chips,
+            *([html.Span(f"另 {more} 起", className="p1-more")] if more > 0 else [])]
+
+
+RANKED_STREETS = 5
+
+
+def ranking_tile(street_load: dict[str, int]) -> html.Div:
+    """街道在办排名: the streets carrying the most open incidents, as bars (the map's fill, ranked)."""
+    top = sorted(street_load.items(), key=lambda kv: (-kv[1], kv[0]))[:RANKED_STREETS]
+    peak = max((n for _, n in top), default=0) or 1
+    rows = [html.Div([html.Span(area_name(code).removesuffix("街道"), className="rank-name"),
+                      html.Span(html.Span(className="rank-fill", style={"width": f"{n / peak * 100:.0f}%"}),
+                                className="rank-bar"),
+                      html.Span(str(n), className="rank-num")], className="rank-row")
+            for code, n in top]
+    return html.Div([html.Div("街道在办排名", className="tile-name rank-title"),
+                     html.Div(rows or [html.Span("暂无在办事件", className="tile-lbl")], className="rank-rows")],
+                    className="wall-tile wall-rank", id="wall-tile-ranking")
+
+
 def tiles_view(domains: dict[str, dict[str, Any]]) -> list:
     tiles = []
     for code in DOMAIN_CODES:
@@ -358,7 +440,9 @@ def tiles_view(domains: dict[str, dict[str, Any]]) -> list:
                     ],
                     className="tile-nums",
                 ),
-                html.Div(bars, className="tile-spark", title="近24小时", style={"color": domain_color(code)}),
+                html.Div(bars, className="tile-spark", title="近24小时每小时新增", style={"color": domain_color(code)}),
+                html.Div([html.Span("24时前"), html.Span(f"每小时新增 峰值{max(d['spark'])}"), html.Span("现在")],
+                         className="tile-axis"),
             ],
             className="wall-tile", id=f"wall-tile-{code}",
         ))
@@ -409,6 +493,11 @@ def health_items(sources: list, now: Any, tz: str) -> list[dict[str, Any]]:
     return items
 
 
+def rate_text(per_min: float) -> str:
+    """Messages a minute, 万 past ten thousand so 114 k/min reads 11.4万条/分."""
+    return f"{per_min / 10000:.1f}万条/分" if per_min >= 10000 else f"{per_min:.0f}条/分"
+
+
 def health_view(items: list[dict[str, Any]]) -> list:
     if not items:
         return [html.Span("暂无数据源", className="health-empty")]
@@ -416,7 +505,7 @@ def health_view(items: list[dict[str, Any]]) -> list:
         html.Div(
             [html.Span(className="health-dot"), html.Span(item["name"], className="health-name"),
              html.Span(STATE_NAMES.get(item["state"], item["state"]), className="health-state"),
-             html.Span(f"{item['rate']:.0f}/分", className="health-rate"),
+             html.Span(rate_text(item["rate"]), className="health-rate"),
              html.Span(f"最近 {item['last']}", className="health-last")],
             className=f"health-item state-{item['state']}", id=f"wall-health-{item['id']}",
         )

@@ -129,12 +129,16 @@ def seed_history(ctx: AppContext) -> int:
 
 def add_product_jobs(ctx: AppContext, sched) -> None:
     """The jobs beyond the SLA sweep: weekly report, rules hot reload, source health."""
-    from ops_center.weekly_report import weekly_report_job
+    from ops_center.weekly_report import subscription_reports_job, weekly_report_job
 
     reports = ctx.cfg.reports
     hour, minute = (int(x) for x in reports.weekly_time.split(":"))
     sched.add_job(weekly_report_job, "cron", args=[ctx], day_of_week=reports.weekly_day, hour=hour,
                   minute=minute, id="weekly_report", coalesce=True, max_instances=1, misfire_grace_time=3600)
+    if reports.subscriptions:  # each leader's or unit's own area, same time
+        sched.add_job(subscription_reports_job, "cron", args=[ctx], day_of_week=reports.weekly_day, hour=hour,
+                      minute=minute, id="weekly_report_subscriptions", coalesce=True, max_instances=1,
+                      misfire_grace_time=3600)
     sched.add_job(ctx.rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
                   coalesce=True, max_instances=1)
     sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",

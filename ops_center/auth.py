@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 # Which roles may open which screen; the nav shows only these, the gate enforces them.
 SCREEN_ROLES: dict[str, frozenset[str]] = {
     "wall": frozenset({"viewer", "officer", "leader", "admin"}),
-    "console": frozenset({"officer", "admin"}),
+    "console": frozenset({"officer", "leader", "admin"}),  # leaders: approve 延期, 督办 (issue 16)
     "areas": frozenset({"officer", "leader", "admin"}),
-    "reports": frozenset({"leader", "admin"}),
+    "reports": frozenset({"officer", "leader", "admin"}),  # officers: their own area's report (issue 16)
     "admin": frozenset({"admin"}),
 }
 SCREEN_PATHS = {"wall": "/wall", "console": "/console", "areas": "/areas", "reports": "/reports", "admin": "/admin"}

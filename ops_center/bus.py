@@ -94,6 +94,23 @@ class EventsCommitted:
     incident_ids: tuple[int, ...] = field(default=())
 
 
+@dataclass(frozen=True, slots=True)
+class ReportWritten:
+    """A subscribed weekly report was written: outbound MQTT announces it on <prefix>/out/report/<subscription>."""
+
+    at: datetime
+    subscription: str
+    name: str
+    area: str
+    week: str
+    path: str
+    created: int  # 受理数 of the week, so a subscriber sees the headline without opening the file
+
+    def to_dict(self) -> dict:
+        return {"event": "report_written", "at": self.at.isoformat(), "subscription": self.subscription,
+                "name": self.name, "area": self.area, "week": self.week, "path": self.path, "created": self.created}
+
+
 _NAMES = {
     IncidentCreated: "created",
     IncidentUpdated: "updated",

@@ -328,10 +328,21 @@ class UserConfig(Strict):
     scope: str
 
 
+class ReportSubscription(Strict):
+    """A leader's or a unit's own weekly report: its area's report written (and published) on schedule."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str
+    area: str
+    format: Literal["xlsx", "csv"] = "xlsx"
+    publish: bool = True  # also announce it on MQTT <prefix>/out/report/<id>
+
+
 class ReportsConfig(Strict):
     folder: str = "reports"
     weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
     weekly_time: str = Field(default="08:00", pattern=r"^\d{2}:\d{2}$")
+    subscriptions: tuple[ReportSubscription, ...] = ()
 
 
 
@@ -478,6 +489,13 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if src.kind == "drop_folder" and not src.path:
             raise doc.error(("sources", i), f"source {src.id}: kind drop_folder needs a path")
         _check_mapping(cfg, doc, i, src)
+    subs = set()
+    for i, sub in enumerate(cfg.reports.subscriptions):
+        if sub.id in subs:
+            raise doc.error(("reports", "subscriptions", i, "id"), f"report subscription {sub.id} appears twice")
+        subs.add(sub.id)
+        if sub.area not in codes:
+            raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     _check_open311_server(cfg, doc, ids)
     for i, sup in enumerate(cfg.suppressions):
         where = ("suppressions", i)

@@ -38,7 +38,7 @@ OPEN = ("new", "acknowledged", "dispatched")
 CODED = ("status", "domain", "severity", "area_code", "street_code")
 TIMES = ("created_at", "ack_due_at", "resolve_due_at")
 _COLUMNS = ("incident_id, status, domain, severity, title, area_code, street_code, lat, lon, created_at, "
-            "ack_due_at, resolve_due_at, overdue, ack_overdue")
+            "ack_due_at, resolve_due_at, overdue, ack_overdue, supervised, escalations")
 # Two scans joined by UNION ALL: the second is pruned to recent row groups by created_at, one OR-ed filter is not.
 _LOAD_SQL = f"""
 SELECT {_COLUMNS} FROM incidents WHERE status IN ('new', 'acknowledged', 'dispatched')
@@ -282,8 +282,9 @@ class HotIncidents:
             arrays[name] = table[name].to_numpy().astype(np.float64)  # NULL -> NaN
         for name in TIMES:
             arrays[name] = table[name].to_numpy().astype("datetime64[us]")  # NULL -> NaT
-        for name in ("overdue", "ack_overdue"):  # the wall only ever reads coalesce(flag, false)
+        for name in ("overdue", "ack_overdue", "supervised"):  # the wall only ever reads coalesce(flag, false)
             arrays[name] = pc.fill_null(table[name], False).to_numpy().astype(bool)
+        arrays["escalations"] = pc.fill_null(table["escalations"], 0).to_numpy().astype(np.int32)
         arrays["live"] = np.ones(table.num_rows, dtype=bool)
         return HotColumns(arrays, {name: tuple(v.values) for name, v in self._vocab.items()})
 

@@ -14,7 +14,7 @@ from ops_center.domains import DOMAIN_CODES
 from ops_center.store import from_db, to_db
 
 QUEUE_STATUSES = ("new", "acknowledged", "dispatched", "resolved")
-WALL_LIST_LIMIT = 11  # rows that fit the list panel at 5.4vh each (assets/wall.css)
+WALL_LIST_LIMIT = 10  # rows that fit the list panel at 5.4vh each (assets/wall.css, below the P1 strip)
 QUEUE_LIMIT = 500
 
 WALL_MARKER_LIMIT = 2000
@@ -26,9 +26,10 @@ _HOUR_US = 3_600_000_000
 #          created_at >= $today AS is_today,
 #          CASE WHEN created_at >= $since THEN floor(epoch($now - created_at) / 3600) END AS hours_ago, count(*) AS n
 #   FROM incidents WHERE (status IN open OR (created_at >= $since AND status NOT IN (open, 'merged')))
-#        AND starts_with(area_code, $scope) GROUP BY ALL
-# and wall_rows the open incidents of the area ORDER BY is_overdue DESC, severity = 'P1' DESC, next_due NULLS
-# LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle).
+#        AND starts_with(area_code, $focus_or_scope) GROUP BY ALL
+# and wall_rows the open incidents of the area ORDER BY severity = 'P1' DESC, is_overdue DESC, next_due NULLS
+# LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle):
+# a P1 is never pushed off the list by a pile of late P4s.
 
 _QUEUE_SQL = """
 SELECT incident_id, version, status, domain, category, severity, title, area_code, street_code,
@@ -121,7 +122,7 @@ class WallData:
 
 def wall_data(hot: Any, now: datetime, tz: str, scope: str | None = None, focus: str | None = None,
               limit: int = WALL_MARKER_LIMIT) -> WallData:
-    """Counts over the scope (open + last 24 h) and the open incidents of the focus (patrol street) or scope."""
+    """Counts (open + last 24 h) and open incidents of the focus (patrol street) or else the scope."""
     return wall_frames(hot.columns(now), now, tz, scope, focus, limit)
 
 
@@ -129,7 +130,8 @@ def wall_frames(cols: Any, now: datetime, tz: str, scope: str | None = None, foc
                 limit: int = WALL_MARKER_LIMIT) -> WallData:
     """wall_data over one hot-set snapshot."""
     late = cols["late_at"] < _us(now)  # the one comparison with `now` both parts share
-    return WallData(wall_counts(cols, late, now, tz, scope), wall_rows(cols, late, focus or scope, limit),
+    # Patrol narrows everything the wall shows (cards, tiles, list, map) to one street, not just half of it.
+    return WallData(wall_counts(cols, late, now, tz, focus or scope), wall_rows(cols, late, focus or scope, limit),
                     cols.version)
 
 
@@ -166,12 +168,13 @@ def wall_counts(cols: Any, late: np.ndarray, now: datetime, tz: str, scope: str 
 
 
 def wall_rows(cols: Any, late: np.ndarray, area: str | None, limit: int) -> pd.DataFrame:
-    """Open incidents of `area`, most urgent first: overdue (NULL last), then the snapshot's static order."""
+    """Open incidents of `area`, most urgent first: P1, then overdue (NULL last), then the snapshot's static order."""
     order = cols.urgent
     if area is not None:
         order = order[cols.prefixed("area_code", area)[order]]
     unknown = cols["late_unknown"][order]
-    rank = np.where(late[order], 0, np.where(unknown, 2, 1))
+    not_p1 = ~cols.among("severity", ("P1",))[order]
+    rank = not_p1 * 3 + np.where(late[order], 0, np.where(unknown, 2, 1))
     top = order[np.argsort(rank, kind="stable")[:limit]]
     frame: dict[str, Any] = {"incident_id": cols["incident_id"][top]}
     for name in ("status", "domain", "severity", "title", "area_code", "street_code"):
@@ -207,6 +210,7 @@ class WallSummary:
     markers: pd.DataFrame
     urgent: pd.DataFrame
     p1_open: tuple[int, ...] = field(default=())
+    p1: pd.DataFrame | None = None  # every open P1 of the area (the alarm strip), however many are overdue
 
 
 def summarize_wall(data: WallData, limit: int = WALL_LIST_LIMIT) -> WallSummary:
@@ -233,7 +237,8 @@ def summarize_wall(data: WallData, limit: int = WALL_LIST_LIMIT) -> WallSummary:
     rows = data.rows
     markers = rows[["incident_id", "domain", "severity", "title", "area_code", "lat", "lon", "status"]]
     p1 = rows["incident_id"].to_numpy()[rows["severity"].to_numpy(dtype=object) == "P1"]
-    return WallSummary(totals, domains, street_load, markers, rows.head(limit), tuple(int(i) for i in p1))
+    p1_rows = rows[rows["severity"].to_numpy(dtype=object) == "P1"]
+    return WallSummary(totals, domains, street_load, markers, rows.head(limit), tuple(int(i) for i in p1), p1_rows)
 
 
 # --- console -----------------------------------------------------------------------------
@@ -293,3 +298,116 @@ def incident_detail(store: Any, incident_id: int, scope: str | None = None) -> I
     finally:
         cur.close()
     return IncidentDetail(row, _aware(timeline), _aware(reports), _aware(related))
+
+
+# --- console paging (issue 16): a real total, pages, and a sort the officer chooses -------------
+
+CONSOLE_PAGE_SIZE = 100
+# ORDER BY clauses by name: the officer picks a name, never SQL text.
+CONSOLE_SORTS = {
+    "due": "status = 'resolved', next_due NULLS LAST, severity, created_at, incident_id",
+    "severity": "severity, status = 'resolved', next_due NULLS LAST, created_at, incident_id",
+    "created": "created_at DESC, incident_id DESC",
+    "area": "area_code, next_due NULLS LAST, incident_id",
+}
+_PAGE_WHERE = """
+WHERE list_contains(?::VARCHAR[], status)
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], domain))
+  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], severity))
+  AND (? IS NULL OR starts_with(area_code, ?))
+  AND (? IS NULL OR starts_with(area_code, ?))
+  AND (? IS NULL OR source = ? OR list_contains(sources, ?))
+"""
+_PAGE_SELECT = """
+SELECT incident_id, version, status, domain, category, severity, title, area_code, street_code,
+       level, department, source, report_count, created_at, ack_due_at, resolve_due_at,
+       overdue, ack_overdue, supervised,
+       CASE WHEN status = 'new' THEN ack_due_at ELSE resolve_due_at END AS next_due
+FROM incidents
+"""
+
+
+def _page_params(filters: QueueFilters, scope: str | None) -> list:
+    statuses = list(filters.statuses) or list(QUEUE_STATUSES)
+    domains, severities = list(filters.domains), list(filters.severities)
+    return [statuses, domains, domains, severities, severities, scope, scope, filters.area, filters.area,
+            filters.source, filters.source, filters.source]
+
+
+def console_page(store: Any, filters: QueueFilters, scope: str | None, *, sort: str = "due", page: int = 1,
+                 page_size: int = CONSOLE_PAGE_SIZE) -> tuple[pd.DataFrame, int]:
+    """One page of the officer's queue in the chosen order, and how many incidents match in all."""
+    order = CONSOLE_SORTS.get(sort, CONSOLE_SORTS["due"])
+    params = _page_params(filters, scope)
+    offset = max(page - 1, 0) * page_size
+    cur = store.cursor()
+    try:
+        total = int(cur.execute("SELECT count(*) FROM incidents" + _PAGE_WHERE,  # noqa: S608 - constant text
+                                params).fetchall()[0][0])
+        df = cur.execute(_PAGE_SELECT + _PAGE_WHERE + f"ORDER BY {order} LIMIT ? OFFSET ?",  # noqa: S608 - named order
+                         [*params, page_size, offset]).df()
+    finally:
+        cur.close()
+    return _aware(df), total
+
+
+def console_rows_by_id(store: Any, incident_ids: list[int], scope: str | None) -> pd.DataFrame:
+    """Queue rows of given incidents (inside the scope): the one just acted on stays in view after it leaves a filter."""
+    cur = store.cursor()
+    try:
+        df = cur.execute(_PAGE_SELECT + "WHERE list_contains(?::BIGINT[], incident_id)"
+                         " AND (? IS NULL OR starts_with(area_code, ?))", [incident_ids, scope, scope]).df()
+    finally:
+        cur.close()
+    return _aware(df)
+
+
+# --- drill-down leaf (issue 16): a grid shows its incidents, not a one-cell choropleth ------------
+
+_AREA_INCIDENTS_SQL = """
+SELECT incident_id, title, domain, severity, status, area_code, lat, lon, created_at
+FROM incidents
+WHERE starts_with(area_code, ?) AND created_at >= ? AND created_at < ? AND status <> 'merged'
+  AND (? IS NULL OR domain = ?)
+ORDER BY created_at DESC, incident_id DESC
+LIMIT ?
+"""
+
+
+def area_incidents(store: Any, area: str, start: datetime, end: datetime, domain: str | None = None,
+                   limit: int = 500) -> pd.DataFrame:
+    """The incidents of one (small) area in a time range, newest first: what a grid's drill-down shows."""
+    cur = store.cursor()
+    try:
+        df = cur.execute(_AREA_INCIDENTS_SQL, [area, to_db(start), to_db(end), domain, domain, limit]).df()
+    finally:
+        cur.close()
+    return _aware(df)
+
+
+# --- wall attention counts (issue 16): what is about to be late, and what leaders are pushing ------
+
+SOON = timedelta(minutes=30)  # 即将超时: a deadline within this window (assets/ops.js turns countdowns amber at 10 min)
+
+
+def wall_attention(cols: Any, now: datetime, area: str | None) -> dict[str, int]:
+    """Open incidents of the area due within SOON (not yet late), under 督办, and escalated at least once."""
+    mine = cols["open"] if area is None else cols["open"] & cols.prefixed("area_code", area)
+    late_at = cols["late_at"][mine]
+    soon = (late_at >= _us(now)) & (late_at < _us(now + SOON))
+    return {"soon": int(np.count_nonzero(soon)), "supervised": int(np.count_nonzero(cols["supervised"][mine])),
+            "escalated": int(np.count_nonzero(cols["escalations"][mine] > 0))}
+
+
+# --- console extensions (issue 16) ------------------------------------------------------------------
+
+
+def pending_extension(store: Any, incident_id: int) -> dict | None:
+    """The incident's pending 延期 request (at most one), for the console to show and decide."""
+    rows = store.query("SELECT extension_id, requested_by, requested_at, seconds, reason FROM extensions "
+                       "WHERE incident_id = ? AND status = 'pending' ORDER BY extension_id DESC LIMIT 1", [incident_id])
+    if not rows:
+        return None
+    ext_id, by, at, seconds, reason = rows[0]
+    return {"extension_id": int(ext_id), "requested_by": by, "requested_at": from_db(at), "seconds": float(seconds),
+            "reason": reason or ""}

@@ -1,8 +1,8 @@
 """`python run.py screenshots [--out DIR]`: PNGs of every screen on demo data, via headless Chromium.
 
 Builds a throw-away store with synthetic history (ops_center.synth), serves the real app on a
-free loopback port, logs in as the demo admin and photographs each screen; the wall at 1920×1080
-and 3840×2160. Chromium may reach nothing but loopback, so the pictures prove the offline promise.
+free loopback port, logs in as the demo admin and photographs each screen; the wall at 1920×1080,
+3840×2160, 1440×900 and a 390×844 phone; console, areas (district and a grid) and reports also at 1440×900. Chromium may reach nothing but loopback, so the pictures prove the offline promise.
 The output folder (default `out/screenshots/`) is outside git (.gitignore has /out/).
 """
 
@@ -37,6 +37,13 @@ SHOTS = (
     ("areas-street.png", "/areas?code=510108002&kpi=resolved_on_time_rate&range=30d", 1920, 1080),
     ("reports.png", "/reports", 1920, 1200),
     ("admin.png", "/admin", 1920, 1080),
+    # A leader's laptop and an officer's phone (issue 16).
+    ("wall-1440x900.png", "/wall", 1440, 900),
+    ("wall-phone-390x844.png", "/wall", 390, 844),
+    ("console-1440x900.png", "/console", 1440, 900),
+    ("areas-1440x900.png", "/areas", 1440, 900),
+    ("areas-grid-1440x900.png", "/areas?code=510108002005001&kpi=created&range=30d", 1440, 900),
+    ("reports-1440x900.png", "/reports", 1440, 900),
     ("login.png", "/login", 1600, 900),
 )
 

@@ -15,20 +15,20 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
-import pyarrow as pa
 
-from ops_center import kpis
+from ops_center import kpis, report_sheets
+from ops_center.bus import ReportWritten
+from ops_center.category_names import category_name
 from ops_center.config import Config
-from ops_center.domains import DOMAIN_NAMES, SEVERITY_NAMES, STATUS_NAMES
+from ops_center.domains import DOMAIN_NAMES, LEVEL_NAMES, SEVERITY_NAMES, SOURCE_NAMES, STATUS_NAMES
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
 SHEETS = ("概览", "街道×领域", "超期明细", "事件明细")
-COUNT_KEY = "created"  # 受理数: the count the week-over-week change compares
+COUNT_KEY = report_sheets.COUNT_KEY
 # A fixed timestamp in the workbook's metadata, so the same week gives the same file.
 _XLSX_STAMP = datetime(2026, 1, 1)  # noqa: DTZ001 - xlsx document properties are naive
 
@@ -109,6 +109,7 @@ class WeeklyReport:
     incidents: pd.DataFrame  # every incident created in the week
     by_street: pd.DataFrame  # raw kpi_table('street') (KPI keys as columns), for the page's charts
     by_street_previous: pd.DataFrame
+    area: str = ""  # the area the report covers (district code by default)
 
     def sheets(self) -> dict[str, pd.DataFrame]:
         return dict(zip(SHEETS, (self.overview, self.street_domain, self.overdue, self.incidents), strict=True))
@@ -138,21 +139,9 @@ def _area_name(cfg: Config, code: Any) -> str:
 
 
 def _local(series: pd.Series, tz: str) -> pd.Series:
-    """Naive-UTC timestamps -> 'YYYY-MM-DD HH:MM' local text (xlsx and csv cannot hold time zones).
-
-    Formatted once per distinct local minute (a week has at most 10,080), not once per row.
-    """
+    """Naive-UTC timestamps -> naive local date-times to the minute: xlsx holds real dates, not time zones."""
     ts = pd.to_datetime(series).dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None).dt.floor("min")
-    codes, minutes = pd.factorize(ts)
-    text = pa.array([*_minute_text(pd.DatetimeIndex(minutes)), ""])  # the trailing "" is for NaT (code -1)
-    return text.take(np.where(codes < 0, len(minutes), codes)).to_pandas().set_axis(series.index)
-
-
-def _minute_text(minutes: pd.DatetimeIndex) -> list[str]:
-    """'YYYY-MM-DD HH:MM' per minute with numpy's ISO formatter, about 10x faster than strftime (4-digit years)."""
-    if len(minutes) and not (1000 <= minutes.year.min() and minutes.year.max() <= 9999):
-        return minutes.strftime("%Y-%m-%d %H:%M").tolist()
-    return [v.replace("T", " ") for v in np.datetime_as_string(minutes.to_numpy(), unit="m").tolist()]
+    return ts.astype("datetime64[us]").set_axis(series.index)
 
 
 def _per_value(series: pd.Series, fn: Any) -> pd.Series:
@@ -175,20 +164,21 @@ def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: dat
     params = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end), "area": area}
     df = _query_frame(store, _DETAIL_SQL, params)
     tz = cfg.site.timezone
+    departments = {d.code: d.name for d in cfg.departments}
     out = pd.DataFrame(
         {
             "事件编号": df["incident_id"].astype("int64"),
             "标题": df["title"],
             "领域": _per_value(df["domain"], lambda d: DOMAIN_NAMES.get(d, d)),
-            "类别": df["category"].fillna(""),
+            "类别": _per_value(df["category"], category_name),
             "等级": _per_value(df["severity"], lambda s: f"{s} {SEVERITY_NAMES.get(s, '')}".strip()),
             "状态": _per_value(df["status"], lambda s: STATUS_NAMES.get(s, s)),
             "街道": _per_value(df["street_code"], lambda c: _area_name(cfg, c)),
             "区域": _per_value(df["area_code"], lambda c: _area_name(cfg, c)),
             "区域编码": df["area_code"],
-            "责任层级": df["level"],
-            "责任部门": df["department"].fillna(""),
-            "来源": df["source"].fillna(""),
+            "责任层级": _per_value(df["level"], lambda v: LEVEL_NAMES.get(v, v) if isinstance(v, str) else ""),
+            "责任部门": _per_value(df["department"], lambda v: departments.get(v, v) if isinstance(v, str) else ""),
+            "来源": _per_value(df["source"], lambda v: SOURCE_NAMES.get(v, v) if isinstance(v, str) else ""),
             "上报次数": df["report_count"].astype("int64"),
             "创建时间": _local(df["created_at"], tz),
             "受理时间": _local(df["acknowledged_at"], tz),
@@ -231,7 +221,8 @@ def _change(this: float | None, last: float | None) -> float | None:
     return float(this) - float(last)
 
 
-def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datetime | None = None) -> WeeklyReport:
+def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datetime | None = None,
+                        area: str | None = None) -> WeeklyReport:
     """Build one week's report; the same store contents always give the same numbers.
 
     A complete week is judged as of its end (the KPI module's default); the current, unfinished
@@ -243,7 +234,7 @@ def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datet
     previous = shift_week(week, -1)
     p_start, p_end = week_bounds(previous, tz)
     as_of = now if now is not None and now < end else None
-    district = cfg.site.default_area[:6]
+    district = area or cfg.site.default_area[:6]  # a leader's or a unit's own area, else the whole district
 
     this_sum = kpis.kpi_summary(store, start, end, area=district, as_of=as_of)
     last_sum = kpis.kpi_summary(store, p_start, p_end, area=district)
@@ -274,7 +265,7 @@ def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datet
     incidents = _details(store, cfg, start, end, as_of, district)
     overdue = incidents[incidents["超期"] == "是"].reset_index(drop=True)
     return WeeklyReport(week, previous, start, end, overview, street_domain, overdue, incidents,
-                        streets(start, end, as_of), streets(p_start, p_end, None))
+                        streets(start, end, as_of), streets(p_start, p_end, None), district)
 
 
 # --- files --------------------------------------------------------------------------------
@@ -283,8 +274,17 @@ def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datet
 DETAIL_SHEETS = ("超期明细", "事件明细")
 
 
-def xlsx_bytes(report: WeeklyReport, cfg: Config) -> bytes:
-    """The report as an xlsx workbook (sheets 概览, 街道×领域, 超期明细, 事件明细); rates as 0.0 %.
+TITLE_ROWS = 5  # title block lines and a blank row above each sheet's header
+
+
+def report_sheets_of(report: WeeklyReport, cfg: Config) -> list[report_sheets.Sheet]:
+    """The four sheets as they are written: overview and street × domain rounded with totals, then the details."""
+    return [report_sheets.overview_sheet(report), report_sheets.street_domain_sheet(report, cfg, report.area),
+            report_sheets.Sheet("超期明细", report.overdue), report_sheets.Sheet("事件明细", report.incidents)]
+
+
+def xlsx_bytes(report: WeeklyReport, cfg: Config, made_at: datetime | None = None) -> bytes:
+    """The report as an xlsx workbook: a title block on every sheet, rounded numbers with formats, real dates.
 
     XlsxWriter writes the small sheets with their formats; the two detail sheets (tens of thousands of
     rows in a district week) get their rows column-wise from ops_center.xlsx_rows, because any
@@ -294,35 +294,52 @@ def xlsx_bytes(report: WeeklyReport, cfg: Config) -> bytes:
 
     from ops_center.xlsx_rows import fill_sheets
 
-    rate_names = {k.name for k in kpis.KPIS.values() if k.unit == "rate"}
+    made_at = made_at or datetime.now(UTC)
+    lines = report_sheets.title_lines(report, cfg, made_at, _area_name(cfg, report.area))
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                    "strings_to_urls": False})
-    bold, pct = wb.add_format({"bold": True}), wb.add_format({"num_format": "0.0%"})
+    bold = wb.add_format({"bold": True, "bg_color": "#DDE6F3", "border": 1, "text_wrap": True})
+    title = wb.add_format({"bold": True, "font_size": 14})
+    note = wb.add_format({"font_color": "#333333"})
+    date_cell = wb.add_format({"num_format": report_sheets.DATE_FORMAT})
+    formats: dict[str, Any] = {}
+
+    def fmt(code: str) -> Any:
+        if code not in formats:
+            formats[code] = wb.add_format({"num_format": code})
+        return formats[code]
+
     detail: dict[int, pd.DataFrame] = {}
-    for index, (name, df) in enumerate(report.sheets().items()):
-        ws = wb.add_worksheet(name)
-        ws.write_row(0, 0, [str(c) for c in df.columns], bold)
-        if name in DETAIL_SHEETS:
+    for index, sheet in enumerate(report_sheets_of(report, cfg)):
+        ws, df = wb.add_worksheet(sheet.name), sheet.frame
+        ws.write(0, 0, lines[0], title)
+        for r, line in enumerate(lines[1:], start=1):
+            ws.write(r, 0, line, note)
+        header = TITLE_ROWS
+        ws.write_row(header, 0, [str(c) for c in df.columns], bold)
+        if sheet.name in DETAIL_SHEETS:
             detail[index] = df
             values = []
         else:
             values = df.astype(object).where(df.notna(), None).to_numpy().tolist()
-        for r, row in enumerate(values, start=1):
-            ws.write_row(r, 0, [_cell(v) for v in row])
-        ws.freeze_panes(1, 0)
+        for r, row in enumerate(values, start=header + 1):
+            for c, (column, value) in enumerate(zip(df.columns, row, strict=True)):
+                code = (sheet.row_formats[column][r - header - 1] if column in sheet.row_formats
+                        else sheet.formats.get(column))
+                ws.write(r, c, _cell(value), fmt(code) if code else None)
+        ws.freeze_panes(header + 1, 0)
         for i, column in enumerate(df.columns):
             width = max([len(str(column))] + [len(str(v)) for v in df.iloc[:200, i]])
-            ws.set_column(i, i, min(48, 4 + width * 1.6), pct if column in rate_names else None)
-        if name == SHEETS[0]:
-            for r, (row, unit) in enumerate(zip(values, df["单位"], strict=True), start=1):
-                if unit == UNIT_NAMES["rate"]:
-                    for c in (2, 3, 4):
-                        ws.write(r, c, _cell(row[c]), pct)
+            is_date = pd.api.types.is_datetime64_any_dtype(df[column])
+            ws.set_column(i, i, 18 if is_date else min(48, 4 + width * 1.6), date_cell if is_date else None)
+    date_style = date_cell._get_xf_index()  # the style index the detail sheets' date cells refer to
     wb.set_properties({"title": f"{cfg.site.name} 周报 {week_label(report.week, cfg.site.timezone)}",
                        "author": "ops-center", "created": _XLSX_STAMP})
     wb.close()
-    return fill_sheets(buf.getvalue(), detail)
+    dates = {c: date_style for df in detail.values() for c in df.columns
+             if pd.api.types.is_datetime64_any_dtype(df[c])}
+    return fill_sheets(buf.getvalue(), detail, first_row=TITLE_ROWS + 2, styles=dates)
 
 
 def _cell(value: Any) -> Any:
@@ -338,20 +355,22 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def csv_text(report: WeeklyReport) -> str:
-    """The street × domain sheet as CSV (UTF-8 with BOM so spreadsheet programs read the Chinese)."""
-    return "\ufeff" + report.street_domain.to_csv(index=False, lineterminator="\n")
+def csv_text(report: WeeklyReport, cfg: Config) -> str:
+    """The street × domain sheet with its totals, rounded as shown (UTF-8 with BOM for spreadsheet programs)."""
+    sheet = report_sheets.street_domain_sheet(report, cfg, report.area)
+    return "\ufeff" + sheet.frame.to_csv(index=False, lineterminator="\n")
 
 
-def write_weekly_report(ctx_or_store: Any, cfg: Config, week: str, out_path: str | Path) -> Path:
+def write_weekly_report(ctx_or_store: Any, cfg: Config, week: str, out_path: str | Path, *,
+                        area: str | None = None, made_at: datetime | None = None) -> Path:
     """Write the week's report to `out_path`: .csv gives the street × domain table, anything else xlsx."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = build_weekly_report(ctx_or_store, cfg, week)
+    report = build_weekly_report(ctx_or_store, cfg, week, area=area)
     if out.suffix.lower() == ".csv":
-        out.write_text(csv_text(report), encoding="utf-8")
+        out.write_text(csv_text(report, cfg), encoding="utf-8")
     else:
-        out.write_bytes(xlsx_bytes(report, cfg))
+        out.write_bytes(xlsx_bytes(report, cfg, made_at))
     log.info("weekly report %s written to %s (%d incidents)", week, out, len(report.incidents))
     return out
 
@@ -359,5 +378,27 @@ def write_weekly_report(ctx_or_store: Any, cfg: Config, week: str, out_path: str
 def weekly_report_job(ctx: Any) -> Path:
     """APScheduler job (Monday 08:00): last week's report into the configured reports folder."""
     cfg = ctx.cfg
-    week = previous_week(ctx.clock(), cfg.site.timezone)
-    return write_weekly_report(ctx, cfg, week, cfg.path_of(cfg.reports.folder) / f"weekly-{week}.xlsx")
+    now = ctx.clock()
+    week = previous_week(now, cfg.site.timezone)
+    return write_weekly_report(ctx, cfg, week, cfg.path_of(cfg.reports.folder) / f"weekly-{week}.xlsx", made_at=now)
+
+
+def subscription_reports_job(ctx: Any) -> list[Path]:
+    """APScheduler job (with the weekly one): each subscribed area's report of last week, announced on the bus."""
+    cfg, now = ctx.cfg, ctx.clock()
+    week = previous_week(now, cfg.site.timezone)
+    folder = cfg.path_of(cfg.reports.folder) / "subscriptions"
+    written = []
+    for sub in cfg.reports.subscriptions:
+        try:
+            path = write_weekly_report(ctx, cfg, week, folder / f"weekly-{week}-{sub.id}.{sub.format}",
+                                       area=sub.area, made_at=now)
+        except Exception:  # noqa: BLE001 - one failing subscription must not stop the others
+            log.exception("weekly report for subscription %s failed", sub.id)
+            continue
+        written.append(path)
+        if sub.publish:
+            summary = kpis.kpi_summary(_store_of(ctx), *week_bounds(week, cfg.site.timezone), area=sub.area)
+            ctx.bus.publish([ReportWritten(now, sub.id, sub.name, sub.area, week, str(path),
+                                           int(summary.get(COUNT_KEY) or 0))])
+    return written

@@ -71,7 +71,19 @@ def _text_values(series: pd.Series) -> tuple[pa.Array, pa.Array]:
     return text, missing
 
 
-def _cell_pieces(series: pd.Series, letter: str, numbers: pa.Array) -> list:
+_EXCEL_EPOCH = np.datetime64("1899-12-30T00:00:00", "us")
+_US_PER_DAY = 86_400_000_000
+
+
+def _serial_values(series: pd.Series) -> pa.Array:
+    """Naive datetimes as Excel serial day numbers (a real date cell with a date style), null for NaT."""
+    stamps = series.to_numpy(dtype="datetime64[us]")
+    days = (stamps - _EXCEL_EPOCH).astype(np.int64) / _US_PER_DAY
+    text = pd.Series(np.round(days, 8)).map(repr)
+    return pc.if_else(pa.array(~np.isnat(stamps)), pa.array(text.tolist(), pa.string()), None)
+
+
+def _cell_pieces(series: pd.Series, letter: str, numbers: pa.Array, style: int | None = None) -> list:
     """One column's cells as pieces of the row join: numbers as <v>, everything else as inline text.
 
     Every cell carries its A1 reference (column letter + row number): with empty cells left out, readers need
@@ -80,7 +92,11 @@ def _cell_pieces(series: pd.Series, letter: str, numbers: pa.Array) -> list:
     """
     if pd.api.types.is_bool_dtype(series):
         series = series.map({True: "是", False: "否"})
-    if pd.api.types.is_numeric_dtype(series):
+    if pd.api.types.is_datetime64_any_dtype(series):
+        value = _serial_values(series)
+        styled = f'" s="{style}"><v>' if style is not None else '"><v>'
+        parts, missing = [f'<c r="{letter}', numbers, styled, value, "</v></c>"], pc.is_null(value)
+    elif pd.api.types.is_numeric_dtype(series):
         value = _number_values(series)
         parts, missing = [f'<c r="{letter}', numbers, '"><v>', value, "</v></c>"], pc.is_null(value)
     else:
@@ -102,7 +118,8 @@ def _merged(pieces: list) -> list:
     return out
 
 
-def _rows_buffer(df: pd.DataFrame, first_row: int, before: str = "", after: str = "") -> pa.Buffer:
+def _rows_buffer(df: pd.DataFrame, first_row: int, before: str = "", after: str = "",
+                 styles: dict[str, int] | None = None) -> pa.Buffer:
     """`before`, every `<row>` of df, `after`, back to back: one Arrow join over all columns, no copy after it.
 
     `before` and `after` ride on the first and last row, so a whole worksheet comes out as one buffer.
@@ -111,7 +128,7 @@ def _rows_buffer(df: pd.DataFrame, first_row: int, before: str = "", after: str 
     numbers = pc.cast(pa.array(np.arange(first_row, first_row + n, dtype=np.int64)), pa.string())
     pieces = [pa.array([before, *[""] * (n - 1)]), '<row r="', numbers, '">']
     for i, column in enumerate(df.columns, start=1):
-        pieces += _cell_pieces(df[column], _column_letters(i), numbers)
+        pieces += _cell_pieces(df[column], _column_letters(i), numbers, (styles or {}).get(column))
     rows = pc.binary_join_element_wise(*_merged([*pieces, "</row>", pa.array([*[""] * (n - 1), after])]), "")
     width = np.int64 if pa.types.is_large_string(rows.type) else np.int32
     offsets = np.frombuffer(rows.buffers()[1], dtype=width)[rows.offset:rows.offset + len(rows) + 1]
@@ -125,8 +142,12 @@ def sheet_rows(df: pd.DataFrame, first_row: int = 2) -> bytes:
     return _rows_buffer(df, first_row).to_pybytes()
 
 
-def fill_sheets(xlsx: bytes, frames: dict[int, pd.DataFrame]) -> bytes:
-    """Append the rows of frames[i] (below the header already written) to worksheet i+1 of the workbook."""
+def fill_sheets(xlsx: bytes, frames: dict[int, pd.DataFrame], first_row: int = 2,
+                styles: dict[str, int] | None = None) -> bytes:
+    """Append the rows of frames[i], from row `first_row` (below what is written), to worksheet i+1.
+
+    `styles` maps a column to a cell style (xf) index the workbook already defines: a date column's format.
+    """
     src = zipfile.ZipFile(io.BytesIO(xlsx))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
@@ -134,19 +155,20 @@ def fill_sheets(xlsx: bytes, frames: dict[int, pd.DataFrame]) -> bytes:
             data = src.read(info.filename)
             for index, df in frames.items():
                 if info.filename == f"xl/worksheets/sheet{index + 1}.xml" and len(df):
-                    data = _with_rows(data, df)
+                    data = _with_rows(data, df, first_row, styles)
             dst.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
     return out.getvalue()
 
 
-def _with_rows(sheet_xml: bytes, df: pd.DataFrame) -> memoryview:
+def _with_rows(sheet_xml: bytes, df: pd.DataFrame, first_row: int = 2,
+               styles: dict[str, int] | None = None) -> memoryview:
     """The worksheet with df's rows after its header, built in one buffer since the rows run to tens of MB."""
     match = _SHEET_DATA.search(sheet_xml)
     if match is None:
         raise ValueError("worksheet has no sheetData")
     existing = match.group(0)
     header = existing[len(b"<sheetData>"):-len(b"</sheetData>")] if existing != b"<sheetData/>" else b""
-    ref = f'<dimension ref="A1:{_column_letters(len(df.columns))}{len(df) + 1}"/>'.encode()
+    ref = f'<dimension ref="A1:{_column_letters(len(df.columns))}{len(df) + first_row - 1}"/>'.encode()
     head = _DIMENSION.sub(ref, sheet_xml[:match.start()], count=1) + b"<sheetData>" + header
     tail = b"</sheetData>" + sheet_xml[match.end():]
-    return memoryview(_rows_buffer(df, 2, head.decode(), tail.decode()))
+    return memoryview(_rows_buffer(df, first_row, head.decode(), tail.decode(), styles))

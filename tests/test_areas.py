@@ -79,12 +79,35 @@ def test_drill_down_to_grid_and_back_by_breadcrumb(web_ctx, demo_incidents, web_
         duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", name, timeout=10)
         duo.wait_for_text_to_equal(".areas-crumb-current", name, timeout=10)
         assert url_query(duo)["code"] == code
-    duo.wait_for_contains_text(f"#{I.AREAS_TABLE}", "望平社区第1网格")
     assert "1" in duo.find_element(f"#{I.AREAS_SUMMARY}").text
     # Back up to the district in one step by its breadcrumb; the URL follows and can be shared.
+    # The grid shows its incident, not a one-cell choropleth; the map names the area.
+    duo.wait_for_contains_text(f"#{I.AREAS_TABLE} .areas-incidents", "养老关怀")
+    duo.wait_for_contains_text(f"#{I.AREAS_MAP} .ops-map-label", "望平社区第1网格", timeout=10)
+    # Browser Back restores the previous place, page and all (not just the URL).
+    duo.driver.back()
+    duo.wait_for_text_to_equal(".areas-crumb-current", "望平社区", timeout=10)
+    duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "望平社区 · 近30天", timeout=10)
+    assert url_query(duo)["code"] == "510108002005"
+    duo.driver.back()
+    duo.wait_for_text_to_equal(".areas-crumb-current", "猛追湾街道", timeout=10)
+    duo.driver.forward()
+    duo.wait_for_text_to_equal(".areas-crumb-current", "望平社区", timeout=10)
+    assert duo.driver.execute_script("return window.scrollY") == 0
     duo.find_element(goto_selector("510108")).click()
     duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "成华区 · 近30天", timeout=10)
     assert url_query(duo) == {"code": "510108", "kpi": "created", "range": "30d"}
+    # Street names on the district map; durations with a unit; the KPI cards are dark panels.
+    duo.wait_for_contains_text(f"#{I.AREAS_MAP} .ops-map-labels", "猛追湾街道", timeout=10)
+    assert "小时" in duo.find_element(f"#{I.AREAS_TABLE}").text or "—" in duo.find_element(f"#{I.AREAS_TABLE}").text
+    card = duo.driver.execute_script(
+        "return getComputedStyle(document.querySelector('#areas-summary .ops-card')).backgroundColor")
+    assert card == "rgb(17, 26, 46)", card
+    duo.driver.set_window_size(1440, 900)
+    box = duo.driver.execute_script(
+        "const r = document.getElementById('areas-map').getBoundingClientRect();"
+        " return [r.left, r.right, r.bottom, window.innerWidth, window.innerHeight];")
+    assert box[0] >= 0 and box[1] <= box[3] and box[2] <= box[4], box  # the map fits the laptop screen
     shared = duo.server_url + "/areas?code=510108002005&kpi=overdue&range=7d"
     duo.driver.get(shared)
     duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "望平社区 · 近7天", timeout=10)

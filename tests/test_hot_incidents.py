@@ -56,14 +56,14 @@ SELECT incident_id, status, domain, severity, title, area_code, street_code, lat
 FROM incidents
 WHERE status IN ('new', 'acknowledged', 'dispatched')
   AND ($area IS NULL OR starts_with(area_code, $area))
-ORDER BY overdue_now DESC, severity = 'P1' DESC, next_due NULLS LAST, created_at DESC, incident_id DESC
+ORDER BY severity = 'P1' DESC, overdue_now DESC, next_due NULLS LAST, created_at DESC, incident_id DESC
 LIMIT $limit
 """
 
 
 def oracle(store, now, scope=None, focus=None, limit=queries.WALL_MARKER_LIMIT) -> queries.WallData:
     params = {"now": to_db(now), "today": to_db(queries.local_midnight(now, TZ)),
-              "since": to_db(now - timedelta(hours=24)), "scope": scope}
+              "since": to_db(now - timedelta(hours=24)), "scope": focus or scope}  # patrol narrows the counts too
     counts = store.query_df(ORACLE_AGG_SQL, params)
     rows = store.query_df(ORACLE_ROWS_SQL, {"now": params["now"], "area": focus or scope, "limit": limit})
     return queries.WallData(counts, queries._aware(rows))

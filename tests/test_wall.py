@@ -31,7 +31,7 @@ def test_summary_counts_domains_and_orders_urgent_first(web_ctx, demo_incidents)
     assert summary.domains["fire_safety"]["open"] == 2
     assert sum(summary.domains["traffic"]["spark"]) == 2  # open traffic + the closed one, both in the last 24 h
     assert summary.street_load["510108002"] == 2
-    assert list(summary.urgent["incident_id"][:2]) == [overdue, demo_incidents["p1"]]
+    assert list(summary.urgent["incident_id"][:2]) == [demo_incidents["p1"], overdue]  # a P1 before any late one
     assert summary.p1_open == (demo_incidents["p1"],)
 
 
@@ -41,7 +41,7 @@ def test_scope_and_patrol_focus_limit_the_wall(web_ctx, demo_incidents):
     assert set(data.counts["street_code"]) == {"510108002"}
     assert set(data.rows["street_code"]) == {"510108002"}
     patrol = queries.wall_data(web_ctx.hot_incidents, web_ctx.clock(), tz, None, "510108004")
-    assert set(patrol.counts["street_code"]) > {"510108004"}  # counts stay district-wide
+    assert set(patrol.counts["street_code"]) == {"510108004"}  # cards and tiles follow the patrol too
     assert set(patrol.rows["street_code"]) == {"510108004"}  # markers and list follow the patrol
 
 
@@ -114,3 +114,18 @@ def test_wall_live_with_kiosk_token(web_ctx, with_health, demo_incidents, web_du
     assert web_duo.driver.execute_script("return document.querySelectorAll('script[src^=\"http\"]').length") == 0
     logs = web_duo.get_logs()
     assert logs == [], [e["message"][:300] for e in logs]
+
+
+def test_attention_counts_soon_late_supervised_and_escalated(web_ctx, demo_incidents):
+    now = web_ctx.clock()
+    soon = make_incident(web_ctx.store, web_ctx.cfg, now=now - timedelta(minutes=5), domain="traffic",
+                         severity="P2", status="new", area_code="510108004",
+                         ack_due_at=now + timedelta(minutes=10))
+    web_ctx.store.write(lambda conn: conn.execute(
+        "UPDATE incidents SET supervised = true, escalations = 1 WHERE incident_id = ?", [demo_incidents["p1"]]))
+    cols = web_ctx.hot_incidents.columns(now, fresh=True)
+    seen = queries.wall_attention(cols, now, None)
+    assert seen["soon"] >= 1 and (seen["supervised"], seen["escalated"]) == (1, 1)
+    street = queries.wall_attention(cols, now, "510108004")
+    assert street["soon"] == 1 and street["supervised"] == 0
+    assert soon in set(cols["incident_id"][cols["open"]])

@@ -59,7 +59,7 @@ def old_map_figure(wall, cfg: Any, street_load: dict[str, int], markers: Any, fo
     fig = go.Figure(traces)
     fig.update_layout(
         map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
-        meta={"fit": [extent[1], extent[0], extent[3], extent[2]]},
+        meta={"fit": [extent[1], extent[0], extent[3], extent[2]], "labels": wall.street_labels(cfg, district)},
         showlegend=False, paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0},
         uirevision=focus or "district", hoverlabel={"font": {"size": 16}})
     return fig
@@ -106,8 +106,9 @@ def test_drawn_views_are_the_json_dash_sends_and_skip_its_python_walk(wall, web_
     tz = cfg.site.timezone
     drawn = wall.draw(cfg, tz, None, None, web_ctx.hot_incidents.columns(now), now)
     summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, tz))
-    for plain, components in ((drawn.tiles, wall.tiles_view(summary.domains)),
-                              (drawn.list, wall.list_view(summary.urgent, tz))):
+    tiles = wall.tiles_view(summary.domains) + [wall.ranking_tile(summary.street_load)]
+    for plain, components in ((drawn.tiles, tiles), (drawn.list, wall.list_view(summary.urgent, tz)),
+                              (drawn.p1, wall.p1_view(summary.p1))):
         assert json.loads(to_json_plotly(plain)) == json.loads(to_json_plotly(components))
         orjson.dumps(plain)  # plotly's to_json tries orjson first: plain data never takes its slow walk
     orjson.dumps(drawn.map, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from ops_center import kpis
+from ops_center import kpis, report_sheets
 from ops_center import weekly_report as wr
 from ops_center.config import ReportsConfig
 from ops_center.store import Store
@@ -74,45 +75,99 @@ def test_bad_week_is_an_error(bad):
 
 
 def sheet_frame(wb: openpyxl.Workbook, name: str) -> pd.DataFrame:
-    rows = list(wb[name].iter_rows(values_only=True))
+    """A sheet's table below its title block."""
+    rows = list(wb[name].iter_rows(values_only=True))[wr.TITLE_ROWS:]
     return pd.DataFrame(rows[1:], columns=rows[0])
+
+
+def shown(kpi, value):
+    """What the files show for a KPI value: rates to 0.1 %, minutes as hours to one decimal."""
+    if value is None or pd.isna(value):
+        return None
+    value = float(value)
+    return round(value, 3) if kpi.unit == "rate" else round(value / 60, 1) if kpi.unit == "minutes" else value
+
+
+def same(cell, value) -> bool:
+    """An empty cell for a missing value, else the same number."""
+    if value is None or pd.isna(value):
+        return cell is None or pd.isna(cell)
+    return cell == pytest.approx(value)
 
 
 def test_xlsx_sheets_match_the_kpi_module(store, cfg, tmp_path):
     seed_week(store, cfg)
-    path = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "w47.xlsx")
+    made = datetime(2026, 11, 30, 1, 30, tzinfo=UTC)
+    path = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "w47.xlsx", made_at=made)
     wb = openpyxl.load_workbook(path)
     assert wb.sheetnames == ["概览", "街道×领域", "超期明细", "事件明细"]
+    # Every sheet opens with its title block: unit, ISO week with dates, when it was made (site time), 口径.
+    for name in wb.sheetnames:
+        block = [wb[name].cell(r, 1).value for r in range(1, 5)]
+        assert block[0] == "成华区城市运行管理中心 · 成华区 城市运行周报", block
+        assert "2026-W47（2026年11月16日 至 2026年11月22日" in block[1]
+        assert block[2] == "制表时间：2026-11-30 09:30（北京时间）"
+        assert block[3].startswith("口径：按事件创建时间归入统计周")
 
     expected = kpis.kpi_table(store, START, END, group_by=("street", "domain"), parent="510108")
     expected = expected[expected["street"].notna()].reset_index(drop=True)
+    streets = kpis.kpi_table(store, START, END, group_by="street", parent="510108").set_index("street")
+    summary = kpis.kpi_summary(store, START, END, area="510108")
     got = sheet_frame(wb, "街道×领域")
-    assert list(zip(got["街道编码"], got["领域"], strict=True)) == [
+    rows = got[~got["领域"].isin(["小计", "全部领域"])].reset_index(drop=True)
+    assert list(zip(rows["街道编码"], rows["领域"], strict=True)) == [
         (s, wr.DOMAIN_NAMES[d]) for s, d in zip(expected["street"], expected["domain"], strict=True)
     ]
+    subtotals = got[got["领域"] == "小计"].set_index("街道编码")
+    total = got[got["领域"] == "全部领域"].iloc[0]
+    assert total["街道"] == "合计"
     for key, kpi in kpis.KPIS.items():
-        want = expected[key].astype(float).to_numpy()
-        have = got[kpi.name].astype(float).to_numpy()
-        assert have == pytest.approx(want, nan_ok=True), kpi.name
-    assert sum(got["受理数"]) == 21  # 24 + the Sunday 23:30 one, minus 4 false alarms; Monday 00:10 is next week
+        column = f"{kpi.name}（小时）" if kpi.unit == "minutes" else kpi.name
+        have = rows[column].astype(float).to_numpy()
+        want = [shown(kpi, v) for v in expected[key]]
+        assert have == pytest.approx(pd.array(want, dtype="Float64").to_numpy(float, na_value=float("nan")),
+                                     nan_ok=True), kpi.name
+        for code in subtotals.index:  # each street's 小计 is the KPI module's street figure, not a sum of rates
+            assert same(subtotals.loc[code, column], shown(kpi, streets.loc[code, key])), (kpi.name, code)
+        assert same(total[column], shown(kpi, summary[key])), kpi.name
+    assert sum(rows["受理数"]) == total["受理数"] == 21  # 24 + Sunday 23:30, minus 4 false alarms; not Monday 00:10
 
-    summary = kpis.kpi_summary(store, START, END, area="510108")
     overview = sheet_frame(wb, "概览").set_index("指标")
     for key, kpi in kpis.KPIS.items():
-        assert overview.loc[kpi.name, "本周"] == pytest.approx(summary[key], nan_ok=True), kpi.name
+        assert same(overview.loc[kpi.name, "本周"], shown(kpi, summary[key])), kpi.name
+        assert overview.loc[kpi.name, "口径"] and overview.loc[kpi.name, "口径"].isascii() is False
     assert overview.loc["受理数", "上周"] == 1
+    assert overview.loc["平均响应时长", "单位"] == "小时"
+    assert wb["概览"]["C14"].number_format == "0.0%"  # 及时响应率 row shows as a percentage
+    assert wb["概览"]["E14"].number_format.startswith('+0.0" 个百分点"')
 
     overdue = sheet_frame(wb, "超期明细")
     assert len(overdue) == summary["overdue"] > 0
     detail = sheet_frame(wb, "事件明细")
     assert len(detail) == summary["created"] + summary["false_alarms"] == 25
-    assert wb["概览"]["C9"].number_format == "0.0%"  # 及时响应率 row shows as a percentage
+    # Codes in Chinese, times as real dates in site time.
+    assert set(detail["责任层级"]) <= {"网格", "社区", "街道", "区", "市"}
+    assert set(detail["来源"]) <= {"物联感知", "网格员上报", "12345热线", "系统"}
+    assert all(not str(v).isascii() for v in detail["责任部门"] if v)
+    first = detail.sort_values("事件编号").iloc[0]
+    assert isinstance(first["创建时间"], datetime) and first["创建时间"] == datetime(2026, 11, 16, 1, 0)  # noqa: DTZ001
+    created_cell = wb["事件明细"].cell(wr.TITLE_ROWS + 2, list(detail.columns).index("创建时间") + 1)
+    assert created_cell.number_format == "yyyy-mm-dd hh:mm"
+
+
+def test_week_over_week_is_the_difference_of_the_shown_values():
+    rate = kpis.KPIS["resolved_on_time_rate"]
+    assert report_sheets.change(0.70474, 0.70325, rate) == 0.2  # 70.5 % vs 70.3 %, not +0.1 from raw values
+    hours = kpis.KPIS["median_resolve_minutes"]
+    assert report_sheets.change(346.0, 300.0, hours) == 0.8  # 5.8 h - 5.0 h
+    assert report_sheets.shown(345.99484848484855, hours) == 5.8
 
 
 def test_same_week_twice_gives_identical_numbers(store, cfg, tmp_path):
     seed_week(store, cfg)
-    a = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "a.xlsx")
-    b = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "b.xlsx")
+    made = datetime(2026, 11, 30, 1, 30, tzinfo=UTC)
+    a = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "a.xlsx", made_at=made)
+    b = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "b.xlsx", made_at=made)
     wa, wb = openpyxl.load_workbook(a), openpyxl.load_workbook(b)
     for name in wr.SHEETS:
         assert list(wa[name].iter_rows(values_only=True)) == list(wb[name].iter_rows(values_only=True))
@@ -121,7 +176,7 @@ def test_same_week_twice_gives_identical_numbers(store, cfg, tmp_path):
     store.write(lambda conn: conn.execute(
         "UPDATE incidents SET status = 'closed', acknowledged_at = coalesce(acknowledged_at, ?), resolved_at = ?, "
         "closed_at = ? WHERE status IN ('new', 'acknowledged', 'dispatched')", [later, later, later]))
-    c = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "c.xlsx")
+    c = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "c.xlsx", made_at=made)
     assert list(openpyxl.load_workbook(c)["街道×领域"].iter_rows(values_only=True)) == list(
         wa["街道×领域"].iter_rows(values_only=True)
     )
@@ -134,8 +189,13 @@ def test_csv_is_the_street_domain_sheet(store, cfg, tmp_path):
     assert raw.startswith("\ufeff".encode())
     df = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype={"街道编码": str})
     report = wr.build_weekly_report(store, cfg, WEEK)
-    assert list(df.columns) == list(report.street_domain.columns)
-    assert list(df["受理数"]) == list(report.street_domain["受理数"])
+    sheet = report_sheets.street_domain_sheet(report, cfg, "510108").frame
+    assert list(df.columns) == list(sheet.columns)
+    assert list(df["受理数"]) == list(sheet["受理数"])
+    assert df.iloc[-1]["街道"] == "合计"
+    # Rounded as shown: no 16-digit floats anywhere.
+    text = raw.decode("utf-8-sig")
+    assert not re.search(r"\d\.\d{4,}", text), text[:400]
 
 
 @dataclass
@@ -151,7 +211,7 @@ def test_monday_job_writes_last_week_to_the_reports_folder(store, cfg, tmp_path)
     monday_8am = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
     path = wr.weekly_report_job(JobCtx(job_cfg, store, lambda: monday_8am))
     assert path == tmp_path / "reports" / "weekly-2026-W47.xlsx"
-    cli = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "cli.xlsx")
+    cli = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "cli.xlsx", made_at=monday_8am)
     for name in wr.SHEETS:
         assert list(openpyxl.load_workbook(path)[name].iter_rows(values_only=True)) == list(
             openpyxl.load_workbook(cli)[name].iter_rows(values_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 
 import numpy as np
 import openpyxl
@@ -20,15 +21,31 @@ STAMPS = pd.Series(pd.to_datetime([
 
 
 def _per_row_local(series: pd.Series, tz: str) -> pd.Series:
-    """The straightforward definition: strftime on every row."""
-    return series.dt.tz_localize("UTC").dt.tz_convert(tz).dt.strftime("%Y-%m-%d %H:%M").fillna("")
+    """The straightforward definition: each row converted on its own, to the minute, as a naive local time."""
+    return pd.Series([None if pd.isna(v) else v.tz_localize("UTC").tz_convert(tz).tz_localize(None).floor("min")
+                      for v in series], dtype="datetime64[us]", index=series.index)
 
 
 @pytest.mark.parametrize("tz", ["Asia/Shanghai", "America/New_York", "Asia/Kolkata", "UTC"])
 @pytest.mark.parametrize("stamps", [STAMPS, STAMPS.iloc[:0], STAMPS.iloc[1:2]], ids=["mixed", "empty", "only-nat"])
-def test_local_text_equals_strftime_per_row(tz, stamps):
+def test_local_times_equal_a_per_row_conversion(tz, stamps):
     # DST changes (New York, March and November), a pre-1900 local-mean-time offset, NaT, repeats.
     pd.testing.assert_series_equal(wr._local(stamps, tz), _per_row_local(stamps, tz), check_exact=True)
+
+
+def test_date_columns_are_real_dates_with_the_given_style():
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    ws = wb.add_worksheet("明细")
+    style = wb.add_format({"num_format": "yyyy-mm-dd hh:mm"})
+    ws.write_row(0, 0, ["时间"], style)
+    wb.close()
+    df = pd.DataFrame({"时间": pd.Series(pd.to_datetime(["2026-11-24 10:05", None]), dtype="datetime64[us]")})
+    sheet = openpyxl.load_workbook(io.BytesIO(fill_sheets(buf.getvalue(), {0: df}, styles={"时间": 1})))["明细"]
+    cell = sheet["A2"]
+    assert cell.value == datetime(2026, 11, 24, 10, 5)  # noqa: DTZ001 - xlsx dates are naive local
+    assert cell.number_format == "yyyy-mm-dd hh:mm"
+    assert sheet["A3"].value is None
 
 
 def test_names_are_mapped_once_per_value_with_the_same_result():
