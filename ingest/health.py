@@ -30,6 +30,7 @@ class SourceHealth:
     messages_per_min: float
     dead_letters_per_min: float
     dead_letters_total: int
+    fault: str = ""  # what went wrong lately (a restarted receiver, a stalled thread, a store fault), in Chinese
 
 
 class Source(Protocol):
@@ -96,10 +97,11 @@ class Meter:
             while len(q) > 100_000:  # bound memory at absurd rates; the rate saturates, nothing breaks
                 q.popleft()
 
-    def health(self, source_id: str, name: str, state: str, now: datetime | None = None) -> SourceHealth:
+    def health(self, source_id: str, name: str, state: str, now: datetime | None = None,
+               fault: str = "") -> SourceHealth:
         per_min, dead_per_min = self.rates(now)
         return SourceHealth(
-            source_id, name, state, self.last_message_at, per_min, dead_per_min, self.dead_letters_total
+            source_id, name, state, self.last_message_at, per_min, dead_per_min, self.dead_letters_total, fault
         )
 
 

@@ -111,6 +111,8 @@ class MqttConfig(Strict):
     receivers: int = Field(default=0, ge=0, le=16)
     session_expiry_s: int = Field(default=86400, ge=0)
     max_payload_bytes: int = Field(default=65536, ge=256)
+    max_payload_depth: int = Field(default=8, ge=1, le=64)
+    max_payload_fields: int = Field(default=64, ge=8, le=4096)
 
     @field_validator("receivers")
     @classmethod
@@ -125,6 +127,16 @@ class MqttConfig(Strict):
         if not re.match(r"^mqtts?://[^:/\s]+(:\d+)?/?$", value):
             raise ValueError(f"expected mqtt://host:port or mqtts://host:port, got {value!r}")
         return value
+
+
+class IngestConfig(Strict):
+    max_future: Duration = timedelta(minutes=10)
+    max_age: Duration | None = None
+    file_settle: Duration = timedelta(seconds=5)
+    file_chunk_rows: int = Field(default=5000, ge=100, le=100_000)
+    max_json_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    source_share: float = Field(default=0.5, gt=0, le=1)
+    stall_after: Duration = timedelta(seconds=30)
 
 
 class SourceConfig(Strict):
@@ -278,6 +290,7 @@ class Config(Strict):
     store: StoreConfig = StoreConfig()
     web: WebConfig
     mqtt: MqttConfig = MqttConfig()
+    ingest: IngestConfig = IngestConfig()
     sources: tuple[SourceConfig, ...] = ()
     simulator: SimulatorConfig = SimulatorConfig()
     devices: DevicesConfig

@@ -11,11 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
+
 from ops_center.batch import BatchResult, BatchWriter, DeadLetter, key_hash
 from ops_center.bus import Bus, EventsCommitted, IncidentMerged, IncidentTransitioned
 from ops_center.config import Config
 from ops_center.domains import OPEN_STATUSES
 from ops_center.model import Event
+from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
 from ops_center.store import Store
 
 __all__ = ["Pipeline", "SourceStats", "key_hash", "DeadLetter"]
@@ -69,6 +72,7 @@ class Pipeline:
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._max_rows = cfg.store.batch_max_rows
         self._linger = cfg.store.flush_interval_ms / 1000
+        self._window = plausible_window(cfg)
         self._counters: dict[str, _Counter] = {}
         self._counters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -78,7 +82,18 @@ class Pipeline:
 
     def submit(self, event: Event, on_committed: Callable[[], None] | None = None) -> None:
         """Queue an accepted event; `on_committed` runs once it (or its duplicate) is committed."""
+        reason = self._implausible(event)
+        if reason:
+            raw = orjson.dumps(event, default=str)
+            self._put((DeadLetter(event.source_id, None, IMPLAUSIBLE_TIME, raw, reason, self.clock()), on_committed))
+            return
         self._put((event, on_committed))
+
+    def _implausible(self, event: Event) -> str:
+        """Why the event's time cannot be right (the same window the MQTT parsers apply), or ''."""
+        if event.source == "system":
+            return ""
+        return implausible(event.occurred_at, event.received_at, *self._window, name="occurred_at")
 
     def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None) -> None:
         """Queue a receiver process's chunk as one item; `on_committed` runs once all of it is committed."""

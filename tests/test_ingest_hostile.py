@@ -1,0 +1,104 @@
+"""Hostile MQTT input (issue 11): no payload may silence a receiver, and a stalled receiver is restarted."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from datetime import timedelta
+
+import pytest
+
+from ingest.payloads import parse_sensor
+from ingest.receiver_pool import ReceiverPool
+from ingest.receiver_process import Receiver
+from ingest.sources import mqtt_source
+from ops_center.context import utc_now
+from ops_center.model import DeadLetter, Event
+from tests.fixtures_ingest import Publisher, isolated_cfg, make_app, wait_until
+from tests.test_ingest_noloss import readings
+
+pytestmark = pytest.mark.mqtt
+
+# issue 11.1: an extra field nested 500 deep, about 1 KB
+POISON = b'{"ts": "2026-11-24T10:00:00+08:00", "value": 1, "x": ' + b"[" * 500 + b"]" * 500 + b"}"
+
+
+def pool_for(app, config_path) -> ReceiverPool:
+    source = mqtt_source(app.cfg, config_path, app.cfg.source("mqtt_sensors"), app.pipeline, app.registry,
+                         url=app.cfg.mqtt.url)
+    assert isinstance(source, ReceiverPool)
+    return source
+
+
+def test_a_poison_message_is_a_dead_letter_and_the_valid_ones_after_it_are_stored(mosquitto, cfg, config_path,
+                                                                                  db_path):
+    app = make_app(isolated_cfg(cfg, mosquitto.url, receivers=1), config_path, db_path)
+    prefix = app.cfg.mqtt.topic_prefix
+    pub = Publisher(mosquitto.host, mosquitto.port, f"{app.cfg.mqtt.client_id}-pub")
+    try:
+        pool = app.run(pool_for(app, config_path))
+        assert pool.wait_subscribed(30)
+        pub.publish_all([(f"{prefix}/sensor/aqi/AQI-0001", POISON), *readings(prefix, 0, 200)])
+        wait_until(lambda: app.count("SELECT count(*) FROM events WHERE device_id = 'AQI-0001'") == 200, 10,
+                   "the 200 valid readings after the poison stored within seconds")
+        assert app.rows("SELECT reason FROM dead_letters") == [("too_deep",)]
+        child = pool._children[0]  # noqa: SLF001 - the real receiver process
+        assert child.restarts == 0 and child.process.is_alive()
+
+        # The poison was acked with its dead letter: the same session resumed gets nothing again.
+        pool.stop()
+        app.started.remove(pool)
+        again = app.run(pool_for(app, config_path))
+        assert again.wait_subscribed(30)
+        pub.publish_all(readings(prefix, 200, 201))
+        wait_until(lambda: app.count("SELECT count(*) FROM events WHERE device_id = 'AQI-0001'") == 201, 20,
+                   "one more reading")
+        app.pipeline.flush()
+        assert app.count("SELECT count(*) FROM dead_letters") == 1
+    finally:
+        pub.close()
+        app.close()
+
+
+def test_a_stalled_receiver_is_killed_restarted_and_shown_in_health(mosquitto, cfg, config_path, db_path):
+    base = isolated_cfg(cfg, mosquitto.url, receivers=1)
+    app = make_app(base.model_copy(update={"ingest": base.ingest.model_copy(
+        update={"stall_after": timedelta(seconds=2)})}), config_path, db_path)
+    prefix = app.cfg.mqtt.topic_prefix
+    pub = Publisher(mosquitto.host, mosquitto.port, f"{app.cfg.mqtt.client_id}-pub")
+    try:
+        pool = app.run(pool_for(app, config_path))
+        assert pool.wait_subscribed(30)
+        child = pool._children[0]  # noqa: SLF001 - the test freezes the real process
+        frozen = child.process.pid
+        assert pool.health().fault == ""
+        os.kill(frozen, signal.SIGSTOP)  # alive but silent: no heartbeat, nothing shipped
+        pub.publish_all(readings(prefix, 0, 50))
+        wait_until(lambda: child.process.pid != frozen and child.subscribed.is_set(), 30, "receiver replaced")
+        assert "停止响应" in pool.health().fault
+        wait_until(lambda: app.count("SELECT count(*) FROM events WHERE device_id = 'AQI-0001'") == 50, 30,
+                   "what the frozen receiver held is redelivered to the new one")
+    finally:
+        pub.close()
+        app.close()
+
+
+def test_a_chunk_item_that_will_not_pickle_is_shipped_as_a_dead_letter(cfg, config_path):
+    """Defence behind the parse-time bounds: the shipper never dies of a bad item, the rest of the chunk ships."""
+    pool = ReceiverPool(cfg, cfg.source("mqtt_sensors"), "ops/sensor/+/+", parse_sensor, None, config_path)
+    writer_end, receiver_end = multiprocessing.Pipe(duplex=True)
+    receiver = Receiver(pool.spec(0), None, receiver_end)
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    now = utc_now()
+    good = Event(source="sensor", source_id="mqtt_sensors", natural_key="ok", occurred_at=now, received_at=now)
+    bad = Event(source="sensor", source_id="mqtt_sensors", natural_key="AQI-0001|deep", occurred_at=now,
+                received_at=now, fields={"x": deep})
+    assert receiver._send(("chunk", 1, [bad, good], 2, 0, now))  # noqa: SLF001 - the shipping step under test
+    kind, seq, items, messages, dead, _ = writer_end.recv()
+    assert (kind, seq, messages, dead) == ("chunk", 1, 2, 1)
+    assert isinstance(items[0], DeadLetter) and items[0].reason == "internal_error"
+    assert items[0].raw == b"AQI-0001|deep" and "RecursionError" in items[0].detail
+    assert items[1] == good
