@@ -73,6 +73,10 @@ class Pipeline:
         self._max_rows = cfg.store.batch_max_rows
         self._linger = cfg.store.flush_interval_ms / 1000
         self._window = plausible_window(cfg)
+        self._share_rows = max(1, int(max_queue * cfg.ingest.source_share))
+        self._queued: dict[str, int] = {}
+        self._share_cond = threading.Condition()
+        self._abort = threading.Event()
         self._counters: dict[str, _Counter] = {}
         self._counters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -82,12 +86,7 @@ class Pipeline:
 
     def submit(self, event: Event, on_committed: Callable[[], None] | None = None) -> None:
         """Queue an accepted event; `on_committed` runs once it (or its duplicate) is committed."""
-        reason = self._implausible(event)
-        if reason:
-            raw = orjson.dumps(event, default=str)
-            self._put((DeadLetter(event.source_id, None, IMPLAUSIBLE_TIME, raw, reason, self.clock()), on_committed))
-            return
-        self._put((event, on_committed))
+        self._put((self._screen(event), on_committed))
 
     def _implausible(self, event: Event) -> str:
         """Why the event's time cannot be right (the same window the MQTT parsers apply), or ''."""
@@ -96,8 +95,15 @@ class Pipeline:
         return implausible(event.occurred_at, event.received_at, *self._window, name="occurred_at")
 
     def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None) -> None:
-        """Queue a receiver process's chunk as one item; `on_committed` runs once all of it is committed."""
-        self._put((items, on_committed))
+        """Queue a chunk (a receiver's, a file's) as one item; `on_committed` runs once all of it is committed."""
+        self._put(([self._screen(item) for item in items], on_committed))
+
+    def _screen(self, item: Event | DeadLetter) -> Event | DeadLetter:
+        reason = self._implausible(item) if isinstance(item, Event) else ""
+        if not reason:
+            return item
+        return DeadLetter(item.source_id, None, IMPLAUSIBLE_TIME, orjson.dumps(item, default=str), reason,
+                          self.clock())
 
     def dead_letter(self, source_id: str, topic: str | None, reason: str, raw: bytes, detail: str = "",
                     on_committed: Callable[[], None] | None = None) -> None:
@@ -117,10 +123,38 @@ class Pipeline:
             raise TimeoutError("pipeline did not flush in time")
 
     def _put(self, item: tuple) -> None:
+        source_id, rows = _source_of(item), _rows(item)
+        if source_id is not None and not self._take_share(source_id, rows):
+            log.error("%s: over its pipeline share for 30 s; input dropped without ack (it is delivered again)",
+                      source_id)
+            return
         try:
             self._queue.put(item, timeout=30)
         except queue.Full:
+            self._release_share(source_id, rows)
             log.error("pipeline queue full for 30 s; input dropped without ack (the broker will redeliver)")
+
+    def _take_share(self, source_id: str, rows: int) -> bool:
+        """Block a source that holds more than its share of the queue: it waits, the others go on."""
+        with self._share_cond:
+            ok = self._share_cond.wait_for(
+                lambda: self._queued.get(source_id, 0) == 0 or self._queued[source_id] + rows <= self._share_rows,
+                timeout=30)
+            if ok:
+                self._queued[source_id] = self._queued.get(source_id, 0) + rows
+            return ok
+
+    def _release_share(self, source_id: str | None, rows: int) -> None:
+        if source_id is None:
+            return
+        with self._share_cond:
+            self._queued[source_id] = self._queued.get(source_id, 0) - rows
+            self._share_cond.notify_all()
+
+    def queued(self, source_id: str) -> int:
+        """Inputs of one source waiting in the queue (for health and tests)."""
+        with self._share_cond:
+            return self._queued.get(source_id, 0)
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
@@ -131,19 +165,30 @@ class Pipeline:
         return self
 
     def stop(self, timeout: float = 30) -> None:
-        """Commit everything queued, then stop the batcher."""
+        """Commit what is queued within `timeout`; past it, stop anyway: what is left was never acked."""
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        try:
+            self._queue.put(_STOP, timeout=timeout)
+        except queue.Full:
+            log.warning("pipeline queue full at stop")
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._abort.set()
+            self._thread.join(10)
+            log.warning("pipeline stopped with %d inputs uncommitted (not acked: they are delivered again)",
+                        self._queue.qsize())
         self._thread = None
 
     # --- the batcher -------------------------------------------------------------------------------------
 
     def _run(self) -> None:
         stopping = False
-        while not stopping:
-            item = self._queue.get()
+        while not stopping and not self._abort.is_set():
+            try:
+                item = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
             if item is _STOP:
                 break
             batch = [item]
@@ -162,6 +207,8 @@ class Pipeline:
                     break
                 batch.append(nxt)
                 rows += _rows(nxt)
+            for queued in batch:
+                self._release_share(_source_of(queued), _rows(queued))
             try:
                 self._commit(batch)
             except Exception:  # noqa: BLE001 - the batcher must outlive a broken store; nothing is acked
@@ -233,3 +280,10 @@ def _rows(item: tuple) -> int:
     """How many inputs one queue item carries: a receiver's chunk counts each of its events."""
     payload = item[0]
     return len(payload) if isinstance(payload, list) else 1
+
+
+def _source_of(item: tuple) -> str | None:
+    """The source an item's share is counted against (a flush marker counts against none)."""
+    payload = item[0]
+    first = payload[0] if isinstance(payload, list) and payload else payload
+    return getattr(first, "source_id", None) if first is not None else None

@@ -1,0 +1,141 @@
+"""Drop folder under hostile files (issue 11.2, 11.8): complete files only, bounded chunks, saved offsets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bench.hotline_csv import HEADER, write_hotline_csv
+from ingest.drop_folder import DropFolder
+from ingest.file_chunks import csv_layout, spans
+from ops_center.config import SourceConfig
+from ops_center.context import utc_now
+from tests.fixtures_ingest import make_app, wait_until
+
+
+def ingest_cfg(cfg, **changes):
+    return cfg.model_copy(update={"ingest": cfg.ingest.model_copy(update=changes),
+                                  "simulator": cfg.simulator.model_copy(update={"enabled": False})})
+
+
+@pytest.fixture
+def app_for(config_path, db_path):
+    apps = []
+
+    def build(cfg):
+        app = make_app(cfg, config_path, db_path)
+        apps.append(app)
+        return app
+
+    yield build
+    for app in apps:
+        app.close()
+
+
+def folder(app, path: Path, **kwargs) -> DropFolder:
+    src = SourceConfig(id="hotline_drop", kind="drop_folder", name="12345热线(文件)", path=str(path),
+                       poll_interval=timedelta(seconds=0.2))
+    drop = DropFolder(app.cfg, src, path, app.pipeline, app.registry, **kwargs)
+    drop.prepare()
+    return drop
+
+
+def hotline_events(app) -> tuple[int, int]:
+    return app.rows("SELECT count(*), count(DISTINCT natural_key) FROM events WHERE source_id = 'hotline_drop'")[0]
+
+
+def test_a_file_written_slowly_is_read_whole_once_it_stops_changing(app_for, cfg, tmp_path):
+    """issue 11.8: pauses over a second between rows; the file must not be taken after its first rows."""
+    app = app_for(ingest_cfg(cfg))
+    drop = app.run(folder(app, tmp_path / "drop"))
+    whole = tmp_path / "whole.csv"
+    write_hotline_csv(whole, 20, end=utc_now())
+    lines = whole.read_bytes().splitlines(keepends=True)
+    target = drop.path / "slow.csv"
+    pause = threading.Event()
+    with target.open("wb") as f:
+        for i, line in enumerate(lines):
+            f.write(line)
+            f.flush()
+            if i in (2, 10):
+                pause.wait(1.5)
+    wait_until(lambda: (drop.processed_dir / "slow.csv").exists(), 30, "the file moved to processed/")
+    assert hotline_events(app) == (20, 20)
+    assert app.count("SELECT count(*) FROM dead_letters") == 0
+
+
+def test_a_big_csv_goes_in_chunks_and_a_restart_resumes_at_the_saved_offset(app_for, cfg, tmp_path):
+    """issue 11.2: nothing is read twice after a stop in the middle; the offset survives the process."""
+    app = app_for(ingest_cfg(cfg, file_chunk_rows=1000))
+    path = tmp_path / "drop"
+    first = folder(app, path, settle_s=0)
+    write_hotline_csv(path / "big.csv", 3500, end=utc_now())
+    assert len(spans(csv_layout(path / "big.csv", 1000).bounds, 0)) == 4
+
+    class StopAfterTwoChunks:
+        """The real pipeline; the source is told to stop once its second chunk is queued (a SIGTERM)."""
+
+        def __init__(self, pipeline):
+            self.pipeline, self.calls = pipeline, 0
+
+        def submit_many(self, items, on_committed=None):
+            self.calls += 1
+            self.pipeline.submit_many(items, on_committed)
+            if self.calls == 2:  # chunk 2 is one piece: batch_max_rows / 2 is 1000
+                first._stop.set()  # noqa: SLF001 - what stop() sets
+
+        def __getattr__(self, name):
+            return getattr(self.pipeline, name)
+
+    first._pipeline = StopAfterTwoChunks(app.pipeline)  # noqa: SLF001
+    assert first.scan_once() == [(path / "big.csv", "stopped")]
+    app.pipeline.flush()
+    saved = (path / ".progress" / "big.csv.json").read_bytes()
+    assert b'"accepted":1000' in saved  # chunk 1 committed and saved; chunk 2 queued but not confirmed
+    assert (path / "big.csv").exists()
+
+    again = folder(app, path, settle_s=0)  # a new process: only the saved offset carries over
+    assert again.scan_once() == [(path / "big.csv", "processed")]
+    assert hotline_events(app) == (3500, 3500)
+    stats = app.pipeline.stats("hotline_drop")
+    assert stats.duplicates == 1000  # only chunk 2, queued but not confirmed before the stop, came again
+    assert not (path / ".progress" / "big.csv.json").exists()
+
+
+def test_stop_returns_promptly_while_a_big_file_is_being_read(app_for, cfg, tmp_path):
+    app = app_for(ingest_cfg(cfg, file_chunk_rows=1000))
+    drop = app.run(folder(app, tmp_path / "drop", settle_s=0))
+    write_hotline_csv(tmp_path / "big.csv", 20_000, end=utc_now())
+    (tmp_path / "big.csv").rename(drop.path / "big.csv")
+    wait_until(lambda: app.pipeline.stats("hotline_drop").accepted >= 1000, 60, "first chunk committed")
+    started = time.monotonic()
+    drop.stop()
+    app.started.remove(drop)
+    assert time.monotonic() - started < 5
+    started = time.monotonic()
+    app.pipeline.stop(timeout=2)
+    assert time.monotonic() - started < 15
+    assert (drop.path / "big.csv").exists()  # not moved: a restart reads on from the saved offset
+
+
+def test_an_oversized_json_file_is_rejected_with_a_reason(app_for, cfg, tmp_path):
+    app = app_for(ingest_cfg(cfg, max_json_file_bytes=1024))
+    drop = folder(app, tmp_path / "drop", settle_s=0)
+    (drop.path / "huge.json").write_text("[" + ",".join(['{"service_request_id": "x"}'] * 100) + "]")
+    assert drop.scan_once() == [(drop.path / "huge.json", "rejected")]
+    assert app.rows("SELECT reason FROM dead_letters") == [("oversized",)]
+
+
+def test_a_csv_with_a_syntax_error_is_rejected_whole_before_anything_is_stored(app_for, cfg, tmp_path):
+    app = app_for(ingest_cfg(cfg, file_chunk_rows=100))
+    drop = folder(app, tmp_path / "drop", settle_s=0)
+    write_hotline_csv(tmp_path / "ok.csv", 300, end=utc_now())
+    bad = (tmp_path / "ok.csv").read_bytes() + ",".join(HEADER).encode() + b',"unterminated\r\n'
+    (drop.path / "bad.csv").write_bytes(bad)
+    assert drop.scan_once() == [(drop.path / "bad.csv", "rejected")]
+    assert hotline_events(app) == (0, 0)
+    assert app.rows("SELECT reason FROM dead_letters") == [("malformed_csv",)]
