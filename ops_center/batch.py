@@ -225,7 +225,7 @@ class BatchWriter:
         return self._create(conn, ev, decision, now, writes)
 
     def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
-        if decision.domain == UNCLASSIFIED:
+        if decision.domain == UNCLASSIFIED or self._backfill(ev):
             return None
         candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
         if not candidates:
@@ -246,8 +246,13 @@ class BatchWriter:
         ack_due, resolve_due = due
         writes.create(incident_id, ev, decision, area, now, ack_due, resolve_due)
         self.index.add(OpenIncident(incident_id, decision.domain, decision.dedup_key, area, ev.lat, ev.lon, now, 1,
-                                    [ev.source]))
+                                    [ev.source]), place=not self._backfill(ev))
         return incident_id
+
+    def _backfill(self, ev: Event) -> bool:
+        """An event older than two correlation windows can match no placed incident (all were reported within
+        one), and its own incident is no candidate for live events: a 100,000-row export stays linear."""
+        return ev.occurred_at < self.clock() - 2 * self.cfg.rules.correlation.window
 
     # --- hotline updates ------------------------------------------------------------------------
 
