@@ -34,6 +34,7 @@ BENCHES = (
     ("backtest", "backtest", []),
     ("footprint", "footprint", []),
     ("startup", "startup", []),
+    ("ingest_file", "ingest_file", []),
 )
 
 
