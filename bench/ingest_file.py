@@ -11,6 +11,7 @@ and the growth of this process's peak RSS while the file is read.
 from __future__ import annotations
 
 import argparse
+import shutil
 import threading
 import time
 from datetime import timedelta
@@ -73,8 +74,7 @@ def main(argv: list[str] | None = None) -> Result:
     t_total = time.perf_counter()
     work = WORK / "ingest_file"
     drop = work / "drop"
-    for old in (work / "ops.duckdb", work / "ops.duckdb.wal"):
-        old.unlink(missing_ok=True)
+    shutil.rmtree(work, ignore_errors=True)  # a previous run's store, drop folder and saved offsets
     drop.mkdir(parents=True, exist_ok=True)
     csv_path = work / "export.csv"
     cfg = bench_cfg(load_cfg(), drop)

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 IN_PROGRESS = (".tmp", ".part", ".crdownload", ".swp")
 MAX_RAW_KEPT = 1024 * 1024  # a rejected file's first MiB goes into the dead letter; the file itself is kept
 COMMIT_TIMEOUT_S = 60
+STOP_GRACE_S = 2.0
 LOUD_REJECTS_PER_FILE = 10  # rejected records logged at WARNING per file; the rest at DEBUG plus a summary
 
 
@@ -148,6 +149,8 @@ class DropFolder(PolledSource):
 
     def _commit_chunk(self, file: Path, records: list, progress: Progress, end: int) -> str:
         """Submit one chunk in pieces the batcher can interleave with other sources; save the offset on commit."""
+        if self._stop.is_set():
+            return "stopped"
         received = self._clock()
         parsed = parse_records(self.cfg, self._registry, self.source_id, records, received, file.name)
         items: list = list(parsed.events)
@@ -174,7 +177,9 @@ class DropFolder(PolledSource):
         while time.monotonic() < deadline:
             if pending.wait(0.2):
                 return True
-            if self._stop.is_set():
+            if self._stop.is_set():  # the pipeline stops after the sources: a chunk in flight may still land
+                if pending.wait(STOP_GRACE_S):
+                    return True
                 log.info("%s: %s: stopping before a chunk committed; it is read again next start",
                          self.source_id, file.name)
                 return False

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import duckdb
 import orjson
 
 from ops_center.batch import BatchResult, BatchWriter, DeadLetter, key_hash
 from ops_center.bus import Bus, EventsCommitted, IncidentMerged, IncidentTransitioned
 from ops_center.config import Config
 from ops_center.domains import OPEN_STATUSES
+from ops_center.log_limit import LogLimiter
 from ops_center.model import Event
 from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
 from ops_center.store import Store
@@ -77,6 +79,7 @@ class Pipeline:
         self._queued: dict[str, int] = {}
         self._share_cond = threading.Condition()
         self._abort = threading.Event()
+        self._errors = LogLimiter(log)
         self._counters: dict[str, _Counter] = {}
         self._counters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -211,8 +214,9 @@ class Pipeline:
                 self._release_share(_source_of(queued), _rows(queued))
             try:
                 self._commit(batch)
-            except Exception:  # noqa: BLE001 - the batcher must outlive a broken store; nothing is acked
-                log.exception("batch could not be committed at all; %d inputs left unacknowledged", len(batch))
+            except Exception as exc:  # noqa: BLE001 - the batcher must outlive a broken store; nothing is acked
+                self._errors.error(_error_key(exc), "batch could not be committed at all; %d inputs left "
+                                   "unacknowledged", len(batch))
                 for payload, callback in batch:
                     if payload is None and callback is not None:
                         callback()  # release flush() waiters
@@ -224,8 +228,11 @@ class Pipeline:
         if events or dead:
             try:
                 result: BatchResult = self.store.write(lambda conn: self.writer.apply(conn, events, dead))
-            except Exception:  # noqa: BLE001 - isolate the bad input instead of stalling every source
-                log.exception("batch of %d events / %d dead letters failed; retrying one by one", len(events), len(dead))
+            except Exception as exc:  # noqa: BLE001 - isolate the bad input instead of stalling every source
+                if _store_wide(exc):  # disk full, I/O error: no input is to blame, none is acked
+                    raise
+                self._errors.error(_error_key(exc), "batch of %d events / %d dead letters failed; retrying one "
+                                   "by one", len(events), len(dead))
                 result = self._commit_one_by_one(events, dead)
             self._count(result, dead)
             self.bus.publish(result.domain_events)
@@ -246,7 +253,9 @@ class Pipeline:
             try:
                 part = self.store.write(lambda conn, e=single_events, d=single_dead: self.writer.apply(conn, e, d))
             except Exception as exc:  # noqa: BLE001 - recorded as a dead letter below
-                log.exception("input refused by the store; kept as a dead letter")
+                if _store_wide(exc):
+                    raise
+                self._errors.error(_error_key(exc), "input refused by the store; kept as a dead letter")
                 raw = repr(item).encode()[:65536]
                 source_id = item.source_id
                 fallback = DeadLetter(source_id, None, "store_error", raw, str(exc)[:500], self.clock())
@@ -287,3 +296,15 @@ def _source_of(item: tuple) -> str | None:
     payload = item[0]
     first = payload[0] if isinstance(payload, list) and payload else payload
     return getattr(first, "source_id", None) if first is not None else None
+
+
+def _store_wide(exc: BaseException) -> bool:
+    """A failure of the store itself (I/O, disk full, invalidated instance), not of one input in the batch."""
+    if isinstance(exc, (duckdb.IOException, duckdb.FatalException)):
+        return True
+    text = str(exc)
+    return "Could not write file" in text or "No space left" in text or "database has been invalidated" in text
+
+
+def _error_key(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"

@@ -15,7 +15,7 @@ from ingest.receiver_process import Receiver
 from ingest.sources import mqtt_source
 from ops_center.context import utc_now
 from ops_center.model import DeadLetter, Event
-from tests.fixtures_ingest import Publisher, isolated_cfg, make_app, wait_until
+from tests.fixtures_ingest import Publisher, Subscriber, isolated_cfg, make_app, wait_until
 from tests.test_ingest_noloss import readings
 
 pytestmark = pytest.mark.mqtt
@@ -102,3 +102,54 @@ def test_a_chunk_item_that_will_not_pickle_is_shipped_as_a_dead_letter(cfg, conf
     assert isinstance(items[0], DeadLetter) and items[0].reason == "internal_error"
     assert items[0].raw == b"AQI-0001|deep" and "RecursionError" in items[0].detail
     assert items[1] == good
+
+
+def test_disk_full_exits_for_a_restart_and_the_restart_stores_everything_once(private_mosquitto, config_path,
+                                                                               tmp_path):
+    """issue 11.12: an invalidated DuckDB instance ends the process (code 75) at once, logged once, not
+    thousands of times; the restart with space again stores every message exactly once."""
+    import subprocess
+    import sys
+
+    from ops_center.store import EXIT_STORE_FATAL
+    from tests.test_ingest_noloss import ROOT, stored, subscriptions, tail, write_config
+
+    broker = private_mosquitto
+    config, db, log = write_config(config_path, tmp_path), tmp_path / "ops.duckdb", tmp_path / "ingest.log"
+    n = 20_000
+
+    def child(limit: int) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "tests.disk_full_child", str(config), str(db), broker.url,
+                                 str(limit)], cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+    pub = Publisher(broker.host, broker.port, "diskfull-pub")
+    out = Subscriber(broker.host, broker.port, "ops/out/incident/#", "diskfull-out")
+    sentinel = ("ops/sensor/smoke/SMK-0005", b'{"ts": "2026-11-24T12:00:00+08:00", "event": "alarm"}')
+    proc = child(1_000_000)
+    try:
+        wait_until(lambda: subscriptions(log) == 1 or proc.poll() is not None, 60, "ingest subscribed")
+        assert proc.poll() is None, tail(log)
+        pub.publish_all([*readings("ops", 0, n), sentinel], timeout=120)
+        wait_until(lambda: proc.poll() is not None, 120, "the process to exit on the invalidated store")
+        assert proc.returncode == EXIT_STORE_FATAL, tail(log)
+        text = log.read_text(errors="replace")
+        assert text.count("CRITICAL") == 1 and "DuckDB instance invalidated" in text
+        assert text.count("Traceback") <= 3, tail(log, 80)  # rate-limited, not one per batch and input
+
+        proc = child(0)  # space again: the service manager's restart
+        wait_until(lambda: subscriptions(log) == 2 or proc.poll() is not None, 60, "ingest subscribed again")
+        assert proc.poll() is None, tail(log)
+        # Mosquitto delivers one session's queue in order and the pipeline commits in order: the alarm
+        # published after the readings coming back on the outbound topic means all before it are stored.
+        wait_until(lambda: any(t.endswith("/created") for t, _ in out.messages) or proc.poll() is not None, 120,
+                   "the alarm after the readings on the outbound topic")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, tail(log)
+        assert stored(db) == (n, n)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        pub.close()
+        out.close()
+
