@@ -22,10 +22,13 @@ def parse_duration(value: object) -> timedelta:
     """Accept '90s', '5m', '2h', '3d', '1w' (or a number of seconds) so the YAML stays readable."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return timedelta(seconds=float(value))
+        if isinstance(value, str) and (m := _DURATION.match(value)):
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:  # pydantic reports ValueError as a config error; an overflow would escape
+        raise ValueError(f"duration {value!r} is out of range") from None
     raise ValueError(f"expected a duration like '30s', '5m', '2h', '3d', got {value!r}")
 
 
