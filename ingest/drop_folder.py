@@ -43,7 +43,7 @@ class DropFolder(PolledSource):
 
     def __init__(self, cfg: Config, source: SourceConfig, path: Path, pipeline, registry,
                  clock: Callable[[], datetime] = utc_now, *, settle_s: float | None = None):
-        super().__init__(source, clock)
+        super().__init__(source, clock, cfg.ingest.stall_after.total_seconds())
         self.cfg = cfg
         self.path = Path(path)
         self.settle_s = cfg.ingest.file_settle.total_seconds() if settle_s is None else settle_s
@@ -169,6 +169,7 @@ class DropFolder(PolledSource):
         progress.offset = end
         progress.accepted += len(parsed.events)
         self._progress.save(file, progress)
+        self.beat()
         return "done"
 
     def _wait(self, pending: Pending, file: Path) -> bool:

@@ -139,3 +139,32 @@ def test_a_csv_with_a_syntax_error_is_rejected_whole_before_anything_is_stored(a
     assert drop.scan_once() == [(drop.path / "bad.csv", "rejected")]
     assert hotline_events(app) == (0, 0)
     assert app.rows("SELECT reason FROM dead_letters") == [("malformed_csv",)]
+
+
+def test_a_dead_polling_thread_is_restarted_and_a_stuck_round_is_reported(cfg):
+    """The watchdog (health(), asked every 5 s by FeedWatch): no polled source dies or hangs unseen."""
+    from ingest.polled import PolledSource
+
+    release, rounds = threading.Event(), []
+
+    class Flaky(PolledSource):
+        def work_once(self) -> None:
+            rounds.append(len(rounds))
+            if len(rounds) == 1:
+                raise SystemExit("a BaseException ends the thread")  # what `except Exception` lets through
+            if len(rounds) == 2:
+                release.wait(30)  # stuck in a round, no beat()
+
+    src = SourceConfig(id="flaky", kind="drop_folder", name="x", poll_interval=timedelta(seconds=0.05))
+    source = Flaky(src, utc_now, stall_after_s=0.3)
+    source.start()
+    try:
+        wait_until(lambda: not source._thread.is_alive(), 10, "the thread to die")  # noqa: SLF001
+        assert source.health().fault == "轮询线程意外终止，已重启"
+        wait_until(lambda: len(rounds) == 2, 10, "the restarted thread's first round")
+        wait_until(lambda: "无进展" in source.health().fault, 10, "the stuck round reported")
+        release.set()
+        wait_until(lambda: len(rounds) >= 3 and source.health().fault == "", 10, "progress again")
+    finally:
+        release.set()
+        source.stop()
