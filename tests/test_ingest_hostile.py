@@ -153,3 +153,41 @@ def test_disk_full_exits_for_a_restart_and_the_restart_stores_everything_once(pr
         pub.close()
         out.close()
 
+
+
+def test_a_big_export_does_not_starve_the_sensors(mosquitto, cfg, config_path, db_path, tmp_path):
+    """issue 11.2: while a 20,000-row CSV is being read, sensor readings are still stored within seconds."""
+    import time
+    from datetime import timedelta
+
+    from bench.hotline_csv import write_hotline_csv
+    from ingest.drop_folder import DropFolder
+    from ops_center.config import SourceConfig
+
+    app = make_app(isolated_cfg(cfg, mosquitto.url, receivers=1), config_path, db_path)
+    prefix = app.cfg.mqtt.topic_prefix
+    pub = Publisher(mosquitto.host, mosquitto.port, f"{app.cfg.mqtt.client_id}-pub")
+    rows = 20_000
+    try:
+        pool = app.run(pool_for(app, config_path))
+        assert pool.wait_subscribed(30)
+        src = SourceConfig(id="hotline_drop", kind="drop_folder", name="12345热线(文件)", path=str(tmp_path / "drop"),
+                           poll_interval=timedelta(seconds=0.2))
+        drop = app.run(DropFolder(app.cfg, src, tmp_path / "drop", app.pipeline, app.registry, settle_s=0))
+        grids = [a.centroid for a in app.cfg.areas.items if len(a.code) == 15]
+        write_hotline_csv(tmp_path / "export.csv", rows, end=utc_now() - timedelta(minutes=1),
+                          span=timedelta(days=28), points=grids)
+        (tmp_path / "export.csv").rename(drop.path / "export.csv")
+        wait_until(lambda: app.pipeline.stats("hotline_drop").accepted > 0, 60, "the file's first chunk committed")
+        sent = time.monotonic()
+        pub.publish_all(readings(prefix, 0, 300))
+        wait_until(lambda: app.pipeline.stats("mqtt_sensors").accepted >= 300, 15, "300 readings during the file")
+        latency = time.monotonic() - sent
+        during = app.pipeline.stats("hotline_drop").accepted < rows
+        wait_until(lambda: (drop.processed_dir / "export.csv").exists(), 180, "the whole file stored")
+        assert app.rows("SELECT count(*), count(DISTINCT natural_key) FROM events WHERE source_id = 'hotline_drop'"
+                        )[0] == (rows, rows)
+        print(f"\n300 readings stored {latency:.1f} s after publishing, file still being read: {during}")
+    finally:
+        pub.close()
+        app.close()
