@@ -14,6 +14,8 @@ from ingest.drop_folder import DropFolder
 from ingest.file_chunks import csv_layout, spans
 from ops_center.config import SourceConfig
 from ops_center.context import utc_now
+from ops_center.model import Event
+from ops_center.sla import SlaPolicy
 from tests.fixtures_ingest import make_app, wait_until
 
 
@@ -168,3 +170,34 @@ def test_a_dead_polling_thread_is_restarted_and_a_stuck_round_is_reported(cfg):
     finally:
         release.set()
         source.stop()
+
+
+def test_a_source_over_its_share_of_the_queue_waits_while_others_go_on(cfg, config_path, db_path):
+    """ingest.source_share: the flooding source blocks (backpressure); another source is not starved."""
+    from ops_center.app import build_context
+    from ops_center.pipeline import Pipeline
+
+    ctx = build_context(ingest_cfg(cfg, source_share=0.5), config_path, db_path=db_path)
+    pipeline = Pipeline(ctx.store, ctx.bus, ctx.cfg, ctx.rules, SlaPolicy(ctx.cfg), utc_now, max_queue=10)
+    now = utc_now()
+
+    def reading(source_id: str, i: int) -> Event:
+        return Event(source="sensor", source_id=source_id, natural_key=f"AQI-0001|{i}|pm25", occurred_at=now,
+                     received_at=now, kind="aqi", device_id="AQI-0001", metric="pm25", value=30.0)
+
+    for i in range(5):  # the flood fills its share (5 of 10) while the batcher is not running yet
+        pipeline.submit(reading("flood", i))
+    blocked = threading.Thread(target=pipeline.submit, args=(reading("flood", 5),), daemon=True)
+    blocked.start()
+    blocked.join(0.5)
+    assert blocked.is_alive() and pipeline.queued("flood") == 5  # over its share: it waits
+    pipeline.submit(reading("quiet", 0))  # the other source gets in at once
+    assert pipeline.queued("quiet") == 1
+    pipeline.start()
+    blocked.join(10)
+    assert not blocked.is_alive()
+    pipeline.flush()
+    assert pipeline.stats("flood").accepted == 6 and pipeline.stats("quiet").accepted == 1
+    pipeline.stop()
+    ctx.bus.close()
+    ctx.store.close()
