@@ -7,6 +7,8 @@ import os
 import signal
 from datetime import timedelta
 
+import duckdb
+import orjson
 import pytest
 
 from ingest.payloads import parse_sensor
@@ -191,3 +193,64 @@ def test_a_big_export_does_not_starve_the_sensors(mosquitto, cfg, config_path, d
     finally:
         pub.close()
         app.close()
+
+
+def test_sigterm_with_a_big_file_half_read_exits_promptly_and_the_restart_resumes(private_mosquitto, config_path,
+                                                                                    tmp_path):
+    """issue 11.2: SIGTERM did not finish in 200 s under a big file; now it is bounded, and nothing is re-read."""
+    import subprocess
+    import sys
+    import time
+    from datetime import timedelta
+
+    import yaml
+
+    from bench.hotline_csv import write_hotline_csv
+    from tests.test_ingest_noloss import ROOT, subscriptions, tail, write_config
+
+    broker = private_mosquitto
+    config, db, log = write_config(config_path, tmp_path), tmp_path / "ops.duckdb", tmp_path / "ingest.log"
+    drop = tmp_path / "drop"
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["sources"].append({"id": "hotline_drop", "kind": "drop_folder", "name": "12345热线(文件)", "path": str(drop),
+                            "poll_interval": "1s"})
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    drop.mkdir()
+    write_hotline_csv(tmp_path / "export.csv", 100_000, end=utc_now() - timedelta(minutes=1),
+                      span=timedelta(days=28), points=[(30.66, 104.10), (30.67, 104.12)])
+    progress = drop / ".progress" / "export.csv.json"
+
+    def child() -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "tests.disk_full_child", str(config), str(db), broker.url, "0"],
+                                cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+
+    proc = child()
+    try:
+        wait_until(lambda: subscriptions(log) == 1 or proc.poll() is not None, 60, "ingest subscribed")
+        (tmp_path / "export.csv").rename(drop / "export.csv")
+        wait_until(lambda: progress.exists() or proc.poll() is not None, 60, "the first chunk committed")
+        assert proc.poll() is None, tail(log)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(45) == 0, tail(log)
+        took = time.monotonic() - started
+        first = orjson.loads(progress.read_bytes())
+        assert 0 < first["accepted"] < 100_000 and (drop / "export.csv").exists()
+
+        proc = child()  # the restart reads on from the saved offset, not from the top
+        wait_until(lambda: (drop / "processed" / "export.csv").exists() or proc.poll() is not None, 240,
+                   "the file finished after the restart")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(45) == 0, tail(log)
+        assert f"resuming at offset {first['offset']}" in log.read_text(errors="replace")
+        con = duckdb.connect(str(db))
+        try:
+            assert con.execute("SELECT count(*), count(DISTINCT natural_key) FROM events "
+                               "WHERE source_id = 'hotline_drop'").fetchone() == (100_000, 100_000)
+        finally:
+            con.close()
+        print(f"\nSIGTERM after {first['accepted']:,} rows: exited in {took:.1f} s; the restart resumed there")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
