@@ -52,7 +52,7 @@ def hotline_events(app) -> tuple[int, int]:
 
 def test_a_file_written_slowly_is_read_whole_once_it_stops_changing(app_for, cfg, tmp_path):
     """issue 11.8: pauses over a second between rows; the file must not be taken after its first rows."""
-    app = app_for(ingest_cfg(cfg))
+    app = app_for(cfg)  # the shipped settings, ingest.file_settle included
     drop = app.run(folder(app, tmp_path / "drop"))
     whole = tmp_path / "whole.csv"
     write_hotline_csv(whole, 20, end=utc_now())
