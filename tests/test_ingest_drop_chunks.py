@@ -6,6 +6,7 @@ import threading
 import time
 from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -201,3 +202,17 @@ def test_a_source_over_its_share_of_the_queue_waits_while_others_go_on(cfg, conf
     pipeline.stop()
     ctx.bus.close()
     ctx.store.close()
+
+
+def test_hotline_requests_with_implausible_times_are_dead_letters_with_the_reason(app_for, cfg, tmp_path):
+    """issue 11.9 for files: years 0001, 1900, 2100 and 9999 become implausible_time, never events or errors."""
+    app = app_for(cfg)
+    drop = folder(app, tmp_path / "drop", settle_s=0)
+    now = utc_now().astimezone(ZoneInfo(cfg.site.timezone)).strftime("%Y-%m-%d %H:%M:%S")
+    rows = [("T-0001", "0001-01-01 00:00:00"), ("T-1900", "1900-01-01 08:00:00"), ("T-2100", "2100-01-01 00:00:00"),
+            ("T-9999", "9999-12-31 23:59:59"), ("T-OK", now)]
+    text = "工单编号,受理时间,诉求内容\n" + "".join(f"{rid},{at},望平街垃圾桶满溢\n" for rid, at in rows)
+    (drop.path / "times.csv").write_text(text, encoding="utf-8")
+    assert drop.scan_once() == [(drop.path / "times.csv", "processed")]
+    assert app.rows("SELECT natural_key FROM events WHERE source_id = 'hotline_drop'") == [("T-OK",)]
+    assert app.rows("SELECT reason, count(*) FROM dead_letters GROUP BY reason") == [("implausible_time", 4)]
