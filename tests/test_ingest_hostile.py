@@ -165,7 +165,9 @@ def test_a_big_export_does_not_starve_the_sensors(mosquitto, cfg, config_path, d
     from ingest.drop_folder import DropFolder
     from ops_center.config import SourceConfig
 
-    app = make_app(isolated_cfg(cfg, mosquitto.url, receivers=1), config_path, db_path)
+    base = isolated_cfg(cfg, mosquitto.url, receivers=1)  # chunks of 1,000 rows: a reading waits behind one
+    base = base.model_copy(update={"ingest": base.ingest.model_copy(update={"file_chunk_rows": 1000})})
+    app = make_app(base, config_path, db_path)
     prefix = app.cfg.mqtt.topic_prefix
     pub = Publisher(mosquitto.host, mosquitto.port, f"{app.cfg.mqtt.client_id}-pub")
     rows = 20_000
@@ -182,7 +184,7 @@ def test_a_big_export_does_not_starve_the_sensors(mosquitto, cfg, config_path, d
         wait_until(lambda: app.pipeline.stats("hotline_drop").accepted > 0, 60, "the file's first chunk committed")
         sent = time.monotonic()
         pub.publish_all(readings(prefix, 0, 300))
-        wait_until(lambda: app.pipeline.stats("mqtt_sensors").accepted >= 300, 15, "300 readings during the file")
+        wait_until(lambda: app.pipeline.stats("mqtt_sensors").accepted >= 300, 5, "300 readings during the file")
         latency = time.monotonic() - sent
         during = app.pipeline.stats("hotline_drop").accepted < rows
         wait_until(lambda: (drop.processed_dir / "export.csv").exists(), 180, "the whole file stored")
