@@ -8,13 +8,14 @@ from ingest.health import SourceHealth
 
 
 class StoreWatch:
-    """Not an intake: start/stop do nothing; health() reports the store's write fault, if any."""
+    """Not an intake: start/stop do nothing; health() reports the store's write fault or batcher restarts."""
 
     source_id = "store"
     name = "数据存储"
 
-    def __init__(self, store):
+    def __init__(self, store, pipeline=None):
         self._store = store
+        self._pipeline = pipeline
 
     def start(self) -> None:
         """Nothing to run: the state is read when health is asked for."""
@@ -23,5 +24,8 @@ class StoreWatch:
         """Nothing to stop."""
 
     def health(self, now: datetime | None = None) -> SourceHealth:
-        fault = self._store.fault()
-        return SourceHealth(self.source_id, self.name, "error" if fault else "running", None, 0.0, 0.0, 0, fault)
+        failing = self._store.fault()
+        fault = failing
+        if not fault and self._pipeline is not None and self._pipeline.restarts:
+            fault = f"入库线程异常后已重启 {self._pipeline.restarts} 次"  # past, but worth a look
+        return SourceHealth(self.source_id, self.name, "error" if failing else "running", None, 0.0, 0.0, 0, fault)

@@ -97,7 +97,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, ctx.pipeline, ctx.registry, ctx.bus, ctx.clock,
                                      mqtt_url=mqtt_url, simulator=simulator))
     Outbound.attach(ctx, mqtt_url=mqtt_url)
-    ctx.sources.append(StoreWatch(ctx.store))  # a failing store shows in source health and on the wall
+    ctx.sources.append(StoreWatch(ctx.store, ctx.pipeline))  # a failing store shows in health and on the wall
     for source in ctx.sources:
         source.start()
     if scheduler:

@@ -80,6 +80,7 @@ class Pipeline:
         self._share_cond = threading.Condition()
         self._abort = threading.Event()
         self._errors = LogLimiter(log)
+        self.restarts = 0  # times the batcher's watchdog restarted it
         self._counters: dict[str, _Counter] = {}
         self._counters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -186,6 +187,20 @@ class Pipeline:
     # --- the batcher -------------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        """The batcher's watchdog: whatever escapes a round is logged loudly and the batcher goes on.
+
+        The inputs of that round were not acknowledged, so they come again (MQTT redelivery, file offset).
+        """
+        while True:
+            try:
+                self._batches()
+                return
+            except Exception:  # noqa: BLE001 - a dead batcher would silence every source at once
+                self.restarts += 1
+                log.critical("pipeline batcher failed; restarting it (its inputs stay unacknowledged)",
+                             exc_info=True)
+
+    def _batches(self) -> None:
         stopping = False
         while not stopping and not self._abort.is_set():
             try:

@@ -13,6 +13,7 @@ import pytest
 from bench.hotline_csv import HEADER, write_hotline_csv
 from ingest.drop_folder import DropFolder
 from ingest.file_chunks import csv_layout, spans
+from ingest.store_watch import StoreWatch
 from ops_center.config import SourceConfig
 from ops_center.context import utc_now
 from ops_center.model import Event
@@ -216,3 +217,39 @@ def test_hotline_requests_with_implausible_times_are_dead_letters_with_the_reaso
     assert drop.scan_once() == [(drop.path / "times.csv", "processed")]
     assert app.rows("SELECT natural_key FROM events WHERE source_id = 'hotline_drop'") == [("T-OK",)]
     assert app.rows("SELECT reason, count(*) FROM dead_letters GROUP BY reason") == [("implausible_time", 4)]
+
+
+def test_the_batcher_outlives_a_failure_outside_any_commit(app_for, cfg):
+    """Watchdog of the pipeline thread: an error that escapes a round restarts the batcher, not ends it."""
+    app = app_for(cfg)
+    pipeline = app.pipeline
+    real_get, failed = pipeline._queue.get, []  # noqa: SLF001 - the batcher's own queue
+
+    def failing_get(*args, **kwargs):
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("injected failure outside a commit")
+        return real_get(*args, **kwargs)
+
+    pipeline._queue.get = failing_get  # noqa: SLF001
+    wait_until(lambda: pipeline.restarts == 1, 10, "the batcher restarted")
+    now = utc_now()
+    pipeline.submit(Event(source="sensor", source_id="mqtt_sensors", natural_key="AQI-0001|x|pm25", occurred_at=now,
+                          received_at=now, kind="aqi", device_id="AQI-0001", metric="pm25", value=30.0))
+    pipeline.flush(10)
+    assert pipeline.stats("mqtt_sensors").accepted == 1
+    health = StoreWatch(app.ctx.store, pipeline).health()
+    assert (health.state, health.fault) == ("running", "入库线程异常后已重启 1 次")
+
+
+def test_a_failing_store_write_shows_in_the_store_health_row_until_a_write_succeeds(store):
+    import duckdb
+
+    watch = StoreWatch(store)
+    assert (watch.health().state, watch.health().fault) == ("running", "")
+    with pytest.raises(duckdb.Error):
+        store.write(lambda conn: conn.execute("INSERT INTO no_such_table VALUES (1)"))
+    health = watch.health()
+    assert health.state == "error" and health.fault.startswith("写入失败：") and "no_such_table" in health.fault
+    store.write(lambda conn: conn.execute("SELECT 1").fetchall())
+    assert watch.health().state == "running"
