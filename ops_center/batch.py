@@ -225,7 +225,7 @@ class BatchWriter:
         return self._create(conn, ev, decision, now, writes)
 
     def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
-        if decision.domain == UNCLASSIFIED or self._backfill(ev):
+        if decision.domain == UNCLASSIFIED:
             return None
         candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
         if not candidates:
@@ -250,8 +250,8 @@ class BatchWriter:
         return incident_id
 
     def _backfill(self, ev: Event) -> bool:
-        """An event older than two correlation windows can match no placed incident (all were reported within
-        one), and its own incident is no candidate for live events: a 100,000-row export stays linear."""
+        """An incident opened by an event older than two correlation windows is no candidate for live events
+        (nor for the rest of its export): placed, it made every later row of a 100,000-row file scan it."""
         return ev.occurred_at < self.clock() - 2 * self.cfg.rules.correlation.window
 
     # --- hotline updates ------------------------------------------------------------------------
