@@ -36,6 +36,7 @@ BENCHES = (
     ("footprint", "footprint", []),
     ("startup", "startup", []),
     ("open311_backfill", "open311_backfill", []),
+    ("ingest_file", "ingest_file", []),
 )
 
 

@@ -1,9 +1,11 @@
 """12345 hotline drop folder: `.json` GeoReport request lists and `.csv` exports (UTF-8 or GBK).
 
-A file is moved to `processed/` (or `rejected/` when nothing in it was usable) only after
-everything read from it is committed; a crash before that leaves it in place to be read again,
-and the natural-key dedup makes the second reading harmless. Writers should write `name.tmp`
-and rename, or the file must be left alone for `settle_s` before it is read.
+A file is read only when complete: its name is not in-progress (`*.tmp`, `*.part`, …) and its size and
+modification time have not changed for `ingest.file_settle`. It is read in chunks of
+`ingest.file_chunk_rows` (ingest/file_chunks.py); each chunk is committed before the next is read and
+its end offset saved, so a big file neither floods the pipeline nor is re-read from the top after a
+restart. A file that grew while it was read is read on from its offset at the next scan. It moves to
+`processed/` (or `rejected/` when nothing in it was usable) only after everything in it is committed.
 """
 
 from __future__ import annotations
@@ -15,31 +17,41 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from ingest.file_chunks import Progress, ProgressStore, csv_layout, read_span, spans
 from ingest.georeport import UNSUPPORTED_FILE, load_csv_document, load_json_document, mapping_for, parse_records
 from ingest.health import Pending
-from ingest.payloads import Invalid
+from ingest.payloads import OVERSIZED, Invalid
 from ingest.polled import PolledSource
 from ops_center.config import Config, SourceConfig, resolve_path
 from ops_center.context import utc_now
+from ops_center.model import DeadLetter
 
 log = logging.getLogger(__name__)
 
 IN_PROGRESS = (".tmp", ".part", ".crdownload", ".swp")
 MAX_RAW_KEPT = 1024 * 1024  # a rejected file's first MiB goes into the dead letter; the file itself is kept
 COMMIT_TIMEOUT_S = 60
+STOP_GRACE_S = 2.0
+LOUD_REJECTS_PER_FILE = 10  # rejected records logged at WARNING per file; the rest at DEBUG plus a summary
 
 
 class DropFolder(PolledSource):
     """One `drop_folder` source: start() scans every `poll_interval`; `scan_once()` is the unit of work."""
 
+    thread_prefix = "drop"
+    stop_timeout_s = 10.0
+
     def __init__(self, cfg: Config, source: SourceConfig, path: Path, pipeline, registry,
-                 clock: Callable[[], datetime] = utc_now, *, settle_s: float = 1.0):
-        super().__init__(source, clock)
+                 clock: Callable[[], datetime] = utc_now, *, settle_s: float | None = None):
+        super().__init__(source, clock, cfg.ingest.stall_after.total_seconds())
         self.cfg = cfg
         self.path = Path(path)
-        self.settle_s = settle_s
+        self.settle_s = cfg.ingest.file_settle.total_seconds() if settle_s is None else settle_s
+        self.chunk_rows = cfg.ingest.file_chunk_rows
         self._pipeline = pipeline
         self._registry = registry
+        self._progress = ProgressStore(self.path)
+        self._sub_chunk = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
 
     @property
     def processed_dir(self) -> Path:
@@ -50,9 +62,6 @@ class DropFolder(PolledSource):
         return self.path / "rejected"
 
     # --- lifecycle (PolledSource) ---
-
-    thread_prefix = "drop"
-    stop_timeout_s = COMMIT_TIMEOUT_S + 5
 
     def prepare(self) -> None:
         for folder in (self.path, self.processed_dir, self.rejected_dir):
@@ -65,7 +74,7 @@ class DropFolder(PolledSource):
     # --- one scan ---
 
     def ready_files(self) -> list[Path]:
-        """Files to read now, oldest name first; hidden, in-progress and still-settling ones wait."""
+        """Files to read now, oldest name first; hidden, in-progress and still-changing ones wait."""
         if not self.path.is_dir():
             return []
         now = time.time()  # file mtimes are wall-clock; this is the filesystem's clock, not event time
@@ -80,55 +89,137 @@ class DropFolder(PolledSource):
         return out
 
     def scan_once(self) -> list[tuple[Path, str]]:
-        """Read every ready file; returns (file, 'processed' | 'rejected' | 'retry') for each."""
-        return [(f, self.process(f)) for f in self.ready_files()]
+        """Read every ready file; returns (file, 'processed' | 'rejected' | 'retry' | 'stopped') for each."""
+        out = []
+        for file in self.ready_files():
+            if self._stop.is_set():
+                break
+            out.append((file, self.process(file)))
+        return out
 
     def process(self, file: Path) -> str:
-        raw = file.read_bytes()
-        received = self._clock()
-        pending = Pending()
-        suffix = file.suffix.lower()
+        """Read what is left of one file chunk by chunk, then move it if it did not change meanwhile."""
+        before = file.stat()
+        progress = self._progress.load(file, before.st_ino)
+        if progress.offset:
+            log.info("%s: %s: resuming at offset %d", self.source_id, file.name, progress.offset)
         try:
-            if suffix == ".json":
-                records = load_json_document(raw)
-            elif suffix == ".csv":
-                records = load_csv_document(raw, mapping_for(self.cfg, self.source_id))
-            else:
-                raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
+            result = self._read(file, progress)
         except Invalid as exc:
-            log.warning("%s: rejecting %s (%s: %s)", self.source_id, file.name, exc.reason, exc.detail)
-            self.meter.dead_letter(received)
-            self._pipeline.dead_letter(self.source_id, file.name, exc.reason, raw[:MAX_RAW_KEPT],
-                                       f"{exc.detail} (file kept in rejected/)", on_committed=pending.add())
-            return self._finish(file, pending, self.rejected_dir)
-        parsed = parse_records(self.cfg, self._registry, self.source_id, records, received, file.name)
-        for event in parsed.events:
-            self.meter.message(received)
-            self._pipeline.submit(event, on_committed=pending.add())
-        for reject, record_raw in parsed.rejects:
-            log.warning("%s: %s: rejected record (%s): %s", self.source_id, file.name, reject.reason, reject.detail)
-            self.meter.dead_letter(received)
-            self._pipeline.dead_letter(self.source_id, file.name, reject.reason, record_raw, reject.detail,
-                                       on_committed=pending.add())
-        target = self.processed_dir if parsed.events or not parsed.rejects else self.rejected_dir
-        log.info("%s: %s: %d requests, %d rejected", self.source_id, file.name, len(parsed.events), len(parsed.rejects))
-        return self._finish(file, pending, target)
-
-    def _finish(self, file: Path, pending: Pending, target: Path) -> str:
-        """Move the file only once its content is committed; otherwise leave it for the next scan."""
-        if not pending.wait(COMMIT_TIMEOUT_S):
-            log.warning("%s: %s not committed within %ss; it stays for the next scan", self.source_id, file.name,
-                        COMMIT_TIMEOUT_S)
+            if progress.accepted:  # chunks of it are committed already: keep them, dead-letter the rest
+                self._reject_file(file, exc, progress)
+                return self._finish(file, progress, self.processed_dir)
+            return self._finish(file, progress, self.rejected_dir) if self._reject_file(file, exc, progress) \
+                else "retry"
+        if result != "done":
+            return result
+        after = file.stat()
+        if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+            log.info("%s: %s changed while read; reading on from offset %d next scan", self.source_id, file.name,
+                     progress.offset)
             return "retry"
+        target = self.processed_dir if progress.accepted or not progress.rejected else self.rejected_dir
+        log.info("%s: %s: %d requests, %d rejected", self.source_id, file.name, progress.accepted, progress.rejected)
+        return self._finish(file, progress, target)
+
+    def _read(self, file: Path, progress: Progress) -> str:
+        suffix = file.suffix.lower()
+        if suffix == ".csv":
+            layout = csv_layout(file, self.chunk_rows)
+            self._csv_records(layout.header)  # an empty file or a header without the required columns
+            for start, end in spans(layout.bounds, progress.offset):
+                records = self._csv_records(read_span(file, layout.header, start, end))
+                outcome = self._commit_chunk(file, records, progress, end)
+                if outcome != "done":
+                    return outcome
+            return "done"
+        if suffix == ".json":
+            size = file.stat().st_size
+            limit = self.cfg.ingest.max_json_file_bytes
+            if size > limit:
+                raise Invalid(OVERSIZED, f"JSON file is {size} bytes, limit {limit} (send CSV for big exports)")
+            records = load_json_document(file.read_bytes())
+            for start in range(progress.offset, len(records), self.chunk_rows):
+                end = min(start + self.chunk_rows, len(records))
+                outcome = self._commit_chunk(file, records[start:end], progress, end)
+                if outcome != "done":
+                    return outcome
+            return "done"
+        raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
+
+    def _csv_records(self, raw: bytes) -> list[dict]:
+        """The one row → record call, for a whole small file or one chunk (header in front) alike."""
+        return load_csv_document(raw, mapping_for(self.cfg, self.source_id))
+
+    def _commit_chunk(self, file: Path, records: list, progress: Progress, end: int) -> str:
+        """Submit one chunk in pieces the batcher can interleave with other sources; save the offset on commit."""
+        if self._stop.is_set():
+            return "stopped"
+        received = self._clock()
+        parsed = parse_records(self.cfg, self._registry, self.source_id, records, received, file.name)
+        items: list = list(parsed.events)
+        for reject, raw in parsed.rejects:
+            loud = progress.rejected < LOUD_REJECTS_PER_FILE
+            progress.rejected += 1
+            log.log(logging.WARNING if loud else logging.DEBUG, "%s: %s: rejected record (%s): %s",
+                    self.source_id, file.name, reject.reason, reject.detail)
+            items.append(DeadLetter(self.source_id, file.name, reject.reason, raw, reject.detail, received))
+        pending = Pending()
+        for i in range(0, len(items), self._sub_chunk):
+            self._pipeline.submit_many(items[i : i + self._sub_chunk], on_committed=pending.add())
+        self.meter.add(len(items), len(parsed.rejects), received)
+        if not self._wait(pending, file):
+            return "stopped" if self._stop.is_set() else "retry"
+        progress.offset = end
+        progress.accepted += len(parsed.events)
+        self._progress.save(file, progress)
+        self.beat()
+        return "done"
+
+    def _wait(self, pending: Pending, file: Path) -> bool:
+        """Wait for the commit, but give up at once on stop: the saved offset is where a restart resumes."""
+        deadline = time.monotonic() + COMMIT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if pending.wait(0.2):
+                return True
+            if self._stop.is_set():  # the pipeline stops after the sources: a chunk in flight may still land
+                if pending.wait(STOP_GRACE_S):
+                    return True
+                log.info("%s: %s: stopping before a chunk committed; it is read again next start",
+                         self.source_id, file.name)
+                return False
+        log.warning("%s: %s: a chunk was not committed within %ss; it is read again next scan", self.source_id,
+                    file.name, COMMIT_TIMEOUT_S)
+        return False
+
+    def _reject_file(self, file: Path, exc: Invalid, progress: Progress) -> bool:
+        """Dead-letter a file (or its unreadable rest) with its first MiB; True once that is committed."""
+        log.warning("%s: rejecting %s (%s: %s)", self.source_id, file.name, exc.reason, exc.detail)
+        received = self._clock()
+        with file.open("rb") as f:
+            raw = f.read(MAX_RAW_KEPT)
+        pending = Pending()
+        where = "file kept in rejected/" if not progress.accepted else f"{progress.accepted} requests before it stored"
+        self.meter.dead_letter(received)
+        self._pipeline.dead_letter(self.source_id, file.name, exc.reason, raw, f"{exc.detail} ({where})",
+                                   on_committed=pending.add())
+        progress.rejected += 1
+        return self._wait(pending, file)
+
+    def _finish(self, file: Path, progress: Progress, target: Path) -> str:
         target.mkdir(parents=True, exist_ok=True)
         dest = target / file.name
         if dest.exists():
             stamp = self._clock().strftime("%Y%m%dT%H%M%S%f")
             dest = target / f"{file.stem}.{stamp}{file.suffix}"
         shutil.move(str(file), str(dest))
+        self._progress.forget(file)
         return target.name
 
 
 def build(cfg: Config, source: SourceConfig, pipeline, registry, clock=utc_now, *, config_path=None, **_) -> DropFolder:
     path = resolve_path(config_path, source.path or "") if config_path else Path(source.path or "")
     return DropFolder(cfg, source, path, pipeline, registry, clock)
+
+
+

@@ -29,6 +29,7 @@ class SourceHealth:
     messages_per_min: float
     dead_letters_per_min: float
     dead_letters_total: int
+    fault: str = ""  # what went wrong lately (a restarted receiver, a stalled thread, a store fault), in Chinese
 
 
 class Source(Protocol):
@@ -109,10 +110,11 @@ class Meter:
             while q and q[0][0] < limit:
                 q.popleft()
 
-    def health(self, source_id: str, name: str, state: str, now: datetime | None = None) -> SourceHealth:
+    def health(self, source_id: str, name: str, state: str, now: datetime | None = None,
+               fault: str = "") -> SourceHealth:
         per_min, dead_per_min = self.rates(now)
         return SourceHealth(
-            source_id, name, state, self.last_message_at, per_min, dead_per_min, self.dead_letters_total
+            source_id, name, state, self.last_message_at, per_min, dead_per_min, self.dead_letters_total, fault
         )
 
 

@@ -18,6 +18,7 @@ from ops_center.config import Config
 from ops_center.devices import DEVICE_KINDS
 from ops_center.geo import locate
 from ops_center.model import Event
+from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
 
 # Dead-letter reasons (docs/ingest.md lists them with examples).
 OVERSIZED = "oversized"
@@ -31,6 +32,8 @@ UNKNOWN_KIND = "unknown_kind"
 UNKNOWN_DEVICE = "unknown_device"
 KIND_MISMATCH = "kind_mismatch"
 UNKNOWN_GRID = "unknown_grid"
+TOO_DEEP = "too_deep"
+TOO_MANY_FIELDS = "too_many_fields"
 REASONS = (
     OVERSIZED,
     INVALID_UTF8,
@@ -43,6 +46,9 @@ REASONS = (
     UNKNOWN_DEVICE,
     KIND_MISMATCH,
     UNKNOWN_GRID,
+    TOO_DEEP,
+    TOO_MANY_FIELDS,
+    IMPLAUSIBLE_TIME,
 )
 SENSOR_KINDS = DEVICE_KINDS
 MAX_TEXT = 4000  # characters of free text kept from a report
@@ -77,14 +83,42 @@ def decode_json(raw: bytes, *, encoding: str = "utf-8", bad_encoding: str = INVA
         raise Invalid(MALFORMED_JSON, f"not JSON: {exc}") from None
 
 
-def decode_object(raw: bytes, max_bytes: int) -> dict:
-    """Bytes → JSON object, checking size, UTF-8 and syntax in that order."""
+def decode_object(raw: bytes, max_bytes: int, *, max_depth: int = 8, max_fields: int = 64) -> dict:
+    """Bytes → JSON object, checking size, UTF-8, syntax, then shape, in that order."""
     if len(raw) > max_bytes:
         raise Invalid(OVERSIZED, f"payload is {len(raw)} bytes, limit {max_bytes}")
     data = decode_json(raw)
     if not isinstance(data, dict):
         raise Invalid(WRONG_TYPE, f"payload must be a JSON object, got {type(data).__name__}")
+    check_shape(data, max_depth, max_fields)
     return data
+
+
+def check_shape(data: dict, max_depth: int, max_fields: int) -> None:
+    """Bound nesting and width, so a 1 KB payload cannot blow a recursion limit or a row downstream."""
+    if len(data) > max_fields:
+        raise Invalid(TOO_MANY_FIELDS, f"payload has {len(data)} fields, limit {max_fields}")
+    stack: list[tuple[object, int]] = [(data, 1)]  # iterative: the check itself must not recurse
+    while stack:
+        value, depth = stack.pop()
+        if depth > max_depth:
+            raise Invalid(TOO_DEEP, f"payload nests deeper than {max_depth} levels")
+        if isinstance(value, dict):
+            stack.extend((v, depth + 1) for v in value.values())
+        elif isinstance(value, list):
+            stack.extend((v, depth + 1) for v in value)
+
+
+def _check_time(cfg: Config, occurred_at: datetime, received_at: datetime) -> None:
+    reason = implausible(occurred_at, received_at, *plausible_window(cfg))
+    if reason:
+        raise Invalid(IMPLAUSIBLE_TIME, reason)
+
+
+def _decode(cfg: Config, raw: bytes) -> dict:
+    mqtt = cfg.mqtt
+    return decode_object(raw, mqtt.max_payload_bytes, max_depth=mqtt.max_payload_depth,
+                         max_fields=mqtt.max_payload_fields)
 
 
 def parse_time(value: object, name: str, tz: ZoneInfo) -> datetime:
@@ -110,7 +144,10 @@ def parse_time(value: object, name: str, tz: ZoneInfo) -> datetime:
         raise Invalid(INVALID_VALUE, f"{name} {value!r} is not an ISO 8601 time") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=tz)
-    return dt.astimezone(UTC)
+    try:
+        return dt.astimezone(UTC)
+    except (OverflowError, ValueError):  # year 1 at +08:00 is year 0 in UTC
+        raise Invalid(IMPLAUSIBLE_TIME, f"{name} {value!r} is outside the representable range") from None
 
 
 def _get(data: Mapping, name: str, types: type | tuple[type, ...], *, required: bool = False) -> object:
@@ -170,10 +207,11 @@ def parse_sensor(cfg: Config, registry, source_id: str, topic: str, raw: bytes, 
     kind, device_id = parts[1], parts[2]
     if kind not in SENSOR_KINDS:
         raise Invalid(UNKNOWN_KIND, f"unknown sensor kind {kind!r}")
-    data = decode_object(raw, cfg.mqtt.max_payload_bytes)
+    data = _decode(cfg, raw)
     if data.get("ts") is None:
         raise Invalid(MISSING_FIELD, "missing field 'ts'")
     occurred_at = parse_time(data["ts"], "ts", _site_tz(cfg))
+    _check_time(cfg, occurred_at, received_at)
     value = _number(data, "value")
     metric = _text(data, "metric")
     event = _text(data, "event")
@@ -221,7 +259,7 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     if len(parts) != 3 or parts[0] != "grid" or parts[2] != "report" or not parts[1]:
         raise Invalid(BAD_TOPIC, f"expected <prefix>/grid/<grid_code>/report, got {topic!r}")
     grid_code = parts[1]
-    data = decode_object(raw, cfg.mqtt.max_payload_bytes)
+    data = _decode(cfg, raw)
     report_id = _get(data, "report_id", (str, int), required=True)
     report_id = str(report_id).strip()
     if not report_id:
@@ -231,6 +269,7 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     if "ts" not in data or data["ts"] is None:
         raise Invalid(MISSING_FIELD, "missing field 'ts'")
     occurred_at = parse_time(data["ts"], "ts", _site_tz(cfg))
+    _check_time(cfg, occurred_at, received_at)
     category = _text(data, "category")
     photo_url = _text(data, "photo_url")
     lat, lon = _number(data, "lat"), _number(data, "lon")

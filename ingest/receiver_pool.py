@@ -3,7 +3,9 @@
 Each configured MQTT source gets `mqtt.receivers` processes (ingest/receiver_process.py), each with its
 own persistent session `<client_id>-<source id>-<n>`; with more than one they split the topic through a
 shared subscription. A chunk is submitted to the pipeline as one item and acknowledged back to its
-receiver after commit, which then PUBACKs its messages. A receiver that dies is started again.
+receiver after commit, which then PUBACKs its messages. A receiver that dies is started again; one that
+stops sending its heartbeat for `ingest.stall_after` (while the writer is not the one holding it back)
+is killed and started again. Both are logged at ERROR and shown in health().fault.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +28,8 @@ log = logging.getLogger(__name__)
 
 RESTART_DELAYS_S = (1, 2, 5, 10, 30)  # back-off when a receiver keeps dying
 STOP_TIMEOUT_S = 10
+WATCH_INTERVAL_S = 1.0
+FAULT_SHOWN_S = 600  # a restart stays visible in health for ten minutes
 # link states, best first: the source reports the worst of its receivers'
 _STATES = ("connected", "connecting", "disconnected", "starting", "auth_failed", "stopped")
 
@@ -50,6 +55,9 @@ class _Child:
         self.conn = None
         self._send_lock = threading.Lock()
         self.restarts = 0
+        self.last_heard = time.monotonic()
+        self.busy = False  # the reader is inside pipeline.submit_many: backpressure, not a stall
+        self.stalled = False  # killed by the watchdog: its exit is no news
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")  # never fork a process that holds DuckDB and threads
@@ -60,6 +68,7 @@ class _Child:
         self.process.start()
         child_end.close()
         self.conn = parent_end
+        self.last_heard = time.monotonic()
         self.drained.clear()
         threading.Thread(target=self._read, args=(parent_end,), name=self.process.name, daemon=True).start()
 
@@ -76,8 +85,18 @@ class _Child:
             log.debug("%s: receiver %d gone; %r not delivered", self.pool.source_id, self.index, message[0])
 
     def _read(self, conn) -> None:
-        for message in pipe_messages(conn):
-            self.pool.on_message(self, conn, message)
+        try:
+            for message in pipe_messages(conn):
+                self.last_heard = time.monotonic()
+                self.busy = True
+                try:
+                    self.pool.on_message(self, conn, message)
+                finally:
+                    self.busy = False
+                    self.last_heard = time.monotonic()
+        except Exception:  # noqa: BLE001 - a reader that dies would silence the source: restart the receiver
+            log.exception("%s: reading receiver %d failed; restarting it", self.pool.source_id, self.index)
+            self.process.kill()
         conn.close()
         self.subscribed.clear()
         self.pool.on_exit(self)
@@ -94,6 +113,10 @@ class ReceiverPool:
         self.meter = Meter(clock)
         self._stopping = threading.Event()
         self._children = [_Child(self, i) for i in range(cfg.mqtt.receivers)]
+        self._stall_s = cfg.ingest.stall_after.total_seconds()
+        self._fault = ""
+        self._fault_at = 0.0
+        self._watchdog: threading.Thread | None = None
 
     def spec(self, index: int) -> ReceiverSpec:
         return ReceiverSpec(
@@ -108,6 +131,8 @@ class ReceiverPool:
         self._stopping.clear()
         for child in self._children:
             child.start()
+        self._watchdog = threading.Thread(target=self._watch, name=f"watchdog-{self.source_id}", daemon=True)
+        self._watchdog.start()
 
     def stop(self) -> None:
         """Receivers stop taking messages and ship what they hold; once that commits they ack and exit."""
@@ -134,7 +159,31 @@ class ReceiverPool:
                 child.process.join(5)
 
     def health(self, now: datetime | None = None) -> SourceHealth:
-        return self.meter.health(self.source_id, self.name, self.state, now)
+        recent = self._fault and time.monotonic() - self._fault_at < FAULT_SHOWN_S
+        return self.meter.health(self.source_id, self.name, self.state, now, self._fault if recent else "")
+
+    def _note_fault(self, text: str) -> None:
+        self._fault, self._fault_at = text, time.monotonic()
+
+    # --- the watchdog ---
+
+    def _watch(self) -> None:
+        """Kill a receiver that is alive but silent: its pipe then closes and on_exit starts a new one."""
+        while not self._stopping.wait(WATCH_INTERVAL_S):
+            for child in self._children:
+                self.check_stalled(child, time.monotonic())
+
+    def check_stalled(self, child: _Child, now: float) -> bool:
+        """True (and the receiver killed) when it has sent nothing for stall_after and is not held back by us."""
+        process = child.process
+        if process is None or not process.is_alive() or child.busy or now - child.last_heard < self._stall_s:
+            return False
+        log.error("%s: receiver %d (pid %s) silent for %.0f s; killing it to restart", self.source_id,
+                  child.index, process.pid, now - child.last_heard)
+        self._note_fault(f"接收进程 {child.index} 停止响应，已重启")
+        child.last_heard, child.stalled = now, True  # one kill per stall
+        process.kill()
+        return True
 
     @property
     def state(self) -> str:
@@ -171,6 +220,9 @@ class ReceiverPool:
         code = child.process.exitcode
         delay = RESTART_DELAYS_S[min(child.restarts, len(RESTART_DELAYS_S) - 1)]
         log.error("%s: receiver %d exited (code %s); restarting in %d s", self.source_id, child.index, code, delay)
+        if not child.stalled:
+            self._note_fault(f"接收进程 {child.index} 异常退出（代码 {code}），{delay} 秒后重启")
+        child.stalled = False
         child.restarts += 1
         if not self._stopping.wait(delay):
             child.start()

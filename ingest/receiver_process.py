@@ -8,6 +8,7 @@ leaves the message unacked and the broker redelivers it (and the writer's dedup 
 Wire protocol over the duplex pipe (pickled tuples):
   receiver → writer: ("chunk", seq, items, messages, dead, last_at) | ("state", link state, subscribed)
                      | ("drained", last seq)
+  ("state", …) is repeated every HEARTBEAT_S as a sign of life for the writer's watchdog.
   writer → receiver: ("committed", seq) | ("stop",) | ("exit",)
 """
 
@@ -17,21 +18,25 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from multiprocessing.reduction import ForkingPickler
 
 from ingest.mqtt_client import MqttLink
 from ingest.mqtt_source import INTERNAL_ERROR, Parser
 from ingest.payloads import Invalid
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
-from ops_center.model import DeadLetter
+from ops_center.model import DeadLetter, Event
 
 log = logging.getLogger(__name__)
 
 CHUNK_MAX = 500  # messages per chunk: a fraction of the broker's in-flight window, so it never stalls
 CHUNK_LINGER_S = 0.005  # a chunk leaves after 5 ms at most: latency stays far below the writer's batching
+HEARTBEAT_S = 1.0  # the shipper repeats its state this often, so the writer can tell a stall from quiet
+EXIT_SHIPPER_DIED = 70  # the process exits with this when its shipper thread dies: the pool restarts it
 
 
 @dataclass(frozen=True)
@@ -148,7 +153,17 @@ class Receiver:
     # --- shipping chunks and link state to the writer ---
 
     def _ship_loop(self) -> None:
-        state = None
+        """A shipper that dies would leave the process alive but deaf: end the process so the pool restarts it."""
+        try:
+            self._ship()
+        except BaseException:  # noqa: BLE001 - anything here would silence the source; restart instead
+            log.critical("%s: receiver %d shipper thread died; exiting so the writer restarts it",
+                         self.source_id, os.getpid(), exc_info=True)
+            logging.shutdown()
+            os._exit(EXIT_SHIPPER_DIED)
+
+    def _ship(self) -> None:
+        state, beat = None, 0.0
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: self._items or self._closing, timeout=0.5)
@@ -159,8 +174,8 @@ class Receiver:
             if chunk is not None and not self._send(chunk):
                 return
             now = (self.link.state, self.link.subscribed.is_set())
-            if now != state:
-                state = now
+            if now != state or time.monotonic() - beat >= HEARTBEAT_S:
+                state, beat = now, time.monotonic()
                 if not self._send(("state", *state)):
                     return
             if closing and chunk is None:
@@ -177,12 +192,36 @@ class Receiver:
         return chunk
 
     def _send(self, message: tuple) -> bool:
+        data = self._pickle(message)
         try:
             with self._send_lock:
-                self.conn.send(message)
+                self.conn.send_bytes(data)
             return True
         except (OSError, ValueError):
             return False  # the writer is gone: nothing more will be acked
+
+    def _pickle(self, message: tuple) -> bytes:
+        """Pickle for the pipe; a chunk with an item that will not pickle ships that item as a dead letter."""
+        try:
+            return bytes(ForkingPickler.dumps(message))
+        except Exception:  # noqa: BLE001 - parse-time bounds should make this unreachable; never die of it
+            if message[0] != "chunk":
+                raise
+            log.exception("%s: a chunk would not pickle; shipping its bad items as dead letters", self.source_id)
+        kind, seq, items, messages, dead, last_at = message
+        safe = [self._picklable(item) for item in items]
+        dead = sum(isinstance(item, DeadLetter) for item in safe)
+        return bytes(ForkingPickler.dumps((kind, seq, safe, messages, dead, last_at)))
+
+    def _picklable(self, item):
+        try:
+            ForkingPickler.dumps(item)
+            return item
+        except Exception as exc:  # noqa: BLE001 - see _pickle
+            key = item.natural_key if isinstance(item, Event) else ""
+            detail = f"could not be shipped to the writer: {type(exc).__name__}: {str(exc)[:200]}"
+            return DeadLetter(self.source_id, getattr(item, "topic", None), INTERNAL_ERROR, key.encode(), detail,
+                              utc_now())
 
     # --- commands from the writer ---
 

@@ -91,6 +91,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     from ingest.broker import start_embedded
     from ingest.outbound import Outbound
     from ingest.sources import build_sources
+    from ingest.store_watch import StoreWatch
     from ops_center.scheduler import build_scheduler
 
     running = Running(ctx)
@@ -104,6 +105,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, ctx.pipeline, ctx.registry, ctx.bus, ctx.clock,
                                      mqtt_url=mqtt_url, simulator=simulator))
     Outbound.attach(ctx, mqtt_url=mqtt_url)
+    ctx.sources.append(StoreWatch(ctx.store, ctx.pipeline))  # a failing store shows in health and on the wall
     for source in ctx.sources:
         source.start()
     if scheduler:

@@ -23,10 +23,13 @@ def parse_duration(value: object) -> timedelta:
     """Accept '90s', '5m', '2h', '3d', '1w' (or a number of seconds) so the YAML stays readable."""
     if isinstance(value, timedelta):
         return value
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return timedelta(seconds=float(value))
-    if isinstance(value, str) and (m := _DURATION.match(value)):
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return timedelta(seconds=float(value))
+        if isinstance(value, str) and (m := _DURATION.match(value)):
+            return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:  # pydantic reports ValueError as a config error; an overflow would escape
+        raise ValueError(f"duration {value!r} is out of range") from None
     raise ValueError(f"expected a duration like '30s', '5m', '2h', '3d', got {value!r}")
 
 
@@ -125,6 +128,8 @@ class MqttConfig(Strict):
     receivers: int = Field(default=0, ge=0, le=16)
     session_expiry_s: int = Field(default=86400, ge=0)
     max_payload_bytes: int = Field(default=65536, ge=256)
+    max_payload_depth: int = Field(default=8, ge=1, le=64)
+    max_payload_fields: int = Field(default=64, ge=8, le=4096)
 
     @field_validator("receivers")
     @classmethod
@@ -190,6 +195,16 @@ GEOREPORT_FIELDS = (
     "service_code", "service_name", "description", "agency_responsible", "service_notice", "address", "address_id",
     "zipcode", "lat", "long", "media_url",
 )
+
+
+class IngestConfig(Strict):
+    max_future: Duration = timedelta(minutes=10)
+    max_age: Duration | None = None
+    file_settle: Duration = timedelta(seconds=5)
+    file_chunk_rows: int = Field(default=5000, ge=100, le=100_000)
+    max_json_file_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    source_share: float = Field(default=0.5, gt=0, le=1)
+    stall_after: Duration = timedelta(seconds=30)
 
 
 class SourceConfig(Strict):
@@ -380,6 +395,7 @@ class Config(Strict):
     store: StoreConfig = StoreConfig()
     web: WebConfig
     mqtt: MqttConfig = MqttConfig()
+    ingest: IngestConfig = IngestConfig()
     sources: tuple[SourceConfig, ...] = ()
     simulator: SimulatorConfig = SimulatorConfig()
     devices: DevicesConfig

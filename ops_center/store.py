@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -79,13 +81,38 @@ class StoreClosed(RuntimeError):
 
 
 _STOP = object()
+EXIT_STORE_FATAL = 75  # EX_TEMPFAIL: the service manager restarts us (deploy/ops-center.service)
+ERROR_SHOWN_S = 120  # a failed write stays visible in health this long
+
+
+def exit_for_restart(exc: BaseException) -> None:
+    """DuckDB invalidated the instance (disk full, I/O error): nothing can be written until it is reopened.
+
+    Nothing uncommitted was acknowledged, so the quickest safe way back is a fresh process: exit at
+    once with EXIT_STORE_FATAL and let systemd (Restart=on-failure) start us again; the restart
+    replays the WAL and the sources resume (MQTT redelivers what was not acked, files resume at their
+    saved offset). While the disk stays full the start-up fails and systemd keeps retrying.
+    """
+    log.critical("store: DuckDB instance invalidated (%s); exiting with code %d for the service manager to "
+                 "restart", str(exc).splitlines()[0][:300], EXIT_STORE_FATAL)
+    logging.shutdown()
+    os._exit(EXIT_STORE_FATAL)
+
+
+def is_fatal(exc: BaseException) -> bool:
+    """An invalidated database instance: every later statement fails until it is reopened."""
+    return isinstance(exc, duckdb.FatalException) or "database has been invalidated" in str(exc)
 
 
 class Store:
     """A DuckDB file with a single writer thread; `write(fn)` is the only way to change it."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None):
+    def __init__(self, path: str | Path, *, threads: int | None = None,
+                 on_fatal: Callable[[BaseException], None] = exit_for_restart):
         self.path = Path(path)
+        self._on_fatal = on_fatal
+        self.fatal: str = ""  # set once the instance is invalidated
+        self._last_error: tuple[float, str] | None = None  # (monotonic, message) of the latest failed write
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config = {"threads": threads} if threads else {}
         self._conn = duckdb.connect(str(self.path), config=config)
@@ -138,15 +165,29 @@ class Store:
                 self._conn.execute("BEGIN TRANSACTION")
                 result = fn(self._conn)
                 self._conn.execute("COMMIT")
+                self._last_error = None
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller
                 try:
                     self._conn.execute("ROLLBACK")
                 except duckdb.Error:
                     log.debug("rollback after failed write also failed", exc_info=True)
                 self._counters = counters
+                if isinstance(exc, duckdb.Error):
+                    self._last_error = (time.monotonic(), str(exc).splitlines()[0][:300])
                 future.set_exception(exc)
+                if is_fatal(exc) and not self.fatal:
+                    self.fatal = str(exc).splitlines()[0][:300]
+                    self._on_fatal(exc)
             else:
                 future.set_result(result)
+
+    def fault(self) -> str:
+        """Why writing is failing now ('' when the latest writes succeed): for source health and the wall."""
+        if self.fatal:
+            return f"数据库实例失效，等待重启：{self.fatal}"
+        if self._last_error is None or time.monotonic() - self._last_error[0] > ERROR_SHOWN_S:
+            return ""
+        return f"写入失败：{self._last_error[1]}"
 
     # --- reading -------------------------------------------------------------------------
 
@@ -186,8 +227,14 @@ class Store:
         self._writer.join()
         try:
             self._conn.execute("CHECKPOINT")
+        except duckdb.Error as exc:  # committed data is durable in the WAL; the next start replays it
+            log.error("store: checkpoint at close failed (%s); the WAL is replayed at the next start",
+                      str(exc).splitlines()[0][:300])
         finally:
-            self._conn.close()
+            try:
+                self._conn.close()
+            except duckdb.Error:
+                log.debug("store: close after a failed checkpoint", exc_info=True)
 
     def __enter__(self) -> Store:
         return self

@@ -102,6 +102,8 @@ def parse_located(text: str, name: str) -> LocatedDocument:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise SourceError(name, line, f"YAML syntax error: {exc.problem or exc}") from exc
+    except yaml.YAMLError as exc:  # a control character, say: unmarked, but still the file's fault
+        raise SourceError(name, None, f"YAML error: {exc}") from exc
     finally:
         loader.dispose()
     lines: dict[tuple, int] = {}

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -41,7 +42,11 @@ def isolated_cfg(cfg: Config, url: str, **mqtt_changes) -> Config:
         update={"url": url, "embedded": False, "topic_prefix": f"t{n}/ops", "client_id": f"test{n}-ingest",
                 **mqtt_changes}
     )
-    return cfg.model_copy(update={"mqtt": mqtt_cfg, "simulator": cfg.simulator.model_copy(update={"enabled": False})})
+    # Test payloads carry fixed late-2026 times while the clock is live: widen the plausible past so they
+    # stay plausible for years (ingest.max_age); the far-off times of tests/data/payloads stay implausible.
+    ingest_cfg = cfg.ingest.model_copy(update={"max_age": timedelta(days=3650)})
+    return cfg.model_copy(update={"mqtt": mqtt_cfg, "ingest": ingest_cfg,
+                                  "simulator": cfg.simulator.model_copy(update={"enabled": False})})
 
 
 class Publisher:
