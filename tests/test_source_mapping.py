@@ -4,7 +4,7 @@ a category map from the source's own codes, check-config on maps, and points out
 from __future__ import annotations
 
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,8 @@ def nyc_cfg(cfg, tmp_path, outside="flag"):
         "sources": (*cfg.sources, src),
         "simulator": cfg.simulator.model_copy(update={"enabled": False}),
         "areas": cfg.areas.model_copy(update={"outside": outside}),
+        # the export reaches back to July, past the 30-day dedup horizon that bounds plausible times by default
+        "ingest": cfg.ingest.model_copy(update={"max_age": timedelta(days=365)}),
     })
 
 
