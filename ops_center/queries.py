@@ -15,7 +15,6 @@ from ops_center.store import from_db, to_db
 
 QUEUE_STATUSES = ("new", "acknowledged", "dispatched", "resolved")
 WALL_LIST_LIMIT = 10  # rows that fit the list panel at 5.4vh each (assets/wall.css, below the P1 strip)
-QUEUE_LIMIT = 500
 
 WALL_MARKER_LIMIT = 2000
 _HOUR_US = 3_600_000_000
@@ -30,22 +29,6 @@ _HOUR_US = 3_600_000_000
 # and wall_rows the open incidents of the area ORDER BY severity = 'P1' DESC, is_overdue DESC, next_due NULLS
 # LAST, created_at DESC, incident_id DESC LIMIT $limit (tests/test_hot_incidents.py runs both SQL as oracle):
 # a P1 is never pushed off the list by a pile of late P4s.
-
-_QUEUE_SQL = """
-SELECT incident_id, version, status, domain, category, severity, title, area_code, street_code,
-       level, department, source, report_count, created_at, ack_due_at, resolve_due_at,
-       overdue, ack_overdue, supervised,
-       CASE WHEN status = 'new' THEN ack_due_at ELSE resolve_due_at END AS next_due
-FROM incidents
-WHERE list_contains(?::VARCHAR[], status)
-  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], domain))
-  AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], severity))
-  AND (? IS NULL OR starts_with(area_code, ?))
-  AND (? IS NULL OR starts_with(area_code, ?))
-  AND (? IS NULL OR source = ? OR list_contains(sources, ?))
-ORDER BY status = 'resolved', next_due NULLS LAST, severity, created_at
-LIMIT ?
-"""
 
 _DETAIL_SQL = "SELECT * FROM incidents WHERE incident_id = ? AND (? IS NULL OR starts_with(area_code, ?))"
 _TIMELINE_SQL = """
@@ -251,23 +234,6 @@ class QueueFilters:
     severities: tuple[str, ...] = ()
     area: str | None = None
     source: str | None = None
-
-
-def console_queue(store: Any, filters: QueueFilters, scope: str | None, limit: int = QUEUE_LIMIT) -> pd.DataFrame:
-    """The officer's queue, most urgent SLA first, inside the officer's area scope."""
-    statuses = list(filters.statuses) or list(QUEUE_STATUSES)
-    domains, severities = list(filters.domains), list(filters.severities)
-    params = [
-        statuses, domains, domains, severities, severities,
-        scope, scope, filters.area, filters.area,
-        filters.source, filters.source, filters.source, limit,
-    ]
-    cur = store.cursor()
-    try:
-        df = cur.execute(_QUEUE_SQL, params).df()
-    finally:
-        cur.close()
-    return _aware(df)
 
 
 @dataclass(frozen=True)

@@ -20,21 +20,21 @@ def test_queue_is_ordered_by_sla_urgency_and_filtered(web_ctx, demo_incidents):
     now = web_ctx.clock()
     late = make_incident(web_ctx.store, web_ctx.cfg, now=now - timedelta(hours=5), domain="traffic", severity="P2",
                          status="dispatched", area_code="510108004")
-    df = queries.console_queue(web_ctx.store, queries.QueueFilters(), None)
+    df = queries.console_page(web_ctx.store, queries.QueueFilters(), None)[0]
     assert list(df["incident_id"][:2]) == [late, demo_incidents["p1"]]
     assert demo_incidents["closed"] not in set(df["incident_id"])
     dues = df["next_due"].tolist()
     assert dues == sorted(dues)
-    fire = queries.console_queue(web_ctx.store, queries.QueueFilters(domains=("fire_safety",)), None)
+    fire = queries.console_page(web_ctx.store, queries.QueueFilters(domains=("fire_safety",)), None)[0]
     assert set(fire["domain"]) == {"fire_safety"}
-    street = queries.console_queue(web_ctx.store, queries.QueueFilters(area="510108002"), None)
+    street = queries.console_page(web_ctx.store, queries.QueueFilters(area="510108002"), None)[0]
     assert set(street["street_code"]) == {"510108002"}
-    p1 = queries.console_queue(web_ctx.store, queries.QueueFilters(severities=("P1",), source="grid"), None)
+    p1 = queries.console_page(web_ctx.store, queries.QueueFilters(severities=("P1",), source="grid"), None)[0]
     assert list(p1["incident_id"]) == [demo_incidents["p1"]]
 
 
 def test_scope_hides_other_streets(web_ctx, demo_incidents):
-    df = queries.console_queue(web_ctx.store, queries.QueueFilters(), "510108002")
+    df = queries.console_page(web_ctx.store, queries.QueueFilters(), "510108002")[0]
     assert set(df["street_code"]) == {"510108002"}
 
 
