@@ -16,7 +16,7 @@ import orjson
 
 from ops_center.config import Config
 from ops_center.devices import DEVICE_KINDS
-from ops_center.geo import locate
+from ops_center.geo import locate, outside_site
 from ops_center.model import Event
 from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
 
@@ -34,6 +34,7 @@ KIND_MISMATCH = "kind_mismatch"
 UNKNOWN_GRID = "unknown_grid"
 TOO_DEEP = "too_deep"
 TOO_MANY_FIELDS = "too_many_fields"
+OUTSIDE_AREA = "outside_area"
 REASONS = (
     OVERSIZED,
     INVALID_UTF8,
@@ -49,6 +50,7 @@ REASONS = (
     TOO_DEEP,
     TOO_MANY_FIELDS,
     IMPLAUSIBLE_TIME,
+    OUTSIDE_AREA,
 )
 SENSOR_KINDS = DEVICE_KINDS
 MAX_TEXT = 4000  # characters of free text kept from a report
@@ -191,6 +193,17 @@ def _site_tz(cfg: Config) -> ZoneInfo:
     return ZoneInfo(cfg.site.timezone)
 
 
+def outside_rule(cfg: Config, lat: float | None, lon: float | None, fields: dict, label: str = "lat/lon") -> bool:
+    """`areas.outside` for a reported point outside the site: raise the dead letter, or mark the
+    fields and return True (the caller files the event under `site.default_area`)."""
+    if lat is None or lon is None or not outside_site(cfg, lat, lon):
+        return False
+    if cfg.areas.outside == "dead_letter":
+        raise Invalid(OUTSIDE_AREA, f"{label} {lat},{lon} is outside the site")
+    fields["outside_area"] = True
+    return True
+
+
 def topic_parts(prefix: str, topic: str) -> list[str]:
     """The topic's levels after the configured prefix (which may itself contain slashes)."""
     head = prefix.strip("/") + "/"
@@ -280,12 +293,11 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     if grid_code not in cfg.area_by_code:
         raise Invalid(UNKNOWN_GRID, f"grid code {grid_code!r} is not a configured area")
     area = locate(cfg, registry, grid_code=grid_code)
+    fields = {"reporter": reporter, "grid_code": grid_code, "position": "reported" if lat is not None else "grid_centroid"}
+    if outside_rule(cfg, lat, lon, fields):
+        area = cfg.site.default_area
     if lat is None:
         lat, lon = cfg.area_by_code[grid_code].centroid
-        located = "grid_centroid"
-    else:
-        located = "reported"
-    fields = {"reporter": reporter, "grid_code": grid_code, "position": located}
     if photo_url:
         fields["photo_url"] = photo_url
     return Event(

@@ -92,6 +92,23 @@ def test_every_bad_payload_is_a_dead_letter_and_good_ones_around_it_land(ingest_
     assert g.health().dead_letters_total == len(CASES) - sensor_dead
 
 
+def test_grid_report_outside_the_site_is_flagged_when_configured(mqtt_cfg, config_path, db_path, publisher):
+    cfg = mqtt_cfg.model_copy(update={"areas": mqtt_cfg.areas.model_copy(update={"outside": "flag"})})
+    app = make_app(cfg, config_path, db_path)
+    try:
+        _sources(app)
+        body = {"report_id": "GR-OUT", "reporter": "王建国", "category": "占道经营", "text": "人行道上流动摊贩占道经营",
+                "ts": "2026-11-24T10:05:00+08:00", "lat": 40.69, "lon": -73.98}
+        publisher.publish_all([(f"{cfg.mqtt.topic_prefix}/grid/{GRID}/report",
+                                json.dumps(body, ensure_ascii=False).encode())])
+        wait_until(lambda: app.count("SELECT count(*) FROM incidents") == 1, what="the flagged incident")
+        (area, title), = app.rows("SELECT area_code, title FROM incidents")
+        assert area == cfg.site.default_area and title.startswith("【区外】")
+        assert app.count("SELECT count(*) FROM dead_letters") == 0
+    finally:
+        app.close()
+
+
 @pytest.mark.parametrize("receivers", [0, 1], ids=["in-process", "publisher-process"])
 def test_outbound_publishes_incident_events(ingest_app, mosquitto, receivers):
     cfg = ingest_app.cfg.model_copy(update={"mqtt": ingest_app.cfg.mqtt.model_copy(update={"receivers": receivers})})
