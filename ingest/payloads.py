@@ -19,6 +19,7 @@ from ops_center.devices import DEVICE_KINDS
 from ops_center.geo import locate, outside_site
 from ops_center.model import Event
 from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
+from ops_center.source_mapping import load_category_map
 
 # Dead-letter reasons (docs/ingest.md lists them with examples).
 OVERSIZED = "oversized"
@@ -54,6 +55,9 @@ REASONS = (
 )
 SENSOR_KINDS = DEVICE_KINDS
 MAX_TEXT = 4000  # characters of free text kept from a report
+SENSOR_FIELDS = ("ts", "value", "metric", "event", "battery")
+# Fields the pipeline reads as our own verdicts: a vendor payload may not set them.
+RESERVED_FIELDS = ("mapped", "source_code", "outside_area")
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,8 +249,10 @@ def parse_sensor(cfg: Config, registry, source_id: str, topic: str, raw: bytes, 
     if battery is not None:
         fields["battery"] = battery
     for key, item in data.items():  # keep vendor extras, they are evidence
-        if key not in ("ts", "value", "metric", "event", "battery") and key not in fields:
+        if key not in SENSOR_FIELDS and key not in RESERVED_FIELDS and key not in fields:
             fields[key] = item
+    if event is not None and event != "restore":
+        _map_vendor_code(cfg, source_id, data, fields)
     return Event(
         source="sensor",
         source_id=source_id,
@@ -264,6 +270,20 @@ def parse_sensor(cfg: Config, registry, source_id: str, topic: str, raw: bytes, 
         address=device.address or None,
         fields=fields,
     )
+
+
+def _map_vendor_code(cfg: Config, source_id: str, data: dict, fields: dict) -> None:
+    """A sensor vendor's own alarm code, looked up in the source's category map (docs/ingest.md)."""
+    src = cfg.source(source_id)
+    if src is None or src.kind != "mqtt_sensor" or not src.mapping.category_map:
+        return
+    code, entry = load_category_map(str(cfg.path_of(src.mapping.category_map))).lookup(data)
+    if code is None:
+        return
+    fields["source_code"] = code[:MAX_TEXT]
+    if entry is not None:
+        fields["mapped"] = {"domain": entry.domain, "category": entry.category, "severity": entry.severity,
+                            "name": entry.name or code}
 
 
 def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, received_at: datetime) -> Event:
