@@ -31,17 +31,17 @@ from ingest.payloads import (
     Invalid,
     Reject,
     decode_json,
+    outside_rule,
     parse_time,
 )
 from ops_center.config import Config, SourceMapping
-from ops_center.geo import locate, outside_site
+from ops_center.geo import locate
 from ops_center.model import Event
 from ops_center.source_mapping import load_category_map
 
 INVALID_ENCODING = "invalid_encoding"
 UNSUPPORTED_FILE = "unsupported_file"
 MALFORMED_CSV = "malformed_csv"
-OUTSIDE_AREA = "outside_area"
 MAX_TEXT = 4000
 MAX_EXTRA = 500  # characters per kept extra value
 MAX_EXTRA_FIELDS = 80
@@ -220,10 +220,7 @@ def record_to_event(
             fields["mapped"] = {"domain": entry.domain, "category": entry.category, "severity": entry.severity,
                                 "name": entry.name or service_name or code}
     area = locate(cfg, registry, lat=lat, lon=lon, address=address)
-    if lat is not None and outside_site(cfg, lat, lon):
-        if cfg.areas.outside == "dead_letter":
-            raise Invalid(OUTSIDE_AREA, f"lat/long {lat},{lon} is outside the site")
-        fields["outside_area"] = True
+    if outside_rule(cfg, lat, lon, fields, "lat/long"):
         area = cfg.site.default_area
     return Event(
         source="hotline",

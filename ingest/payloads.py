@@ -16,9 +16,10 @@ import orjson
 
 from ops_center.config import Config
 from ops_center.devices import DEVICE_KINDS
-from ops_center.geo import locate
+from ops_center.geo import locate, outside_site
 from ops_center.model import Event
 from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
+from ops_center.source_mapping import load_category_map
 
 # Dead-letter reasons (docs/ingest.md lists them with examples).
 OVERSIZED = "oversized"
@@ -34,6 +35,7 @@ KIND_MISMATCH = "kind_mismatch"
 UNKNOWN_GRID = "unknown_grid"
 TOO_DEEP = "too_deep"
 TOO_MANY_FIELDS = "too_many_fields"
+OUTSIDE_AREA = "outside_area"
 REASONS = (
     OVERSIZED,
     INVALID_UTF8,
@@ -49,9 +51,13 @@ REASONS = (
     TOO_DEEP,
     TOO_MANY_FIELDS,
     IMPLAUSIBLE_TIME,
+    OUTSIDE_AREA,
 )
 SENSOR_KINDS = DEVICE_KINDS
 MAX_TEXT = 4000  # characters of free text kept from a report
+SENSOR_FIELDS = ("ts", "value", "metric", "event", "battery")
+# Fields the pipeline reads as our own verdicts: a vendor payload may not set them.
+RESERVED_FIELDS = ("mapped", "source_code", "outside_area")
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +197,17 @@ def _site_tz(cfg: Config) -> ZoneInfo:
     return ZoneInfo(cfg.site.timezone)
 
 
+def outside_rule(cfg: Config, lat: float | None, lon: float | None, fields: dict, label: str = "lat/lon") -> bool:
+    """`areas.outside` for a reported point outside the site: raise the dead letter, or mark the
+    fields and return True (the caller files the event under `site.default_area`)."""
+    if lat is None or lon is None or not outside_site(cfg, lat, lon):
+        return False
+    if cfg.areas.outside == "dead_letter":
+        raise Invalid(OUTSIDE_AREA, f"{label} {lat},{lon} is outside the site")
+    fields["outside_area"] = True
+    return True
+
+
 def topic_parts(prefix: str, topic: str) -> list[str]:
     """The topic's levels after the configured prefix (which may itself contain slashes)."""
     head = prefix.strip("/") + "/"
@@ -232,8 +249,10 @@ def parse_sensor(cfg: Config, registry, source_id: str, topic: str, raw: bytes, 
     if battery is not None:
         fields["battery"] = battery
     for key, item in data.items():  # keep vendor extras, they are evidence
-        if key not in ("ts", "value", "metric", "event", "battery") and key not in fields:
+        if key not in SENSOR_FIELDS and key not in RESERVED_FIELDS and key not in fields:
             fields[key] = item
+    if event is not None and event != "restore":
+        _map_vendor_code(cfg, source_id, data, fields)
     return Event(
         source="sensor",
         source_id=source_id,
@@ -251,6 +270,20 @@ def parse_sensor(cfg: Config, registry, source_id: str, topic: str, raw: bytes, 
         address=device.address or None,
         fields=fields,
     )
+
+
+def _map_vendor_code(cfg: Config, source_id: str, data: dict, fields: dict) -> None:
+    """A sensor vendor's own alarm code, looked up in the source's category map (docs/ingest.md)."""
+    src = cfg.source(source_id)
+    if src is None or src.kind != "mqtt_sensor" or not src.mapping.category_map:
+        return
+    code, entry = load_category_map(str(cfg.path_of(src.mapping.category_map))).lookup(data)
+    if code is None:
+        return
+    fields["source_code"] = code[:MAX_TEXT]
+    if entry is not None:
+        fields["mapped"] = {"domain": entry.domain, "category": entry.category, "severity": entry.severity,
+                            "name": entry.name or code}
 
 
 def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, received_at: datetime) -> Event:
@@ -280,12 +313,11 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     if grid_code not in cfg.area_by_code:
         raise Invalid(UNKNOWN_GRID, f"grid code {grid_code!r} is not a configured area")
     area = locate(cfg, registry, grid_code=grid_code)
+    fields = {"reporter": reporter, "grid_code": grid_code, "position": "reported" if lat is not None else "grid_centroid"}
+    if outside_rule(cfg, lat, lon, fields):
+        area = cfg.site.default_area
     if lat is None:
         lat, lon = cfg.area_by_code[grid_code].centroid
-        located = "grid_centroid"
-    else:
-        located = "reported"
-    fields = {"reporter": reporter, "grid_code": grid_code, "position": located}
     if photo_url:
         fields["photo_url"] = photo_url
     return Event(

@@ -60,10 +60,12 @@ def mapped_decision(ev: Event, cfg: Config) -> Decision:
     m = ev.fields["mapped"]
     domain = cfg.domain_by_code.get(m["domain"])
     name = m.get("name") or m["category"]
+    # a sensor's key is the shipped rules' "{kind}:{device_id}": repeats join it, the device's restore clears it
+    dedup = f"{ev.kind}:{ev.device_id}" if ev.device_id else None
     return Decision(
         rule_id=f"map.{ev.source_id}", domain=m["domain"], category=m["category"], severity=m["severity"],
         level=domain.level if domain else "community", department=domain.department if domain else None,
-        title=f"{name}：{(ev.text or '')[:24]}".rstrip("："),
+        title=f"{name}：{(ev.text or ev.address or ev.device_id or '')[:24]}".rstrip("："), dedup_key=dedup,
     )
 
 

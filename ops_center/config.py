@@ -556,9 +556,14 @@ def _check_mapping(cfg: Config, doc: LocatedDocument, i: int, src: SourceConfig)
         if not path.is_file():
             raise doc.error(where + ("category_map",), f"source {src.id}: category map {path} not found")
         try:
-            load_category_map(str(path))
+            cmap = load_category_map(str(path))
         except SourceError as exc:
             raise doc.error(where + ("category_map",), f"source {src.id}: {exc}") from None
+        if src.kind in ("mqtt_grid", "simulator"):
+            raise doc.error(where + ("category_map",), f"source {src.id}: kind {src.kind} has no category map")
+        if src.kind == "mqtt_sensor" and "fields" not in cmap.model_fields_set:
+            raise doc.error(where + ("category_map",), f"source {src.id}: category map {path.name} must list `fields`, "
+                            "the payload fields holding the vendor's code (e.g. [alarm_type, code])")
 
 
 def _dotted(loc: tuple) -> str:

@@ -11,7 +11,7 @@ from ops_center.store import to_db
 UNMAPPED_SQL = """
 SELECT source_id, fields->>'source_code' AS code, count(*) AS count, max(received_at) AS last_seen
 FROM events
-WHERE source = 'hotline' AND received_at >= ? AND (fields->>'source_code') IS NOT NULL AND (fields->'mapped') IS NULL
+WHERE source IN ('hotline', 'sensor') AND received_at >= ? AND (fields->>'source_code') IS NOT NULL AND (fields->'mapped') IS NULL
 GROUP BY source_id, code
 ORDER BY count DESC, source_id, code
 LIMIT ?

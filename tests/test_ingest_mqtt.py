@@ -12,9 +12,11 @@ import pytest
 from ingest import grid, sensors
 from ingest.outbound import Outbound
 from ops_center.bus import IncidentTransitioned
+from ops_center.queries_mapping import unmapped_codes
 from tests.fixtures_ingest import Subscriber, isolated_cfg, make_app, wait_until
 from tests.test_ingest_payloads import CASES as ALL_CASES
 from tests.test_ingest_payloads import GRID, case_input
+from tests.test_source_mapping import vendor_cfg
 
 CASES = [c for c in ALL_CASES if c.get("routed", True)]
 
@@ -90,6 +92,54 @@ def test_every_bad_payload_is_a_dead_letter_and_good_ones_around_it_land(ingest_
     sensor_dead = sum(1 for t, *_ in expected if "/grid/" not in t)
     assert s.health().dead_letters_total == sensor_dead
     assert g.health().dead_letters_total == len(CASES) - sensor_dead
+
+
+def test_grid_report_outside_the_site_is_flagged_when_configured(mqtt_cfg, config_path, db_path, publisher):
+    cfg = mqtt_cfg.model_copy(update={"areas": mqtt_cfg.areas.model_copy(update={"outside": "flag"})})
+    app = make_app(cfg, config_path, db_path)
+    try:
+        _sources(app)
+        body = {"report_id": "GR-OUT", "reporter": "王建国", "category": "占道经营", "text": "人行道上流动摊贩占道经营",
+                "ts": "2026-11-24T10:05:00+08:00", "lat": 40.69, "lon": -73.98}
+        publisher.publish_all([(f"{cfg.mqtt.topic_prefix}/grid/{GRID}/report",
+                                json.dumps(body, ensure_ascii=False).encode())])
+        wait_until(lambda: app.count("SELECT count(*) FROM incidents") == 1, what="the flagged incident")
+        (area, title), = app.rows("SELECT area_code, title FROM incidents")
+        assert area == cfg.site.default_area and title.startswith("【区外】")
+        assert app.count("SELECT count(*) FROM dead_letters") == 0
+    finally:
+        app.close()
+
+
+def test_sensor_vendor_codes_map_before_the_rules(mqtt_cfg, config_path, db_path, publisher):
+    cfg = vendor_cfg(mqtt_cfg)
+    app = make_app(cfg, config_path, db_path)
+    try:
+        _sources(app)
+        other = next(d.device_id for d in app.registry.by_kind["smoke"] if d.device_id != "SMK-0001")
+        topic = f"{cfg.mqtt.topic_prefix}/sensor/smoke/"
+        publisher.publish_all([
+            (topic + "SMK-0001", b'{"ts": "2026-11-24T10:00:00+08:00", "event": "alarm", "alarm_type": "E03"}'),
+            (topic + "SMK-0001", b'{"ts": "2026-11-24T10:01:00+08:00", "event": "alarm", "alarm_type": "E03"}'),
+            (topic + other, b'{"ts": "2026-11-24T10:00:00+08:00", "event": "alarm", "alarm_type": "E99"}'),
+        ])
+        wait_until(lambda: app.count("SELECT count(*) FROM events WHERE incident_id IS NOT NULL") == 3, what="3 events")
+        rows = app.rows("SELECT rule_id, category, severity, title, report_count FROM incidents ORDER BY rule_id")
+        assert len(rows) == 2
+        mapped, ruled = (rows[0], rows[1]) if rows[0][0] == "map.mqtt_sensors" else (rows[1], rows[0])
+        assert mapped[:3] == ("map.mqtt_sensors", "high_temperature", "P1") and mapped[3].startswith("温度过高")
+        assert mapped[4] == 2  # the repeat joined it
+        assert ruled[1] == "smoke_alarm"  # E99 is not in the map: the shipped smoke rule decided
+        codes = unmapped_codes(app.ctx.store)
+        assert codes[["source_id", "code", "count"]].to_dict("records") == [
+            {"source_id": "mqtt_sensors", "code": "E99", "count": 1}]
+        publisher.publish_all([(topic + "SMK-0001", b'{"ts": "2026-11-24T10:05:00+08:00", "event": "restore"}')])
+        # the device's restore lands on the mapped incident (the shipped restore rule's key is the same)
+        wait_until(lambda: app.count("SELECT count(*) FROM events e JOIN incidents i USING (incident_id) "
+                                     "WHERE e.event = 'restore' AND i.rule_id = 'map.mqtt_sensors'"),
+                   what="the restore on the mapped incident")
+    finally:
+        app.close()
 
 
 @pytest.mark.parametrize("receivers", [0, 1], ids=["in-process", "publisher-process"])

@@ -89,6 +89,23 @@ def test_grid_report_is_located_by_grid_code(cfg, registry):
     assert (ev.lat, ev.lon) == cfg.area_by_code[GRID].centroid
 
 
+def test_grid_report_outside_the_site_follows_areas_outside(cfg, registry):
+    """The hotline's rule, through the same helper: a dead letter by default, or 区外 on the district."""
+    body = {"report_id": "G-9", "reporter": "王建国", "text": "路灯不亮", "ts": "2026-11-24T10:00:00+08:00"}
+    outside = json.dumps({**body, "lat": 40.69, "lon": -73.98}, ensure_ascii=False).encode()
+    with pytest.raises(Invalid) as err:
+        parse_grid(cfg, registry, "mqtt_grid", f"ops/grid/{GRID}/report", outside, NOW)
+    assert (err.value.reason, err.value.detail) == ("outside_area", "lat/lon 40.69,-73.98 is outside the site")
+    flag = cfg.model_copy(update={"areas": cfg.areas.model_copy(update={"outside": "flag"})})
+    ev = parse_grid(flag, registry, "mqtt_grid", f"ops/grid/{GRID}/report", outside, NOW)
+    assert (ev.area_code, ev.lat, ev.lon) == (cfg.site.default_area, 40.69, -73.98)
+    assert ev.fields["outside_area"] is True and ev.fields["grid_code"] == GRID
+    lat, lon = cfg.area_by_code[GRID].centroid
+    inside = parse_grid(flag, registry, "mqtt_grid", f"ops/grid/{GRID}/report",
+                        json.dumps({**body, "lat": lat, "lon": lon}, ensure_ascii=False).encode(), NOW)
+    assert inside.area_code == GRID and "outside_area" not in inside.fields
+
+
 def test_truncate_keeps_logs_short_and_safe():
     assert truncate(b"\xff" * 1000).endswith("(+800 bytes)")
     assert truncate(b"ok") == "ok"

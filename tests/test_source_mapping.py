@@ -11,8 +11,9 @@ import pytest
 
 from ingest.drop_folder import DropFolder
 from ingest.georeport import record_to_event
-from ingest.payloads import Invalid
+from ingest.payloads import Invalid, parse_sensor
 from ops_center.config import ConfigError, SourceConfig, SourceMapping, load_config
+from ops_center.devices import load_devices
 from ops_center.geo import outside_site
 from ops_center.queries_mapping import unmapped_codes
 from tests.fixtures_ingest import make_app
@@ -151,3 +152,66 @@ def test_check_config_validates_the_open311_server(config_path, tmp_path):
                                           encoding="utf-8")
     with pytest.raises(ConfigError, match="api_key used twice"):
         load_config(tmp_path / "config.yaml")
+
+
+VENDOR_MAP = "config/mappings/sensor_vendor_example.yaml"
+
+
+def vendor_cfg(cfg):
+    """The demo config with its MQTT sensor source reading the example vendor's alarm codes."""
+    sources = tuple(s.model_copy(update={"mapping": SourceMapping(category_map=VENDOR_MAP)})
+                    if s.id == "mqtt_sensors" else s for s in cfg.sources)
+    return cfg.model_copy(update={"sources": sources})
+
+
+@pytest.mark.parametrize(("body", "code", "mapped"), [
+    ('"alarm_type": "E03"', "E03", ("fire_safety", "high_temperature", "P1", "温度过高")),
+    ('"code": "0x21"', "0x21", ("fire_safety", "fire_panel_fire", "P1", "消防主机火警")),
+    ('"alarm_type": "E99"', "E99", None),  # unlisted: the rules decide, the admin screen counts it
+    ('"alarm_type": "E03", "mapped": {"domain": "traffic"}', "E03", ("fire_safety", "high_temperature", "P1", "温度过高")),
+])
+def test_sensor_vendor_code_maps_before_the_rules(cfg, config_path, body, code, mapped):
+    vendor = vendor_cfg(cfg)
+    registry = load_devices(config_path.parent / cfg.devices.path, cfg)
+    raw = b'{"ts": "2026-11-25T16:00:00+08:00", "event": "alarm", ' + body.encode() + b"}"
+    ev = parse_sensor(vendor, registry, "mqtt_sensors", "ops/sensor/smoke/SMK-0001", raw, NOW)
+    assert ev.fields["source_code"] == code
+    got = ev.fields.get("mapped")
+    assert (tuple(got[k] for k in ("domain", "category", "severity", "name")) if got else None) == mapped
+    # without the map, or for a restore, the vendor's code is only kept as evidence
+    plain = parse_sensor(cfg, registry, "mqtt_sensors", "ops/sensor/smoke/SMK-0001", raw, NOW)
+    restore = parse_sensor(vendor, registry, "mqtt_sensors", "ops/sensor/smoke/SMK-0001",
+                           raw.replace(b'"alarm"', b'"restore"'), NOW)
+    for ev in (plain, restore):
+        assert "source_code" not in ev.fields and "mapped" not in ev.fields
+
+
+@pytest.mark.parametrize(("source", "message"), [
+    ("{id: mqtt_sensors, kind: mqtt_sensor, name: x, mapping: {category_map: no_fields.yaml}}",
+     "category map no_fields.yaml must list `fields`"),
+    ("{id: mqtt_sensors, kind: mqtt_sensor, name: x, mapping: {category_map: bad_map.yaml}}",
+     "bad_map.yaml:4: code 'X': unknown domain 'weather'"),
+    ("{id: mqtt_grid, kind: mqtt_grid, name: x, mapping: {category_map: " + VENDOR_MAP + "}}",
+     "kind mqtt_grid has no category map"),
+])
+def test_check_config_validates_sensor_maps(config_path, tmp_path, source, message):
+    text = config_path.read_text(encoding="utf-8")
+    for name in ("config", "rules", "data"):
+        (tmp_path / name).symlink_to(config_path.parent / name)
+    (tmp_path / "no_fields.yaml").write_text("codes:\n  E01: {domain: fire_safety, category: smoke_alarm}\n",
+                                             encoding="utf-8")
+    (tmp_path / "bad_map.yaml").write_text("fields: [alarm_type]\ncodes:\n  ok: {domain: traffic, category: a}\n"
+                                           "  X: {domain: weather, category: rain}\n", encoding="utf-8")
+    good = text.replace("{id: mqtt_sensors, kind: mqtt_sensor, name: 物联感知, heartbeat: 5m}",
+                        "{id: mqtt_sensors, kind: mqtt_sensor, name: 物联感知, mapping: {category_map: " + VENDOR_MAP + "}}")
+    assert good != text
+    (tmp_path / "config.yaml").write_text(good, encoding="utf-8")
+    assert load_config(tmp_path / "config.yaml").source("mqtt_sensors").mapping.category_map == VENDOR_MAP
+    kind = source.split("kind: ")[1].split(",")[0]
+    lines = [ln for ln in good.splitlines() if f"kind: {kind}," not in ln]
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("sources:"))
+    lines.insert(at + 1, f"  - {source}")
+    (tmp_path / "config.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "config.yaml")
+    assert message in str(err.value)
