@@ -18,7 +18,7 @@ from rules.textmodel import FORMAT, OUT_OF_SCOPE, TextModel, features
 
 log = logging.getLogger(__name__)
 
-CORPUS = Path(__file__).parent / "corpus" / "train.tsv"
+CORPUS_DIR = Path(__file__).parent / "corpus"  # train.tsv (generated) and handwritten.tsv
 LABELS = (*DOMAIN_CODES, OUT_OF_SCOPE)
 SITE_WEIGHT = 3.0  # an officer's label counts more than a shipped example: the site knows its own city
 HOLDOUT = 0.2
@@ -37,14 +37,18 @@ class Example:
     origin: str = "corpus"
 
 
-def read_corpus(path: Path = CORPUS) -> list[Example]:
-    """Rows of label, subject, detail; the message text is subject and detail on two lines."""
+def read_corpus(path: Path | None = None) -> list[Example]:
+    """The shipped corpus (every .tsv in rules/corpus/, in name order) or one file: rows of label with either
+    subject and detail (the message is the two on two lines) or one text column."""
+    if path is None:
+        return [ex for f in sorted(CORPUS_DIR.glob("*.tsv")) for ex in read_corpus(f)]
     with path.open(encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
-    bad = [i for i, r in enumerate(rows, start=2) if r.get("label") not in LABELS or not r.get("subject")]
+    bad = [i for i, r in enumerate(rows, start=2)
+           if r.get("label") not in LABELS or not (r.get("subject") or r.get("text"))]
     if bad:
-        raise ValueError(f"{path}: rows with an unknown label or no subject at lines {bad[:5]}")
-    return [Example(f"{r['subject']}\n{r['detail']}", r["label"]) for r in rows]
+        raise ValueError(f"{path}: rows with an unknown label or no text at lines {bad[:5]}")
+    return [Example(r["text"] if r.get("text") else f"{r['subject']}\n{r['detail']}", r["label"]) for r in rows]
 
 
 def split(examples: Sequence[Example], holdout: float = HOLDOUT, seed: int = SEED) -> tuple[list, list]:
