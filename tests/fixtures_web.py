@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.support.wait import WebDriverWait
 
 from ops_center.bus import Bus
 from ops_center.context import AppContext, set_context
@@ -153,6 +155,18 @@ def login(duo, username: str, password: str | None = None, next_path: str = "") 
     duo.find_element("#login-password").send_keys(password or demo_password(username))
     duo.find_element("#login-submit").click()
     duo.wait_for_element("#shell-user", timeout=10)
+
+
+def click_settled(duo, selector: str, timeout: float = 10) -> None:
+    """Click what `selector` names once the page stops re-rendering it (a re-render between find and click is stale)."""
+    def attempt(driver) -> bool:
+        try:
+            duo.find_element(selector).click()
+        except StaleElementReferenceException:
+            return False
+        return True
+
+    WebDriverWait(duo.driver, timeout, ignored_exceptions=()).until(attempt, f"{selector} kept re-rendering")
 
 
 def client_login(client, username: str, password: str | None = None):

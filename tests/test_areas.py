@@ -13,7 +13,7 @@ import pytest
 from layouts import ids as I
 from ops_center import kpis
 from tests.factories import make_incident
-from tests.fixtures_web import login
+from tests.fixtures_web import click_settled, login
 
 GRID = "510108002005001"  # 望平社区第1网格, in 猛追湾街道 / 望平社区
 PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "areas.py")
@@ -75,7 +75,7 @@ def test_drill_down_to_grid_and_back_by_breadcrumb(web_ctx, demo_incidents, web_
     duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "成华区", timeout=10)
     duo.wait_for_element(f"#{I.AREAS_MAP} .maplibregl-canvas, #{I.AREAS_MAP} canvas", timeout=10)
     for code, name in (("510108002", "猛追湾街道"), ("510108002005", "望平社区"), (GRID, "望平社区第1网格")):
-        duo.find_element(goto_selector(code)).click()
+        click_settled(duo, goto_selector(code))
         duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", name, timeout=10)
         duo.wait_for_text_to_equal(".areas-crumb-current", name, timeout=10)
         assert url_query(duo)["code"] == code
@@ -94,7 +94,7 @@ def test_drill_down_to_grid_and_back_by_breadcrumb(web_ctx, demo_incidents, web_
     duo.driver.forward()
     duo.wait_for_text_to_equal(".areas-crumb-current", "望平社区", timeout=10)
     assert duo.driver.execute_script("return window.scrollY") == 0
-    duo.find_element(goto_selector("510108")).click()
+    click_settled(duo, goto_selector("510108"))
     duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "成华区 · 近30天", timeout=10)
     assert url_query(duo) == {"code": "510108", "kpi": "created", "range": "30d"}
     # Street names on the district map; durations with a unit; the KPI cards are dark panels.
