@@ -18,7 +18,7 @@ from rules.textmodel import FORMAT, OUT_OF_SCOPE, TextModel, features
 
 log = logging.getLogger(__name__)
 
-CORPUS_DIR = Path(__file__).parent / "corpus"  # train.tsv (generated) and handwritten.tsv
+CORPUS_DIR = Path(__file__).parent / "corpus"  # train.tsv (generated) and handwritten*.tsv
 LABELS = (*DOMAIN_CODES, OUT_OF_SCOPE)
 SITE_WEIGHT = 3.0  # an officer's label counts more than a shipped example: the site knows its own city
 HOLDOUT = 0.2
