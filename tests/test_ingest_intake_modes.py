@@ -8,9 +8,11 @@ import logging
 import re
 
 import orjson
+import paho.mqtt.client as mqtt
 import pytest
 
 from ingest.mqtt_intake import Intake, subscription
+from ingest.mqtt_receiver import Receiver
 from ingest.mqtt_source import MqttSource
 from ingest.payloads import Invalid, parse_grid, parse_sensor
 from ingest.receiver_pool import ReceiverPool
@@ -138,3 +140,56 @@ def test_a_dead_letter_keeps_at_most_max_payload_bytes(cfg):
     item = intake.parse("ops/sensor/aqi/AQI-0001", raw, utc_now())
     assert isinstance(item, DeadLetter) and item.reason == "oversized"
     assert item.raw == raw[: cfg.mqtt.max_payload_bytes]
+
+
+def bad_message(n: int) -> mqtt.MQTTMessage:
+    msg = mqtt.MQTTMessage(topic=b"ops/sensor/aqi/AQI-0001")
+    msg.payload = b"{not json %d" % n
+    return msg
+
+
+def test_a_receiver_acks_a_chunk_only_after_the_writer_reports_its_commit(cfg):
+    shipped, acked, died = [], [], []
+    receiver = Receiver(cfg, Intake(cfg, "mqtt_sensors", parse_sensor, None), "unit-receiver", "ops/sensor/+/+",
+                        url=None, mqtt5=True, ship=lambda m: shipped.append(m) or True,
+                        on_shipper_died=lambda: died.append(True))
+    receiver.start_shipper()  # no broker: messages are fed as paho's thread would
+    for n in range(3):
+        receiver._on_message(bad_message(n), lambda n=n: acked.append(n))  # noqa: SLF001 - paho's callback
+    chunk = wait_until(lambda: next((m for m in shipped if m[0] == "chunk"), None), 5, "a chunk")
+    _, seq, items, messages, dead, _ = chunk
+    assert (messages, dead) == (3, 3) and [i.reason for i in items] == ["malformed_json"] * 3
+    assert acked == []
+    receiver.committed(seq)
+    assert acked == [0, 1, 2]
+    receiver.committed(seq)  # a repeated report acks nothing twice
+    assert acked == [0, 1, 2]
+    receiver.drain()
+    wait_until(lambda: ("drained", seq) in shipped, 5, "drained")
+    receiver._on_message(bad_message(9), lambda: acked.append(9))  # noqa: SLF001 - after drain: neither queued nor acked
+    assert acked == [0, 1, 2] and sum(m[0] == "chunk" for m in shipped) == 1 and not died
+
+
+def test_an_in_process_shipper_that_dies_is_started_again(cfg, config_path):
+    class Pipeline:
+        def __init__(self):
+            self.chunks = []
+
+        def submit_many(self, items, on_committed=None):
+            self.chunks.append(items)
+            if len(self.chunks) == 1:
+                raise RuntimeError("boom")
+            on_committed()
+
+    pipeline = Pipeline()
+    in_process = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"receivers": 0})})
+    source = mqtt_source(in_process, config_path, in_process.source("mqtt_sensors"), pipeline, None)
+    assert isinstance(source, MqttSource)
+    receiver, acked = source.receiver, []
+    receiver.start_shipper()
+    receiver._on_message(bad_message(1), lambda: acked.append(1))  # noqa: SLF001 - paho's callback
+    wait_until(lambda: len(pipeline.chunks) == 1, 5, "the first chunk")
+    receiver._on_message(bad_message(2), lambda: acked.append(2))  # noqa: SLF001
+    wait_until(lambda: len(pipeline.chunks) == 2, 10, "a new shipper shipping the next chunk")
+    assert acked == [2]  # the lost chunk was never acked: the broker sends it again
+    assert source.meter.dead_letters_total == 2
