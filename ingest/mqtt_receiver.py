@@ -49,6 +49,8 @@ class Receiver:
                              mqtt5=mqtt5, name=self.source_id)
 
     def start(self) -> None:
+        with self._cond:
+            self._closing = False  # a source stopped and started again takes messages again
         self.start_shipper()
         self.link.start()
 
