@@ -48,10 +48,10 @@ def prepare_messages(n: int, *, seed: int = 7, per_second: float = 20_000) -> li
 
 def topics(cfg) -> list[str]:
     from ingest.grid import grid_topic
-    from ingest.mqtt_source import shared
+    from ingest.mqtt_intake import subscription
     from ingest.sensors import sensor_topic
 
-    return [shared(cfg, sensor_topic(cfg)), shared(cfg, grid_topic(cfg))]
+    return [subscription(cfg, sensor_topic(cfg)), subscription(cfg, grid_topic(cfg))]
 
 
 def client(client_id: str, *, manual_ack: bool = False) -> mqtt.Client:

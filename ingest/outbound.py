@@ -13,7 +13,8 @@ from datetime import datetime
 import orjson
 
 from ingest.health import Meter, SourceHealth
-from ingest.mqtt_client import MqttLink, use_mqtt5
+from ingest.mqtt_client import use_mqtt5
+from ingest.outbound_link import Publisher
 from ingest.outbound_process import ProcessPublisher
 from ops_center.bus import (
     IncidentCreated,
@@ -52,10 +53,9 @@ class Outbound:
         self.meter = Meter(clock)
         mqtt5 = use_mqtt5(cfg.mqtt, url) if mqtt5 is None else mqtt5
         client_id = f"{cfg.mqtt.client_id}-out"
-        if cfg.mqtt.receivers:  # MQTT work lives in child processes: this one too (ingest/outbound_process.py)
-            self.link = ProcessPublisher(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
-        else:
-            self.link = MqttLink(cfg.mqtt, client_id, url=url, persistent=False, mqtt5=mqtt5, name=self.source_id)
+        # One publishing path (ingest/outbound_link.py): here, or in a child process with the receivers.
+        kind = ProcessPublisher if cfg.mqtt.receivers else Publisher
+        self.link = kind(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
         bus.subscribe(self.handle)
 
     @classmethod
@@ -87,14 +87,5 @@ class Outbound:
             topic = outbound_topic(self.cfg, event.name)
         else:
             return
-        name, incident = getattr(event, "name", ""), getattr(event, "incident_id", "")
-        if isinstance(self.link, ProcessPublisher):
-            if not self.link.publish(topic, payload):
-                log.warning("outbound publish of %s #%s failed: publisher process down", name, incident)
-                return
-        else:
-            info = self.link.publish(topic, payload, qos=1)
-            if info.rc not in (0, 4):  # 4: not connected yet, queued by paho and sent on connect
-                log.warning("outbound publish of %s #%s failed: rc=%s", name, incident, info.rc)
-                return
-        self.meter.message()
+        if self.link.publish(topic, payload):  # a refusal is logged by the publisher
+            self.meter.message()

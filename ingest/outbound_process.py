@@ -2,7 +2,8 @@
 
 With `mqtt.receivers` ≥ 1 the MQTT work of the center runs in child processes; this is the outbound
 half. The bus thread hands over (topic, payload) through a pipe (a couple of µs) instead of running
-paho's publish path (tens of µs per message, measured at 14 % of the writer process under load).
+paho's publish path (tens of µs per message, measured at 14 % of the writer process under load). The
+child publishes through the same `Publisher` the in-process mode uses (ingest/outbound_link.py).
 Delivery is as before: QoS 1, queued in memory while the broker is unreachable, lost with the process.
 
 Wire protocol: writer → publisher ("publish", topic, payload) | ("exit",);
@@ -14,16 +15,14 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
-import time
 
-from ingest.mqtt_client import MqttLink
+from ingest.outbound_link import EXIT_GRACE_S, Publisher
 from ingest.receiver_process import ignore_stop_signals, pipe_messages
 from ops_center.config import MqttConfig
 
 log = logging.getLogger(__name__)
 
 STATE_POLL_S = 0.5
-EXIT_GRACE_S = 5  # at exit, time for queued publishes to leave
 
 
 def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_level: int, conn) -> None:
@@ -31,32 +30,24 @@ def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_leve
     ignore_stop_signals()
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
-    link = MqttLink(cfg, client_id, url=url, persistent=False, mqtt5=mqtt5, name="mqtt_out")
+    publisher = Publisher(cfg, client_id, url=url, mqtt5=mqtt5)
     stop = threading.Event()
-    threading.Thread(target=_report_state, args=(link, conn, stop), name="outbound-state", daemon=True).start()
-    link.start()
-    infos = []
+    threading.Thread(target=_report_state, args=(publisher, conn, stop), name="outbound-state", daemon=True).start()
+    publisher.start()
     try:
         for message in pipe_messages(conn):  # ends when the writer is gone
             if message[0] == "exit":
                 break
-            info = link.publish(message[1], message[2], qos=1)
-            infos.append(info)
-            if len(infos) > 1000:
-                infos = [i for i in infos if not i.is_published()]
-        deadline = time.monotonic() + EXIT_GRACE_S
-        for info in infos:
-            if info.rc == 0 and not info.is_published():
-                info.wait_for_publish(max(0.01, deadline - time.monotonic()))
+            publisher.publish(message[1], message[2])
     finally:
         stop.set()
-        link.stop()
+        publisher.stop()
 
 
-def _report_state(link: MqttLink, conn, stop: threading.Event) -> None:
+def _report_state(publisher: Publisher, conn, stop: threading.Event) -> None:
     last = None
     while not stop.wait(0 if last is None else STATE_POLL_S):
-        now = (link.state, link.connected.is_set())
+        now = (publisher.state, publisher.connected.is_set())
         if now != last:
             last = now
             try:
@@ -66,7 +57,7 @@ def _report_state(link: MqttLink, conn, stop: threading.Event) -> None:
 
 
 class ProcessPublisher:
-    """Parent side: same publish/start/stop/state face as an MqttLink, the paho client lives in a child."""
+    """Parent side: the same start/publish/stop/state face as a Publisher, which lives in the child."""
 
     def __init__(self, cfg: MqttConfig, client_id: str, *, url: str | None, mqtt5: bool):
         self.cfg, self.client_id, self.url, self.mqtt5 = cfg, client_id, url, mqtt5
@@ -97,6 +88,7 @@ class ProcessPublisher:
                 self._conn.send(("publish", topic, payload))
             return True
         except (OSError, ValueError, AttributeError):
+            log.warning("outbound publish on %s failed: publisher process down", topic)
             return False
 
     def stop(self) -> None:

@@ -1,5 +1,8 @@
 """An MQTT source received by child processes: the writer process only unpickles chunks and commits them.
 
+The receivers run the same Receiver and Intake as the in-process source (ingest/mqtt_receiver.py,
+ingest/mqtt_intake.py); only the way chunks travel differs.
+
 Each configured MQTT source gets `mqtt.receivers` processes (ingest/receiver_process.py), each with its
 own persistent session `<client_id>-<source id>-<n>`; with more than one they split the topic through a
 shared subscription. A chunk is submitted to the pipeline as one item and acknowledged back to its
@@ -19,7 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 from ingest.health import Meter, SourceHealth
-from ingest.mqtt_source import Parser
+from ingest.mqtt_intake import Parser, session_client_id, subscription
+from ingest.mqtt_receiver import submit_chunk
 from ingest.receiver_process import ReceiverSpec, main, pipe_messages
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
@@ -32,15 +36,6 @@ WATCH_INTERVAL_S = 1.0
 FAULT_SHOWN_S = 600  # a restart stays visible in health for ten minutes
 # link states, best first: the source reports the worst of its receivers'
 _STATES = ("connected", "connecting", "disconnected", "starting", "auth_failed", "stopped")
-
-
-def subscription(cfg: Config, topic: str) -> str:
-    """Several receivers share one topic through `$share/<group>/…` (group: mqtt.shared_group or client_id)."""
-    if cfg.mqtt.shared_group:
-        return f"$share/{cfg.mqtt.shared_group}/{topic}"
-    if cfg.mqtt.receivers > 1:
-        return f"$share/{cfg.mqtt.client_id}/{topic}"
-    return topic
 
 
 class _Child:
@@ -122,7 +117,7 @@ class ReceiverPool:
         return ReceiverSpec(
             cfg=self.cfg, source=self.source, devices_path=str(self._devices_path),
             subscription=subscription(self.cfg, self.topic), parse=self._parse,
-            client_id=f"{self.cfg.mqtt.client_id}-{self.source_id}-{index}", url=self._url, mqtt5=self._mqtt5,
+            client_id=session_client_id(self.cfg, self.source_id, index), url=self._url, mqtt5=self._mqtt5,
             log_level=logging.getLogger().getEffectiveLevel())
 
     # --- the source interface ---
@@ -200,9 +195,8 @@ class ReceiverPool:
     def on_message(self, child: _Child, conn, message: tuple) -> None:
         kind = message[0]
         if kind == "chunk":
-            _, seq, items, messages, dead, last_at = message
-            self.meter.add(messages, dead, last_at)
-            self._pipeline.submit_many(items, on_committed=lambda: child.send(("committed", seq), conn))
+            seq = message[1]
+            submit_chunk(self._pipeline, self.meter, message, lambda: child.send(("committed", seq), conn))
         elif kind == "state":
             child.state = message[1]
             (child.subscribed.set if message[2] else child.subscribed.clear)()

@@ -1,4 +1,4 @@
-"""One MQTT receiver process: subscribe, parse, ship chunks to the writer process, ack what it committed.
+"""One MQTT receiver process: the shared Receiver, with its chunks shipped over a pipe to the writer process.
 
 paho's packet handling costs about as much CPU as the whole write path, and both need the GIL; in a
 process of its own it runs on the other core. Nothing here touches the store: a message is acked only
@@ -6,9 +6,7 @@ when the writer process reports that the chunk carrying it committed, so a crash
 leaves the message unacked and the broker redelivers it (and the writer's dedup drops the repeat).
 
 Wire protocol over the duplex pipe (pickled tuples):
-  receiver → writer: ("chunk", seq, items, messages, dead, last_at) | ("state", link state, subscribed)
-                     | ("drained", last seq)
-  ("state", …) is repeated every HEARTBEAT_S as a sign of life for the writer's watchdog.
+  receiver → writer: what the Receiver ships (ingest/mqtt_receiver.py): "chunk", "state", "drained"
   writer → receiver: ("committed", seq) | ("stop",) | ("exit",)
 """
 
@@ -18,24 +16,20 @@ import logging
 import os
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from multiprocessing.reduction import ForkingPickler
 
-from ingest.mqtt_client import MqttLink
-from ingest.mqtt_source import INTERNAL_ERROR, Parser
-from ingest.payloads import Invalid
+from ingest.mqtt_intake import INTERNAL_ERROR, Intake, Parser
+from ingest.mqtt_receiver import Receiver
 from ops_center.config import Config, SourceConfig
 from ops_center.context import utc_now
+from ops_center.devices import load_devices
+from ops_center.gc_tuning import settle_gc
 from ops_center.model import DeadLetter, Event
 
 log = logging.getLogger(__name__)
 
-CHUNK_MAX = 500  # messages per chunk: a fraction of the broker's in-flight window, so it never stalls
-CHUNK_LINGER_S = 0.005  # a chunk leaves after 5 ms at most: latency stays far below the writer's batching
-HEARTBEAT_S = 1.0  # the shipper repeats its state this often, so the writer can tell a stall from quiet
 EXIT_SHIPPER_DIED = 70  # the process exits with this when its shipper thread dies: the pool restarts it
 
 
@@ -59,12 +53,35 @@ def main(spec: ReceiverSpec, conn) -> None:
     ignore_stop_signals()
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
-    from ops_center.devices import load_devices
-    from ops_center.gc_tuning import settle_gc
-
     registry = load_devices(spec.devices_path, spec.cfg)
     settle_gc()
-    Receiver(spec, registry, conn).run()
+    run(spec, registry, conn)
+
+
+def run(spec: ReceiverSpec, registry, conn) -> None:
+    """Receive until the writer says exit or goes away; never acks anything it did not commit."""
+    receiver = Receiver(spec.cfg, Intake(spec.cfg, spec.source.id, spec.parse, registry), spec.client_id,
+                        spec.subscription, url=spec.url, mqtt5=spec.mqtt5, ship=PipeShipper(conn, spec.source.id),
+                        on_shipper_died=exit_for_restart)
+    receiver.start()
+    try:
+        for command in pipe_messages(conn):
+            if command[0] == "committed":
+                receiver.committed(command[1])
+            elif command[0] == "stop":
+                receiver.drain()
+            elif command[0] == "exit":
+                return
+        log.warning("%s: the writer process went away; stopping without acking", spec.source.id)
+    finally:
+        receiver.stop()
+        log.info("%s: receiver %d stopped", spec.source.id, os.getpid())
+
+
+def exit_for_restart() -> None:
+    """A shipper that died leaves the process alive but deaf: end it so the pool starts a new one."""
+    logging.shutdown()
+    os._exit(EXIT_SHIPPER_DIED)
 
 
 def pipe_messages(conn) -> Iterator[tuple]:
@@ -85,123 +102,24 @@ def ignore_stop_signals() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-class Receiver:
-    """The receiving half of an MQTT source; the writer process holds the other half (ReceiverPool)."""
+class PipeShipper:
+    """The Receiver's `ship` in a child: pickle for the pipe; False once the writer is gone."""
 
-    def __init__(self, spec: ReceiverSpec, registry, conn):
-        self.spec, self.registry, self.conn = spec, registry, conn
-        self.source_id = spec.source.id
-        self._cond = threading.Condition()
-        self._items: list = []
-        self._acks: list = []
-        self._messages = self._dead = 0
-        self._last_at: datetime | None = None
-        self._inflight: dict[int, list] = {}
-        self._seq = 0
-        self._closing = False
-        self._send_lock = threading.Lock()
-        self.link = MqttLink(spec.cfg.mqtt, spec.client_id, url=spec.url, subscriptions=[spec.subscription],
-                             on_message=self._on_message, mqtt5=spec.mqtt5, name=self.source_id)
+    def __init__(self, conn, source_id: str):
+        self.conn, self.source_id = conn, source_id
+        self._lock = threading.Lock()
 
-    def run(self) -> None:
-        """Receive until the writer says exit or goes away; never acks anything it did not commit."""
-        shipper = threading.Thread(target=self._ship_loop, name="receiver-ship", daemon=True)
-        shipper.start()
-        self.link.start()
-        try:
-            self._command_loop()
-        finally:
-            with self._cond:
-                self._closing = True
-                self._cond.notify_all()
-            self.link.stop()
-            log.info("%s: receiver %d stopped", self.source_id, os.getpid())
-
-    # --- paho's thread: parse and queue, never block for long ---
-
-    def _on_message(self, msg, ack) -> None:
-        received = utc_now()
-        raw = bytes(msg.payload)
-        try:
-            topic = msg.topic
-        except UnicodeDecodeError:
-            topic = msg._topic.decode("utf-8", errors="replace")  # noqa: SLF001 - paho keeps raw topic bytes there
-        item = self._parse(topic, raw, received)
-        with self._cond:
-            if self._closing:
-                return  # not acked: the broker redelivers it to whoever receives next
-            self._items.append(item)
-            self._acks.append(ack)
-            self._messages += 1
-            self._dead += isinstance(item, DeadLetter)
-            self._last_at = received
-            if len(self._items) in (1, CHUNK_MAX):
-                self._cond.notify_all()
-
-    def _parse(self, topic: str, raw: bytes, received: datetime):
-        spec = self.spec
-        try:
-            return spec.parse(spec.cfg, self.registry, self.source_id, topic, raw, received)
-        except Invalid as exc:
-            reason, detail = exc.reason, exc.detail
-        except Exception as exc:  # noqa: BLE001 - a parser bug is a dead letter too, never a crash
-            log.exception("%s: could not process message on %s", self.source_id, topic)
-            reason, detail = INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"
-        limit = spec.cfg.mqtt.max_payload_bytes
-        return DeadLetter(self.source_id, topic, reason, raw[:limit], detail, received)
-
-    # --- shipping chunks and link state to the writer ---
-
-    def _ship_loop(self) -> None:
-        """A shipper that dies would leave the process alive but deaf: end the process so the pool restarts it."""
-        try:
-            self._ship()
-        except BaseException:  # noqa: BLE001 - anything here would silence the source; restart instead
-            log.critical("%s: receiver %d shipper thread died; exiting so the writer restarts it",
-                         self.source_id, os.getpid(), exc_info=True)
-            logging.shutdown()
-            os._exit(EXIT_SHIPPER_DIED)
-
-    def _ship(self) -> None:
-        state, beat = None, 0.0
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._items or self._closing, timeout=0.5)
-                if self._items and not self._closing:  # let a chunk fill for a few ms, not longer
-                    self._cond.wait_for(lambda: len(self._items) >= CHUNK_MAX or self._closing, CHUNK_LINGER_S)
-                chunk = self._take()
-                closing, last = self._closing, self._seq
-            if chunk is not None and not self._send(chunk):
-                return
-            now = (self.link.state, self.link.subscribed.is_set())
-            if now != state or time.monotonic() - beat >= HEARTBEAT_S:
-                state, beat = now, time.monotonic()
-                if not self._send(("state", *state)):
-                    return
-            if closing and chunk is None:
-                self._send(("drained", last))
-                return
-
-    def _take(self) -> tuple | None:
-        if not self._items:
-            return None
-        self._seq += 1
-        self._inflight[self._seq] = self._acks
-        chunk = ("chunk", self._seq, self._items, self._messages, self._dead, self._last_at)
-        self._items, self._acks, self._messages, self._dead = [], [], 0, 0
-        return chunk
-
-    def _send(self, message: tuple) -> bool:
+    def __call__(self, message: tuple) -> bool:
         data = self._pickle(message)
         try:
-            with self._send_lock:
+            with self._lock:
                 self.conn.send_bytes(data)
             return True
         except (OSError, ValueError):
             return False  # the writer is gone: nothing more will be acked
 
     def _pickle(self, message: tuple) -> bytes:
-        """Pickle for the pipe; a chunk with an item that will not pickle ships that item as a dead letter."""
+        """A chunk with an item that will not pickle ships that item as a dead letter instead."""
         try:
             return bytes(ForkingPickler.dumps(message))
         except Exception:  # noqa: BLE001 - parse-time bounds should make this unreachable; never die of it
@@ -222,24 +140,3 @@ class Receiver:
             detail = f"could not be shipped to the writer: {type(exc).__name__}: {str(exc)[:200]}"
             return DeadLetter(self.source_id, getattr(item, "topic", None), INTERNAL_ERROR, key.encode(), detail,
                               utc_now())
-
-    # --- commands from the writer ---
-
-    def _command_loop(self) -> None:
-        for command in pipe_messages(self.conn):
-            if command[0] == "committed":
-                with self._cond:
-                    acks = self._inflight.pop(command[1], ())
-                for ack in acks:
-                    ack()
-            elif command[0] == "stop":
-                self._drain()
-            elif command[0] == "exit":
-                return
-        log.warning("%s: the writer process went away; stopping without acking", self.source_id)
-
-    def _drain(self) -> None:
-        """Stop taking messages; the shipper sends what is queued, then ("drained", last chunk)."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()

@@ -10,9 +10,9 @@ from pathlib import Path
 from ingest import drop_folder, grid, open311, sensors
 from ingest.health import FeedWatch
 from ingest.mqtt_client import use_mqtt5
-from ingest.mqtt_source import shared
+from ingest.mqtt_intake import session_client_id, subscription
 from ingest.payloads import parse_grid, parse_sensor
-from ingest.receiver_pool import ReceiverPool, subscription
+from ingest.receiver_pool import ReceiverPool
 from ingest.simulator import Simulator
 from ops_center.config import Config, resolve_path
 
@@ -81,11 +81,8 @@ def mqtt_sessions(cfg: Config) -> list[tuple[str, str, str]]:
     for src in cfg.sources:
         if src.enabled and src.kind in MQTT_KINDS:
             topic = MQTT_KINDS[src.kind][0](cfg)
-            if cfg.mqtt.receivers == 0:
-                out.append((src.id, f"{cfg.mqtt.client_id}-{src.id}", shared(cfg, topic)))
-            else:
-                out.extend((src.id, f"{cfg.mqtt.client_id}-{src.id}-{i}", subscription(cfg, topic))
-                           for i in range(cfg.mqtt.receivers))
+            indexes = range(cfg.mqtt.receivers) if cfg.mqtt.receivers else [None]
+            out.extend((src.id, session_client_id(cfg, src.id, i), subscription(cfg, topic)) for i in indexes)
     return out
 
 

@@ -18,6 +18,14 @@ class LogLimiter:
 
     def error(self, key: str, msg: str, *args, exc_info: bool = True) -> bool:
         """Log `msg` unless `key` was logged within the window; True when it was logged."""
+        return self.log(logging.ERROR, key, msg, *args, exc_info=exc_info)
+
+    def warning(self, key: str, msg: str, *args) -> bool:
+        """Bad input rather than a bug: at WARNING, without a traceback, limited like error()."""
+        return self.log(logging.WARNING, key, msg, *args, exc_info=False)
+
+    def log(self, level: int, key: str, msg: str, *args, exc_info: bool = False) -> bool:
+        """Log `msg` at `level` unless `key` was logged within the window; True when it was logged."""
         now = time.monotonic()
         with self._lock:
             start, repeats = self._seen.get(key, (0.0, 0))
@@ -26,6 +34,7 @@ class LogLimiter:
                 return False
             self._seen[key] = (now, 0)
         if repeats:
-            self._log.error("the previous error repeated %d more times in %.0f s: %s", repeats, now - start, key)
-        self._log.error(msg, *args, exc_info=exc_info)
+            self._log.log(level, "the previous message repeated %d more times in %.0f s: %s", repeats, now - start,
+                          key)
+        self._log.log(level, msg, *args, exc_info=exc_info)
         return True

@@ -11,9 +11,8 @@ import duckdb
 import orjson
 import pytest
 
-from ingest.payloads import parse_sensor
 from ingest.receiver_pool import ReceiverPool
-from ingest.receiver_process import Receiver
+from ingest.receiver_process import PipeShipper
 from ingest.sources import mqtt_source
 from ops_center.context import utc_now
 from ops_center.model import DeadLetter, Event
@@ -88,9 +87,8 @@ def test_a_stalled_receiver_is_killed_restarted_and_shown_in_health(mosquitto, c
 
 def test_a_chunk_item_that_will_not_pickle_is_shipped_as_a_dead_letter(cfg, config_path):
     """Defence behind the parse-time bounds: the shipper never dies of a bad item, the rest of the chunk ships."""
-    pool = ReceiverPool(cfg, cfg.source("mqtt_sensors"), "ops/sensor/+/+", parse_sensor, None, config_path)
     writer_end, receiver_end = multiprocessing.Pipe(duplex=True)
-    receiver = Receiver(pool.spec(0), None, receiver_end)
+    ship = PipeShipper(receiver_end, "mqtt_sensors")
     deep: list = []
     for _ in range(100_000):
         deep = [deep]
@@ -98,7 +96,7 @@ def test_a_chunk_item_that_will_not_pickle_is_shipped_as_a_dead_letter(cfg, conf
     good = Event(source="sensor", source_id="mqtt_sensors", natural_key="ok", occurred_at=now, received_at=now)
     bad = Event(source="sensor", source_id="mqtt_sensors", natural_key="AQI-0001|deep", occurred_at=now,
                 received_at=now, fields={"x": deep})
-    assert receiver._send(("chunk", 1, [bad, good], 2, 0, now))  # noqa: SLF001 - the shipping step under test
+    assert ship(("chunk", 1, [bad, good], 2, 0, now))
     kind, seq, items, messages, dead, _ = writer_end.recv()
     assert (kind, seq, messages, dead) == ("chunk", 1, 2, 1)
     assert isinstance(items[0], DeadLetter) and items[0].reason == "internal_error"

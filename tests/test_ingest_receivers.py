@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from ingest.receiver_pool import ReceiverPool, subscription
+from ingest.mqtt_intake import subscription
+from ingest.receiver_pool import ReceiverPool
 from ingest.sources import mqtt_source
 from tests.fixtures_ingest import Publisher, isolated_cfg, make_app, wait_until
 from tests.test_ingest_noloss import paced, readings
