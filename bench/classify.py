@@ -1,7 +1,8 @@
 """classify: hotline/grid texts/s through both stages (rules, then the text model) in one process.
 
 Figure: texts/s of `RuleSet.evaluate` with the shipped rules and the shipped text model over the
-shipped corpus's messages (subject + detail, 40-200 characters; about one in six reaches the model);
+shipped corpus's messages (subject + detail, 40-200 characters), as the writer classifies them: the model
+is asked once per batch of 500 (`RuleSet.predictions`) for every text (second stage and second opinion);
 baseline: the same rules without the model, same texts, same run. Target (issue 13): ≥ 20,000/s.
 """
 
