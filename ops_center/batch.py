@@ -138,6 +138,7 @@ class BatchWriter:
         self._refresh_index(conn, now)
         writes = BatchRows()
         originals = self._hotline_originals(conn, [ev for _, ev in fresh])
+        predictions = self._predictions([ev for _, ev in fresh])
         for offset, (h, ev) in enumerate(fresh):
             event_id = first_id + offset
             incident_id, rule_id, suppressed = None, None, None
@@ -148,7 +149,7 @@ class BatchWriter:
                 if incident_id is not None:
                     self._hotline_update(ev, incident_id, now, writes)
             else:
-                for decision in self._decide(ev):
+                for decision in self._decide(ev, predictions[offset]):
                     rule_id = rule_id or decision.rule_id
                     sup = self._suppressed(ev, decision, now)
                     if sup is not None:
@@ -202,7 +203,15 @@ class BatchWriter:
             self._index_at = now
         self.index.expire(now)
 
-    def _decide(self, ev: Event) -> list[Decision]:
+    def _predictions(self, events: list[Event]) -> list:
+        """The text model's answers for the batch's texts in one pass (asking per text costs ~3x as much)."""
+        try:
+            return self.rules.current.predictions(events)
+        except Exception:  # noqa: BLE001 - without predictions every text is still classified, one at a time
+            log.exception("text model batch prediction failed; classifying texts one by one")
+            return [None] * len(events)
+
+    def _decide(self, ev: Event, prediction=None) -> list[Decision]:
         if ev.source == "system":
             return [system_decision(ev, self.cfg)] if ev.kind == "feed_silent" else []
         if ev.fields.get("mapped"):
@@ -214,7 +223,7 @@ class BatchWriter:
             self._rule_state = RuleState()
             self._rules_version = getattr(self.rules, "version", None)
         try:
-            return ruleset.evaluate(ev, self._rule_state)
+            return ruleset.evaluate(ev, self._rule_state, prediction)
         except Exception:  # noqa: BLE001 - one bad event must not sink the batch
             log.exception("rule evaluation failed for %s/%s", ev.source_id, ev.natural_key)
             return []

@@ -199,8 +199,8 @@ def replay(data: Frame, ruleset: RuleSet, *, distance_m: float | None = None,
     sim = _Simulation(summary, _Places(distance_m, window))
     evaluate, state, step = ruleset.evaluate, RuleState(), sim.step
     for events in _event_batches(data):
-        for ev in events:
-            step(ev, evaluate(ev, state))
+        for ev, p in zip(events, ruleset.predictions(events), strict=True):  # the model asked per batch, as live
+            step(ev, evaluate(ev, state, p))
     summary.elapsed_s = time.perf_counter() - started
     return summary
 

@@ -38,9 +38,10 @@ def score(ruleset: RuleSet, rows: list[tuple[str, str]], source: str = "hotline"
     """Confusion of true label vs decided domain (待分类 counts as kept out) and which stage decided."""
     confusion: dict[str, Counter] = {label: Counter() for label in LABELS}
     stages: Counter = Counter()
-    for i, (label, text) in enumerate(rows):
-        ev = Event(source=source, source_id="eval", natural_key=str(i), occurred_at=T0, received_at=T0, text=text)
-        d = ruleset.evaluate(ev)[0]
+    events = [Event(source=source, source_id="eval", natural_key=str(i), occurred_at=T0, received_at=T0, text=text)
+              for i, (_, text) in enumerate(rows)]
+    for (label, _), ev, p in zip(rows, events, ruleset.predictions(events), strict=True):
+        d = ruleset.evaluate(ev, prediction=p)[0]
         got = OUT_OF_SCOPE if d.domain == UNCLASSIFIED else d.domain
         confusion[label][got] += 1
         stages["model" if d.rule_id.startswith("model:") else "rules" if d.rule_id != UNCLASSIFIED else "triage"] += 1

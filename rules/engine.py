@@ -22,7 +22,7 @@ from rules.compiled import CompiledAmplify, CompiledRule
 from rules.conditions import Ctx
 from rules.render import VALUE, Vars
 from rules.schema import RuleError
-from rules.textmodel import OUT_OF_SCOPE, TextModel
+from rules.textmodel import OUT_OF_SCOPE, Prediction, TextModel
 
 log = logging.getLogger(__name__)
 
@@ -165,13 +165,26 @@ class RuleSet:
     def context(self, event: Event) -> Ctx:
         return Ctx(event, self._kw_index, self._tz)
 
-    def evaluate(self, event: Event, state: RuleState | None = None) -> list[Decision]:
-        """Decisions for one event; time comes only from event.occurred_at."""
+    def evaluate(self, event: Event, state: RuleState | None = None,
+                 prediction: Prediction | None = None) -> list[Decision]:
+        """Decisions for one event; time comes only from event.occurred_at. `prediction`: the text model's answer
+        for this event's text when the caller asked for a whole batch at once (`predictions`)."""
         if state is None:
             state = RuleState()
-        return self._run(event, state, self.context(event))[0]
+        return self._run(event, state, self.context(event), prediction)[0]
 
-    def _run(self, ev: Event, state: RuleState, ctx: Ctx) -> tuple[list[Decision], list[tuple[str, str]]]:
+    def predictions(self, events: Sequence[Event]) -> list[Prediction | None]:
+        """The text model's answers for the text events of a batch, in one pass (None where it is not asked)."""
+        model = self.model
+        asked = [i for i, ev in enumerate(events) if model is not None and ev.source in TEXT_SOURCES and ev.text]
+        out: list[Prediction | None] = [None] * len(events)
+        if model is not None and asked:
+            for i, p in zip(asked, model.predict_many([events[i].text or "" for i in asked]), strict=True):
+                out[i] = p
+        return out
+
+    def _run(self, ev: Event, state: RuleState, ctx: Ctx,
+             prediction: Prediction | None = None) -> tuple[list[Decision], list[tuple[str, str]]]:
         out: list[Decision] = []
         trace: list[tuple[str, str]] = []  # (rule id, what happened) for explain
         clears: list[Decision] = []
@@ -237,18 +250,45 @@ class RuleSet:
                     out.append(d)
         if self.amplifiers and out:
             out = [self._amplify(d, ev, ctx, trace) for d in out]
-        if ev.source in TEXT_SOURCES and not any(not d.clears for d in out):
-            decision, why = self.second_stage(ev)
-            out.append(decision)
-            trace.append((decision.rule_id, why))
+        if ev.source in TEXT_SOURCES:
+            if not any(not d.clears for d in out):
+                decision, why = self.second_stage(ev, prediction)
+                out.append(decision)
+                trace.append((decision.rule_id, why))
+            else:
+                out = self.second_opinion(ev, out, prediction, trace)
         return out, trace
 
-    def second_stage(self, ev: Event) -> tuple[Decision, str]:
+    def second_opinion(self, ev: Event, out: list[Decision], prediction: Prediction | None,
+                       trace: list) -> list[Decision]:
+        """A keyword rule read a free text: when the model is very sure of another answer, the model decides.
+
+        Keywords match words, not the request (a fall on the stairs of an elder's building is not 养老 but 城管;
+        a fight over a parking space is not 治安 but 交通). A P1 decision always stands: a life-safety alarm is
+        never taken back by a model; a text with a category the reporter chose (a grid worker's form) is left alone.
+        """
+        model = self.model
+        decided = [d for d in out if not d.clears]
+        if model is None or not ev.text or ev.category or any(d.severity == "P1" for d in decided):
+            return out
+        p = prediction or model.predict(ev.text)
+        said = {OUT_OF_SCOPE if d.domain == UNCLASSIFIED else d.domain for d in decided}  # a guard's 待分类 = not ours
+        if p.probability < model.override or p.label in said:
+            return out
+        if p.label != OUT_OF_SCOPE and p.label not in self.cfg.domain_by_code:
+            return out
+        decision, why = self.second_stage(ev, p)
+        rules = ", ".join(d.rule_id for d in decided)
+        why = why.removeprefix("no rule matched; ")
+        trace.append((decision.rule_id, f"overrides {rules}: {why} (>= {model.override:.2f} to override a rule)"))
+        return [d for d in out if d.clears] + [decision]
+
+    def second_stage(self, ev: Event, prediction: Prediction | None = None) -> tuple[Decision, str]:
         """A text no rule classified: the model assigns a domain only when confident, else triage."""
         model = self.model
         if model is None or not ev.text:
             return self.unclassified(ev), "no rule matched: sent to triage"
-        p = model.predict(ev.text)
+        p = prediction or model.predict(ev.text)
         domain = self.cfg.domain_by_code.get(p.label) if p.confident else None
         if domain is None:
             d = self.unclassified(ev)

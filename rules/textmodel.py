@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,10 @@ OUT_OF_SCOPE = "out_of_scope"
 HEAD_CHARS = 120  # the subject line and the opening of the detail decide (SPEC §2); the rest is noise
 NGRAMS = (1, 2, 3)
 FORMAT = 1
+# A keyword rule's decision on a text yields to the model only when the model is this sure of another answer.
+# Chosen on a development split the model had not seen (handwritten2.tsv against a model trained without it):
+# at 0.8 the model corrected 29 of 70 wrong rule decisions and broke none of 405 right ones; at 0.7, 46 and 3.
+OVERRIDE = 0.8
 
 
 def head(text: str) -> str:
@@ -78,6 +83,7 @@ class TextModel:
         self.classes = list(classes)
         self.meta = dict(meta)
         self.threshold = float(meta.get("threshold", 0.5))
+        self.override = float(meta.get("override", OVERRIDE))
         self.version = str(meta.get("version", "unversioned"))
         # Inference tables in n-gram-key order, so a searchsorted position is the row to read.
         keys = np.array([gram_key(g) for g in vocab], dtype=np.uint64)
@@ -119,6 +125,45 @@ class TextModel:
         best = s.index(top)
         prob = e[best] / total
         return Prediction(self.classes[best], prob, prob >= self.threshold, [x / total for x in e])
+
+    def predict_many(self, texts: Sequence[str]) -> list[Prediction]:
+        """`predict` for a whole batch in a fixed number of NumPy calls: the writer asks once per batch."""
+        n = len(texts)
+        if n == 0:
+            return []
+        heads = [head(t) for t in texts]
+        owner = np.repeat(np.arange(n, dtype=np.int64), [len(h) for h in heads])
+        a = np.frombuffer("".join(heads).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        bi = (a[:-1] << _SHIFT) | a[1:]
+        tri = (bi[:-1] << _SHIFT) | a[2:]
+        bi_ok = owner[:-1] == owner[1:]  # an n-gram never spans two texts
+        tri_ok = owner[:-2] == owner[2:]
+        q = np.concatenate((a, bi[bi_ok], tri[tri_ok]))
+        who = np.concatenate((owner, owner[:-1][bi_ok], owner[:-2][tri_ok]))
+        maybe = self._maybe[_bucket(q)]
+        q, who = q[maybe], who[maybe]
+        pos = np.searchsorted(self._keys, q)
+        hit = self._keys[pos] == q
+        width = len(self._keys)
+        seen = np.zeros(n * width, dtype=bool)  # binary features: each n-gram once per text (cheaper than unique)
+        seen[who[hit] * width + pos[hit]] = True
+        pairs = np.flatnonzero(seen)  # sorted by text, then row
+        who, pos = pairs // width, pairs % width
+        sums = np.zeros((n, self._table.shape[1]))
+        if len(pairs):
+            starts = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+            sums[who[starts]] = np.add.reduceat(self._table[pos], starts, axis=0)
+        norm = np.sqrt(sums[:, -1])
+        norm[norm == 0] = 1.0  # a text with no known n-gram scores the intercepts alone, as `scores` does
+        s = sums[:, :-1] / norm[:, None] + np.asarray(self._intercept)
+        e = np.exp(s - s.max(axis=1, keepdims=True))
+        probs = e / e.sum(axis=1, keepdims=True)
+        best = probs.argmax(axis=1)
+        out = []
+        for i, b in enumerate(best.tolist()):
+            prob = float(probs[i, b])
+            out.append(Prediction(self.classes[b], prob, prob >= self.threshold, probs[i].tolist()))
+        return out
 
     def probabilities(self, prediction: Prediction) -> dict[str, float]:
         """Per-class probabilities of a prediction, rounded, for explain and reports."""

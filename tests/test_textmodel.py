@@ -68,3 +68,15 @@ def test_shipped_model_is_what_learn_builds_from_the_shipped_corpus(cfg, tmp_pat
     assert shipped.meta == rebuilt.meta
 
 
+
+
+def test_batch_prediction_equals_one_by_one(small):
+    model, part = small
+    texts = [e.text for e in part[:300]] + ["", "x", "两个", "完全没见过的内容" * 50, "  \n "]
+    one = [model.predict(t) for t in texts]
+    many = model.predict_many(texts)
+    assert [p.label for p in many] == [p.label for p in one]
+    assert np.allclose([p.probability for p in many], [p.probability for p in one], atol=1e-12)
+    assert [p.confident for p in many] == [p.confident for p in one]
+    assert model.predict_many([]) == []
+    assert model.predict_many(["一"])[0].label == model.predict("一").label  # one text shorter than a bigram
