@@ -189,7 +189,7 @@ def replay(data: Frame, ruleset: RuleSet, *, distance_m: float | None = None,
     window = corr.window if window is None else window
     started = time.perf_counter()
     summary = BacktestSummary(events=data.shape[0])
-    sim = _Simulation(summary, Places(distance_m, window))
+    sim = _Simulation(summary, Places(distance_m, window), ruleset.cfg.site.default_area)
     evaluate, state, step = ruleset.evaluate, RuleState(), sim.step
     for events in _event_batches(data):
         for ev in events:
@@ -205,9 +205,10 @@ class _Simulation:
     would-be incident, by dedup or correlation, keeps it alive as it does a live one.
     """
 
-    def __init__(self, summary: BacktestSummary, places: Places):
+    def __init__(self, summary: BacktestSummary, places: Places, default_area: str):
         self.s = summary
         self.places = places
+        self.default_area = default_area  # where an event without an area is filed, as live
         self.by_dedup: dict[str, Reported] = {}  # dedup key -> the open would-be incident
         self.next_id = 1
         self.rule_id = summary.event_rule_ids.append
@@ -255,7 +256,7 @@ class _Simulation:
         s.created += 1
         s.incidents_by_domain[d.domain] += 1
         s.incidents_by_rule[d.rule_id] += 1
-        inc = Reported(self.next_id, d.domain, ev.lat, ev.lon, ev.area_code, at, [ev.source])
+        inc = Reported(self.next_id, d.domain, ev.lat, ev.lon, ev.area_code or self.default_area, at, [ev.source])
         self.next_id += 1
         if key:
             self.by_dedup[key] = inc
