@@ -211,13 +211,16 @@ class _Simulation:
         self.default_area = default_area  # where an event without an area is filed, as live
         self.by_dedup: dict[str, Reported] = {}  # dedup key -> the open would-be incident
         self.next_id = 1
+        self.expire_at = datetime.min.replace(tzinfo=UTC)
         self.rule_id = summary.event_rule_ids.append
         self.domain = summary.event_domains.append
 
     def step(self, ev: Event, decisions: list[Decision]) -> None:
         """One event: every decision applied in order; the first that opens names the event's rule."""
         first = None
-        self.places.expire(ev.occurred_at)
+        if ev.occurred_at >= self.expire_at:  # now and then: expiry only keeps the cells small
+            self.places.expire(ev.occurred_at)
+            self.expire_at = ev.occurred_at + self.places.window / 8
         for d in decisions:
             if d.clears:
                 self._clear(ev, d)

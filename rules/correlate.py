@@ -72,22 +72,23 @@ def find_match(event: Event, decision: Decision, candidates: Iterable[Any], dist
 
 
 def best_match(event: Event, decision: Decision, candidates: Iterable[Any], distance_m: float,
-               window: timedelta) -> Any:
+               window: timedelta, box: tuple[float, float] | None = None) -> Any:
     """The open incident this event should join, or None: same domain, near in space and time.
 
     Preference: an incident that does not yet have this source kind (that is what correlation is
     for: the call confirming the sensor), then the nearest, then the most recent. Without
     coordinates on either side, the same area code counts as near (ranked after real distances).
+    `box` is _box(distance_m, event.lat) when the caller has it already.
     """
     if decision.domain == UNCLASSIFIED or decision.clears:
         return None
     has_point = event.lat is not None and event.lon is not None
     if has_point:  # a cheap box test first: most candidates fail it, and haversine costs ten times more
-        dlat, dlon = _box(distance_m, event.lat)
+        dlat, dlon = box or _box(distance_m, event.lat)
     best: tuple | None = None
     best_c: Any = None
     for c in candidates:
-        view = _View(c) if isinstance(c, Mapping) else c
+        view = _View(c) if isinstance(c, dict) else c
         if view.domain != decision.domain:
             continue
         last = view.last_report_at
@@ -108,8 +109,7 @@ def best_match(event: Event, decision: Decision, candidates: Iterable[Any], dist
             distance = distance_m  # same area, unknown distance: after every located match
         else:
             continue
-        new_source = event.source not in (view.sources or ())
-        rank = (not new_source, distance, -last.timestamp(), int(view.incident_id))
+        rank = (event.source in (view.sources or ()), distance, -last.timestamp(), int(view.incident_id))
         if best is None or rank < best:
             best, best_c = rank, c
     return best_c
@@ -124,11 +124,11 @@ def _box(distance_m: float, lat: float) -> tuple[float, float]:
 class Places:
     """Recently reported open incidents of each domain by map cell and by area: where correlation looks.
 
-    A cell is `distance_m` tall (as many degrees wide), so a match lies in the few cells the distance
-    box touches, at any configured distance. Only incidents reported within the window are placed:
-    correlation never joins an older one, so thousands of old open incidents cost nothing per event.
-    Entries are the callers' own incident objects (incident_id, domain, lat, lon, area_code,
-    last_report_at, sources); `touch` after a report moves last_report_at.
+    A cell is twice the distance tall (as many degrees wide), so a match lies in the 2 × 2 or 2 × 3
+    cells the distance box touches, at any configured distance. Only incidents reported within the
+    window are placed: correlation never joins an older one, so thousands of old open incidents cost
+    nothing per event. Entries are the callers' own incident objects (incident_id, domain, lat, lon,
+    area_code, last_report_at, sources); `touch` after a report moves last_report_at.
     """
 
     def __init__(self, distance_m: float, window: timedelta):
@@ -136,31 +136,50 @@ class Places:
             raise ValueError(f"correlation distance must be positive, not {distance_m!r}")
         self.distance_m = distance_m
         self.window = window
-        self.cell_deg = distance_m / M_PER_DEG_LAT
-        self.by_key: dict[tuple, dict[int, Any]] = {}  # (domain, (row, col)) and (domain, area) -> id -> incident
+        self.dlat = distance_m / M_PER_DEG_LAT
+        self.cells_per_deg = M_PER_DEG_LAT / (2 * distance_m)
+        # domain -> row -> column -> id -> incident; nested, so a lookup builds no key tuples (hot path)
+        self.cells: dict[str, dict[int, dict[int, dict[int, Any]]]] = {}
+        # domain -> area code -> id -> incident: every incident (what an event without a point may join),
+        # and those without a point (what a located event may join besides its cells: best_match's area rule)
+        self.areas: dict[str, dict[str, dict[int, Any]]] = {}
+        self.unlocated: dict[str, dict[str, dict[int, Any]]] = {}
         self._recent: deque[tuple[datetime, Any]] = deque()  # (reported at, incident), oldest first
 
     def cell(self, lat: float, lon: float) -> tuple[int, int]:
-        return math.floor(lat / self.cell_deg), math.floor(lon / self.cell_deg)
+        return math.floor(lat * self.cells_per_deg), math.floor(lon * self.cells_per_deg)
 
     def touch(self, inc: Any) -> None:
         """(Re)place an incident just created or reported again: a candidate until its report is a window old."""
-        for key in self._keys(inc):
-            bucket = self.by_key.get(key)
-            if bucket is None:
-                self.by_key[key] = {inc.incident_id: inc}
-            else:
-                bucket[inc.incident_id] = inc
+        incident_id = inc.incident_id
+        for bucket in self._buckets(inc):
+            bucket[incident_id] = inc
         self._recent.append((inc.last_report_at, inc))
 
     def remove(self, inc: Any) -> None:
-        for key in self._keys(inc):
-            bucket = self.by_key.get(key)
+        """Take an incident out (it closed, or its last report is a window old); empty buckets go too."""
+        located = inc.lat is not None and inc.lon is not None
+        if inc.area_code:
+            for index in (self.areas, self.unlocated) if not located else (self.areas,):
+                by_area = index.get(inc.domain)
+                bucket = by_area.get(inc.area_code) if by_area else None
+                if bucket is not None and bucket.pop(inc.incident_id, None) is not None and not bucket:
+                    del by_area[inc.area_code]
+        if located:
+            row, col = self.cell(inc.lat, inc.lon)
+            rows = self.cells.get(inc.domain)
+            cols = rows.get(row) if rows else None
+            bucket = cols.get(col) if cols else None
             if bucket is not None and bucket.pop(inc.incident_id, None) is not None and not bucket:
-                del self.by_key[key]
+                del cols[col]
+                if not cols:
+                    del rows[row]
 
     def expire(self, now: datetime) -> None:
-        """Forget incidents not reported within the window of `now` (they may stay open elsewhere)."""
+        """Forget incidents not reported within the window of `now` (they may stay open elsewhere).
+
+        Only a saving: best_match checks the window itself, so an entry kept a little longer changes nothing.
+        """
         cutoff = now - self.window
         recent = self._recent
         while recent and recent[0][0] < cutoff:
@@ -169,25 +188,37 @@ class Places:
                 self.remove(inc)
 
     def clear(self) -> None:
-        self.by_key.clear()
+        self.cells.clear()
+        self.areas.clear()
+        self.unlocated.clear()
         self._recent.clear()
 
     def candidates(self, domain: str, lat: float | None, lon: float | None, area_code: str | None) -> list:
-        """Placed incidents of the domain in the same area or in a cell within the distance box of the point."""
-        found: dict[int, Any] = {}
-        if area_code:
-            found.update(self.by_key.get((domain, area_code), ()))
-        if lat is not None and lon is not None:
-            dlat, dlon = _box(self.distance_m, lat)
-            size = self.cell_deg
-            col0 = math.floor((lon - dlon - EDGE_DEG) / size)
-            col1 = math.floor((lon + dlon + EDGE_DEG) / size)
-            for row in range(math.floor((lat - dlat - EDGE_DEG) / size), math.floor((lat + dlat + EDGE_DEG) / size) + 1):
-                for col in range(col0, col1 + 1):
-                    bucket = self.by_key.get((domain, (row, col)))
-                    if bucket:
-                        found.update(bucket)
-        return list(found.values())
+        """What best_match may pick for an event here: without a point, every incident of its area; with one,
+        those in the cells its distance box touches and the area's incidents without a point (no duplicates)."""
+        if lat is None or lon is None:
+            by_area = self.areas.get(domain) if area_code else None
+            bucket = by_area.get(area_code) if by_area else None
+            return list(bucket.values()) if bucket else []
+        found: list = []
+        by_area = self.unlocated.get(domain) if area_code else None
+        bucket = by_area.get(area_code) if by_area else None
+        if bucket:
+            found.extend(bucket.values())
+        rows = self.cells.get(domain)
+        if rows:
+            dlat = self.dlat  # _box, inlined (hot)
+            dlon = dlat / max(0.05, math.cos(math.radians(lat)))
+            per = self.cells_per_deg
+            col0, col1 = math.floor((lon - dlon - EDGE_DEG) * per), math.floor((lon + dlon + EDGE_DEG) * per)
+            for row in range(math.floor((lat - dlat - EDGE_DEG) * per), math.floor((lat + dlat + EDGE_DEG) * per) + 1):
+                cols = rows.get(row)
+                if cols:
+                    for col in range(col0, col1 + 1):
+                        bucket = cols.get(col)
+                        if bucket:
+                            found.extend(bucket.values())
+        return found
 
     def match(self, event: Event, decision: Decision) -> Any:
         """The placed incident the event joins, or None: best_match over the candidates near it."""
@@ -196,10 +227,32 @@ class Places:
         candidates = self.candidates(decision.domain, event.lat, event.lon, event.area_code)
         if not candidates:
             return None
-        return best_match(event, decision, candidates, self.distance_m, self.window)
+        box = None if event.lat is None or event.lon is None else _box(self.distance_m, event.lat)
+        return best_match(event, decision, candidates, self.distance_m, self.window, box)
 
-    def _keys(self, inc: Any) -> list[tuple]:
-        keys: list[tuple] = [(inc.domain, inc.area_code)] if inc.area_code else []
-        if inc.lat is not None and inc.lon is not None:
-            keys.append((inc.domain, self.cell(inc.lat, inc.lon)))
-        return keys
+    def _buckets(self, inc: Any) -> list[dict[int, Any]]:
+        """The area and cell buckets an incident belongs in, made on first use."""
+        located = inc.lat is not None and inc.lon is not None
+        out = []
+        if inc.area_code:
+            for index in (self.areas, self.unlocated) if not located else (self.areas,):
+                by_area = index.get(inc.domain)
+                if by_area is None:
+                    by_area = index[inc.domain] = {}
+                bucket = by_area.get(inc.area_code)
+                if bucket is None:
+                    bucket = by_area[inc.area_code] = {}
+                out.append(bucket)
+        if located:
+            row, col = self.cell(inc.lat, inc.lon)
+            rows = self.cells.get(inc.domain)
+            if rows is None:
+                rows = self.cells[inc.domain] = {}
+            cols = rows.get(row)
+            if cols is None:
+                cols = rows[row] = {}
+            bucket = cols.get(col)
+            if bucket is None:
+                bucket = cols[col] = {}
+            out.append(bucket)
+        return out
