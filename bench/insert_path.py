@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> Result:
         batches.append(writes)
     gather_s = time.perf_counter() - t0
     with Store(fresh_db("insert_batch")) as store:
-        index = OpenIndex()
+        index = OpenIndex(cfg.rules.correlation.window, cfg.rules.correlation.distance_m)
         t0 = time.perf_counter()
         for writes in batches:
             store.write(lambda conn, w=writes: w.flush(conn, index))

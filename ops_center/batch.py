@@ -74,7 +74,7 @@ class BatchWriter:
 
     def __init__(self, store: Store, cfg: Config, rules, policy, clock: Callable[[], datetime]):
         self.store, self.cfg, self.rules, self.policy, self.clock = store, cfg, rules, policy, clock
-        self.index = OpenIndex(cfg.rules.correlation.window)
+        self.index = OpenIndex(cfg.rules.correlation.window, cfg.rules.correlation.distance_m)
         self._deadlines: dict[tuple, tuple[datetime, datetime]] = {}  # per batch: all share one `now`
         self._index_at: datetime | None = None
         self._closed: list[int] = []
@@ -293,14 +293,7 @@ class BatchWriter:
         # (with thousands of backfilled incidents in the index it was quadratic).
         if ev.occurred_at < now - 2 * self.cfg.rules.correlation.window:
             return None
-        candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
-        if not candidates:
-            return None
-        from rules.correlate import find_match
-
-        corr = self.cfg.rules.correlation
-        match = find_match(ev, decision, candidates, corr.distance_m, corr.window)
-        return self.index.by_id.get(match) if match is not None else None
+        return self.index.match(ev, decision)
 
     def _create(self, conn, ev: Event, decision: Decision, now: datetime, writes: BatchRows) -> int:
         incident_id = self.store.allocate_ids(conn, "incidents", 1)

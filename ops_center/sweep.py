@@ -12,7 +12,8 @@ import pandas as pd
 
 from ops_center.bus import IncidentEscalated, IncidentOverdue, IncidentWarned
 from ops_center.config import Config
-from ops_center.domains import LEVEL_NAMES, OPEN_STATUSES
+from ops_center.domains import LEVEL_NAMES
+from ops_center.lifecycle import AWAITING_ACK, SWEPT_STATUSES
 from ops_center.sla import SlaPolicy
 from ops_center.store import from_db, to_db
 
@@ -69,12 +70,12 @@ def sweep(incidents: Sequence[OpenIncident], now: datetime, cfg: Config, policy:
     chain = cfg.escalation.chain
     actions: list[Action] = []
     for inc in incidents:
-        if inc.status not in OPEN_STATUSES:
+        if inc.status not in SWEPT_STATUSES:
             continue
         rule = policy.rule_for(inc.domain, inc.severity, inc.category)
         level = inc.level
         key = (inc.incident_id, inc.version)
-        ack_open = inc.status == "new" and inc.acknowledged_at is None and inc.ack_due_at is not None
+        ack_open = inc.status in AWAITING_ACK and inc.acknowledged_at is None and inc.ack_due_at is not None
         if ack_open and now > inc.ack_due_at:
             up = next_level(chain, level)
             if up is not None:
@@ -97,12 +98,21 @@ def sweep(incidents: Sequence[OpenIncident], now: datetime, cfg: Config, policy:
 _COLUMNS = """i.incident_id, i.version, i.status, i.domain, i.severity, i.category, i.level, i.created_at,
        i.acknowledged_at, i.ack_due_at, i.resolve_due_at, i.ack_warned, i.resolve_warned, i.ack_overdue,
        i.overdue, i.escalations"""
-_OPEN = "i.status IN ('new', 'acknowledged', 'dispatched')"
+
+
+def _placeholders(prefix: str, statuses: Sequence[str]) -> tuple[str, dict]:
+    """`$p0, $p1, …` and their values: statuses from the lifecycle, as parameters, never literals."""
+    return ", ".join(f"${prefix}{n}" for n in range(len(statuses))), {f"{prefix}{n}": s for n, s in enumerate(statuses)}
+
+
+_SWEPT_IN, _SWEPT_PARAMS = _placeholders("swept", SWEPT_STATUSES)  # the statuses every SLA step applies in
+_AWAITING_IN, _AWAITING_PARAMS = _placeholders("awaiting", AWAITING_ACK)  # where the acknowledge clock runs
+_OPEN = f"i.status IN ({_SWEPT_IN})"
 # What a sweep at $now can act on, exactly (see sweep()): the warning thresholds per SLA rule come
 # from the `th` table, built per sweep from SlaPolicy.warn_horizon (category row, else the domain
 # row, else the severity's strictest row, as in SlaPolicy.rule_for).
-_DUE_WHERE = """
-  (i.status = 'new' AND i.acknowledged_at IS NULL AND i.ack_due_at IS NOT NULL AND (
+_DUE_WHERE = f"""
+  (i.status IN ({_AWAITING_IN}) AND i.acknowledged_at IS NULL AND i.ack_due_at IS NOT NULL AND (
       (i.ack_due_at < $now AND NOT (i.level = $top AND coalesce(i.ack_overdue, false)))
       OR (i.ack_due_at >= $now AND NOT coalesce(i.ack_warned, false)
           AND i.ack_due_at <= coalesce(c.ack_t, d.ack_t, u.ack_t))))
@@ -123,7 +133,7 @@ def _due_query(now: datetime, policy: SlaPolicy) -> tuple[str, dict]:
     """The pre-selection query and its parameters: one row of warning horizons per SLA rule."""
     rows = [(r.domain, r.category, r) for r in policy.rules()]
     rows += [("*", None, r) for r in policy.strictest().values()]
-    params: dict = {"now": to_db(now), "top": policy.cfg.escalation.chain[-1]}
+    params: dict = {"now": to_db(now), "top": policy.cfg.escalation.chain[-1], **_SWEPT_PARAMS, **_AWAITING_PARAMS}
     values = []
     for n, (domain, category, rule) in enumerate(rows):
         values.append(f"(CAST($d{n} AS VARCHAR), CAST($s{n} AS VARCHAR), CAST($c{n} AS VARCHAR), "
@@ -142,7 +152,7 @@ def load_open(store, now: datetime | None = None, policy: SlaPolicy | None = Non
     if now is not None and policy is not None:
         sql, params = _due_query(now, policy)
     else:
-        sql, params = f"SELECT {_COLUMNS} FROM incidents i WHERE {_OPEN}", {}  # noqa: S608 - constants only
+        sql, params = f"SELECT {_COLUMNS} FROM incidents i WHERE {_OPEN}", dict(_SWEPT_PARAMS)  # noqa: S608
     rows = store.query(sql, params)
     return [
         OpenIncident(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], from_db(r[7]), from_db(r[8]),
@@ -191,7 +201,8 @@ def _per_incident(actions: Sequence[Action]) -> pd.DataFrame:
                       **_DTYPES})
 
 
-_APPLY_SQL = """
+# Placeholders only (_placeholders); every value is a parameter.
+_APPLY_SQL = f"""
 UPDATE incidents SET
     level = coalesce(u.level, incidents.level),
     ack_due_at = coalesce(u.ack_due_at, incidents.ack_due_at),
@@ -202,12 +213,12 @@ UPDATE incidents SET
     supervised = coalesce(u.supervised, incidents.supervised),
     escalations = coalesce(incidents.escalations, 0) + u.escalations,
     version = incidents.version + u.bumps,
-    updated_at = ?
+    updated_at = $now
 FROM sweep_updates u
 WHERE incidents.incident_id = u.incident_id AND incidents.version = u.version
-  AND incidents.status IN ('new', 'acknowledged', 'dispatched')
+  AND incidents.status IN ({_SWEPT_IN})
 RETURNING incidents.incident_id
-"""
+"""  # noqa: S608
 
 
 def _timeline(a: Action) -> list[tuple[str, str, dict]]:
@@ -249,7 +260,7 @@ def apply_sweep(store, bus, actions: Sequence[Action], now: datetime) -> list[Ac
         conn.execute("SELECT 1").fetchall()  # register() refuses while an earlier result is unread
         conn.register("sweep_updates", updates)
         try:
-            hit = {r[0] for r in conn.execute(_APPLY_SQL, [to_db(now)]).fetchall()}
+            hit = {r[0] for r in conn.execute(_APPLY_SQL, {"now": to_db(now), **_SWEPT_PARAMS}).fetchall()}
         finally:
             conn.unregister("sweep_updates")
         applied = [a for a in actions if a.incident_id in hit]

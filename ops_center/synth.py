@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ops_center.config import Config
-from ops_center.domains import LEVELS, UNCLASSIFIED
+from ops_center.domains import LEVELS, SEVERITIES, STATUSES, UNCLASSIFIED
+from ops_center.lifecycle import ACTIONS, TRANSITIONS, target
 from ops_center.pipeline import key_hash  # the pipeline's own hash: synthetic events dedup like live ones
 from ops_center.store import COORDINATE_DECIMALS
 
@@ -30,7 +31,6 @@ _US = 1_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SOURCES = ("sensor", "grid", "hotline")
 SOURCE_IDS = {"sensor": "mqtt_sensors", "grid": "mqtt_grid", "hotline": "hotline_drop"}
-SEVERITIES = ("P1", "P2", "P3", "P4")
 
 
 @dataclass(frozen=True)
@@ -412,17 +412,15 @@ def _chunk(world: _World, rng: np.random.Generator, created: np.ndarray, storm: 
     has_fail = has_res1 & verify_fail & seen(fail_at)
     has_res = has_res1 & (~verify_fail | seen(resolved))
     has_closed = has_res & seen(closed_at)
-    status = np.full(n, 0)  # index into STATUS below
-    status[has_ack] = 1
-    status[has_dispatch] = 2
-    status[has_res1] = 3
-    status[has_fail & ~has_res] = 2
-    status[has_closed] = 4
-    status[is_fa] = 5
-    status[is_merged] = 6
+    # the lifecycle steps each incident took, in the order they happen; the walk yields its status
+    status, walk = _walk(created, (
+        ("acknowledge", has_ack, ack_at), ("dispatch", has_dispatch, dispatch_at), ("resolve", has_res1, resolved1),
+        ("verify_fail", has_fail, fail_at), ("resolve", has_fail & has_res, resolved), ("close", has_closed, closed_at),
+        ("false_alarm", is_fa, fa_at), ("merge", is_merged, merged_at)))
 
     first_res = np.where(has_res1, resolved1, -1)
-    ack_overdue = np.where(has_ack, ack_at > ack_due, end_us > ack_due)
+    # the acknowledge clock stops at the acknowledgement, or when a merge took the incident out of the queue
+    ack_overdue = np.where(has_ack, ack_at, np.where(is_merged, merged_at, end_us)) > ack_due
     overdue = np.where(has_res1, resolved1 > res_due, (end_us > res_due) & live)
     overdue &= ~is_fa & ~is_merged
     escalations = ack_overdue.astype(np.int64) + overdue
@@ -473,6 +471,7 @@ def _chunk(world: _World, rng: np.random.Generator, created: np.ndarray, storm: 
     return {
         "n": n, "cat": cat, "sev": sev, "src": src, "grid": grid, "lat": lat, "lon": lon, "device": device,
         "dev_names": dev_names, "created": created, "ack_due": ack_due, "res_due": res_due, "status": status,
+        "walk": walk, "steps_taken": sum(mask.astype(np.int32) for _, mask, *_ in walk),
         "times": times, "first_res": first_res, "fail_at": np.where(has_fail, fail_at, -1),
         "fa_at": np.where(is_fa, fa_at, -1), "merged_at": np.where(is_merged, merged_at, -1),
         "merge_back": merge_back, "is_merged": is_merged, "ack_overdue": ack_overdue, "overdue": overdue,
@@ -485,12 +484,33 @@ def _chunk(world: _World, rng: np.random.Generator, created: np.ndarray, storm: 
     }
 
 
-STATUS = ("new", "acknowledged", "dispatched", "resolved", "closed", "false_alarm", "merged")
 SOURCE_COMBOS = [[s] for s in SOURCES] + [[a, b] for a in SOURCES for b in SOURCES]
 
 
-_ACTIONS = ("created", "acknowledge", "dispatch", "escalate", "resolve", "verify_fail", "close", "false_alarm",
-            "merge")
+_ACTIONS = ("created", *ACTIONS)  # timeline actions: the creation record and the lifecycle's steps
+_CODE = {s: i for i, s in enumerate(STATUSES)}  # status codes: positions in the shared STATUSES
+# action -> the status code it leads to from each status code (-1: the lifecycle does not allow it there)
+_MOVES = {a: np.array([_CODE.get(target(a, s), -1) for s in STATUSES]) for a in TRANSITIONS}
+
+
+def _walk(created: np.ndarray, steps) -> tuple[np.ndarray, list]:
+    """Take every incident's steps through the lifecycle, so a synthetic history can only be a legal one.
+
+    `steps` are (action, mask of incidents taking it, µs time) in the order they happen; returns the final
+    status codes and, per step, (action, mask, time, status codes before, status codes after).
+    """
+    status = np.full(len(created), _CODE["new"])
+    last = created.copy()
+    walk = []
+    for action, mask, at in steps:
+        before = status[mask]
+        after = _MOVES[action][before]
+        if (after < 0).any() or (at[mask] < last[mask]).any():
+            raise ValueError(f"synthetic history: {action} taken where or when the lifecycle does not allow it")
+        status[mask] = after
+        last[mask] = at[mask]
+        walk.append((action, mask, at, before, after))
+    return status, walk
 
 
 def _write(store, world: _World, c: dict, *, timeline: bool, events: bool) -> None:
@@ -540,9 +560,6 @@ def _incidents(w: _World, c: dict, base: int) -> pa.Table:
     two = lens == 2
     flat[offsets[:-1][two] + 1] = second[combo[two]]
     sources = pa.ListArray.from_arrays(pa.array(offsets), _dict(flat, SOURCES))
-    transitions = sum((t[k] >= 0).astype(np.int32) for k in ("ack", "dispatch", "res", "closed"))
-    transitions += (c["first_res"] >= 0) & (c["fail_at"] >= 0)
-    transitions += (c["fail_at"] >= 0) + (c["fa_at"] >= 0) + (c["merged_at"] >= 0)
     local = np.arange(n)
     merged_into = np.where(c["is_merged"], base + local - c["merge_back"], 0)
     sat = c["satisfied"]
@@ -551,8 +568,8 @@ def _incidents(w: _World, c: dict, base: int) -> pa.Table:
     dept = np.array([i if d is not None else -1 for i, d in enumerate(w.domain_dept)])
     return pa.table({
         "incident_id": pa.array(base + local, type=pa.int64()),
-        "version": pa.array(1 + transitions + c["escalations"], type=pa.int32()),
-        "status": _dict(c["status"], STATUS),
+        "version": pa.array(1 + c["steps_taken"] + c["escalations"], type=pa.int32()),
+        "status": _dict(c["status"], STATUSES),
         "domain": _dict(w.cat_domain[cat], w.domain_names),
         "category": _dict(cat, [x.code for x in CATEGORIES]),
         "severity": _dict(c["sev"], SEVERITIES),
@@ -587,31 +604,25 @@ def _incidents(w: _World, c: dict, base: int) -> pa.Table:
 
 
 def _timeline(w: _World, c: dict, base: int) -> pa.Table:
-    n, t, cat, grid = c["n"], c["times"], c["cat"], c["grid"]
+    n, cat, grid = c["n"], c["cat"], c["grid"]
     ng = len(w.grids)
-    S = {s: i for i, s in enumerate(STATUS)}
     officer = 1 + c["officer"]  # actor 0 is "system"
     fixed = w.note_fixed
     parts = []  # (mask, ts, actor, action, from, to, note)
     all_rows = np.ones(n, dtype=bool)
-    parts.append((all_rows, c["created"], 0, "created", -1, S["new"], cat * ng + grid))
-    parts.append((t["ack"] >= 0, t["ack"], officer, "acknowledge", S["new"], S["acknowledged"], fixed))
-    parts.append((t["dispatch"] >= 0, t["dispatch"], officer, "dispatch", S["acknowledged"], S["dispatched"],
-                  w.note_dispatch + w.cat_domain[cat]))
+    parts.append((all_rows, c["created"], 0, "created", -1, _CODE["new"], cat * ng + grid))
+    # the SLA sweep's steps keep the status (from/to NULL, as the sweep writes them)
     ack_esc = c["ack_overdue"] & (c["escalations"] > 0)
-    parts.append((ack_esc, c["ack_due"], 0, "escalate", -1, -1,
+    parts.append((ack_esc, c["ack_due"], 0, "escalated", -1, -1,
                   w.note_ack_escalate + np.minimum(c["base_level"] + 1, len(LEVELS) - 1)))
     res_esc = c["overdue"] & (c["res_due"] <= c["updated"].max())
-    parts.append((res_esc, c["res_due"], 0, "escalate", -1, -1, w.note_res_escalate + c["level"]))
-    fail = c["fail_at"] >= 0
-    parts.append((c["first_res"] >= 0, c["first_res"], officer, "resolve", S["dispatched"], S["resolved"], fixed + 1))
-    parts.append((fail, c["fail_at"], officer, "verify_fail", S["resolved"], S["dispatched"], fixed + 2))
-    parts.append((fail & (t["res"] >= 0), t["res"], officer, "resolve", S["dispatched"], S["resolved"], fixed + 1))
-    parts.append((t["closed"] >= 0, t["closed"], officer, "close", S["resolved"], S["closed"], fixed + 3))
-    parts.append((c["fa_at"] >= 0, c["fa_at"], officer, "false_alarm", S["acknowledged"], S["false_alarm"], fixed + 4))
-    merged = c["merged_at"] >= 0
-    merge_from = np.where((t["ack"] >= 0) & (t["ack"] < c["merged_at"]), S["acknowledged"], S["new"])
-    parts.append((merged, c["merged_at"], officer, "merge", merge_from, S["merged"], fixed + 5))
+    parts.append((res_esc, c["res_due"], 0, "overdue", -1, -1, w.note_res_escalate + c["level"]))
+    notes = {"acknowledge": fixed, "dispatch": w.note_dispatch + w.cat_domain[cat], "resolve": fixed + 1,
+             "verify_fail": fixed + 2, "close": fixed + 3, "false_alarm": fixed + 4, "merge": fixed + 5}
+    for action, mask, at, before, after in c["walk"]:
+        frm, to = np.full(n, -1), np.full(n, -1)
+        frm[mask], to[mask] = before, after
+        parts.append((mask, at, officer, action, frm, to, notes[action]))
     cols: dict[str, list] = {k: [] for k in ("inc", "ts", "actor", "action", "from", "to", "note")}
     for mask, ts, actor, action, frm, to, note in parts:
         rows = np.flatnonzero(mask)
@@ -630,8 +641,8 @@ def _timeline(w: _World, c: dict, base: int) -> pa.Table:
         "ts": _ts(a["ts"]),
         "actor": _dict(a["actor"], ["system", *w.officers]),
         "action": _dict(a["action"], _ACTIONS),
-        "from_status": _nullable(a["from"], list(STATUS)),
-        "to_status": _nullable(a["to"], list(STATUS)),
+        "from_status": _nullable(a["from"], list(STATUSES)),
+        "to_status": _nullable(a["to"], list(STATUSES)),
         "note": _dict(a["note"], w.notes),
     })
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
-from bisect import bisect_left
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat, starmap
-from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -20,20 +17,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.domains import UNCLASSIFIED
 from ops_center.model import Decision, Event
 from ops_center.store import to_db
-from rules.correlate import haversine_m
-from rules.engine import RuleSet, RuleState
+from rules.correlate import Places, Reported
+from rules.engine import DEFAULT_DEDUP_WINDOW, RuleSet, RuleState
 
 EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))  # positional construction follows this order
 TIME_FIELDS = ("occurred_at", "received_at")
 EMPTY_IS_BLANK = ("source_id", "natural_key", "text")  # str fields of Event: NULL becomes ""
 UNIQUE_FIELDS = ("natural_key",)  # one value per event: nothing to share
-NO_WINDOW = timedelta(0)
 BATCH_ROWS = 4096  # Events built per slice of the table
-CELLS_PER_DEG = 200  # ≈ 550 m × 480 m map cells at Chengdu, the size OpenIndex uses
-EDGE_DEG = 1e-9  # widens the cell range a hair, so float rounding at a cell edge never drops a candidate
 
 # Only what Event and `compare` read, in replay order; `end` NULL means no upper bound.
 READ_SQL = ("SELECT source, source_id, natural_key, occurred_at, received_at, kind, device_id, metric, value, event, "
@@ -196,7 +189,7 @@ def replay(data: Frame, ruleset: RuleSet, *, distance_m: float | None = None,
     window = corr.window if window is None else window
     started = time.perf_counter()
     summary = BacktestSummary(events=data.shape[0])
-    sim = _Simulation(summary, _Places(distance_m, window))
+    sim = _Simulation(summary, Places(distance_m, window), ruleset.cfg.site.default_area)
     evaluate, state, step = ruleset.evaluate, RuleState(), sim.step
     for events in _event_batches(data):
         for ev, p in zip(events, ruleset.predictions(events), strict=True):  # the model asked per batch, as live
@@ -206,22 +199,31 @@ def replay(data: Frame, ruleset: RuleSet, *, distance_m: float | None = None,
 
 
 class _Simulation:
-    """The live pipeline's dedup, correlation and clears, applied to in-memory would-be incidents."""
+    """The live pipeline's dedup, correlation and clears, applied to in-memory would-be incidents.
 
-    def __init__(self, summary: BacktestSummary, places: _Places):
+    Correlation is the live one (rules.correlate.Places, as OpenIndex keeps it); a report that joins a
+    would-be incident, by dedup or correlation, keeps it alive as it does a live one.
+    """
+
+    def __init__(self, summary: BacktestSummary, places: Places, default_area: str):
         self.s = summary
         self.places = places
-        self.last_report: dict[str, datetime] = {}  # dedup key of an open would-be incident -> its last report
+        self.default_area = default_area  # where an event without an area is filed, as live
+        self.by_dedup: dict[str, Reported] = {}  # dedup key -> the open would-be incident
+        self.next_id = 1
+        self.expire_at = datetime.min.replace(tzinfo=UTC)
         self.rule_id = summary.event_rule_ids.append
         self.domain = summary.event_domains.append
 
     def step(self, ev: Event, decisions: list[Decision]) -> None:
         """One event: every decision applied in order; the first that opens names the event's rule."""
         first = None
+        if ev.occurred_at >= self.expire_at:  # now and then: expiry only keeps the cells small
+            self.places.expire(ev.occurred_at)
+            self.expire_at = ev.occurred_at + self.places.window / 8
         for d in decisions:
             if d.clears:
-                if d.dedup_key and self.last_report.pop(d.dedup_key, None) is not None:
-                    self.s.cleared += 1
+                self._clear(ev, d)
                 continue
             if first is None:
                 first = d
@@ -230,107 +232,45 @@ class _Simulation:
         self.rule_id(first.rule_id if first else None)
         self.domain(first.domain if first else None)
 
+    def _clear(self, ev: Event, d: Decision) -> None:
+        """As live: the incident of the key records the clear; with auto-resolve it leaves the open ones."""
+        inc = self.by_dedup.get(d.dedup_key) if d.dedup_key else None
+        if inc is None:
+            return
+        self.s.cleared += 1
+        if d.auto_resolve or ev.source == "system":
+            del self.by_dedup[d.dedup_key]
+            self.places.remove(inc)
+
     def _open(self, ev: Event, d: Decision) -> None:
         """Bump the open incident of the dedup key, else join one nearby, else create one."""
         s, key, at = self.s, d.dedup_key, ev.occurred_at
         if key:
-            last = self.last_report.get(key)
-            if last is not None and at - last <= (d.dedup_window or NO_WINDOW):
-                self.last_report[key] = at
+            inc = self.by_dedup.get(key)
+            if inc is not None and at - inc.last_report_at <= (d.dedup_window or DEFAULT_DEDUP_WINDOW):
+                self._report(inc, ev)
                 s.bumped += 1
                 return
-        if d.domain != UNCLASSIFIED and self.places.joins(d.domain, ev):  # find_match never joins unclassified
+        inc = self.places.match(ev, d)
+        if inc is not None:
+            self._report(inc, ev)
             s.correlated += 1
             return
         s.created += 1
         s.incidents_by_domain[d.domain] += 1
         s.incidents_by_rule[d.rule_id] += 1
+        inc = Reported(self.next_id, d.domain, ev.lat, ev.lon, ev.area_code or self.default_area, at, [ev.source])
+        self.next_id += 1
         if key:
-            self.last_report[key] = at
-        if d.domain != UNCLASSIFIED:
-            self.places.add(d.domain, ev)
+            self.by_dedup[key] = inc
+        self.places.touch(inc)
 
-
-class _Places:
-    """Would-be incidents by map cell and area, enough to tell whether find_match would join an event to one."""
-
-    # The counts only depend on whether an event joins *some* incident, never which one, so `joins` is
-    # find_match's test stopping at the first hit (tests/test_backtest_places.py pins the two together).
-    # Entries arrive in time order: a cell is scanned newest first and stops at the window, and for the
-    # area rule the newest report of the area is all that counts.
-
-    def __init__(self, distance_m: float, window: timedelta):
-        self.distance_m = distance_m
-        self.window = window
-        self.dlat = distance_m / 111_000.0  # the very box find_match tests first
-        self.cells: dict[str, dict[int, dict[int, list]]] = {}  # domain -> row -> column -> [(at, lat, lon)]
-        self.area_last: dict[tuple, datetime] = {}  # (domain, area) -> newest report, located or not
-        self.unlocated_last: dict[tuple, datetime] = {}  # (domain, area) -> newest report without a point
-
-    def add(self, domain: str, ev: Event) -> None:
-        at, lat, lon, area = ev.occurred_at, ev.lat, ev.lon, ev.area_code
-        if lat is not None and lon is not None:
-            row, col = _cell(lat), _cell(lon)
-            rows = self.cells.get(domain)
-            if rows is None:
-                rows = self.cells[domain] = {}
-            cols = rows.get(row)
-            if cols is None:
-                cols = rows[row] = {}
-            pool = cols.get(col)
-            if pool is None:
-                cols[col] = [(at, lat, lon)]
-            else:
-                pool.append((at, lat, lon))
-        elif area:
-            self.unlocated_last[(domain, area)] = at
-        if area:
-            self.area_last[(domain, area)] = at
-
-    def joins(self, domain: str, ev: Event) -> bool:
-        """Would find_match return an incident of this domain for the event?"""
-        cutoff = ev.occurred_at - self.window
-        if ev.lat is not None and ev.lon is not None:
-            if self._near(domain, ev.lat, ev.lon, cutoff):
-                return True
-            same_area = self.unlocated_last  # two points are judged by distance alone
-        else:
-            same_area = self.area_last
-        last = same_area.get((domain, ev.area_code)) if ev.area_code else None
-        return last is not None and last >= cutoff
-
-    def _near(self, domain: str, lat: float, lon: float, cutoff: datetime) -> bool:
-        """A located incident inside the distance, looking only at the cells find_match's box touches."""
-        rows = self.cells.get(domain)
-        if not rows:
-            return False
-        dlat = self.dlat
-        dlon = dlat / max(0.05, math.cos(math.radians(lat)))
-        # _cell inlined (hot): the box's first and last row and column
-        col0, col1 = int((lon - dlon - EDGE_DEG) * CELLS_PER_DEG), int((lon + dlon + EDGE_DEG) * CELLS_PER_DEG)
-        for row in range(int((lat - dlat - EDGE_DEG) * CELLS_PER_DEG), int((lat + dlat + EDGE_DEG) * CELLS_PER_DEG) + 1):
-            cols = rows.get(row)
-            if cols:
-                for col in range(col0, col1 + 1):
-                    pool = cols.get(col)
-                    if pool and self._hit(pool, lat, lon, dlon, cutoff):
-                        return True
-        return False
-
-    def _hit(self, pool: list[tuple], lat: float, lon: float, dlon: float, cutoff: datetime) -> bool:
-        dlat, distance_m = self.dlat, self.distance_m
-        for at, c_lat, c_lon in reversed(pool):
-            if at < cutoff:
-                del pool[:bisect_left(pool, cutoff, key=itemgetter(0))]  # a busy cell never grows without bound
-                return False
-            if abs(c_lat - lat) <= dlat and abs(c_lon - lon) <= dlon and haversine_m(lat, lon, c_lat, c_lon) <= distance_m:
-                return True
-        return False
-
-
-def _cell(degrees: float) -> int:
-    """Row or column of a map cell: any monotonic rounding works if add and _near agree, and this one skips fmod."""
-    return int(degrees * CELLS_PER_DEG)
+    def _report(self, inc: Reported, ev: Event) -> None:
+        """One more report: its time and source kind, and the incident is a correlation candidate again."""
+        inc.last_report_at = ev.occurred_at
+        if ev.source not in inc.sources:
+            inc.sources.append(ev.source)
+        self.places.touch(inc)
 
 
 def compare(df_events: Frame, summary: BacktestSummary, actual_by_domain: dict[str, int],

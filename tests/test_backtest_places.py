@@ -1,4 +1,5 @@
-"""The backtest's fast paths agree with the real code: `_Places.joins` with find_match, Arrow with pandas."""
+"""The correlation index and the backtest's fast paths agree with the plain code: Places with a full scan,
+Arrow with pandas."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pyarrow as pa
 import pytest
 
 from ops_center.model import Decision
-from rules.backtest import _Places, events_from_arrow, events_from_df, read_events, replay
-from rules.correlate import Candidate, find_match
+from rules.backtest import events_from_arrow, events_from_df, read_events, replay
+from rules.correlate import Places, Reported, best_match
 from tests.fixtures_rules import T0, make_event
 from tests.test_rules_backtest import backtest_db  # noqa: F401  (fixture)
 
@@ -19,14 +20,14 @@ DOMAINS = ("fire_safety", "traffic")
 AREAS = ("A1", "A2", None)
 
 
-def _random_events(rng: random.Random, lat0: float, lon0: float, n: int) -> list:
+def _random_events(rng: random.Random, lat0: float, lon0: float, n: int, spread: float) -> list:
     """Reports scattered over a few cells and ~2 windows, some without a point or an area."""
     at, out = T0, []
     for i in range(n):
         at += timedelta(seconds=rng.choice((0, 5, 40, 300)))
         located = rng.random() > 0.15
-        lat = lat0 + rng.uniform(-0.012, 0.012) if located else None
-        lon = lon0 + rng.uniform(-0.012, 0.012) if located else None
+        lat = lat0 + rng.uniform(-spread, spread) if located else None
+        lon = lon0 + rng.uniform(-spread, spread) if located else None
         if located and rng.random() < 0.05:
             lon = None  # half a point counts as none
         out.append((rng.choice(DOMAINS), make_event(rng.choice(("sensor", "grid")), at=at, natural_key=f"n{i}",
@@ -36,22 +37,32 @@ def _random_events(rng: random.Random, lat0: float, lon0: float, n: int) -> list
 
 @pytest.mark.parametrize(("lat0", "lon0", "distance_m"), [
     (30.6596, 104.0893, 300.0),  # Chengdu, the shipped distance
-    (30.6596, 104.0893, 900.0),  # a distance wider than a map cell
+    (30.6596, 104.0893, 900.0),
+    (30.6596, 104.0893, 2000.0),  # far wider than the old fixed 3 × 3 cells (≈ 480 m each) reached
     (30.6596, 104.0893, 40.0),
     (-33.87, -151.21, 300.0),  # negative cells
     (64.15, -21.94, 500.0),  # far north: a cell is narrow in metres, the box wide in degrees
 ])
-def test_joins_agrees_with_find_match(lat0, lon0, distance_m):
+def test_places_finds_what_a_full_scan_finds(lat0, lon0, distance_m):
+    """Places.match (cells near the point) picks exactly what best_match over every incident picks."""
     rng = random.Random(f"{lat0}{distance_m}")
-    places, seen, joined = _Places(distance_m, WINDOW), [], 0
-    for domain, ev in _random_events(rng, lat0, lon0, 1500):
+    places, seen, joined = Places(distance_m, WINDOW), [], 0
+    spread = max(0.012, 3 * distance_m / 111_000)
+    for domain, ev in _random_events(rng, lat0, lon0, 1500, spread):
+        places.expire(ev.occurred_at)
         decision = Decision("r", domain, "c", "P3", "community", None, "t")
-        expected = find_match(ev, decision, seen, distance_m, WINDOW) is not None
-        assert places.joins(domain, ev) == expected, (domain, ev)
-        joined += expected
-        if not expected:
-            places.add(domain, ev)
-            seen.append(Candidate(len(seen) + 1, domain, ev.lat, ev.lon, ev.occurred_at, (ev.source,), ev.area_code))
+        expected = best_match(ev, decision, seen, distance_m, WINDOW)
+        assert places.match(ev, decision) is expected, (domain, ev)
+        if expected is None:
+            inc = Reported(len(seen) + 1, domain, ev.lat, ev.lon, ev.area_code, ev.occurred_at, [ev.source])
+            seen.append(inc)
+        else:
+            joined += 1
+            inc = expected
+            inc.last_report_at = ev.occurred_at
+            if ev.source not in inc.sources:
+                inc.sources.append(ev.source)
+        places.touch(inc)
     assert 0 < joined < 1500  # both answers were exercised
 
 

@@ -12,6 +12,7 @@ from ops_center.bus import IncidentEscalated, IncidentMerged, IncidentTransition
 from ops_center.domains import STATUS_NAMES, STATUSES
 from ops_center.incidents import (
     IN_PLACE,
+    ROLE_ACTIONS,
     TRANSITIONS,
     Actor,
     Conflict,
@@ -22,7 +23,7 @@ from ops_center.incidents import (
     ServiceError,
     allowed_actions,
 )
-from ops_center.lifecycle import SYSTEM_ACTIONS
+from ops_center.lifecycle import ACTOR_KINDS, STEPS, SYSTEM_ACTIONS, target, timeline_errors
 from tests.factories import FixedClock, grid_in, grid_outside, make_incident
 
 
@@ -378,3 +379,24 @@ def test_source_close_goes_through_the_lifecycle(service, store, cfg, fixed_now)
     assert audit_rows(store, iid)[-1][:2] == ("source:hotline_api", "source_close")
     # already closed: a second close from the source changes nothing
     assert store.write(lambda conn: service.system_transition(conn, source, "source_close", iid, "", fixed_now)) == []
+
+
+def test_the_lifecycle_defines_each_step_once_with_its_actor_kind():
+    assert len({s.action for s in STEPS}) == len(STEPS)
+    assert {s.actor for s in STEPS} == set(ACTOR_KINDS)
+    assert SYSTEM_ACTIONS == {"source_close", "auto_resolve"} and not SYSTEM_ACTIONS & set(ROLE_ACTIONS["admin"])
+    assert target("auto_resolve", "new") == "resolved" and target("resolve", "new") is None
+    assert target("source_close", "resolved") == "closed" and target("escalated", "merged") is None
+
+
+@pytest.mark.parametrize(("rows", "legal"), [
+    ([("created", None, "new"), ("auto_resolve", "new", "resolved"), ("close", "resolved", "closed")], True),
+    ([("created", None, "new"), ("correlated", None, None), ("source_close", "new", "closed"),
+      ("hotline_update", None, None)], True),
+    ([("created", None, "new"), ("resolve", "new", "resolved")], False),  # a person resolves what was dispatched
+    ([("created", None, "new"), ("merge", "new", "merged"), ("escalated", None, None)], False),  # swept after a merge
+    ([("created", None, "new"), ("acknowledge", "new", "dispatched")], False),  # the row lies about where it led
+    ([("acknowledge", "new", "acknowledged")], False),  # no creation
+])
+def test_timeline_errors_accepts_exactly_the_legal_walks(rows, legal):
+    assert (timeline_errors(rows) == []) is legal

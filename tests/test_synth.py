@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ops_center.domains import DOMAIN_CODES, OPEN_STATUSES, UNCLASSIFIED
+from ops_center.lifecycle import timeline_errors
 from ops_center.pipeline import key_hash
 from ops_center.sla import SlaPolicy
 from ops_center.store import Store, from_db
@@ -132,4 +133,26 @@ def test_timeline_rows_follow_the_lifecycle(history):
     assert actions["created"] == n
     closed = store.query("SELECT count(*) FROM incidents WHERE status = 'closed'")[0][0]
     assert actions["close"] == closed
-    assert {"acknowledge", "dispatch", "resolve", "escalate", "false_alarm", "verify_fail"} <= set(actions)
+    assert {"acknowledge", "dispatch", "resolve", "escalated", "overdue", "false_alarm", "verify_fail",
+            "merge"} <= set(actions)
+
+
+def test_every_timeline_is_a_walk_through_the_lifecycle(history):
+    """Each incident's rows, oldest first, are legal steps of ops_center.lifecycle and end in its status."""
+    store, n = history
+    rows = store.query("SELECT t.incident_id, t.action, t.from_status, t.to_status, i.status FROM incident_timeline t "
+                       "JOIN incidents i USING (incident_id) ORDER BY t.incident_id, t.ts, t.rowid")
+    walks: dict[int, list] = {}
+    final: dict[int, str] = {}
+    for incident_id, action, frm, to, status in rows:
+        walks.setdefault(incident_id, []).append((action, frm, to))
+        final[incident_id] = status
+    assert len(walks) == n
+    errors = {i: e for i, steps in walks.items() if (e := timeline_errors(steps))}
+    assert errors == {}
+    ended = {i: next((to for _, _, to in reversed(steps) if to is not None)) for i, steps in walks.items()}
+    assert ended == final
+    # the checker is not a rubber stamp: the same rows with one step out of place are refused
+    walk = next(steps for steps in walks.values() if [a for a, _, _ in steps][:3] == ["created", "acknowledge",
+                                                                                        "dispatch"])
+    assert timeline_errors([walk[0], walk[2], walk[1], *walk[3:]])
