@@ -34,7 +34,11 @@ class KindRules:
         self.current = self
 
     @staticmethod
-    def evaluate(ev: Event, state=None) -> list[Decision]:
+    def predictions(events: list[Event]) -> list[None]:
+        return [None] * len(events)  # no text model
+
+    @staticmethod
+    def evaluate(ev: Event, state=None, prediction=None) -> list[Decision]:
         domain = ev.category or "fire_safety"
         if ev.source == "sensor":
             return [Decision("s", domain, "alarm", "P2", "street", None, "alarm", dedup_key=f"dev|{ev.device_id}",
