@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -58,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, type=Path, help="output file, .xlsx or .csv")
     shots = sub.add_parser("screenshots", help="write PNG screenshots of every screen on demo data")
     shots.add_argument("--out", type=Path, default=ROOT / "out" / "screenshots", help="folder (default out/screenshots)")
+    from ops_center.backup_cli import add_parsers as add_backup_parsers
     from rules.cli import add_parser as add_rules_parser
 
+    add_backup_parsers(sub)
     add_rules_parser(sub)
     _add_common_everywhere(parser)
     return parser
@@ -86,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         return run_rules(args, cfg, args.config)
     if command == "report":
         return _report(args, cfg)
+    if command in ("backup", "restore"):
+        from ops_center.backup_cli import run as run_backup
+        from ops_center.context import utc_now
+
+        return run_backup(args, cfg, args.config, utc_now)
     if command == "screenshots":
         from ops_center.screenshots import main as screenshots_main
 
@@ -158,6 +166,7 @@ def _serve(args: argparse.Namespace, cfg) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
+    pid_file = _announce_pid(args, cfg, ctx, running)
     try:
         if server is not None:
             server.serve_forever()
@@ -166,7 +175,25 @@ def _serve(args: argparse.Namespace, cfg) -> int:
                 pass
     finally:
         running.stop()
+        pid_file.unlink(missing_ok=True)
     return 0
+
+
+def _announce_pid(args: argparse.Namespace, cfg, ctx, running) -> Path:
+    """`<store>.pid` for `run.py backup`, and SIGUSR1 as its request: a backup on the scheduler's thread."""
+    from ops_center.app import backup_running_store
+    from ops_center.backup_cli import BACKUP_SIGNAL, pid_path, store_file
+
+    def _on_backup(_signum, _frame):
+        if running.scheduler is not None:
+            running.scheduler.add_job(backup_running_store, args=[ctx], id="store_backup_now", replace_existing=True)
+        else:
+            threading.Thread(target=backup_running_store, args=[ctx], daemon=True).start()
+
+    signal.signal(BACKUP_SIGNAL, _on_backup)
+    path = pid_path(store_file(cfg, args.config, args.db))
+    path.write_text(f"{os.getpid()}\n")
+    return path
 
 
 if __name__ == "__main__":

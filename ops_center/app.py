@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ops_center.backup import BackupError, BackupResult, backup
 from ops_center.bus import Bus
 from ops_center.calendar_coverage import coverage_job, log_coverage
 from ops_center.calendar_coverage import health_rows as calendar_health
@@ -145,3 +146,20 @@ def add_product_jobs(ctx: AppContext, sched) -> None:
                   coalesce=True, max_instances=1)
     sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",
                   coalesce=True, max_instances=1, misfire_grace_time=3600)
+    every = ctx.cfg.store.backup.every
+    if every is not None:
+        sched.add_job(backup_running_store, "interval", args=[ctx], seconds=every.total_seconds(), id="store_backup",
+                      coalesce=True, max_instances=1, misfire_grace_time=int(every.total_seconds()))
+
+
+def backup_running_store(ctx: AppContext) -> BackupResult | None:
+    """One online backup into store.backup.dir (scheduled, or asked by `run.py backup`); logged, never raised."""
+    settings = ctx.cfg.store.backup
+    cursor = ctx.store.cursor()
+    try:
+        return backup(cursor, resolve_path(ctx.config_path, settings.dir), ctx.clock(), settings.keep)
+    except BackupError:
+        log.exception("backup failed")
+        return None
+    finally:
+        cursor.close()

@@ -80,11 +80,20 @@ class SiteConfig(Strict):
     default_area: str
 
 
+class BackupConfig(Strict):
+    """Online backups of the store: where, how often (None: only when asked), how many kept."""
+
+    dir: str = "data/backups"
+    every: Duration | None = None
+    keep: int = Field(default=7, ge=1)
+
+
 class StoreConfig(Strict):
     path: str = "data/ops.duckdb"
     batch_max_rows: int = Field(default=2000, ge=1)
     flush_interval_ms: int = Field(default=50, ge=1)
     dedup_horizon: Duration = timedelta(days=30)
+    backup: BackupConfig = BackupConfig()
 
 
 class LoginLimitConfig(Strict):
