@@ -113,7 +113,7 @@ def _report(args: argparse.Namespace, cfg) -> int:
 
     ctx = build_context(cfg, args.config, db_path=args.db)
     try:
-        path = write_weekly_report(ctx, cfg, args.week, args.out)
+        path = write_weekly_report(ctx.store, cfg, args.week, args.out)
     finally:
         ctx.store.close()
     print(f"report written: {path}")  # noqa: T201 - the CLI's answer

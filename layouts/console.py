@@ -268,7 +268,7 @@ def load_queue(domains, area, statuses, source, severities, refresh, _tick, sort
     Input(ids.CONSOLE_SORT, "value"),
     prevent_initial_call=True,
 )
-def first_page(*_):
+def first_page(_domain, _area, _status, _source, _severity, _sort):
     """A new filter or order starts at page 1."""
     return 1
 
@@ -338,33 +338,37 @@ def show_detail(selected_rows, _refresh, current):
 
 
 @callback(
-    Output(ids.CONSOLE_MESSAGE, "children"),
-    Output(ids.CONSOLE_REFRESH, "data"),
-    Output(ids.CONSOLE_NOTE, "value"),
-    Output(ids.CONSOLE_RETRY, "data"),
-    Output(ids.CONSOLE_RETRY_BTN, "style"),
-    *[Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
-    Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
-    Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
-    Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
-    State(ids.CONSOLE_SELECTED, "data"),
-    State(ids.CONSOLE_GRID, "selectedRows"),
-    State(ids.CONSOLE_DEPARTMENT, "value"),
-    State(ids.CONSOLE_LEVEL, "value"),
-    State(ids.CONSOLE_MERGE_TARGET, "value"),
-    State(ids.CONSOLE_DOMAIN, "value"),
-    State(ids.CONSOLE_CATEGORY, "value"),
-    State(ids.CONSOLE_NOTE, "value"),
-    State(ids.CONSOLE_REFRESH, "data"),
-    State(ids.CONSOLE_RETRY, "data"),
-    State(ids.CONSOLE_EXT_HOURS, "value"),
+    output=[
+        Output(ids.CONSOLE_MESSAGE, "children"),
+        Output(ids.CONSOLE_REFRESH, "data"),
+        Output(ids.CONSOLE_NOTE, "value"),
+        Output(ids.CONSOLE_RETRY, "data"),
+        Output(ids.CONSOLE_RETRY_BTN, "style"),
+    ],
+    inputs={
+        "action_clicks": [Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
+        "bulk_clicks": Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
+        "retry_clicks": Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
+        "reject_clicks": Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
+    },
+    state={
+        "selected": State(ids.CONSOLE_SELECTED, "data"),
+        "selected_rows": State(ids.CONSOLE_GRID, "selectedRows"),
+        "department": State(ids.CONSOLE_DEPARTMENT, "value"),
+        "level": State(ids.CONSOLE_LEVEL, "value"),
+        "merge_target": State(ids.CONSOLE_MERGE_TARGET, "value"),
+        "domain": State(ids.CONSOLE_DOMAIN, "value"),
+        "category": State(ids.CONSOLE_CATEGORY, "value"),
+        "note": State(ids.CONSOLE_NOTE, "value"),
+        "refresh": State(ids.CONSOLE_REFRESH, "data"),
+        "retry": State(ids.CONSOLE_RETRY, "data"),
+        "hours": State(ids.CONSOLE_EXT_HOURS, "value"),
+    },
     prevent_initial_call=True,
 )
-def act(*args):
-    n = len(ACTIONS)
-    clicks = args[: n + 3]
-    (selected, selected_rows, department, level, merge_target, domain, category, note, refresh, retry,
-     hours) = args[n + 3:]
+def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selected_rows, department, level,
+        merge_target, domain, category, note, refresh, retry, hours):
+    clicks = [*action_clicks, bulk_clicks, retry_clicks, reject_clicks]
     trigger = dash.ctx.triggered_id
     hidden = {"display": "none"}
     if not trigger or not any(clicks):

@@ -12,8 +12,10 @@ from ops_center.bus import Bus
 from ops_center.calendar_coverage import coverage_job, log_coverage
 from ops_center.calendar_coverage import health_rows as calendar_health
 from ops_center.config import Config, resolve_path
-from ops_center.context import AppContext, utc_now
+from ops_center.context import AppContext, RunningSources, utc_now
 from ops_center.gc_tuning import settle_gc
+from ops_center.hot_incidents import HotIncidents
+from ops_center.ports import HealthRow
 from ops_center.store import Store
 
 log = logging.getLogger(__name__)
@@ -39,15 +41,18 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     service = IncidentService(store, bus, cfg, clock)
     seed_users(store, cfg, clock())
     sync_configured(store, cfg, clock())
-    sources: list = []
+    sources = RunningSources()
+    # Subscribed now, before create_app subscribes the data version: a redraw that sees a new version finds the
+    # changed ids already noted. Nothing is read until the wall asks.
+    hot = HotIncidents(store, clock=clock).attach(bus)
 
-    def health() -> list:
+    def health() -> list[HealthRow]:
         """Every source's health, plus a calendar row while next year's holidays are missing."""
-        return [source.health() for source in sources] + calendar_health(cfg, clock())
+        return [*sources.health(), *calendar_health(cfg, clock())]
 
     return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
                       pipeline=pipeline, rules=rules, registry=registry, sources=sources,
-                      health=health, clock=clock)
+                      health=health, clock=clock, hot_incidents=hot)
 
 
 @dataclass
@@ -60,20 +65,22 @@ class Running:
 
     def stop(self) -> None:
         """Stop intake first, commit what is queued, then close the store: nothing accepted is lost."""
-        last = [s for s in self.ctx.sources if getattr(s, "stop_last", False)]  # outbound: publishes what drains
-        for source in reversed(self.ctx.sources):
+        sources = list(self.ctx.sources)
+        last = [s for s in sources if getattr(s, "stop_last", False)]  # an optional marker: outbound publishes what drains
+        for source in reversed(sources):
             if source not in last:
-                _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
+                _quietly(source.stop, f"source {source.source_id}")
         if self.scheduler is not None:
             _quietly(lambda: self.scheduler.shutdown(wait=True), "scheduler")
         _quietly(self.ctx.pipeline.stop, "pipeline")
         _quietly(self.ctx.bus.drain, "bus")
         for source in last:
-            _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
+            _quietly(source.stop, f"source {source.source_id}")
         if self.broker is not None:
             _quietly(self.broker.stop, "embedded broker")
         _quietly(self.ctx.bus.close, "bus")
-        _quietly(self.ctx.hot_incidents.close, "wall hot set")
+        if self.ctx.hot_incidents is not None:
+            _quietly(self.ctx.hot_incidents.close, "wall hot set")
         self.ctx.store.close()
         log.info("stopped cleanly")
 

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.bus import DomainEvent, EventsCommitted
+from ops_center.bus import DomainEvent, EventsCommitted, IncidentMerged
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
@@ -298,8 +298,7 @@ class HotIncidents:
 
 def _also_touched(event: DomainEvent) -> tuple[int, ...]:
     """Other incidents an event changed: a merge also updates its target."""
-    into = getattr(event, "into_id", None)
-    return (into,) if into is not None else ()
+    return (event.into_id,) if isinstance(event, IncidentMerged) else ()
 
 
 def _merged(old: HotColumns, fresh: HotColumns, cutoff: datetime) -> HotColumns:
