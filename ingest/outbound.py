@@ -52,6 +52,7 @@ class Outbound:
         self.meter = Meter(clock)
         mqtt5 = use_mqtt5(cfg.mqtt, url) if mqtt5 is None else mqtt5
         client_id = f"{cfg.mqtt.client_id}-out"
+        self.link: ProcessPublisher | MqttLink
         if cfg.mqtt.receivers:  # MQTT work lives in child processes: this one too (ingest/outbound_process.py)
             self.link = ProcessPublisher(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
         else:

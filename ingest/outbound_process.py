@@ -15,6 +15,8 @@ import logging
 import multiprocessing
 import threading
 import time
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from ingest.mqtt_client import MqttLink
 from ingest.receiver_process import ignore_stop_signals, pipe_messages
@@ -72,8 +74,8 @@ class ProcessPublisher:
         self.cfg, self.client_id, self.url, self.mqtt5 = cfg, client_id, url, mqtt5
         self.state = "stopped"
         self.connected = threading.Event()
-        self._conn = None
-        self._process = None
+        self._conn: Connection | None = None
+        self._process: BaseProcess | None = None
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -92,15 +94,18 @@ class ProcessPublisher:
 
     def publish(self, topic: str, payload: bytes) -> bool:
         """Hand one message to the publisher process; False when it is not running."""
+        conn = self._conn
+        if conn is None:  # never started
+            return False
         try:
             with self._lock:
-                self._conn.send(("publish", topic, payload))
+                conn.send(("publish", topic, payload))
             return True
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError):
             return False
 
     def stop(self) -> None:
-        if self._process is None:
+        if self._process is None or self._conn is None:
             return
         self._stopping = True
         try:

@@ -308,7 +308,7 @@ class Scenario:
             status, note = rng.choice(UPDATE_NOTES)
             return {**old, "status": status, "status_notes": note, "updated_datetime": self._ts(at)}
         category, text, place = self._report_text(at)
-        request = {
+        request: dict[str, object] = {
             "service_request_id": f"12345-{at.astimezone(self.tz):%Y%m%d}-{self._seq:06d}",
             "status": "open",
             "service_name": category,

@@ -6,7 +6,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops_center.bus import Bus
 from ops_center.calendar_coverage import coverage_job, log_coverage
@@ -15,7 +17,12 @@ from ops_center.config import Config, resolve_path
 from ops_center.context import AppContext, RunningSources, utc_now
 from ops_center.gc_tuning import settle_gc
 from ops_center.hot_incidents import HotIncidents
-from ops_center.ports import HealthRow
+from ops_center.ports import HealthRow, RulesPort
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from ingest.broker import EmbeddedBroker
 from ops_center.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,8 +67,8 @@ class Running:
     """Everything start() started, so stop() can end it in reverse order."""
 
     ctx: AppContext
-    broker: object | None = None
-    scheduler: object | None = None
+    broker: EmbeddedBroker | None = None
+    scheduler: BackgroundScheduler | None = None
 
     def stop(self) -> None:
         """Stop intake first, commit what is queued, then close the store: nothing accepted is lost."""
@@ -71,8 +78,9 @@ class Running:
             if source not in last:
                 _quietly(source.stop, f"source {source.source_id}")
         if self.scheduler is not None:
-            _quietly(lambda: self.scheduler.shutdown(wait=True), "scheduler")
-        _quietly(self.ctx.pipeline.stop, "pipeline")
+            _quietly(partial(self.scheduler.shutdown, wait=True), "scheduler")
+        if self.ctx.pipeline is not None:
+            _quietly(self.ctx.pipeline.stop, "pipeline")
         _quietly(self.ctx.bus.drain, "bus")
         for source in last:
             _quietly(source.stop, f"source {source.source_id}")
@@ -101,24 +109,27 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     from ingest.store_watch import StoreWatch
     from ops_center.scheduler import build_scheduler
 
+    pipeline, rules = ctx.pipeline, ctx.rules
+    if pipeline is None or rules is None:
+        raise ValueError("start() runs what build_context() built: this context has no pipeline or rules")
     running = Running(ctx)
     log_coverage(ctx.cfg, ctx.clock())
     simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
     if simulate and ctx.cfg.simulator.history_days:
         seed_history(ctx)
-    ctx.pipeline.start()
+    pipeline.start()
     if ctx.cfg.mqtt.embedded and mqtt_url is None:
         running.broker = start_embedded(ctx.cfg)
-    ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, ctx.pipeline, ctx.registry, ctx.bus, ctx.clock,
+    ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, pipeline, ctx.registry, ctx.bus, ctx.clock,
                                      mqtt_url=mqtt_url, simulator=simulator))
     Outbound.attach(ctx, mqtt_url=mqtt_url)
-    ctx.sources.append(StoreWatch(ctx.store, ctx.pipeline))  # a failing store shows in health and on the wall
+    ctx.sources.append(StoreWatch(ctx.store, pipeline))  # a failing store shows in health and on the wall
     for source in ctx.sources:
         source.start()
     if scheduler:
-        running.scheduler = build_scheduler(ctx)
-        add_product_jobs(ctx, running.scheduler)
-        running.scheduler.start()
+        sched = running.scheduler = build_scheduler(ctx)
+        add_product_jobs(ctx, sched, rules)
+        sched.start()
     settle_gc()
     return running
 
@@ -136,7 +147,7 @@ def seed_history(ctx: AppContext) -> int:
     return n
 
 
-def add_product_jobs(ctx: AppContext, sched) -> None:
+def add_product_jobs(ctx: AppContext, sched: BackgroundScheduler, rules: RulesPort) -> None:
     """The jobs beyond the SLA sweep: weekly report, rules hot reload, source health."""
     from ops_center.weekly_report import subscription_reports_job, weekly_report_job
 
@@ -148,7 +159,7 @@ def add_product_jobs(ctx: AppContext, sched) -> None:
         sched.add_job(subscription_reports_job, "cron", args=[ctx], day_of_week=reports.weekly_day, hour=hour,
                       minute=minute, id="weekly_report_subscriptions", coalesce=True, max_instances=1,
                       misfire_grace_time=3600)
-    sched.add_job(ctx.rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
+    sched.add_job(rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
                   coalesce=True, max_instances=1)
     sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",
                   coalesce=True, max_instances=1, misfire_grace_time=3600)

@@ -87,7 +87,7 @@ class BatchRows:
             what = "关联上报" if correlated else "重复上报"
             note = f"{SOURCE_NAMES.get(ev.source, ev.source)}{what}（第{inc.report_count}次）" + (
                 f"：{ev.text[:200]}" if ev.text else "")
-            data = {"source": ev.source}
+            data: dict[str, object] = {"source": ev.source}
             if burst_from:
                 data["previous_burst"] = burst_from
                 note += f"；上一轮连续上报{burst_from}次"

@@ -10,6 +10,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import duckdb
 import orjson
@@ -263,10 +264,11 @@ class Pipeline:
     def _commit_one_by_one(self, events: list[Event], dead: list[DeadLetter]) -> BatchResult:
         """Commit each input alone; one the store still refuses becomes a dead letter, never a loss."""
         total = BatchResult()
-        for item in [*events, *dead]:
+        items: list[Event | DeadLetter] = [*events, *dead]
+        for item in items:
             single_events, single_dead = ([item], []) if isinstance(item, Event) else ([], [item])
             try:
-                part = self.store.write(lambda conn, e=single_events, d=single_dead: self.writer.apply(conn, e, d))
+                part = self.store.write(partial(self.writer.apply, events=single_events, dead=single_dead))
             except Exception as exc:  # noqa: BLE001 - recorded as a dead letter below
                 if _store_wide(exc):
                     raise
@@ -274,7 +276,7 @@ class Pipeline:
                 raw = repr(item).encode()[:65536]
                 source_id = item.source_id
                 fallback = DeadLetter(source_id, None, "store_error", raw, str(exc)[:500], self.clock())
-                part = self.store.write(lambda conn, d=fallback: self.writer.apply(conn, [], [d]))
+                part = self.store.write(partial(self.writer.apply, events=[], dead=[fallback]))
             total.domain_events.extend(part.domain_events)
             total.incident_ids |= part.incident_ids
             for name in ("accepted", "duplicates"):

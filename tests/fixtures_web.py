@@ -82,7 +82,6 @@ def web_ctx(cfg, config_path, db_path, fixed_now) -> Iterator[AppContext]:
     )
     set_context(ctx)
     yield ctx
-    ctx.hot_incidents.close()
     bus.close()
     store.close()
 
