@@ -87,9 +87,3 @@ def mqtt_sessions(cfg: Config) -> list[tuple[str, str, str]]:
                 out.extend((src.id, f"{cfg.mqtt.client_id}-{src.id}-{i}", subscription(cfg, topic))
                            for i in range(cfg.mqtt.receivers))
     return out
-
-
-def drop_folder_path(cfg: Config, config_path: str | Path) -> Path | None:
-    """Where the first configured drop folder lives (for tools that feed it)."""
-    src = next((s for s in cfg.sources if s.kind == "drop_folder" and s.enabled), None)
-    return resolve_path(config_path, src.path) if src and src.path else None

@@ -30,6 +30,7 @@ from layouts.common import (
     text_or_empty,
 )
 from ops_center import geo, queries
+from ops_center.area_codes import ancestors, level_of, street_of
 from ops_center.context import get_context
 from ops_center.domains import (
     DOMAIN_CODES,
@@ -83,7 +84,7 @@ def layout(**_: Any) -> Any:
         return stub
     cfg = get_context().cfg
     scope = queries.scope_prefix(cfg, user.scope)
-    streets = [a for a in cfg.areas.items if a.level == "street" and (scope is None or a.code.startswith(scope[:9]))]
+    streets = [a for a in cfg.areas.items if a.level == "street" and (scope is None or a.code.startswith(street_of(scope) or scope))]
     filters = html.Div(
         [
             dmc.MultiSelect(id=ids.CONSOLE_F_DOMAIN, placeholder="全部领域", clearable=True, w=220,
@@ -516,7 +517,7 @@ def area_path(code: str | None) -> str:
     """Street · community (· grid) for the queue: the street is never hidden behind a community name."""
     if not code:
         return "—"
-    codes = [c for c in (*geo.ancestors(code), code) if len(c) >= 9]
+    codes = [c for c in (*ancestors(code), code) if level_of(c) != "district"]
     return " · ".join(area_name(c) for c in codes) or area_name(code)
 
 
@@ -527,7 +528,7 @@ def _badge(text: str, cls: str = "") -> html.Span:
 def detail_head(inc: dict, tz: str) -> list:
     iid = int(inc["incident_id"])
     area = inc["area_code"]
-    path = " / ".join(area_name(c) for c in (*geo.ancestors(area), area)) if len(area) > 6 else area_name(area)
+    path = " / ".join(area_name(c) for c in (*ancestors(area), area))
     is_new = inc["status"] == "new"
     due = inc["ack_due_at"] if is_new else inc["resolve_due_at"]
     return [
@@ -614,8 +615,8 @@ def _pin_figure(inc: dict | None) -> go.Figure:
     center, zoom = {"lat": cfg.site.city.centroid[0], "lon": cfg.site.city.centroid[1]}, 11
     if inc is not None:
         area = inc["area_code"]
-        street = geo.street_of(area) or area
-        fc = geo.area_polygons(cfg, "community", street) if len(street) == 9 else None
+        street = street_of(area) or area
+        fc = geo.area_polygons(cfg, "community", street) if level_of(street) == "street" else None
         if fc and fc["features"]:
             codes = [f["properties"]["code"] for f in fc["features"]]
             traces.append(go.Choroplethmap(

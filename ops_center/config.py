@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from ops_center import area_codes
 from ops_center.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
 from ops_center.source_mapping import load_category_map
 from ops_center.yamlsource import LocatedDocument, SourceError, load_located
@@ -266,17 +267,17 @@ class AreaConfig(Strict):
     @field_validator("code")
     @classmethod
     def _code(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}|\d{15}", value):
-            raise ValueError(f"area code must be 6, 9, 12 or 15 digits (district/street/community/grid), got {value!r}")
+        if not area_codes.is_area_code(value):
+            raise ValueError(f"area code must be {area_codes.SHAPE}, got {value!r}")
         return value
 
     @property
     def level(self) -> str:
-        return {6: "district", 9: "street", 12: "community", 15: "grid"}[len(self.code)]
+        return area_codes.level_of(self.code)
 
     @property
     def parent_code(self) -> str | None:
-        return {9: self.code[:6], 12: self.code[:9], 15: self.code[:12]}.get(len(self.code))
+        return area_codes.parent_of(self.code)
 
 
 class RoadConfig(Strict):

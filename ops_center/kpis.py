@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ops_center.area_codes import sql_prefix
 from ops_center.store import to_db
 
 # Per-row flags, computed once per row in an inner projection (every flag is false for invalid rows,
@@ -182,8 +183,8 @@ def repeat_rate() -> str:
 GROUP_KEYS = {
     "district": "district_code",
     "street": "street_code",
-    "community": "CASE WHEN length(area_code) >= 12 THEN left(area_code, 12) END",
-    "grid": "CASE WHEN length(area_code) = 15 THEN area_code END",
+    "community": sql_prefix("area_code", "community"),
+    "grid": sql_prefix("area_code", "grid"),
     "domain": "domain",
 }
 COUNT_COLUMNS = ("created", "acknowledged", "resolved", "open", "overdue", "false_alarms", "ack_due")

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ops_center.area_codes import district_of, prefix, street_of
 from ops_center.config import Config
 from ops_center.domains import LEVELS, UNCLASSIFIED
 from ops_center.pipeline import key_hash  # the pipeline's own hash: synthetic events dedup like live ones
@@ -179,14 +180,14 @@ class _World:
         streets = {a.code: a.name for a in cfg.areas.items if a.level == "street"}
         roads: dict[str, list[str]] = {}
         for road in cfg.areas.roads:
-            roads.setdefault(road.area[:9], []).append(road.name)
+            roads.setdefault(street_of(road.area) or road.area, []).append(road.name)
         # per grid: a place name (community) and a few addresses on its street's roads
-        self.places = [communities.get(g.code[:12], g.name) for g in grids]
-        self.street_names = [streets.get(g.code[:9], "") for g in grids]
+        self.places = [communities.get(prefix(g.code, "community") or "", g.name) for g in grids]
+        self.street_names = [streets.get(street_of(g.code) or "", "") for g in grids]
         self.n_addr = 8
         addresses = []
         for i, g in enumerate(grids):
-            street_roads = roads.get(g.code[:9]) or [self.places[i]]
+            street_roads = roads.get(street_of(g.code) or "") or [self.places[i]]
             for k in range(self.n_addr):
                 addresses.append(f"{street_roads[(i + k) % len(street_roads)]}{int(rng.integers(1, 400))}号")
         self.addresses = addresses
@@ -558,8 +559,8 @@ def _incidents(w: _World, c: dict, base: int) -> pa.Table:
         "severity": _dict(c["sev"], SEVERITIES),
         "title": _dict(cat * ng + grid, w.titles),
         "area_code": _dict(grid, w.grid_codes),
-        "street_code": _dict(grid, [g[:9] for g in w.grid_codes]),
-        "district_code": _dict(grid, [g[:6] for g in w.grid_codes]),
+        "street_code": _dict(grid, [street_of(g) or "" for g in w.grid_codes]),
+        "district_code": _dict(grid, [district_of(g) for g in w.grid_codes]),
         "level": _dict(c["level"], LEVELS),
         "department": _nullable(dept[w.cat_domain[cat]], [d or "" for d in w.domain_dept]),
         "lat": np.round(c["lat"], COORDINATE_DECIMALS), "lon": np.round(c["lon"], COORDINATE_DECIMALS),

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ops_center import kpis, report_sheets
+from ops_center.area_codes import district_of
 from ops_center.bus import ReportWritten
 from ops_center.category_names import category_name
 from ops_center.config import Config
@@ -230,7 +231,7 @@ def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datet
     previous = shift_week(week, -1)
     p_start, p_end = week_bounds(previous, tz)
     as_of = now if now is not None and now < end else None
-    district = area or cfg.site.default_area[:6]  # a leader's or a unit's own area, else the whole district
+    district = area or district_of(cfg.site.default_area)  # a leader's or a unit's own area, else the whole district
 
     this_sum = kpis.kpi_summary(store, start, end, area=district, as_of=as_of)
     last_sum = kpis.kpi_summary(store, p_start, p_end, area=district)
