@@ -471,9 +471,9 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if domain.department not in departments:
             raise doc.error(("domains", i, "department"), f"unknown department {domain.department!r}")
     for i, dept in enumerate(cfg.departments):
-        for domain in dept.domains:
-            if domain not in domain_codes:
-                raise doc.error(("departments", i, "domains"), f"department {dept.code} names unknown domain {domain!r}")
+        for code in dept.domains:
+            if code not in domain_codes:
+                raise doc.error(("departments", i, "domains"), f"department {dept.code} names unknown domain {code!r}")
     covered = set()
     for i, rule in enumerate(cfg.sla.table):
         if rule.domain not in domain_codes:
@@ -515,13 +515,13 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     _check_open311_server(cfg, doc, ids)
     for i, sup in enumerate(cfg.suppressions):
-        where = ("suppressions", i)
+        entry: tuple[str | int, ...] = ("suppressions", i)
         if sup.ends <= sup.starts:
-            raise doc.error(where + ("ends",), "a suppression must end after it starts")
+            raise doc.error(entry + ("ends",), "a suppression must end after it starts")
         if sup.scope == "area" and sup.value not in codes:
-            raise doc.error(where + ("value",), f"suppression names unknown area {sup.value}")
+            raise doc.error(entry + ("value",), f"suppression names unknown area {sup.value}")
         if sup.scope == "domain" and sup.value not in domain_codes:
-            raise doc.error(where + ("value",), f"suppression names unknown domain {sup.value!r}")
+            raise doc.error(entry + ("value",), f"suppression names unknown domain {sup.value!r}")
 
 
 def _check_open311_server(cfg: Config, doc: LocatedDocument, source_ids: set[str]) -> None:

@@ -272,7 +272,7 @@ class GeoIndex:
             else:
                 ring = self.to_lonlat(self.cell(a.code))
                 geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
-            props = {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code or ""}
+            props: dict[str, object] = {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code or ""}
             props["lat"], props["lon"] = a.centroid
             features.append({"type": "Feature", "id": a.code, "properties": props, "geometry": geometry})
         return {"type": "FeatureCollection", "features": features}

@@ -279,7 +279,7 @@ def kpi_drill(src: Any, start: datetime, end: datetime, group_by: str = "communi
     domains = df[df.grouping_set == 2].drop(columns=["grouping_set", group_by]).sort_values("domain")
     total = df[df.grouping_set == 3].drop(columns=["grouping_set", group_by, "domain"])
     if total.empty:
-        summary = {k: 0 if k in COUNT_COLUMNS else None for k in KPIS}
+        summary: dict[str, int | float | None] = {k: 0 if k in COUNT_COLUMNS else None for k in KPIS}
     else:
         row = total.iloc[0].to_dict()
         summary = {k: int(v) if k in COUNT_COLUMNS else (None if pd.isna(v) else float(v)) for k, v in row.items()}

@@ -258,7 +258,7 @@ class _World:
         # timeline notes: titles first (index = category × grids + grid), then the fixed phrases
         self.notes = list(self.titles)
         self.note_dispatch = len(self.notes)
-        self.notes += [f"派遣至{dept_names.get(d, d or '责任部门')}" for d in self.domain_dept]
+        self.notes += [f"派遣至{dept_names.get(d or '', d or '责任部门')}" for d in self.domain_dept]
         self.note_ack_escalate = len(self.notes)
         self.notes += [f"超时未受理，升级至{level_names[lv]}级" for lv in LEVELS]
         self.note_res_escalate = len(self.notes)
@@ -325,8 +325,9 @@ def generate_history(store, cfg: Config, *, days: int, incidents_per_day: int, s
         return 0
     world = _World(cfg, seed)
     end_us = _us(end)
-    offset = world.policy.tz.utcoffset(end.replace(tzinfo=None)).total_seconds() / 3600
-    counts, spans, storm_slot, bounds = _plan(days, incidents_per_day, end_us, seed, offset, chunk_rows)
+    offset = world.policy.tz.utcoffset(end.replace(tzinfo=None))
+    offset_h = offset.total_seconds() / 3600 if offset is not None else 0.0  # a ZoneInfo always has one
+    counts, spans, storm_slot, bounds = _plan(days, incidents_per_day, end_us, seed, offset_h, chunk_rows)
     written = 0
     for chunk_no, (lo, hi) in enumerate(bounds):
         n = int(counts[lo:hi].sum())
@@ -593,7 +594,7 @@ def _timeline(w: _World, c: dict, base: int) -> pa.Table:
     S = {s: i for i, s in enumerate(STATUS)}
     officer = 1 + c["officer"]  # actor 0 is "system"
     fixed = w.note_fixed
-    parts = []  # (mask, ts, actor, action, from, to, note)
+    parts: list[tuple] = []  # (mask, ts, actor, action, from, to, note)
     all_rows = np.ones(n, dtype=bool)
     parts.append((all_rows, c["created"], 0, "created", -1, S["new"], cat * ng + grid))
     parts.append((t["ack"] >= 0, t["ack"], officer, "acknowledge", S["new"], S["acknowledged"], fixed))
