@@ -1,4 +1,4 @@
-"""ops-center entry point: wiring only. `python run.py --help` lists every subcommand."""
+"""ops-center command line: parses arguments and hands over to ops_center.app. `python3 run.py --help` lists every subcommand."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""`python run.py screenshots [--out DIR]`: PNGs of every screen on demo data, via headless Chromium.
+"""`python3 run.py screenshots [--out DIR]`: PNGs of every screen on demo data, via headless Chromium.
 
 Builds a throw-away store with synthetic history (ops_center.synth), serves the real app on a
 free loopback port, logs in as the demo admin and photographs each screen; the wall at 1920×1080,

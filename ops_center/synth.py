@@ -709,7 +709,7 @@ def _events(w: _World, c: dict, inc_base: int, ev_base: int) -> pa.Table:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ops_center.synth --db PATH --days N --per-day M`: fill a store with history."""
+    """`python3 -m ops_center.synth --db PATH --days N --per-day M`: fill a store with history."""
     from ops_center.config import load_config
     from ops_center.store import Store
 
