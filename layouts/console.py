@@ -42,7 +42,8 @@ from ops_center.domains import (
     UNCLASSIFIED,
 )
 from ops_center.incidents import ACTION_NAMES, ServiceError, allowed_actions
-from ops_center.lifecycle import Conflict
+from ops_center.lifecycle import Actor, Conflict
+from ops_center.ports import IncidentActions
 
 dash.register_page(__name__, path="/console", title="值班台", name="值班台")
 
@@ -446,7 +447,8 @@ def _change_text(r: Any) -> str:
 # --- pure helpers ------------------------------------------------------------------------
 
 
-def run_action(service: Any, actor: Any, action: str, selected: dict, *, department: str | None, level: str | None,
+def run_action(service: IncidentActions, actor: Actor, action: str, selected: dict, *, department: str | None,
+               level: str | None,
                merge_target: str | None, domain: str | None, category: str | None, note: str,
                hours: float | None = None, approve: bool = True, extension_id: int | None = None) -> Any:
     """Call the one service method for `action` with the version the officer saw."""
@@ -471,7 +473,12 @@ def run_action(service: Any, actor: Any, action: str, selected: dict, *, departm
         return service.set_domain(actor, iid, version, domain, (category or "").strip() or None, note=note)
     if action == "add_note":
         return service.add_note(actor, iid, version, note=note)
-    return getattr(service, action)(actor, iid, version, note=note)
+    plain = {"acknowledge": service.acknowledge, "resolve": service.resolve, "close": service.close,
+             "verify_fail": service.verify_fail, "reopen": service.reopen, "false_alarm": service.false_alarm,
+             "escalate": service.escalate}
+    if action not in plain:
+        raise ServiceError(f"未知操作：{action}")
+    return plain[action](actor, iid, version, note=note)
 
 
 def extension_view(pending: dict | None, tz: str) -> Any:
