@@ -183,6 +183,7 @@ class RunningSource(Protocol):
     """What the composition root starts and stops: every ingest source, the outbound publisher, the store watch."""
 
     source_id: str
+    name: str
 
     def start(self) -> None: ...
 
