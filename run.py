@@ -1,4 +1,4 @@
-"""ops-center entry point: wiring only. `python run.py --help` lists every subcommand."""
+"""ops-center command line: parses arguments and hands over to ops_center.app. `python3 run.py --help` lists every subcommand."""
 
 from __future__ import annotations
 
@@ -121,7 +121,7 @@ def _report(args: argparse.Namespace, cfg) -> int:
 
     ctx = build_context(cfg, args.config, db_path=args.db)
     try:
-        path = write_weekly_report(ctx, cfg, args.week, args.out)
+        path = write_weekly_report(ctx.store, cfg, args.week, args.out)
     finally:
         ctx.store.close()
     print(f"report written: {path}")  # noqa: T201 - the CLI's answer

@@ -1,4 +1,4 @@
-"""Run one bench in this process and write its Result as JSON: `python -m bench._one NAME OUT.json [args…]`."""
+"""Run one bench in this process and write its Result as JSON: `python3 -m bench._one NAME OUT.json [args…]`."""
 
 from __future__ import annotations
 

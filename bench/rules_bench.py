@@ -1,6 +1,6 @@
 """Rules bench: classification accuracy on the labelled texts, and evaluation throughput vs a naive baseline.
 
-    python bench/rules_bench.py [--size 200000] [--config config.yaml] [--rules rules/shipped]
+    python3 -m bench.rules_bench [--size 200000] [--config config.yaml] [--rules rules/shipped]
 
 Baseline (measured in the same run, on the same events): a naive evaluator that walks the raw
 YAML condition dicts for every event — no (source, kind) index, text normalised again for each

@@ -1,8 +1,10 @@
 """Run every bench of issue 6 at full size, each in its own process, and write the summary table.
 
-    python -m bench.run_all            # full size (≈ 15-25 min on 2 cores; data cached in bench/out/data)
-    python -m bench.run_all --quick    # tiny sizes, a minute
-    python -m bench.run_all --only ingest_mqtt,wall_refresh
+    python3 -m bench.run_all            # full size (≈ 9 min on 2 cores, + ≈ 3 min a day to build bench/out/data)
+    python3 -m bench.run_all --quick    # tiny sizes (5 min on a loaded 2-core VM)
+    python3 -m bench.run_all --only ingest_mqtt,wall_refresh
+
+Durations per bench: docs/bench.md, "How long it takes".
 
 Writes bench/out/summary.md and bench/out/summary.json (bench/out is git-ignored) and prints the table.
 """
@@ -106,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
     machine = f"{platform.node()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     md = (f"# Bench summary ({'quick' if args.quick else 'full size'})\n\n{stamp} · {machine} · "
-          f"{total / 60:.1f} min · `python -m bench.run_all{' --quick' if args.quick else ''}`\n\n"
+          f"{total / 60:.1f} min · `python3 -m bench.run_all{' --quick' if args.quick else ''}`\n\n"
           + table(rows) + "\n## Details\n" + details(rows))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "summary.md").write_text(md)

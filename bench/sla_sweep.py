@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> Result:
 
     from ops_center.bus import Bus
     from ops_center.context import AppContext
+    from ops_center.incidents import IncidentService
     from ops_center.scheduler import run_sweep
     from ops_center.sla import SlaPolicy
     from ops_center.store import Store
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> Result:
     bus = Bus()
     try:
         open_n = reopen(store, n)
-        ctx = AppContext(cfg=cfg, config_path=path, store=store, service=None, bus=bus, clock=lambda: BENCH_END)
+        ctx = AppContext(cfg=cfg, config_path=path, store=store, bus=bus, clock=lambda: BENCH_END,
+                         service=IncidentService(store, bus, cfg, lambda: BENCH_END, policy))
         now = BENCH_END
         # baseline: every open incident loaded and decided in Python (no prefilter), nothing applied
         base = []

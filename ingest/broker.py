@@ -11,9 +11,13 @@ import ipaddress
 import logging
 import threading
 from concurrent.futures import Future
+from typing import TYPE_CHECKING
 
 from ingest.mqtt_client import parse_url
 from ops_center.config import Config
+
+if TYPE_CHECKING:
+    from amqtt.broker import Broker
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +30,7 @@ class EmbeddedBroker:
     def __init__(self, host: str, port: int):
         self.host, self.port = host, port
         self._loop = asyncio.new_event_loop()
-        self._broker = None
+        self._broker: Broker | None = None  # made on the broker's own loop, once it runs
         self._started: Future = Future()
         self._thread = threading.Thread(target=self._run, name="embedded-broker", daemon=True)
 
@@ -59,11 +63,12 @@ class EmbeddedBroker:
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 200}},
             "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
         }
-        self._broker = Broker(config, loop=self._loop)
-        await self._broker.start()
+        broker = Broker(config, loop=self._loop)
+        self._broker = broker
+        await broker.start()
 
     def stop(self) -> None:
-        if not self._thread.is_alive():
+        if not self._thread.is_alive() or self._broker is None:
             return
         future = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), self._loop)
         try:

@@ -145,7 +145,7 @@ def parse_source_time(value: object, name: str, tz: ZoneInfo, formats: tuple[str
 
 def _extra(record: dict) -> dict:
     """What the request carries beyond our columns (notes, attributes, a CSV's other columns), bounded."""
-    out = {}
+    out: dict[str, object] = {}
     for name, value in record.items():
         if name in USED or name.startswith("_") or value is None or value == "" or len(out) >= MAX_EXTRA_FIELDS:
             continue
@@ -189,10 +189,12 @@ def record_to_event(
     lat, lon = _coord(record, "lat"), _coord(record, "long" if "long" in record else "lon")
     if (lat is None) != (lon is None):
         raise Invalid(MISSING_FIELD, "'lat' and 'long' come together")
-    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise Invalid(INVALID_VALUE, f"lat/long {lat},{lon} out of range")
     address = _text(record, "address")
-    is_update = updated is not None and updated > requested
+    # An update of a known request is its own event (a later natural key) that joins the request's incident.
+    natural_key, occurred_at = ((f"{request_id}@{updated.isoformat()}", updated)
+                                if updated is not None and updated > requested else (request_id, requested))
     fields: dict = {
         "request_id": request_id,
         "origin": origin,
@@ -225,8 +227,8 @@ def record_to_event(
     return Event(
         source="hotline",
         source_id=source_id,
-        natural_key=f"{request_id}@{updated.isoformat()}" if is_update else request_id,
-        occurred_at=updated if is_update else requested,
+        natural_key=natural_key,
+        occurred_at=occurred_at,
         received_at=received_at,
         text=description or service_name or "",
         category=service_name or _text(record, "service_code"),

@@ -8,10 +8,10 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
 
 from ops_center.context import utc_now
 from ops_center.model import Event
+from ops_center.ports import RunningSource
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +30,6 @@ class SourceHealth:
     dead_letters_per_min: float
     dead_letters_total: int
     fault: str = ""  # what went wrong lately (a restarted receiver, a stalled thread, a store fault), in Chinese
-
-
-class Source(Protocol):
-    source_id: str
-    name: str
-
-    def start(self) -> None: ...
-
-    def stop(self) -> None: ...
-
-    def health(self) -> SourceHealth: ...
 
 
 class Meter:
@@ -149,7 +138,7 @@ class Pending:
 
 @dataclass
 class _Watched:
-    source: Source
+    source: RunningSource
     heartbeat: timedelta
     silent_since: datetime | None = None
 
@@ -166,7 +155,7 @@ class FeedWatch:
 
     def __init__(
         self,
-        watched: Iterable[tuple[Source, timedelta]],
+        watched: Iterable[tuple[RunningSource, timedelta]],
         pipeline,
         clock: Callable[[], datetime] = utc_now,
         interval_s: float = 5.0,

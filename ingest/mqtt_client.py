@@ -127,7 +127,7 @@ class MqttLink:
     def start(self) -> None:
         """Connect in the background; paho's thread reconnects with back-off (1 s doubling to 30 s)."""
         props = None
-        clean_start: bool | int = mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        clean_start: mqtt.CleanStartOption = mqtt.MQTT_CLEAN_START_FIRST_ONLY
         if self._mqtt5:
             props = Properties(PacketTypes.CONNECT)
             props.ReceiveMaximum = RECEIVE_MAXIMUM

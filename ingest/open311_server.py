@@ -51,7 +51,8 @@ class ApiError(Exception):
 def mount(server: flask.Flask, ctx_of) -> None:
     """Serve the endpoint under PREFIX on `server` (the Dash app's Flask), outside its login gate."""
     api = build_api(ctx_of)
-    server.wsgi_app = DispatcherMiddleware(server.wsgi_app, {PREFIX: api.wsgi_app})
+    server.wsgi_app = DispatcherMiddleware(  # type: ignore[method-assign]  # Flask's documented way to mount an app
+        server.wsgi_app, {PREFIX: api.wsgi_app})
 
 
 def build_api(ctx_of) -> flask.Flask:
@@ -159,7 +160,7 @@ def file_request(ctx, client: str, form) -> list[dict]:
 def _request_json(cfg: Config, row: dict) -> dict:
     tz = ZoneInfo(cfg.site.timezone)
     fields = json.loads(row["fields"]) if row.get("fields") else {}
-    dept = {d.code: d.name for d in cfg.departments}.get(row.get("department"))
+    dept = {d.code: d.name for d in cfg.departments}.get(row.get("department") or "")
 
     def when(value) -> str | None:
         if value is None or pd.isna(value):

@@ -54,8 +54,8 @@ class Outbound:
         mqtt5 = use_mqtt5(cfg.mqtt, url) if mqtt5 is None else mqtt5
         client_id = f"{cfg.mqtt.client_id}-out"
         # One publishing path (ingest/outbound_link.py): here, or in a child process with the receivers.
-        kind = ProcessPublisher if cfg.mqtt.receivers else Publisher
-        self.link = kind(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
+        kind: type[ProcessPublisher] | type[Publisher] = ProcessPublisher if cfg.mqtt.receivers else Publisher
+        self.link: ProcessPublisher | Publisher = kind(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
         bus.subscribe(self.handle)
 
     @classmethod

@@ -15,6 +15,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import threading
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 
 from ingest.outbound_link import EXIT_GRACE_S, Publisher
 from ingest.receiver_process import ignore_stop_signals, pipe_messages
@@ -63,8 +65,8 @@ class ProcessPublisher:
         self.cfg, self.client_id, self.url, self.mqtt5 = cfg, client_id, url, mqtt5
         self.state = "stopped"
         self.connected = threading.Event()
-        self._conn = None
-        self._process = None
+        self._conn: Connection | None = None
+        self._process: BaseProcess | None = None
         self._lock = threading.Lock()
         self._stopping = False
 
@@ -83,16 +85,19 @@ class ProcessPublisher:
 
     def publish(self, topic: str, payload: bytes) -> bool:
         """Hand one message to the publisher process; False when it is not running."""
+        conn = self._conn
+        if conn is None:  # never started
+            return False
         try:
             with self._lock:
-                self._conn.send(("publish", topic, payload))
+                conn.send(("publish", topic, payload))
             return True
-        except (OSError, ValueError, AttributeError):
+        except (OSError, ValueError):
             log.warning("outbound publish on %s failed: publisher process down", topic)
             return False
 
     def stop(self) -> None:
-        if self._process is None:
+        if self._process is None or self._conn is None:
             return
         self._stopping = True
         try:

@@ -177,10 +177,10 @@ def _names(types: type | tuple[type, ...]) -> str:
 
 
 def _number(data: Mapping, name: str) -> float | None:
-    value = _get(data, name, (int, float))
-    if value is None:
+    raw = _get(data, name, (int, float))
+    if not isinstance(raw, int | float):  # absent: _get refused every other type
         return None
-    value = float(value)
+    value = float(raw)
     if not math.isfinite(value):
         raise Invalid(INVALID_VALUE, f"field {name!r} is not a finite number")
     return value
@@ -188,9 +188,11 @@ def _number(data: Mapping, name: str) -> float | None:
 
 def _text(data: Mapping, name: str, *, required: bool = False) -> str | None:
     value = _get(data, name, str, required=required)
-    if value is not None and required and not value.strip():
+    if not isinstance(value, str):  # absent: _get refused every other type
+        return None
+    if required and not value.strip():
         raise Invalid(MISSING_FIELD, f"field {name!r} is empty")
-    return value[:MAX_TEXT] if isinstance(value, str) else None
+    return value[:MAX_TEXT]
 
 
 def _site_tz(cfg: Config) -> ZoneInfo:
@@ -308,7 +310,7 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     lat, lon = _number(data, "lat"), _number(data, "lon")
     if (lat is None) != (lon is None):
         raise Invalid(MISSING_FIELD, "'lat' and 'lon' come together")
-    if lat is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if lat is not None and lon is not None and not (-90 <= lat <= 90 and -180 <= lon <= 180):
         raise Invalid(INVALID_VALUE, f"lat/lon {lat},{lon} out of range")
     if grid_code not in cfg.area_by_code:
         raise Invalid(UNKNOWN_GRID, f"grid code {grid_code!r} is not a configured area")

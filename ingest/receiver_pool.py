@@ -19,6 +19,8 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from ingest.health import Meter, SourceHealth
@@ -46,8 +48,8 @@ class _Child:
         self.state = "starting"
         self.subscribed = threading.Event()
         self.drained = threading.Event()
-        self.process = None
-        self.conn = None
+        self.process: BaseProcess | None = None
+        self.conn: Connection | None = None
         self._send_lock = threading.Lock()
         self.restarts = 0
         self.last_heard = time.monotonic()
@@ -75,7 +77,9 @@ class _Child:
         """
         try:
             with self._send_lock:
-                (conn or self.conn).send(message)
+                target = conn or self.conn
+                if target is not None:  # None: not started yet, the message has no receiver to go to
+                    target.send(message)
         except (OSError, ValueError):
             log.debug("%s: receiver %d gone; %r not delivered", self.pool.source_id, self.index, message[0])
 
@@ -91,7 +95,8 @@ class _Child:
                     self.last_heard = time.monotonic()
         except Exception:  # noqa: BLE001 - a reader that dies would silence the source: restart the receiver
             log.exception("%s: reading receiver %d failed; restarting it", self.pool.source_id, self.index)
-            self.process.kill()
+            if self.process is not None:
+                self.process.kill()
         conn.close()
         self.subscribed.clear()
         self.pool.on_exit(self)
@@ -210,8 +215,10 @@ class ReceiverPool:
             child.state = "stopped"
             return
         child.state = "disconnected"
-        child.process.join(1)
-        code = child.process.exitcode
+        process = child.process
+        if process is not None:
+            process.join(1)
+        code = process.exitcode if process is not None else None
         delay = RESTART_DELAYS_S[min(child.restarts, len(RESTART_DELAYS_S) - 1)]
         log.error("%s: receiver %d exited (code %s); restarting in %d s", self.source_id, child.index, code, delay)
         if not child.stalled:

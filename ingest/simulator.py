@@ -121,7 +121,7 @@ class Scenario:
         self.kinds = [k for k in KIND_WEIGHTS if self.by_kind[k]]
         self.grids = sorted(a.code for a in cfg.areas.items if a.level == "grid") or [cfg.site.default_area]
         self.places = sorted({d.address.split("号")[0] + "号" for d in devices if "号" in d.address})
-        self.places += [r.name for r in getattr(cfg.areas, "roads", ())]
+        self.places += [r.name for r in cfg.areas.roads]
         self.places = self.places or [a.name for a in cfg.areas.items]
         self._seq = 0
         self._hotline: list[dict] = []
@@ -308,7 +308,7 @@ class Scenario:
             status, note = rng.choice(UPDATE_NOTES)
             return {**old, "status": status, "status_notes": note, "updated_datetime": self._ts(at)}
         category, text, place = self._report_text(at)
-        request = {
+        request: dict[str, object] = {
             "service_request_id": f"12345-{at.astimezone(self.tz):%Y%m%d}-{self._seq:06d}",
             "status": "open",
             "service_name": category,

@@ -77,16 +77,10 @@ def mqtt_source(cfg: Config, config_path: str | Path, src, pipeline, registry, *
 
 def mqtt_sessions(cfg: Config) -> list[tuple[str, str, str]]:
     """(source id, client id, subscription) of every persistent session the MQTT sources resume."""
-    out = []
+    out: list[tuple[str, str, str]] = []
     for src in cfg.sources:
         if src.enabled and src.kind in MQTT_KINDS:
             topic = MQTT_KINDS[src.kind][0](cfg)
             indexes = range(cfg.mqtt.receivers) if cfg.mqtt.receivers else [None]
             out.extend((src.id, session_client_id(cfg, src.id, i), subscription(cfg, topic)) for i in indexes)
     return out
-
-
-def drop_folder_path(cfg: Config, config_path: str | Path) -> Path | None:
-    """Where the first configured drop folder lives (for tools that feed it)."""
-    src = next((s for s in cfg.sources if s.kind == "drop_folder" and s.enabled), None)
-    return resolve_path(config_path, src.path) if src and src.path else None

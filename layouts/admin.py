@@ -21,7 +21,7 @@ from ops_center import queries_admin as qa
 from ops_center import queries_mapping
 from ops_center import users as user_admin
 from ops_center.calendar_coverage import coverage
-from ops_center.context import get_context
+from ops_center.context import AppContext, get_context
 from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
 from ops_center.incidents import Actor, ServiceError
 
@@ -33,6 +33,7 @@ STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默"
                "auth_failed": "认证失败", "error": "故障", "starting": "启动中",
                "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
 SCOPE_NAMES = {"device": "设备", "area": "区域", "domain": "领域"}
+NO_RULES = "本进程未加载规则，无法解释或回测"
 EXAMPLE_EVENT = json.dumps({"source": "hotline", "text": "小区楼道有人把电动车推进电梯，存在火灾隐患",
                             "area_code": "510108002005"}, ensure_ascii=False, indent=2)
 
@@ -178,7 +179,7 @@ def lists(_refresh, _sup, _user, actor):
         return (no_update,) * 7
     app = get_context()
     tz = app.cfg.site.timezone
-    src = qa.sources(app)
+    src = qa.sources(app.cfg, app.store, app.health())
     sources = text_table(
         ["数据源", "编号", "类型", "状态", "最近消息", "消息/分钟", "死信/分钟", "死信（库内）"],
         [[r.name, r.source_id, SOURCE_KIND_NAMES.get(r.kind, r.kind), STATE_NAMES.get(r.state, r.state),
@@ -198,16 +199,15 @@ def lists(_refresh, _sup, _user, actor):
         empty="暂无死信",
     )
     holder = app.rules
-    ruleset = getattr(holder, "current", holder)
-    rules = qa.rules_table(ruleset)
+    rules = qa.rules_table(holder.current if holder else None)
     rule_rows = text_table(
         ["规则", "文件:行", "领域", "类别", "等级", "层级", "部门", "说明"],
         [[r.rule_id, f"{r.file}:{r.line}", DOMAIN_NAMES.get(r.domain, r.domain), r.category, r.severity, r.level,
           r.department or "", r.description or ""] for r in rules.itertuples()],
         empty="未加载规则",
     )
-    info = (f"运行版本 v{getattr(holder, 'version', 1)}，{len(rules)} 条规则"
-            + (f"；最近一次修改被拒绝：{holder.last_error}" if getattr(holder, "last_error", None) else ""))
+    info = (f"运行版本 v{holder.version if holder else 0}，{len(rules)} 条规则"
+            + (f"；最近一次修改被拒绝：{holder.last_error}" if holder and holder.last_error else ""))
     sup = qa.suppressions(app.store, now=app.clock(), include_past=True)
     sups = text_table(
         ["编号", "范围", "值", "开始", "结束", "原因", "创建人", "状态"],
@@ -267,7 +267,7 @@ def validate(_n):
     from rules.engine import RuleSet
 
     app = get_context()
-    paths = getattr(app.rules, "paths", None) or [app.cfg.path_of(p) for p in app.cfg.rules.paths]
+    paths = app.rules.paths if app.rules else [app.cfg.path_of(p) for p in app.cfg.rules.paths]
     try:
         fresh = RuleSet.load(paths, app.cfg)
     except Exception as exc:  # noqa: BLE001 - any load failure is the answer the admin asked for
@@ -292,7 +292,9 @@ def explain(_n, text):
     except ValueError as exc:  # JSONDecodeError and EventInputError are both ValueErrors
         kind = "事件格式错误" if isinstance(exc, EventInputError) else "JSON 解析失败"
         return dmc.Alert(f"{kind}：{exc}", color="red")
-    rows = getattr(app.rules, "current", app.rules).explain(event)
+    if app.rules is None:
+        return dmc.Alert(NO_RULES, color="red")
+    rows = app.rules.current.explain(event)
     shown = [r for r in rows if r.get("matched") or r.get("selected") or r.get("type") == "model"] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
@@ -316,9 +318,11 @@ def backtest(_n, days):
     from rules.backtest import compare, replay
 
     app = get_context()
+    if app.rules is None:
+        return dmc.Alert(NO_RULES, color="red")
     end = app.clock()
     events, actual = qa.backtest_inputs(app.store, end - timedelta(days=int(days or 1)), end)
-    summary = replay(events, getattr(app.rules, "current", app.rules))
+    summary = replay(events, app.rules.current)
     report = compare(events, summary, actual)
     head = (f"重放 {summary.events} 条事件（{summary.elapsed_s:.2f} 秒）：将创建 {summary.created} 个事件，"
             f"去重合并 {summary.bumped}，跨源关联 {summary.correlated}，恢复 {summary.cleared}；"
@@ -488,7 +492,7 @@ def audit_detail(detail: str, tz: str) -> str:
     return "；".join(parts)
 
 
-def suppression_value_problem(app, scope: str, value: str) -> str | None:
+def suppression_value_problem(app: AppContext, scope: str, value: str) -> str | None:
     """A suppression for an area, domain or device that does not exist is refused, not silently useless."""
     if not value:
         return "请填写屏蔽的值"
@@ -496,8 +500,7 @@ def suppression_value_problem(app, scope: str, value: str) -> str | None:
         return f"未知区域编码：{value}（须为配置中的区/街道/社区/网格编码）"
     if scope == "domain" and value not in (*DOMAIN_CODES, UNCLASSIFIED):
         return f"未知领域代码：{value}（可选：{'、'.join(DOMAIN_CODES)}）"
-    registry = getattr(app, "registry", None)
-    if scope == "device" and registry is not None and value not in set(registry):
+    if scope == "device" and app.registry is not None and value not in app.registry:
         return f"未登记的设备编号：{value}"
     return None
 

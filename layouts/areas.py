@@ -17,6 +17,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from layouts import ids
 from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
 from ops_center import geo, kpis, queries
+from ops_center.area_codes import ancestors, level_of
 from ops_center.config import Config
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
@@ -61,7 +62,7 @@ def clean_place(cfg: Config, code: str | None, scope: str) -> str:
 
 def trail(cfg: Config, code: str, scope: str) -> list[tuple[str, str]]:
     """(code, name) from the top the user may see down to `code`."""
-    codes = [c for c in [*geo.ancestors(code), code] if c.startswith(scope) or scope not in cfg.area_by_code]
+    codes = [c for c in [*ancestors(code), code] if c.startswith(scope) or scope not in cfg.area_by_code]
     return [(c, cfg.area_by_code[c].name) for c in codes if c in cfg.area_by_code]
 
 
@@ -95,7 +96,7 @@ class Drill(NamedTuple):
 
 def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, domain: str | None) -> Drill:
     """All numbers via ops_center.kpis (as of `end`, the live now): children, summary, domain mix."""
-    level = geo.level_of(code)
+    level = level_of(code)
     child = CHILD_LEVEL.get(level)
     incidents = None
     if child and geo.children(cfg, code):
@@ -230,7 +231,7 @@ def crumbs(cfg: Config, code: str, scope: str) -> list:
 def table(drill: Drill, cfg: Config) -> dmc.Table:
     if drill.incidents is not None:
         return incident_table(drill, cfg)
-    can_go_down = drill.level != geo.level_of(drill.code)
+    can_go_down = drill.level != level_of(drill.code)
     head = dmc.TableThead(dmc.TableTr([dmc.TableTh(LEVEL_NAMES[drill.level])]
                                       + [dmc.TableTh(kpis.KPIS[k].name) for k in TABLE_KPIS]))
     body = []

@@ -30,6 +30,7 @@ from layouts.common import (
     text_or_empty,
 )
 from ops_center import geo, queries
+from ops_center.area_codes import ancestors, level_of, street_of
 from ops_center.context import get_context
 from ops_center.domains import (
     DOMAIN_CODES,
@@ -41,7 +42,8 @@ from ops_center.domains import (
     UNCLASSIFIED,
 )
 from ops_center.incidents import ACTION_NAMES, ServiceError, allowed_actions
-from ops_center.lifecycle import Conflict
+from ops_center.lifecycle import Actor, Conflict
+from ops_center.ports import IncidentActions
 
 dash.register_page(__name__, path="/console", title="值班台", name="值班台")
 
@@ -83,7 +85,7 @@ def layout(**_: Any) -> Any:
         return stub
     cfg = get_context().cfg
     scope = queries.scope_prefix(cfg, user.scope)
-    streets = [a for a in cfg.areas.items if a.level == "street" and (scope is None or a.code.startswith(scope[:9]))]
+    streets = [a for a in cfg.areas.items if a.level == "street" and (scope is None or a.code.startswith(street_of(scope) or scope))]
     filters = html.Div(
         [
             dmc.MultiSelect(id=ids.CONSOLE_F_DOMAIN, placeholder="全部领域", clearable=True, w=220,
@@ -268,7 +270,7 @@ def load_queue(domains, area, statuses, source, severities, refresh, _tick, sort
     Input(ids.CONSOLE_SORT, "value"),
     prevent_initial_call=True,
 )
-def first_page(*_):
+def first_page(_domain, _area, _status, _source, _severity, _sort):
     """A new filter or order starts at page 1."""
     return 1
 
@@ -338,33 +340,37 @@ def show_detail(selected_rows, _refresh, current):
 
 
 @callback(
-    Output(ids.CONSOLE_MESSAGE, "children"),
-    Output(ids.CONSOLE_REFRESH, "data"),
-    Output(ids.CONSOLE_NOTE, "value"),
-    Output(ids.CONSOLE_RETRY, "data"),
-    Output(ids.CONSOLE_RETRY_BTN, "style"),
-    *[Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
-    Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
-    Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
-    Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
-    State(ids.CONSOLE_SELECTED, "data"),
-    State(ids.CONSOLE_GRID, "selectedRows"),
-    State(ids.CONSOLE_DEPARTMENT, "value"),
-    State(ids.CONSOLE_LEVEL, "value"),
-    State(ids.CONSOLE_MERGE_TARGET, "value"),
-    State(ids.CONSOLE_DOMAIN, "value"),
-    State(ids.CONSOLE_CATEGORY, "value"),
-    State(ids.CONSOLE_NOTE, "value"),
-    State(ids.CONSOLE_REFRESH, "data"),
-    State(ids.CONSOLE_RETRY, "data"),
-    State(ids.CONSOLE_EXT_HOURS, "value"),
+    output=[
+        Output(ids.CONSOLE_MESSAGE, "children"),
+        Output(ids.CONSOLE_REFRESH, "data"),
+        Output(ids.CONSOLE_NOTE, "value"),
+        Output(ids.CONSOLE_RETRY, "data"),
+        Output(ids.CONSOLE_RETRY_BTN, "style"),
+    ],
+    inputs={
+        "action_clicks": [Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
+        "bulk_clicks": Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
+        "retry_clicks": Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
+        "reject_clicks": Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
+    },
+    state={
+        "selected": State(ids.CONSOLE_SELECTED, "data"),
+        "selected_rows": State(ids.CONSOLE_GRID, "selectedRows"),
+        "department": State(ids.CONSOLE_DEPARTMENT, "value"),
+        "level": State(ids.CONSOLE_LEVEL, "value"),
+        "merge_target": State(ids.CONSOLE_MERGE_TARGET, "value"),
+        "domain": State(ids.CONSOLE_DOMAIN, "value"),
+        "category": State(ids.CONSOLE_CATEGORY, "value"),
+        "note": State(ids.CONSOLE_NOTE, "value"),
+        "refresh": State(ids.CONSOLE_REFRESH, "data"),
+        "retry": State(ids.CONSOLE_RETRY, "data"),
+        "hours": State(ids.CONSOLE_EXT_HOURS, "value"),
+    },
     prevent_initial_call=True,
 )
-def act(*args):
-    n = len(ACTIONS)
-    clicks = args[: n + 3]
-    (selected, selected_rows, department, level, merge_target, domain, category, note, refresh, retry,
-     hours) = args[n + 3:]
+def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selected_rows, department, level,
+        merge_target, domain, category, note, refresh, retry, hours):
+    clicks = [*action_clicks, bulk_clicks, retry_clicks, reject_clicks]
     trigger = dash.ctx.triggered_id
     hidden = {"display": "none"}
     if not trigger or not any(clicks):
@@ -441,7 +447,8 @@ def _change_text(r: Any) -> str:
 # --- pure helpers ------------------------------------------------------------------------
 
 
-def run_action(service: Any, actor: Any, action: str, selected: dict, *, department: str | None, level: str | None,
+def run_action(service: IncidentActions, actor: Actor, action: str, selected: dict, *, department: str | None,
+               level: str | None,
                merge_target: str | None, domain: str | None, category: str | None, note: str,
                hours: float | None = None, approve: bool = True, extension_id: int | None = None) -> Any:
     """Call the one service method for `action` with the version the officer saw."""
@@ -466,7 +473,12 @@ def run_action(service: Any, actor: Any, action: str, selected: dict, *, departm
         return service.set_domain(actor, iid, version, domain, (category or "").strip() or None, note=note)
     if action == "add_note":
         return service.add_note(actor, iid, version, note=note)
-    return getattr(service, action)(actor, iid, version, note=note)
+    plain = {"acknowledge": service.acknowledge, "resolve": service.resolve, "close": service.close,
+             "verify_fail": service.verify_fail, "reopen": service.reopen, "false_alarm": service.false_alarm,
+             "escalate": service.escalate}
+    if action not in plain:
+        raise ServiceError(f"未知操作：{action}")
+    return plain[action](actor, iid, version, note=note)
 
 
 def extension_view(pending: dict | None, tz: str) -> Any:
@@ -512,7 +524,7 @@ def area_path(code: str | None) -> str:
     """Street · community (· grid) for the queue: the street is never hidden behind a community name."""
     if not code:
         return "—"
-    codes = [c for c in (*geo.ancestors(code), code) if len(c) >= 9]
+    codes = [c for c in (*ancestors(code), code) if level_of(c) != "district"]
     return " · ".join(area_name(c) for c in codes) or area_name(code)
 
 
@@ -523,7 +535,7 @@ def _badge(text: str, cls: str = "") -> html.Span:
 def detail_head(inc: dict, tz: str) -> list:
     iid = int(inc["incident_id"])
     area = inc["area_code"]
-    path = " / ".join(area_name(c) for c in (*geo.ancestors(area), area)) if len(area) > 6 else area_name(area)
+    path = " / ".join(area_name(c) for c in (*ancestors(area), area))
     is_new = inc["status"] == "new"
     due = inc["ack_due_at"] if is_new else inc["resolve_due_at"]
     return [
@@ -610,8 +622,8 @@ def _pin_figure(inc: dict | None) -> go.Figure:
     center, zoom = {"lat": cfg.site.city.centroid[0], "lon": cfg.site.city.centroid[1]}, 11
     if inc is not None:
         area = inc["area_code"]
-        street = geo.street_of(area) or area
-        fc = geo.area_polygons(cfg, "community", street) if len(street) == 9 else None
+        street = street_of(area) or area
+        fc = geo.area_polygons(cfg, "community", street) if level_of(street) == "street" else None
         if fc and fc["features"]:
             codes = [f["properties"]["code"] for f in fc["features"]]
             traces.append(go.Choroplethmap(

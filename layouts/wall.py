@@ -6,6 +6,7 @@ import functools
 import hashlib
 import json
 import math
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 import dash
@@ -35,6 +36,7 @@ from layouts.common import (
 from ops_center import geo, queries
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, SEVERITY_NAMES
+from ops_center.ports import HealthRow
 
 dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统调")
 
@@ -478,17 +480,17 @@ def list_view(urgent: Any, tz: str) -> Any:
     return rows
 
 
-def health_items(sources: list, now: Any, tz: str) -> list[dict[str, Any]]:
+def health_items(sources: Iterable[HealthRow], now: Any, tz: str) -> list[dict[str, Any]]:
     items = []
     for s in sources:
-        last = getattr(s, "last_message_at", None)
+        last = s.last_message_at
         items.append({
-            "id": getattr(s, "source_id", "?"),
-            "name": getattr(s, "name", None) or getattr(s, "source_id", "?"),
-            "state": getattr(s, "state", "down"),
+            "id": s.source_id,
+            "name": s.name or s.source_id,
+            "state": s.state,
             "last": local_time(last, tz, "%H:%M:%S") if last else "—",
-            "rate": float(getattr(s, "messages_per_min", 0) or 0),
-            "dead": int(getattr(s, "dead_letters_total", 0) or 0),
+            "rate": float(s.messages_per_min),
+            "dead": int(s.dead_letters_total),
         })
     return items
 

@@ -6,15 +6,24 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ops_center.backup import BackupError, BackupResult, backup
 from ops_center.bus import Bus
 from ops_center.calendar_coverage import coverage_job, log_coverage
 from ops_center.calendar_coverage import health_rows as calendar_health
 from ops_center.config import Config, resolve_path
-from ops_center.context import AppContext, utc_now
+from ops_center.context import AppContext, RunningSources, utc_now
 from ops_center.gc_tuning import settle_gc
+from ops_center.hot_incidents import HotIncidents
+from ops_center.ports import HealthRow, RulesPort
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    from ingest.broker import EmbeddedBroker
 from ops_center.store import Store
 
 log = logging.getLogger(__name__)
@@ -40,15 +49,18 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     service = IncidentService(store, bus, cfg, clock)
     seed_users(store, cfg, clock())
     sync_configured(store, cfg, clock())
-    sources: list = []
+    sources = RunningSources()
+    # Subscribed now, before create_app subscribes the data version: a redraw that sees a new version finds the
+    # changed ids already noted. Nothing is read until the wall asks.
+    hot = HotIncidents(store, clock=clock).attach(bus)
 
-    def health() -> list:
+    def health() -> list[HealthRow]:
         """Every source's health, plus a calendar row while next year's holidays are missing."""
-        return [source.health() for source in sources] + calendar_health(cfg, clock())
+        return [*sources.health(), *calendar_health(cfg, clock())]
 
     return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
                       pipeline=pipeline, rules=rules, registry=registry, sources=sources,
-                      health=health, clock=clock)
+                      health=health, clock=clock, hot_incidents=hot)
 
 
 @dataclass
@@ -56,25 +68,28 @@ class Running:
     """Everything start() started, so stop() can end it in reverse order."""
 
     ctx: AppContext
-    broker: object | None = None
-    scheduler: object | None = None
+    broker: EmbeddedBroker | None = None
+    scheduler: BackgroundScheduler | None = None
 
     def stop(self) -> None:
         """Stop intake first, commit what is queued, then close the store: nothing accepted is lost."""
-        last = [s for s in self.ctx.sources if getattr(s, "stop_last", False)]  # outbound: publishes what drains
-        for source in reversed(self.ctx.sources):
+        sources = list(self.ctx.sources)
+        last = [s for s in sources if getattr(s, "stop_last", False)]  # an optional marker: outbound publishes what drains
+        for source in reversed(sources):
             if source not in last:
-                _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
+                _quietly(source.stop, f"source {source.source_id}")
         if self.scheduler is not None:
-            _quietly(lambda: self.scheduler.shutdown(wait=True), "scheduler")
-        _quietly(self.ctx.pipeline.stop, "pipeline")
+            _quietly(partial(self.scheduler.shutdown, wait=True), "scheduler")
+        if self.ctx.pipeline is not None:
+            _quietly(self.ctx.pipeline.stop, "pipeline")
         _quietly(self.ctx.bus.drain, "bus")
         for source in last:
-            _quietly(source.stop, f"source {getattr(source, 'source_id', source)}")
+            _quietly(source.stop, f"source {source.source_id}")
         if self.broker is not None:
             _quietly(self.broker.stop, "embedded broker")
         _quietly(self.ctx.bus.close, "bus")
-        _quietly(self.ctx.hot_incidents.close, "wall hot set")
+        if self.ctx.hot_incidents is not None:
+            _quietly(self.ctx.hot_incidents.close, "wall hot set")
         self.ctx.store.close()
         log.info("stopped cleanly")
 
@@ -95,24 +110,27 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     from ingest.store_watch import StoreWatch
     from ops_center.scheduler import build_scheduler
 
+    pipeline, rules = ctx.pipeline, ctx.rules
+    if pipeline is None or rules is None:
+        raise ValueError("start() runs what build_context() built: this context has no pipeline or rules")
     running = Running(ctx)
     log_coverage(ctx.cfg, ctx.clock())
     simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
     if simulate and ctx.cfg.simulator.history_days:
         seed_history(ctx)
-    ctx.pipeline.start()
+    pipeline.start()
     if ctx.cfg.mqtt.embedded and mqtt_url is None:
         running.broker = start_embedded(ctx.cfg)
-    ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, ctx.pipeline, ctx.registry, ctx.bus, ctx.clock,
+    ctx.sources.extend(build_sources(ctx.cfg, ctx.config_path, pipeline, ctx.registry, ctx.bus, ctx.clock,
                                      mqtt_url=mqtt_url, simulator=simulator))
     Outbound.attach(ctx, mqtt_url=mqtt_url)
-    ctx.sources.append(StoreWatch(ctx.store, ctx.pipeline))  # a failing store shows in health and on the wall
+    ctx.sources.append(StoreWatch(ctx.store, pipeline))  # a failing store shows in health and on the wall
     for source in ctx.sources:
         source.start()
     if scheduler:
-        running.scheduler = build_scheduler(ctx)
-        add_product_jobs(ctx, running.scheduler)
-        running.scheduler.start()
+        sched = running.scheduler = build_scheduler(ctx)
+        add_product_jobs(ctx, sched, rules)
+        sched.start()
     settle_gc()
     return running
 
@@ -130,7 +148,7 @@ def seed_history(ctx: AppContext) -> int:
     return n
 
 
-def add_product_jobs(ctx: AppContext, sched) -> None:
+def add_product_jobs(ctx: AppContext, sched: BackgroundScheduler, rules: RulesPort) -> None:
     """The jobs beyond the SLA sweep: weekly report, rules hot reload, source health."""
     from ops_center.weekly_report import subscription_reports_job, weekly_report_job
 
@@ -142,7 +160,7 @@ def add_product_jobs(ctx: AppContext, sched) -> None:
         sched.add_job(subscription_reports_job, "cron", args=[ctx], day_of_week=reports.weekly_day, hour=hour,
                       minute=minute, id="weekly_report_subscriptions", coalesce=True, max_instances=1,
                       misfire_grace_time=3600)
-    sched.add_job(ctx.rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
+    sched.add_job(rules.reload_if_changed, "interval", seconds=5, id="rules_reload",
                   coalesce=True, max_instances=1)
     sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",
                   coalesce=True, max_instances=1, misfire_grace_time=3600)

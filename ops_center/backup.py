@@ -19,6 +19,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -57,11 +58,18 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _scalar(conn: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> Any:
+    row = conn.execute(sql, params or []).fetchone()
+    if row is None:
+        raise BackupError(f"no answer from: {sql}")
+    return row[0]
+
+
 def _table_counts(conn: duckdb.DuckDBPyConnection, database: str) -> dict[str, int]:
     names = [r[0] for r in conn.execute(
         "SELECT table_name FROM duckdb_tables() WHERE database_name = ? AND NOT internal ORDER BY table_name",
         [database]).fetchall()]
-    return {n: conn.execute(f'SELECT count(*) FROM "{database}".main."{n}"').fetchone()[0] for n in names}  # noqa: S608 - names from the catalog
+    return {n: _scalar(conn, f'SELECT count(*) FROM "{database}".main."{n}"') for n in names}  # noqa: S608 - names from the catalog
 
 
 def backup(cursor: duckdb.DuckDBPyConnection, directory: Path, now: datetime, keep: int = 7) -> BackupResult:
@@ -88,7 +96,7 @@ def backup(cursor: duckdb.DuckDBPyConnection, directory: Path, now: datetime, ke
 
 def _copy(cursor: duckdb.DuckDBPyConnection, part: Path, directory: Path) -> dict[str, int]:
     """Counts and copy in one read transaction: the copy is exactly the snapshot the counts saw."""
-    database = cursor.execute("SELECT current_database()").fetchone()[0]
+    database = _scalar(cursor, "SELECT current_database()")
     try:
         cursor.execute("BEGIN TRANSACTION")
         rows = _table_counts(cursor, database)
@@ -112,7 +120,7 @@ def _rollback(cursor: duckdb.DuckDBPyConnection) -> None:
 
 
 def _detach(cursor: duckdb.DuckDBPyConnection) -> None:
-    attached = cursor.execute("SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [ALIAS]).fetchone()[0]
+    attached = _scalar(cursor, "SELECT count(*) FROM duckdb_databases() WHERE database_name = ?", [ALIAS])
     if attached:
         cursor.execute(f"DETACH {ALIAS}")
 
@@ -124,7 +132,7 @@ def verify(path: Path, rows: dict[str, int] | None = None) -> dict[str, int]:
     except duckdb.Error as exc:
         raise BackupError(f"{path}: not a readable DuckDB file ({exc})") from exc
     try:
-        database = conn.execute("SELECT current_database()").fetchone()[0]
+        database = _scalar(conn, "SELECT current_database()")
         found = _table_counts(conn, database)
     finally:
         conn.close()

@@ -20,7 +20,10 @@ from ops_center.incidents import IncidentService
 from ops_center.lifecycle import Actor
 from ops_center.model import DeadLetter, Decision, Event
 from ops_center.open_index import OpenIncident, OpenIndex
+from ops_center.ports import RulesPort
+from ops_center.sla import SlaPolicy
 from ops_center.store import Store, append, from_db, to_db
+from rules.engine import RuleState
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +75,7 @@ def mapped_decision(ev: Event, cfg: Config) -> Decision:
 class BatchWriter:
     """Runs on the store's writer thread; holds the open-incident index and the rules' `for` state."""
 
-    def __init__(self, store: Store, cfg: Config, rules, policy, clock: Callable[[], datetime]):
+    def __init__(self, store: Store, cfg: Config, rules: RulesPort, policy: SlaPolicy, clock: Callable[[], datetime]):
         self.store, self.cfg, self.rules, self.policy, self.clock = store, cfg, rules, policy, clock
         self.index = OpenIndex(cfg.rules.correlation.window, cfg.rules.correlation.distance_m)
         self._deadlines: dict[tuple, tuple[datetime, datetime]] = {}  # per batch: all share one `now`
@@ -83,7 +86,8 @@ class BatchWriter:
         self._suppressed_values: set[str] = set()
         self._suppressed_areas: tuple[str, ...] = ()
         self._suppressions_at: datetime | None = None
-        self._rule_state = None
+        self._rule_state: RuleState | None = None  # pending `for` conditions, new with each rules version
+        self._rules_version: int | None = None
         self.service = IncidentService(store, None, cfg, clock, policy)  # status changes sources ask for
         self._bursts: dict[int, int] = {}  # incident -> its report count when the current burst began
 
@@ -217,11 +221,9 @@ class BatchWriter:
         if ev.fields.get("mapped"):
             return [mapped_decision(ev, self.cfg)]
         ruleset = self.rules.current
-        if self._rule_state is None or getattr(self, "_rules_version", None) != getattr(self.rules, "version", None):
-            from rules.engine import RuleState
-
+        if self._rule_state is None or self._rules_version != self.rules.version:
             self._rule_state = RuleState()
-            self._rules_version = getattr(self.rules, "version", None)
+            self._rules_version = self.rules.version
         try:
             return ruleset.evaluate(ev, self._rule_state, prediction)
         except Exception:  # noqa: BLE001 - one bad event must not sink the batch

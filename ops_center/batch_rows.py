@@ -9,6 +9,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ops_center.area_codes import district_of, street_of
 from ops_center.bus import IncidentCreated, IncidentUpdated
 from ops_center.domains import SOURCE_NAMES
 from ops_center.model import Decision, Event
@@ -58,7 +59,7 @@ class BatchRows:
         self.incidents.append({
             "incident_id": incident_id, "version": 1, "status": "new", "domain": d.domain,
             "category": d.category, "severity": d.severity, "title": d.title[:200], "area_code": area,
-            "street_code": area[:9] if len(area) >= 9 else None, "district_code": area[:6],
+            "street_code": street_of(area), "district_code": district_of(area),
             "level": d.level, "department": d.department, "lat": ev.lat, "lon": ev.lon, "source": ev.source,
             "sources": [ev.source], "rule_id": d.rule_id, "dedup_key": d.dedup_key, "report_count": 1,
             "created_at": now, "updated_at": now, "last_report_at": now,
@@ -87,7 +88,7 @@ class BatchRows:
             what = "关联上报" if correlated else "重复上报"
             note = f"{SOURCE_NAMES.get(ev.source, ev.source)}{what}（第{inc.report_count}次）" + (
                 f"：{ev.text[:200]}" if ev.text else "")
-            data = {"source": ev.source}
+            data: dict[str, object] = {"source": ev.source}
             if burst_from:
                 data["previous_burst"] = burst_from
                 note += f"；上一轮连续上报{burst_from}次"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
+from ops_center import area_codes
 from ops_center.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
 from ops_center.source_mapping import load_category_map
 from ops_center.yamlsource import LocatedDocument, SourceError, load_located
@@ -275,17 +276,17 @@ class AreaConfig(Strict):
     @field_validator("code")
     @classmethod
     def _code(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{6}|\d{9}|\d{12}|\d{15}", value):
-            raise ValueError(f"area code must be 6, 9, 12 or 15 digits (district/street/community/grid), got {value!r}")
+        if not area_codes.is_area_code(value):
+            raise ValueError(f"area code must be {area_codes.SHAPE}, got {value!r}")
         return value
 
     @property
     def level(self) -> str:
-        return {6: "district", 9: "street", 12: "community", 15: "grid"}[len(self.code)]
+        return area_codes.level_of(self.code)
 
     @property
     def parent_code(self) -> str | None:
-        return {9: self.code[:6], 12: self.code[:9], 15: self.code[:12]}.get(len(self.code))
+        return area_codes.parent_of(self.code)
 
 
 class RoadConfig(Strict):
@@ -479,9 +480,9 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if domain.department not in departments:
             raise doc.error(("domains", i, "department"), f"unknown department {domain.department!r}")
     for i, dept in enumerate(cfg.departments):
-        for domain in dept.domains:
-            if domain not in domain_codes:
-                raise doc.error(("departments", i, "domains"), f"department {dept.code} names unknown domain {domain!r}")
+        for code in dept.domains:
+            if code not in domain_codes:
+                raise doc.error(("departments", i, "domains"), f"department {dept.code} names unknown domain {code!r}")
     covered = set()
     for i, rule in enumerate(cfg.sla.table):
         if rule.domain not in domain_codes:
@@ -523,13 +524,13 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     _check_open311_server(cfg, doc, ids)
     for i, sup in enumerate(cfg.suppressions):
-        where = ("suppressions", i)
+        entry: tuple[str | int, ...] = ("suppressions", i)
         if sup.ends <= sup.starts:
-            raise doc.error(where + ("ends",), "a suppression must end after it starts")
+            raise doc.error(entry + ("ends",), "a suppression must end after it starts")
         if sup.scope == "area" and sup.value not in codes:
-            raise doc.error(where + ("value",), f"suppression names unknown area {sup.value}")
+            raise doc.error(entry + ("value",), f"suppression names unknown area {sup.value}")
         if sup.scope == "domain" and sup.value not in domain_codes:
-            raise doc.error(where + ("value",), f"suppression names unknown domain {sup.value!r}")
+            raise doc.error(entry + ("value",), f"suppression names unknown domain {sup.value!r}")
 
 
 def _check_open311_server(cfg: Config, doc: LocatedDocument, source_ids: set[str]) -> None:

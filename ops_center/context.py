@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from ops_center.config import Config
+from ops_center.devices import DeviceRegistry
+from ops_center.ports import (
+    EventBus,
+    HealthFn,
+    HealthRow,
+    HotSet,
+    IncidentActions,
+    PipelinePort,
+    RulesPort,
+    RunningSource,
+    StorePort,
+)
 
 
 def utc_now() -> datetime:
@@ -16,31 +28,56 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class RunningSources:
+    """The context's one mutable part, said so by its type: app.start adds the sources it starts, stop ends them."""
+
+    def __init__(self, sources: Iterable[RunningSource] = ()) -> None:
+        self._sources: list[RunningSource] = list(sources)
+        self._lock = threading.Lock()
+
+    def append(self, source: RunningSource) -> None:
+        with self._lock:
+            self._sources.append(source)
+
+    def extend(self, sources: Iterable[RunningSource]) -> None:
+        with self._lock:
+            self._sources.extend(sources)
+
+    def __iter__(self) -> Iterator[RunningSource]:
+        with self._lock:
+            return iter(list(self._sources))  # a copy: the health strip may read while start() still adds
+
+    def __len__(self) -> int:
+        return len(self._sources)
+
+    def health(self) -> list[HealthRow]:
+        return [source.health() for source in self]
+
+
+def no_health() -> list[HealthRow]:
+    """A context without sources (a test, a bench) reports none."""
+    return []
+
+
 @dataclass(frozen=True)
 class AppContext:
-    """Everything a screen or job needs; built by run.py (or a test), never mutated after."""
+    """Everything a screen or job needs; built by build_context (or a test), its fields never reassigned.
+
+    `sources` is the explicit mutable holder app.start fills; every other part is set at construction.
+    """
 
     cfg: Config
     config_path: Path
-    store: Any  # ops_center.store.Store
-    service: Any  # ops_center.incidents.IncidentService
-    bus: Any  # ops_center.bus.Bus
-    pipeline: Any = None  # ops_center.pipeline.Pipeline
-    rules: Any = None  # rules.holder.RulesHolder, with .current (RuleSet)
-    registry: Any = None  # ops_center.devices.DeviceRegistry
-    sources: list = field(default_factory=list)  # started ingest sources (app.start fills it)
-    health: Callable[[], list] = list  # -> list[SourceHealth]
+    store: StorePort
+    service: IncidentActions
+    bus: EventBus
+    pipeline: PipelinePort | None = None
+    rules: RulesPort | None = None
+    registry: DeviceRegistry | None = None
+    sources: RunningSources = field(default_factory=RunningSources)
+    health: HealthFn = no_health
     clock: Callable[[], datetime] = utc_now
-    hot_incidents: Any = None  # ops_center.hot_incidents.HotIncidents: the wall's in-memory hot set
-
-    def __post_init__(self) -> None:
-        # Every context with a store and a bus (run.py's, a test's) gets the wall's hot set, subscribed here,
-        # before create_app subscribes the data version: a redraw that sees a new version finds the changed
-        # ids already noted. Frozen, so set once while constructing; nothing is read until the wall asks.
-        if self.hot_incidents is None and self.store is not None and self.bus is not None:
-            from ops_center.hot_incidents import HotIncidents
-
-            object.__setattr__(self, "hot_incidents", HotIncidents(self.store, clock=self.clock).attach(self.bus))
+    hot_incidents: HotSet | None = None  # the wall's in-memory hot set; build_context and web tests give one
 
 
 _context: AppContext | None = None

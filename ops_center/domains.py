@@ -24,7 +24,6 @@ DOMAIN_NAMES = {
 LEVELS = ("community", "street", "district", "city")
 LEVEL_NAMES = {"grid": "网格", "community": "社区", "street": "街道", "district": "区", "city": "市"}
 AREA_LEVELS = ("city", "district", "street", "community", "grid")
-CODE_LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}
 
 SEVERITIES = ("P1", "P2", "P3", "P4")
 SEVERITY_NAMES = {"P1": "紧急", "P2": "重要", "P3": "一般", "P4": "低"}
@@ -47,9 +46,3 @@ ROLE_NAMES = {"viewer": "巡屏值守", "officer": "值班员", "leader": "领�
 SOURCE_KINDS = ("sensor", "grid", "hotline", "system")
 SOURCE_NAMES = {"sensor": "物联感知", "grid": "网格员上报", "hotline": "12345热线", "system": "系统"}
 
-
-def level_of_code(code: str, city_code: str) -> str:
-    """Area level from the administrative code's length (the city is configured separately)."""
-    if code == city_code:
-        return "city"
-    return {6: "district", 9: "street", 12: "community", 15: "grid"}[len(code)]

@@ -20,15 +20,14 @@ from typing import Any
 
 import numpy as np
 
+from ops_center.area_codes import LEVEL_LENGTHS
 from ops_center.config import AreaConfig, Config
-from ops_center.domains import CODE_LENGTH
 from ops_center.yamlsource import SourceError
 
 log = logging.getLogger(__name__)
 
 EARTH_RADIUS_M = 6_371_008.8
 BUFFER_M = 600.0  # how far the schematic district outline reaches beyond the outermost centroid
-_LEVEL_BY_LENGTH = {n: level for level, n in CODE_LENGTH.items()}
 
 
 class GeoError(SourceError):
@@ -41,29 +40,6 @@ def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
-def level_of(code: str) -> str:
-    """district / street / community / grid from the code's length (the city is configured apart)."""
-    try:
-        return _LEVEL_BY_LENGTH[len(code)]
-    except KeyError:
-        raise ValueError(f"not an area code: {code!r}") from None
-
-
-def ancestors(code: str) -> list[str]:
-    """Codes above `code`, top down: a grid gives [district, street, community]."""
-    level_of(code)
-    return [code[:n] for n in (6, 9, 12) if n < len(code)]
-
-
-def street_of(code: str) -> str | None:
-    """The street an area lies in (itself for a street); None for a district."""
-    return code[:9] if len(code) >= 9 else None
-
-
-def district_of(code: str) -> str:
-    return code[:6]
 
 
 def children(cfg: Config, code: str) -> tuple[AreaConfig, ...]:
@@ -273,8 +249,8 @@ class GeoIndex:
             return self._collections[key]
 
     def _build(self, level: str, parent_code: str) -> dict:
-        if level not in CODE_LENGTH:
-            raise ValueError(f"unknown level {level!r}; expected one of {', '.join(CODE_LENGTH)}")
+        if level not in LEVEL_LENGTHS:
+            raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVEL_LENGTHS)}")
         whole_city = parent_code == self.cfg.site.city.code
         if not whole_city and parent_code not in self.cfg.area_by_code:
             raise ValueError(f"unknown area {parent_code!r}")
@@ -296,7 +272,7 @@ class GeoIndex:
             else:
                 ring = self.to_lonlat(self.cell(a.code))
                 geometry = {"type": "Polygon", "coordinates": [ring + ring[:1]]}
-            props = {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code or ""}
+            props: dict[str, object] = {"code": a.code, "name": a.name, "level": a.level, "parent": a.parent_code or ""}
             props["lat"], props["lon"] = a.centroid
             features.append({"type": "Feature", "id": a.code, "properties": props, "geometry": geometry})
         return {"type": "FeatureCollection", "features": features}

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.bus import DomainEvent, EventsCommitted
+from ops_center.bus import DomainEvent, EventsCommitted, IncidentMerged
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
@@ -178,10 +178,10 @@ class HotIncidents:
         idle, self._last_read = time.monotonic() - self._last_read > IDLE_AFTER, time.monotonic()
         cols = self._cols
         # The safety-net reload is the catch-up thread's; a reader reloads only what it cannot do without.
-        if fresh or idle or cols is None or self._thread is None or now - WINDOW < self._cutoff:
+        cutoff = self._cutoff
+        if fresh or idle or cols is None or cutoff is None or self._thread is None or now - WINDOW < cutoff:
             with self._merge_lock:
-                self._catch_up_once(now)
-                cols = self._cols
+                cols = self._catch_up_once(now)
             self._start_catching_up()
         return cols
 
@@ -195,34 +195,35 @@ class HotIncidents:
         entry.asked = time.monotonic()
         return entry.value
 
-    def _needs_reload(self, now: datetime) -> bool:
-        if self._cols is None or self._loaded_at is None:
+    def _needs_reload(self, now: datetime, cutoff: datetime) -> bool:
+        if self._loaded_at is None:
             return True
-        if now - WINDOW < self._cutoff:  # the clock went back past what is loaded
+        if now - WINDOW < cutoff:  # the clock went back past what is loaded
             return True
         return not (self._loaded_at <= now < self._loaded_at + self.reload_every)
 
-    def _catch_up_once(self, now: datetime) -> None:
-        if self._needs_reload(now):
-            self._reload(now)
-        else:
-            self._merge_changed()
+    def _catch_up_once(self, now: datetime) -> HotColumns:
+        cols, cutoff = self._cols, self._cutoff
+        if cols is None or cutoff is None or self._needs_reload(now, cutoff):
+            return self._reload(now)
+        return self._merge_changed(cols, cutoff)
 
-    def _reload(self, now: datetime) -> None:
+    def _reload(self, now: datetime) -> HotColumns:
         with self._dirty_lock:
             self._watching = True
             self._dirty.clear()  # cleared before the read: later commits are announced later
         cutoff = now - WINDOW - MARGIN
         self._vocab = {name: Vocab() for name in CODED}
-        self._install(self._snapshot(self._read(_LOAD_SQL, {"cutoff": to_db(cutoff)})))
+        cols = self._install(self._snapshot(self._read(_LOAD_SQL, {"cutoff": to_db(cutoff)})))
         self._cutoff, self._loaded_at = cutoff, now
-        log.debug("hot set loaded: %d incidents", len(self._cols))
+        log.debug("hot set loaded: %d incidents", len(cols))
+        return cols
 
-    def _merge_changed(self) -> None:
+    def _merge_changed(self, cols: HotColumns, cutoff: datetime) -> HotColumns:
         with self._dirty_lock:
             ids, self._dirty = self._dirty, set()
         if not ids:
-            return
+            return cols
         wanted = np.array(sorted(ids), dtype=np.int64)
         try:
             fresh = self._read(_CHANGED_SQL, {"lo": int(wanted[0]), "hi": int(wanted[-1]), "ids": wanted.tolist()})
@@ -230,9 +231,9 @@ class HotIncidents:
             with self._dirty_lock:
                 self._dirty |= ids  # try again on the next catch-up
             raise
-        self._install(_merged(self._cols, self._snapshot(fresh), self._cutoff))  # base columns; derived anew
+        return self._install(_merged(cols, self._snapshot(fresh), cutoff))  # base columns; derived anew
 
-    def _install(self, cols: HotColumns) -> None:
+    def _install(self, cols: HotColumns) -> HotColumns:
         new = _derived(replace(cols, version=self.version + 1, views={}))
         now, recent = self.clock(), time.monotonic() - IDLE_AFTER
         for key, old in list(self._cols.views.items() if self._cols is not None else ()):  # readers may add some
@@ -242,6 +243,7 @@ class HotIncidents:
                 except Exception:  # noqa: BLE001 - logged; a reader computes it again itself
                     log.exception("wall hot set: view %r failed", key)
         self._cols = new
+        return new
 
     @property
     def version(self) -> int:
@@ -298,8 +300,7 @@ class HotIncidents:
 
 def _also_touched(event: DomainEvent) -> tuple[int, ...]:
     """Other incidents an event changed: a merge also updates its target."""
-    into = getattr(event, "into_id", None)
-    return (into,) if into is not None else ()
+    return (event.into_id,) if isinstance(event, IncidentMerged) else ()
 
 
 def _merged(old: HotColumns, fresh: HotColumns, cutoff: datetime) -> HotColumns:

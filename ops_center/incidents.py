@@ -310,7 +310,7 @@ class IncidentService:
         for actor, action, incident_id, note in items:
             from_status = status.get(incident_id)
             to_status = TRANSITIONS[action].get(from_status) if from_status is not None else None
-            if to_status is None:
+            if from_status is None or to_status is None:
                 continue
             status[incident_id] = to_status
             closed_at = now if to_status == "closed" else None

@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 
+from ops_center.area_codes import sql_prefix
 from ops_center.store import to_db
 
 # Per-row flags, computed once per row in an inner projection (every flag is false for invalid rows,
@@ -182,8 +183,8 @@ def repeat_rate() -> str:
 GROUP_KEYS = {
     "district": "district_code",
     "street": "street_code",
-    "community": "CASE WHEN length(area_code) >= 12 THEN left(area_code, 12) END",
-    "grid": "CASE WHEN length(area_code) = 15 THEN area_code END",
+    "community": sql_prefix("area_code", "community"),
+    "grid": sql_prefix("area_code", "grid"),
     "domain": "domain",
 }
 COUNT_COLUMNS = ("created", "acknowledged", "resolved", "open", "overdue", "false_alarms", "ack_due")
@@ -278,7 +279,7 @@ def kpi_drill(src: Any, start: datetime, end: datetime, group_by: str = "communi
     domains = df[df.grouping_set == 2].drop(columns=["grouping_set", group_by]).sort_values("domain")
     total = df[df.grouping_set == 3].drop(columns=["grouping_set", group_by, "domain"])
     if total.empty:
-        summary = {k: 0 if k in COUNT_COLUMNS else None for k in KPIS}
+        summary: dict[str, int | float | None] = {k: 0 if k in COUNT_COLUMNS else None for k in KPIS}
     else:
         row = total.iloc[0].to_dict()
         summary = {k: int(v) if k in COUNT_COLUMNS else (None if pd.isna(v) else float(v)) for k, v in row.items()}

@@ -141,7 +141,7 @@ def from_statuses(action: str) -> tuple[str, ...]:
 def timeline_errors(rows: Iterable[tuple[str, str | None, str | None]]) -> list[str]:
     """Why a timeline, as (action, from_status, to_status) rows oldest first, is not a walk through the lifecycle."""
     errors: list[str] = []
-    status: str | None = None
+    status = "new"  # what row 0 must create
     for n, (action, frm, to) in enumerate(rows):
         if n == 0:
             if (action, to) != ("created", "new"):
@@ -153,10 +153,10 @@ def timeline_errors(rows: Iterable[tuple[str, str | None, str | None]]) -> list[
         if action in RECORDS:
             nxt = status
         elif action in STEP_BY_ACTION:
-            nxt = target(action, status)
-            if nxt is None:
+            moved = target(action, status)
+            if moved is None:
                 errors.append(f"row {n}: {action} is not allowed in {status}")
-                nxt = status
+            nxt = moved or status
         else:
             errors.append(f"row {n}: {action} is no lifecycle step or record")
             nxt = status

@@ -6,10 +6,10 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 import duckdb
 import orjson
@@ -21,6 +21,8 @@ from ops_center.domains import OPEN_STATUSES
 from ops_center.log_limit import LogLimiter
 from ops_center.model import Event
 from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
+from ops_center.ports import RulesPort
+from ops_center.sla import SlaPolicy
 from ops_center.store import Store
 
 __all__ = ["Pipeline", "SourceStats", "key_hash", "DeadLetter"]
@@ -31,43 +33,18 @@ _STOP = object()
 
 @dataclass(frozen=True, slots=True)
 class SourceStats:
-    """Counters one source's health is computed from."""
+    """What the writer committed for one source so far: benches and tests wait on it (health is each source's Meter)."""
 
-    accepted: int
-    duplicates: int
-    dead_letters: int
-    last_message_at: datetime | None
-    messages_last_min: int
-    dead_letters_last_min: int
-
-
-class _Counter:
-    """Running totals plus a one-minute sliding window, per source."""
-
-    def __init__(self) -> None:
-        self.accepted = self.duplicates = self.dead = 0
-        self.last_at: datetime | None = None
-        self.window: deque[tuple[float, int, int]] = deque()
-
-    def add(self, accepted: int, duplicates: int, dead: int, at: datetime, mono: float) -> None:
-        self.accepted += accepted
-        self.duplicates += duplicates
-        self.dead += dead
-        self.last_at = at
-        self.window.append((mono, accepted + duplicates, dead))
-
-    def snapshot(self, mono: float) -> SourceStats:
-        while self.window and mono - self.window[0][0] > 60:
-            self.window.popleft()
-        msgs = sum(n for _, n, _ in self.window)
-        dead = sum(d for _, _, d in self.window)
-        return SourceStats(self.accepted, self.duplicates, self.dead, self.last_at, msgs, dead)
+    accepted: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
 
 
 class Pipeline:
     """The one way into the store for inputs: batched, deduplicated, acknowledged only after commit."""
 
-    def __init__(self, store: Store, bus: Bus, cfg: Config, rules, policy, clock: Callable[[], datetime],
+    def __init__(self, store: Store, bus: Bus, cfg: Config, rules: RulesPort, policy: SlaPolicy,
+                 clock: Callable[[], datetime],
                  *, max_queue: int = 200_000):
         self.store, self.bus, self.cfg, self.clock = store, bus, cfg, clock
         self.writer = BatchWriter(store, cfg, rules, policy, clock)
@@ -81,7 +58,7 @@ class Pipeline:
         self._abort = threading.Event()
         self._errors = LogLimiter(log)
         self.restarts = 0  # times the batcher's watchdog restarted it
-        self._counters: dict[str, _Counter] = {}
+        self._counters: dict[str, SourceStats] = {}
         self._counters_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         bus.subscribe(self._on_bus)
@@ -116,8 +93,7 @@ class Pipeline:
 
     def stats(self, source_id: str) -> SourceStats:
         with self._counters_lock:
-            counter = self._counters.get(source_id) or _Counter()
-            return counter.snapshot(time.monotonic())
+            return self._counters.get(source_id) or SourceStats()
 
     def flush(self, timeout: float = 30) -> None:
         """Block until everything submitted before this call is committed."""
@@ -263,10 +239,11 @@ class Pipeline:
     def _commit_one_by_one(self, events: list[Event], dead: list[DeadLetter]) -> BatchResult:
         """Commit each input alone; one the store still refuses becomes a dead letter, never a loss."""
         total = BatchResult()
-        for item in [*events, *dead]:
+        items: list[Event | DeadLetter] = [*events, *dead]
+        for item in items:
             single_events, single_dead = ([item], []) if isinstance(item, Event) else ([], [item])
             try:
-                part = self.store.write(lambda conn, e=single_events, d=single_dead: self.writer.apply(conn, e, d))
+                part = self.store.write(partial(self.writer.apply, events=single_events, dead=single_dead))
             except Exception as exc:  # noqa: BLE001 - recorded as a dead letter below
                 if _store_wide(exc):
                     raise
@@ -274,7 +251,7 @@ class Pipeline:
                 raw = repr(item).encode()[:65536]
                 source_id = item.source_id
                 fallback = DeadLetter(source_id, None, "store_error", raw, str(exc)[:500], self.clock())
-                part = self.store.write(lambda conn, d=fallback: self.writer.apply(conn, [], [d]))
+                part = self.store.write(partial(self.writer.apply, events=[], dead=[fallback]))
             total.domain_events.extend(part.domain_events)
             total.incident_ids |= part.incident_ids
             for name in ("accepted", "duplicates"):
@@ -283,15 +260,15 @@ class Pipeline:
         return total
 
     def _count(self, result: BatchResult, dead: list[DeadLetter]) -> None:
-        at, mono = self.clock(), time.monotonic()
         dead_by: dict[str, int] = {}
         for d in dead:
             dead_by[d.source_id] = dead_by.get(d.source_id, 0) + 1
         with self._counters_lock:
             for source_id in set(result.accepted) | set(result.duplicates) | set(dead_by):
-                counter = self._counters.setdefault(source_id, _Counter())
-                counter.add(result.accepted.get(source_id, 0), result.duplicates.get(source_id, 0),
-                            dead_by.get(source_id, 0), at, mono)
+                old = self._counters.get(source_id) or SourceStats()
+                self._counters[source_id] = SourceStats(old.accepted + result.accepted.get(source_id, 0),
+                                                        old.duplicates + result.duplicates.get(source_id, 0),
+                                                        old.dead_letters + dead_by.get(source_id, 0))
 
     def _on_bus(self, event: object) -> None:
         if isinstance(event, IncidentTransitioned) and event.to_status not in OPEN_STATUSES:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 
+from ops_center.config import Config
+from ops_center.ports import HealthRow, StoreReads
 from ops_center.store import from_db, to_db
 
 DEAD_LETTER_LIMIT = 200
@@ -74,26 +77,26 @@ def dead_letter_counts(store: Any) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in store.query("SELECT source_id, count(*) FROM dead_letters GROUP BY source_id")}
 
 
-def sources(ctx: Any) -> pd.DataFrame:
+def sources(cfg: Config, store: StoreReads, health_rows: Iterable[HealthRow]) -> pd.DataFrame:
     """Configured sources joined with their live health (state, last message, rates)."""
-    health = {h.source_id: h for h in (ctx.health() or [])}
-    counts = dead_letter_counts(ctx.store)
+    health = {h.source_id: h for h in health_rows}
+    counts = dead_letter_counts(store)
     rows = []
-    ids = [s.id for s in ctx.cfg.sources] + [sid for sid in health if ctx.cfg.source(sid) is None]
+    ids = [s.id for s in cfg.sources] + [sid for sid in health if cfg.source(sid) is None]
     for sid in ids:
-        src = ctx.cfg.source(sid)
+        src = cfg.source(sid)
         h = health.get(sid)
-        last = getattr(h, "last_message_at", None)
+        last = h.last_message_at if h else None
         rows.append(
             {
                 "source_id": sid,
-                "name": getattr(h, "name", None) or (src.name if src else sid),
+                "name": (h.name if h else None) or (src.name if src else sid),
                 "kind": src.kind if src else "",
-                "state": getattr(h, "state", "unknown") if h else "unknown",
+                "state": h.state if h else "unknown",
                 "last_message_at": last.astimezone(UTC) if isinstance(last, datetime) else None,
-                "messages_per_min": float(getattr(h, "messages_per_min", 0.0) or 0.0) if h else 0.0,
-                "dead_letters_per_min": float(getattr(h, "dead_letters_per_min", 0.0) or 0.0) if h else 0.0,
-                "dead_letters_total": int(getattr(h, "dead_letters_total", 0) or 0) if h else 0,
+                "messages_per_min": float(h.messages_per_min) if h else 0.0,
+                "dead_letters_per_min": float(h.dead_letters_per_min) if h else 0.0,
+                "dead_letters_total": int(h.dead_letters_total) if h else 0,
                 "dead_letters_stored": counts.get(sid, 0),
                 "heartbeat_s": src.heartbeat.total_seconds() if src else None,
             }

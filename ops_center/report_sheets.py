@@ -54,7 +54,7 @@ def column_name(kpi: kpis.Kpi) -> str:
     return f"{kpi.name}（小时）" if kpi.unit == "minutes" else kpi.name
 
 
-def shown(value: object, kpi: kpis.Kpi) -> float | int | None:
+def shown(value: float | None, kpi: kpis.Kpi) -> float | int | None:
     """The value as displayed: rates to 0.1 %, durations in hours to one decimal, counts whole."""
     if value is None or pd.isna(value):
         return None
@@ -65,7 +65,7 @@ def shown(value: object, kpi: kpis.Kpi) -> float | int | None:
     return int(value)
 
 
-def change(this: object, last: object, kpi: kpis.Kpi) -> float | int | None:
+def change(this: float | None, last: float | None, kpi: kpis.Kpi) -> float | int | None:
     """环比 of the displayed values: rates in percentage points (70.5 % vs 70.3 % is +0.2), hours, counts."""
     a, b = shown(this, kpi), shown(last, kpi)
     if a is None or b is None:

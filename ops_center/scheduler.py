@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from ops_center.context import AppContext
 from ops_center.sla import SlaPolicy
 from ops_center.store import StoreClosed
 from ops_center.sweep import Action, apply_sweep, load_open, sweep
@@ -18,17 +19,17 @@ log = logging.getLogger(__name__)
 SWEEP_JOB_ID = "sla_sweep"
 
 
-def run_sweep(ctx, now: datetime | None = None, policy: SlaPolicy | None = None) -> list[Action]:
+def run_sweep(ctx: AppContext, now: datetime | None = None, policy: SlaPolicy | None = None) -> list[Action]:
     """One SLA sweep at `now` (default: the context's clock): load what is due, decide, apply, publish."""
     now = now or ctx.clock()
-    policy = policy or getattr(ctx.service, "policy", None) or SlaPolicy(ctx.cfg)
+    policy = policy or ctx.service.policy
     due = load_open(ctx.store, now, policy)
     return apply_sweep(ctx.store, ctx.bus, sweep(due, now, ctx.cfg, policy), now)
 
 
-def sweep_job(ctx, policy: SlaPolicy | None = None) -> Callable[[], list[Action]]:
+def sweep_job(ctx: AppContext, policy: SlaPolicy | None = None) -> Callable[[], list[Action]]:
     """The scheduler's job function: a sweep at the context clock's now; never raises into APScheduler."""
-    policy = policy or getattr(ctx.service, "policy", None) or SlaPolicy(ctx.cfg)
+    policy = policy or ctx.service.policy
 
     def job() -> list[Action]:
         try:
@@ -42,7 +43,7 @@ def sweep_job(ctx, policy: SlaPolicy | None = None) -> Callable[[], list[Action]
     return job
 
 
-def build_scheduler(ctx) -> BackgroundScheduler:
+def build_scheduler(ctx: AppContext) -> BackgroundScheduler:
     """A scheduler (Asia/Shanghai) with the SLA sweep job, returned unstarted so others can add jobs."""
     scheduler = BackgroundScheduler(timezone=ZoneInfo(ctx.cfg.site.timezone))
     add_interval_job(scheduler, sweep_job(ctx), job_id=SWEEP_JOB_ID, every=ctx.cfg.escalation.sweep_interval,

@@ -136,7 +136,7 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> int:
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, "
         "description VARCHAR, applied_at TIMESTAMP DEFAULT current_timestamp)"
     )
-    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
     for version, description, sql in MIGRATIONS:
         if version <= current:
             continue

@@ -1,4 +1,4 @@
-"""`python run.py screenshots [--out DIR]`: PNGs of every screen on demo data, via headless Chromium.
+"""`python3 run.py screenshots [--out DIR]`: PNGs of every screen on demo data, via headless Chromium.
 
 Builds a throw-away store with synthetic history (ops_center.synth), serves the real app on a
 free loopback port, logs in as the demo admin and photographs each screen; the wall at 1920×1080,
@@ -9,9 +9,11 @@ The output folder (default `out/screenshots/`) is outside git (.gitignore has /o
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import shutil
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -85,6 +87,16 @@ def _serve(app, port: int):
     thread = threading.Thread(target=server.serve_forever, name="screenshots-web", daemon=True)
     thread.start()
     return server
+
+
+def missing_tools() -> str:
+    """What screenshots need beyond the runtime dependencies, said before any demo data is built."""
+    if importlib.util.find_spec("selenium") is None:
+        return ("selenium, which is not a runtime dependency (pyproject.toml's `screenshots` extra): "
+                "pip install -r requirements-dev.txt, or just selenium==4.2.0")
+    if shutil.which("chromium") is None and not Path("/usr/bin/chromium").exists():
+        return "Chromium (apt-get install chromium chromium-driver, as bash .ci/setup does)"
+    return ""
 
 
 def _driver():
@@ -167,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--per-day", type=int, default=400, help="incidents per day (default 400)")
     parser.add_argument("--seed", type=int, default=20261123)
     args = parser.parse_args(argv)
+    missing = missing_tools()
+    if missing:
+        print(f"run.py screenshots needs {missing}", file=sys.stderr)  # noqa: T201 - the CLI's answer
+        return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     from ops_center.web import create_app

@@ -209,7 +209,8 @@ class SlaPolicy:
         self.cfg = cfg
         self.tz = ZoneInfo(cfg.site.timezone)
         self.calendar = WorkCalendar(cfg.calendar, self.tz)
-        self._rows = {(r.domain, r.severity, r.category): r for r in cfg.sla.table}
+        self._rows: dict[tuple[str, str, str | None], SlaRule] = {
+            (r.domain, r.severity, r.category): r for r in cfg.sla.table}
         self._strictest: dict[str, SlaRule] = {}
         for rule in cfg.sla.table:
             if rule.category is not None:

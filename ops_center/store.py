@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import duckdb
 import pandas as pd
@@ -47,6 +47,14 @@ def to_db(dt: datetime | None) -> datetime | None:
     if dt.tzinfo is None:
         raise ValueError(f"naive datetime {dt!r} reached the store; pass an aware datetime")
     return dt.astimezone(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@overload
+def from_db(value: None) -> None: ...
+
+
+@overload
+def from_db(value: datetime) -> datetime | None: ...  # NaT gives None
 
 
 def from_db(value: datetime | None) -> datetime | None:
@@ -114,7 +122,7 @@ class Store:
         self.fatal: str = ""  # set once the instance is invalidated
         self._last_error: tuple[float, str] | None = None  # (monotonic, message) of the latest failed write
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        config = {"threads": threads} if threads else {}
+        config: dict[str, str | bool | int | float | list[str]] = {"threads": threads} if threads else {}
         self._conn = duckdb.connect(str(self.path), config=config)
         self.schema_version = migrate(self._conn)
         self._counters: dict[str, int] = {}

@@ -76,7 +76,7 @@ def sweep(incidents: Sequence[OpenIncident], now: datetime, cfg: Config, policy:
         level = inc.level
         key = (inc.incident_id, inc.version)
         ack_open = inc.status in AWAITING_ACK and inc.acknowledged_at is None and inc.ack_due_at is not None
-        if ack_open and now > inc.ack_due_at:
+        if ack_open and inc.ack_due_at is not None and now > inc.ack_due_at:  # (ack_open implies a due time)
             up = next_level(chain, level)
             if up is not None:
                 due = policy.ack_due(inc.domain, inc.severity, inc.category, now)
@@ -84,7 +84,8 @@ def sweep(incidents: Sequence[OpenIncident], now: datetime, cfg: Config, policy:
                 level = up
             elif not inc.ack_overdue:
                 actions.append(Action("overdue", ACK, *key, from_level=level))
-        elif ack_open and not inc.ack_warned and now >= policy.warn_instant(rule, ACK, inc.ack_due_at):
+        elif (ack_open and inc.ack_due_at is not None and not inc.ack_warned
+              and now >= policy.warn_instant(rule, ACK, inc.ack_due_at)):
             actions.append(Action("warn", ACK, *key, from_level=level))
         if inc.resolve_due_at is None or inc.overdue:
             continue
@@ -173,7 +174,7 @@ def _changes(a: Action) -> dict:
                 "ack_overdue": True, "ack_warned": False}
     if a.clock == ACK:
         return {"ack_overdue": True}
-    sets = {"overdue": True, "supervised": True}
+    sets: dict[str, object] = {"overdue": True, "supervised": True}
     if a.to_level:
         sets.update(level=a.to_level, escalations=1)
     return sets
@@ -229,6 +230,7 @@ def _timeline(a: Action) -> list[tuple[str, str, dict]]:
     if a.kind == "warn":
         return [("warned", f"{clock_zh}时限即将到期", data)]
     if a.kind == "escalate":
+        assert a.ack_due_at is not None, "sweep() gives every escalation its new deadline"
         data["ack_due_at"] = a.ack_due_at.isoformat()
         return [("escalated", f"超过受理时限，{up}", data)]
     if a.clock == ACK:
@@ -243,6 +245,7 @@ def _events(a: Action, now: datetime) -> list:
     if a.kind == "warn":
         return [IncidentWarned(a.incident_id, now, kind=a.clock)]
     if a.kind == "escalate":
+        assert a.to_level is not None, "sweep() escalates only to a level above"
         return [IncidentEscalated(a.incident_id, now, a.from_level, a.to_level, reason="ack_overdue")]
     events: list = [IncidentOverdue(a.incident_id, now, kind=a.clock)]
     if a.clock == RESOLVE and a.to_level:

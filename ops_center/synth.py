@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ops_center.area_codes import district_of, prefix, street_of
 from ops_center.config import Config
 from ops_center.domains import LEVELS, SEVERITIES, STATUSES, UNCLASSIFIED
 from ops_center.lifecycle import ACTIONS, TRANSITIONS, target
@@ -179,14 +180,14 @@ class _World:
         streets = {a.code: a.name for a in cfg.areas.items if a.level == "street"}
         roads: dict[str, list[str]] = {}
         for road in cfg.areas.roads:
-            roads.setdefault(road.area[:9], []).append(road.name)
+            roads.setdefault(street_of(road.area) or road.area, []).append(road.name)
         # per grid: a place name (community) and a few addresses on its street's roads
-        self.places = [communities.get(g.code[:12], g.name) for g in grids]
-        self.street_names = [streets.get(g.code[:9], "") for g in grids]
+        self.places = [communities.get(prefix(g.code, "community") or "", g.name) for g in grids]
+        self.street_names = [streets.get(street_of(g.code) or "", "") for g in grids]
         self.n_addr = 8
         addresses = []
         for i, g in enumerate(grids):
-            street_roads = roads.get(g.code[:9]) or [self.places[i]]
+            street_roads = roads.get(street_of(g.code) or "") or [self.places[i]]
             for k in range(self.n_addr):
                 addresses.append(f"{street_roads[(i + k) % len(street_roads)]}{int(rng.integers(1, 400))}号")
         self.addresses = addresses
@@ -257,7 +258,7 @@ class _World:
         # timeline notes: titles first (index = category × grids + grid), then the fixed phrases
         self.notes = list(self.titles)
         self.note_dispatch = len(self.notes)
-        self.notes += [f"派遣至{dept_names.get(d, d or '责任部门')}" for d in self.domain_dept]
+        self.notes += [f"派遣至{dept_names.get(d or '', d or '责任部门')}" for d in self.domain_dept]
         self.note_ack_escalate = len(self.notes)
         self.notes += [f"超时未受理，升级至{level_names[lv]}级" for lv in LEVELS]
         self.note_res_escalate = len(self.notes)
@@ -324,8 +325,9 @@ def generate_history(store, cfg: Config, *, days: int, incidents_per_day: int, s
         return 0
     world = _World(cfg, seed)
     end_us = _us(end)
-    offset = world.policy.tz.utcoffset(end.replace(tzinfo=None)).total_seconds() / 3600
-    counts, spans, storm_slot, bounds = _plan(days, incidents_per_day, end_us, seed, offset, chunk_rows)
+    offset = world.policy.tz.utcoffset(end.replace(tzinfo=None))
+    offset_h = offset.total_seconds() / 3600 if offset is not None else 0.0  # a ZoneInfo always has one
+    counts, spans, storm_slot, bounds = _plan(days, incidents_per_day, end_us, seed, offset_h, chunk_rows)
     written = 0
     for chunk_no, (lo, hi) in enumerate(bounds):
         n = int(counts[lo:hi].sum())
@@ -490,7 +492,7 @@ SOURCE_COMBOS = [[s] for s in SOURCES] + [[a, b] for a in SOURCES for b in SOURC
 _ACTIONS = ("created", *ACTIONS)  # timeline actions: the creation record and the lifecycle's steps
 _CODE = {s: i for i, s in enumerate(STATUSES)}  # status codes: positions in the shared STATUSES
 # action -> the status code it leads to from each status code (-1: the lifecycle does not allow it there)
-_MOVES = {a: np.array([_CODE.get(target(a, s), -1) for s in STATUSES]) for a in TRANSITIONS}
+_MOVES = {a: np.array([_CODE.get(target(a, s) or "", -1) for s in STATUSES]) for a in TRANSITIONS}
 
 
 def _walk(created: np.ndarray, steps) -> tuple[np.ndarray, list]:
@@ -575,8 +577,8 @@ def _incidents(w: _World, c: dict, base: int) -> pa.Table:
         "severity": _dict(c["sev"], SEVERITIES),
         "title": _dict(cat * ng + grid, w.titles),
         "area_code": _dict(grid, w.grid_codes),
-        "street_code": _dict(grid, [g[:9] for g in w.grid_codes]),
-        "district_code": _dict(grid, [g[:6] for g in w.grid_codes]),
+        "street_code": _dict(grid, [street_of(g) or "" for g in w.grid_codes]),
+        "district_code": _dict(grid, [district_of(g) for g in w.grid_codes]),
         "level": _dict(c["level"], LEVELS),
         "department": _nullable(dept[w.cat_domain[cat]], [d or "" for d in w.domain_dept]),
         "lat": np.round(c["lat"], COORDINATE_DECIMALS), "lon": np.round(c["lon"], COORDINATE_DECIMALS),
@@ -608,7 +610,7 @@ def _timeline(w: _World, c: dict, base: int) -> pa.Table:
     ng = len(w.grids)
     officer = 1 + c["officer"]  # actor 0 is "system"
     fixed = w.note_fixed
-    parts = []  # (mask, ts, actor, action, from, to, note)
+    parts: list[tuple] = []  # (mask, ts, actor, action, from, to, note)
     all_rows = np.ones(n, dtype=bool)
     parts.append((all_rows, c["created"], 0, "created", -1, _CODE["new"], cat * ng + grid))
     # the SLA sweep's steps keep the status (from/to NULL, as the sweep writes them)
@@ -718,7 +720,7 @@ def _events(w: _World, c: dict, inc_base: int, ev_base: int) -> pa.Table:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ops_center.synth --db PATH --days N --per-day M`: fill a store with history."""
+    """`python3 -m ops_center.synth --db PATH --days N --per-day M`: fill a store with history."""
     from ops_center.config import load_config
     from ops_center.store import Store
 

@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 from ops_center.config import Config
 from ops_center.domains import ROLE_NAMES, ROLES
 from ops_center.incidents import PermissionDenied, ServiceError
+from ops_center.lifecycle import Actor
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
@@ -42,11 +43,11 @@ class UserRow:
     active: bool
 
 
-def _require_admin(store: Any, actor: Any, action: str, target: str, now: datetime) -> None:
+def _require_admin(store: Any, actor: Actor | None, action: str, target: str, now: datetime) -> None:
     """Refuse non-admins, and audit the refused attempt in its own transaction."""
-    if actor is not None and getattr(actor, "role", None) == "admin":
+    if actor is not None and actor.role == "admin":
         return
-    username = getattr(actor, "username", None) or "anonymous"
+    username = actor.username if actor is not None else "anonymous"
     try:
         store.write(lambda conn: _audit(store, conn, username, f"denied:{action}", target, {}, now))
     except Exception:  # noqa: BLE001 - failing to audit a refusal must not hide the refusal

@@ -53,7 +53,7 @@ def create_app(ctx: AppContext, secret_key: str | None = None) -> dash.Dash:
     )
     if web.proxy_hops:
         # Behind a reverse proxy: the client address (login limits, audit) and scheme come from its headers.
-        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=web.proxy_hops, x_proto=web.proxy_hops,
+        server.wsgi_app = ProxyFix(server.wsgi_app,  # type: ignore[method-assign]  # Werkzeug's documented way x_for=web.proxy_hops, x_proto=web.proxy_hops,
                                    x_host=web.proxy_hops)
     version = DataVersion()
     ctx.bus.subscribe(version.bump)
@@ -64,13 +64,13 @@ def create_app(ctx: AppContext, secret_key: str | None = None) -> dash.Dash:
 
     app = dash.Dash(
         __name__,
-        server=server,
+        server=server,  # type: ignore[arg-type]  # Dash documents a Flask instance here; its annotation says bool
         use_pages=True,
         pages_folder=str(PAGES),
         assets_folder=str(ASSETS),
         serve_locally=True,
         title=ctx.cfg.site.name,
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented: None turns the "Updating…" title off
         suppress_callback_exceptions=True,
     )
     app.layout = dmc.MantineProvider(dash.page_container, forceColorScheme="dark")

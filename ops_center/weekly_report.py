@@ -18,10 +18,12 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ops_center import kpis, report_sheets
+from ops_center.area_codes import district_of
 from ops_center.bus import ReportWritten
 from ops_center.category_names import category_name
 from ops_center.config import Config
 from ops_center.domains import DOMAIN_NAMES, LEVEL_NAMES, SEVERITY_NAMES, SOURCE_NAMES, STATUS_NAMES
+from ops_center.ports import StoreReads
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
@@ -127,10 +129,6 @@ ORDER BY created_at, incident_id
 """  # noqa: S608 - the fragments are constants of ops_center.kpis; values arrive as parameters
 
 
-def _store_of(ctx_or_store: Any) -> Any:
-    return getattr(ctx_or_store, "store", ctx_or_store)
-
-
 def _area_name(cfg: Config, code: Any) -> str:
     if code is None or (isinstance(code, float) and pd.isna(code)):
         return ""
@@ -221,20 +219,19 @@ def _change(this: float | None, last: float | None) -> float | None:
     return float(this) - float(last)
 
 
-def build_weekly_report(ctx_or_store: Any, cfg: Config, week: str, *, now: datetime | None = None,
+def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datetime | None = None,
                         area: str | None = None) -> WeeklyReport:
     """Build one week's report; the same store contents always give the same numbers.
 
     A complete week is judged as of its end (the KPI module's default); the current, unfinished
     week is judged as of `now` so deadlines that have not come yet do not count.
     """
-    store = _store_of(ctx_or_store)
     tz = cfg.site.timezone
     start, end = week_bounds(week, tz)
     previous = shift_week(week, -1)
     p_start, p_end = week_bounds(previous, tz)
     as_of = now if now is not None and now < end else None
-    district = area or cfg.site.default_area[:6]  # a leader's or a unit's own area, else the whole district
+    district = area or district_of(cfg.site.default_area)  # a leader's or a unit's own area, else the whole district
 
     this_sum = kpis.kpi_summary(store, start, end, area=district, as_of=as_of)
     last_sum = kpis.kpi_summary(store, p_start, p_end, area=district)
@@ -361,12 +358,12 @@ def csv_text(report: WeeklyReport, cfg: Config) -> str:
     return "\ufeff" + sheet.frame.to_csv(index=False, lineterminator="\n")
 
 
-def write_weekly_report(ctx_or_store: Any, cfg: Config, week: str, out_path: str | Path, *,
+def write_weekly_report(store: StoreReads, cfg: Config, week: str, out_path: str | Path, *,
                         area: str | None = None, made_at: datetime | None = None) -> Path:
     """Write the week's report to `out_path`: .csv gives the street × domain table, anything else xlsx."""
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = build_weekly_report(ctx_or_store, cfg, week, area=area)
+    report = build_weekly_report(store, cfg, week, area=area)
     if out.suffix.lower() == ".csv":
         out.write_text(csv_text(report, cfg), encoding="utf-8")
     else:
@@ -380,7 +377,7 @@ def weekly_report_job(ctx: Any) -> Path:
     cfg = ctx.cfg
     now = ctx.clock()
     week = previous_week(now, cfg.site.timezone)
-    return write_weekly_report(ctx, cfg, week, cfg.path_of(cfg.reports.folder) / f"weekly-{week}.xlsx", made_at=now)
+    return write_weekly_report(ctx.store, cfg, week, cfg.path_of(cfg.reports.folder) / f"weekly-{week}.xlsx", made_at=now)
 
 
 def subscription_reports_job(ctx: Any) -> list[Path]:
@@ -391,14 +388,14 @@ def subscription_reports_job(ctx: Any) -> list[Path]:
     written = []
     for sub in cfg.reports.subscriptions:
         try:
-            path = write_weekly_report(ctx, cfg, week, folder / f"weekly-{week}-{sub.id}.{sub.format}",
+            path = write_weekly_report(ctx.store, cfg, week, folder / f"weekly-{week}-{sub.id}.{sub.format}",
                                        area=sub.area, made_at=now)
         except Exception:  # noqa: BLE001 - one failing subscription must not stop the others
             log.exception("weekly report for subscription %s failed", sub.id)
             continue
         written.append(path)
         if sub.publish:
-            summary = kpis.kpi_summary(_store_of(ctx), *week_bounds(week, cfg.site.timezone), area=sub.area)
+            summary = kpis.kpi_summary(ctx.store, *week_bounds(week, cfg.site.timezone), area=sub.area)
             ctx.bus.publish([ReportWritten(now, sub.id, sub.name, sub.area, week, str(path),
                                            int(summary.get(COUNT_KEY) or 0))])
     return written

@@ -152,7 +152,7 @@ def fill_sheets(xlsx: bytes, frames: dict[int, pd.DataFrame], first_row: int = 2
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as dst:
         for info in src.infolist():
-            data = src.read(info.filename)
+            data: bytes | memoryview = src.read(info.filename)
             for index, df in frames.items():
                 if info.filename == f"xl/worksheets/sheet{index + 1}.xml" and len(df):
                     data = _with_rows(data, df, first_row, styles)
@@ -160,7 +160,7 @@ def fill_sheets(xlsx: bytes, frames: dict[int, pd.DataFrame], first_row: int = 2
     return out.getvalue()
 
 
-def _with_rows(sheet_xml: bytes, df: pd.DataFrame, first_row: int = 2,
+def _with_rows(sheet_xml: bytes | memoryview, df: pd.DataFrame, first_row: int = 2,
                styles: dict[str, int] | None = None) -> memoryview:
     """The worksheet with df's rows after its header, built in one buffer since the rows run to tens of MB."""
     match = _SHEET_DATA.search(sheet_xml)

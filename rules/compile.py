@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from ops_center.area_codes import level_of
 from ops_center.config import Config
 from ops_center.devices import DEVICE_KINDS
 from ops_center.domains import DOMAIN_CODES, SOURCE_KINDS, UNCLASSIFIED
@@ -174,7 +175,7 @@ class _Compiler:
             if code not in self.cfg.area_by_code and code != self.cfg.site.city.code:
                 same_level = tuple(k for k in known if len(k) == len(code)) or known
                 raise self.error(rel, f"unknown area code {code!r}{suggest(code, same_level)}")
-            if key == "grid" and len(code) != 15:
+            if key == "grid" and (code == self.cfg.site.city.code or level_of(code) != "grid"):
                 raise self.error(rel, f"grid code {code!r} must have 15 digits; use area: for larger areas")
         if key == "grid":
             return c.AttrIn("area_code", codes)

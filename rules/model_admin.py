@@ -7,16 +7,15 @@ from datetime import datetime
 from typing import Any
 
 from ops_center.config import Config
-from ops_center.lifecycle import PermissionDenied
+from ops_center.lifecycle import Actor, PermissionDenied
 from ops_center.store import to_db
 from rules import model_store
 
 
-def _admin(actor: Any) -> str:
+def _admin(actor: Actor) -> str:
     """Changing how citizen texts are routed is an admin decision, checked on the server."""
-    if getattr(actor, "role", None) != "admin":
-        raise PermissionDenied("仅管理员可以采用或回滚文本模型",
-                               detail=f"{getattr(actor, 'username', actor)} may not change the text model")
+    if actor.role != "admin":
+        raise PermissionDenied("仅管理员可以采用或回滚文本模型", detail=f"{actor.username} may not change the text model")
     return actor.username
 
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ops_center.lifecycle import Actor, PermissionDenied
 from ops_center.model import Decision, Event
 
 SCOPES = ("device", "area", "domain")
@@ -67,14 +68,12 @@ def _check(scope: str, value: str, starts_at: datetime, ends_at: datetime) -> No
         raise SuppressionError("ends_at must be after starts_at")
 
 
-def _authorised(actor: Any) -> str:
+def _authorised(actor: Actor | str) -> str:
     """Suppressions silence alarms, so only an admin may set them; a bare name is the system or config."""
     if isinstance(actor, str):
         return actor
-    from ops_center.lifecycle import PermissionDenied
-
-    if getattr(actor, "role", None) != "admin":
-        raise PermissionDenied("仅管理员可以管理屏蔽", detail=f"{getattr(actor, 'username', actor)} may not manage suppressions")
+    if actor.role != "admin":
+        raise PermissionDenied("仅管理员可以管理屏蔽", detail=f"{actor.username} may not manage suppressions")
     return actor.username
 
 

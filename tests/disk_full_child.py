@@ -1,6 +1,6 @@
 """Child process for the disk-full test: the real app core and MQTT intake with a file-size limit on its store.
 
-`python -m tests.disk_full_child CONFIG DB MQTT_URL LIMIT_BYTES` (LIMIT 0: no limit). RLIMIT_FSIZE makes
+`python3 -m tests.disk_full_child CONFIG DB MQTT_URL LIMIT_BYTES` (LIMIT 0: no limit). RLIMIT_FSIZE makes
 every write past LIMIT bytes of a file fail with EFBIG, as a full disk fails it with ENOSPC; a small
 checkpoint threshold makes DuckDB checkpoint (and so grow the database file) after a few hundred KB.
 """

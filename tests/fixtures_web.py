@@ -34,6 +34,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 from ops_center.bus import Bus
 from ops_center.context import AppContext, set_context
 from ops_center.forms import CSRF_KEY
+from ops_center.hot_incidents import HotIncidents
 from ops_center.store import Store
 
 
@@ -77,6 +78,7 @@ def web_ctx(cfg, config_path, db_path, fixed_now) -> Iterator[AppContext]:
         service=build_service(store, bus, cfg, clock),
         bus=bus,
         clock=clock,
+        hot_incidents=HotIncidents(store, clock=clock).attach(bus),
     )
     set_context(ctx)
     yield ctx
