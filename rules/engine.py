@@ -20,6 +20,7 @@ from ops_center.yamlsource import SourceError, load_located
 from rules.compile import compile_document
 from rules.compiled import CompiledAmplify, CompiledRule
 from rules.conditions import Ctx
+from rules.keyword_scan import KeywordScanner
 from rules.render import VALUE, Vars
 from rules.schema import RuleError
 from rules.textmodel import OUT_OF_SCOPE, TextModel
@@ -99,11 +100,9 @@ class RuleSet:
         self.cfg, self.files, self.digest = cfg, tuple(files), digest
         self._tz = ZoneInfo(cfg.site.timezone)
         self._buckets: dict[tuple[str | None, str | None], tuple] = {}
-        index: dict[str, set[str]] = {}
-        for item in (*self.rules, *self.amplifiers):
-            for kw in item.keywords | (getattr(item, "trigger", None) or frozenset()):
-                index.setdefault(kw[0], set()).add(kw)
-        self._kw_index = {ch: tuple(sorted(words)) for ch, words in index.items()}
+        self._scanner = KeywordScanner(
+            kw for item in (*self.rules, *self.amplifiers)
+            for kw in item.keywords | (getattr(item, "trigger", None) or frozenset()))
         self._amps: dict[str, tuple[CompiledAmplify, ...]] = {}
         self._area_names = {code: a.name for code, a in cfg.area_by_code.items()}
 
@@ -163,7 +162,7 @@ class RuleSet:
         return plan
 
     def context(self, event: Event) -> Ctx:
-        return Ctx(event, self._kw_index, self._tz)
+        return Ctx(event, self._scanner, self._tz)
 
     def evaluate(self, event: Event, state: RuleState | None = None) -> list[Decision]:
         """Decisions for one event; time comes only from event.occurred_at."""
