@@ -138,6 +138,8 @@ class BatchWriter:
         self._refresh_index(conn, now)
         writes = BatchRows()
         originals = self._hotline_originals(conn, [ev for _, ev in fresh])
+        ruleset = self.rules.current  # one rule set for the whole batch, even if an adopt swaps it meanwhile
+        contexts = ruleset.contexts([ev for _, ev in fresh])
         for offset, (h, ev) in enumerate(fresh):
             event_id = first_id + offset
             incident_id, rule_id, suppressed = None, None, None
@@ -148,7 +150,7 @@ class BatchWriter:
                 if incident_id is not None:
                     self._hotline_update(ev, incident_id, now, writes)
             else:
-                for decision in self._decide(ev):
+                for decision in self._decide(ev, ruleset, contexts[offset]):
                     rule_id = rule_id or decision.rule_id
                     sup = self._suppressed(ev, decision, now)
                     if sup is not None:
@@ -202,19 +204,18 @@ class BatchWriter:
             self._index_at = now
         self.index.expire(now)
 
-    def _decide(self, ev: Event) -> list[Decision]:
+    def _decide(self, ev: Event, ruleset, ctx) -> list[Decision]:
         if ev.source == "system":
             return [system_decision(ev, self.cfg)] if ev.kind == "feed_silent" else []
         if ev.fields.get("mapped"):
             return [mapped_decision(ev, self.cfg)]
-        ruleset = self.rules.current
         if self._rule_state is None or getattr(self, "_rules_version", None) != getattr(self.rules, "version", None):
             from rules.engine import RuleState
 
             self._rule_state = RuleState()
             self._rules_version = getattr(self.rules, "version", None)
         try:
-            return ruleset.evaluate(ev, self._rule_state)
+            return ruleset.evaluate(ev, self._rule_state, ctx)
         except Exception:  # noqa: BLE001 - one bad event must not sink the batch
             log.exception("rule evaluation failed for %s/%s", ev.source_id, ev.natural_key)
             return []
