@@ -113,7 +113,8 @@ class DropFolder(PolledSource):
             log.info("%s: %s: resuming at offset %d", self.source_id, file.name, progress.offset)
         try:
             result = self._read(file, progress)
-        except ParserDown:
+        except ParserDown:  # logged by the parser; shown in health like a restarted receiver
+            self._fault, self._fault_at = "文件解析进程异常退出，已重启", time.monotonic()
             return "retry"
         except Invalid as exc:
             if progress.accepted:  # chunks of it are committed already: keep them, dead-letter the rest

@@ -83,6 +83,7 @@ def test_a_killed_parser_process_loses_nothing_and_reads_nothing_twice(app, tmp_
         saved = orjson.loads((path / ".progress" / "big.csv.json").read_bytes())
         # chunks 1-2 committed and saved (3 too, when its parse had come back before the kill)
         assert saved["accepted"] in (2000, 3000) and saved["offset"] < (path / "big.csv").stat().st_size
+        assert drop.health().fault == "文件解析进程异常退出，已重启"
         assert drop.scan_once() == [(path / "big.csv", "processed")]  # a fresh parser resumes there
     finally:
         drop.stop()
