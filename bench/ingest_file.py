@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 
 from bench import ingest_common as ic
-from bench.common import WORK, Mosquitto, Result, load_cfg, pick_size, rss_bytes, size_arg
+from bench.common import WORK, Mosquitto, Result, cpu_seconds, load_cfg, pick_size, rss_bytes, size_arg
 from bench.hotline_csv import write_hotline_csv
 from bench.mqtt_tools import prepare_messages, publish, wait_published
 from ops_center.context import utc_now
@@ -95,9 +95,11 @@ def main(argv: list[str] | None = None) -> Result:
             pub = publish(broker.port, messages, rate=rate)
             time.sleep(warmup)
             rss_before = rss_bytes()
+            cpu_before = cpu_seconds()
             t_drop = time.perf_counter()
             csv_path.rename(drop / "export.csv")  # complete when it appears: the documented convention
             t_done = ic.wait_handled(ctx, [DROP_ID], rows, timeout=600)
+            cpu_file = cpu_seconds() - cpu_before
             wait_published(pub)
             ic.wait_handled(ctx, mqtt_ids, len(messages), timeout=120)
         finally:
@@ -124,6 +126,8 @@ def main(argv: list[str] | None = None) -> Result:
                  "sensor inputs committed/s during the file": during,
                  "sensor inputs committed/s before the file": before,
                  "peak RSS growth while reading (MB)": growth_mb,
+                 # load-proof: the writer process's CPU (all its threads, DuckDB's too) per file row
+                 "writer process CPU per file row while reading (µs)": 1e6 * cpu_file / rows,
                  "RSS before the file (MB)": rss_before / 1e6},
     ).show()
 

@@ -2,9 +2,10 @@
 
 A file is read only when complete: its name is not in-progress (`*.tmp`, `*.part`, …) and its size and
 modification time have not changed for `ingest.file_settle`. It is read in chunks of
-`ingest.file_chunk_rows` (ingest/file_chunks.py); each chunk is committed before the next is read and
-its end offset saved, so a big file neither floods the pipeline nor is re-read from the top after a
-restart. A file that grew while it was read is read on from its offset at the next scan. It moves to
+`ingest.file_chunk_rows` (ingest/file_chunks.py); each chunk is committed before the next is submitted
+and its end offset saved, so a big file neither floods the pipeline nor is re-read from the top after a
+restart. A started source parses CSV chunks in a process of its own, one chunk ahead
+(ingest/file_parser.py). A file that grew while it was read is read on from its offset at the next scan. It moves to
 `processed/` (or `rejected/` when nothing in it was usable) only after everything in it is committed.
 """
 
@@ -17,8 +18,9 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from ingest.file_chunks import Progress, ProgressStore, csv_layout, read_span, spans
-from ingest.georeport import UNSUPPORTED_FILE, load_csv_document, load_json_document, mapping_for, parse_records
+from ingest.file_chunks import Progress, ProgressStore, spans
+from ingest.file_parser import FileParser, ParseContext, ParserDown
+from ingest.georeport import UNSUPPORTED_FILE, Parsed, load_csv_document, load_json_document, mapping_for, parse_records
 from ingest.health import Pending
 from ingest.payloads import OVERSIZED, Invalid
 from ingest.polled import PolledSource
@@ -52,6 +54,7 @@ class DropFolder(PolledSource):
         self._registry = registry
         self._progress = ProgressStore(self.path)
         self._sub_chunk = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
+        self._parser = FileParser(ParseContext(cfg, self.source_id))
 
     @property
     def processed_dir(self) -> Path:
@@ -66,6 +69,11 @@ class DropFolder(PolledSource):
     def prepare(self) -> None:
         for folder in (self.path, self.processed_dir, self.rejected_dir):
             folder.mkdir(parents=True, exist_ok=True)
+        self._parser.start()
+
+    def stop(self) -> None:
+        super().stop()
+        self._parser.stop()
 
     def work_once(self) -> None:
         self.scan_once()
@@ -105,6 +113,9 @@ class DropFolder(PolledSource):
             log.info("%s: %s: resuming at offset %d", self.source_id, file.name, progress.offset)
         try:
             result = self._read(file, progress)
+        except ParserDown:  # logged by the parser; shown in health like a restarted receiver
+            self._fault, self._fault_at = "文件解析进程异常退出，已重启", time.monotonic()
+            return "retry"
         except Invalid as exc:
             if progress.accepted:  # chunks of it are committed already: keep them, dead-letter the rest
                 self._reject_file(file, exc, progress)
@@ -125,11 +136,11 @@ class DropFolder(PolledSource):
     def _read(self, file: Path, progress: Progress) -> str:
         suffix = file.suffix.lower()
         if suffix == ".csv":
-            layout = csv_layout(file, self.chunk_rows)
+            layout = self._parser.layout(file, self.chunk_rows)
             self._csv_records(layout.header)  # an empty file or a header without the required columns
-            for start, end in spans(layout.bounds, progress.offset):
-                records = self._csv_records(read_span(file, layout.header, start, end))
-                outcome = self._commit_chunk(file, records, progress, end)
+            todo = spans(layout.bounds, progress.offset)
+            for end, parsed in self._parser.chunks(file, layout.header, todo, self._clock, file.name):
+                outcome = self._commit_chunk(file, parsed, progress, end)
                 if outcome != "done":
                     return outcome
             return "done"
@@ -141,22 +152,23 @@ class DropFolder(PolledSource):
             records = load_json_document(file.read_bytes())
             for start in range(progress.offset, len(records), self.chunk_rows):
                 end = min(start + self.chunk_rows, len(records))
-                outcome = self._commit_chunk(file, records[start:end], progress, end)
+                parsed = parse_records(self.cfg, self._registry, self.source_id, records[start:end], self._clock(),
+                                       file.name)
+                outcome = self._commit_chunk(file, parsed, progress, end)
                 if outcome != "done":
                     return outcome
             return "done"
         raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
 
     def _csv_records(self, raw: bytes) -> list[dict]:
-        """The one row → record call, for a whole small file or one chunk (header in front) alike."""
+        """The header check: the same row → record call the chunks go through."""
         return load_csv_document(raw, mapping_for(self.cfg, self.source_id))
 
-    def _commit_chunk(self, file: Path, records: list, progress: Progress, end: int) -> str:
+    def _commit_chunk(self, file: Path, parsed: Parsed, progress: Progress, end: int) -> str:
         """Submit one chunk in pieces the batcher can interleave with other sources; save the offset on commit."""
         if self._stop.is_set():
             return "stopped"
         received = self._clock()
-        parsed = parse_records(self.cfg, self._registry, self.source_id, records, received, file.name)
         items: list = list(parsed.events)
         for reject, raw in parsed.rejects:
             loud = progress.rejected < LOUD_REJECTS_PER_FILE

@@ -1,12 +1,13 @@
 """Outbound MQTT publishing in a child process: paho's QoS 1 send and PUBACK handling off the writer's GIL.
 
 With `mqtt.receivers` ≥ 1 the MQTT work of the center runs in child processes; this is the outbound
-half. The bus thread hands over (topic, payload) through a pipe (a couple of µs) instead of running
-paho's publish path (tens of µs per message, measured at 14 % of the writer process under load). The
-child publishes through the same `Publisher` the in-process mode uses (ingest/outbound_link.py).
-Delivery is as before: QoS 1, queued in memory while the broker is unreachable, lost with the process.
+half. The bus thread hands (topic, payload) to a sender thread that ships whatever has gathered as one
+pipe message: a 100,000-row export opens 100,000 incidents, and one pipe write each cost ~10 % of the
+writer process; paho's publish path in-process would cost tens of µs per message. The child publishes
+through the same `Publisher` the in-process mode uses (ingest/outbound_link.py). Delivery is as
+before: QoS 1, in order, queued in memory while the broker is unreachable, lost with the process.
 
-Wire protocol: writer → publisher ("publish", topic, payload) | ("exit",);
+Wire protocol: writer → publisher ("publish", [(topic, payload), …]) | ("exit",);
 publisher → writer ("state", link state, connected).
 """
 
@@ -25,6 +26,7 @@ from ops_center.config import MqttConfig
 log = logging.getLogger(__name__)
 
 STATE_POLL_S = 0.5
+SEND_MAX = 1000  # messages per pipe message: small pickles, and the publisher starts on them early
 
 
 def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_level: int, conn) -> None:
@@ -40,7 +42,8 @@ def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_leve
         for message in pipe_messages(conn):  # ends when the writer is gone
             if message[0] == "exit":
                 break
-            publisher.publish(message[1], message[2])
+            for topic, payload in message[1]:
+                publisher.publish(topic, payload)
     finally:
         stop.set()
         publisher.stop()
@@ -67,8 +70,11 @@ class ProcessPublisher:
         self.connected = threading.Event()
         self._conn: Connection | None = None
         self._process: BaseProcess | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one writer on the pipe at a time
         self._stopping = False
+        self._gathered: list[tuple[str, bytes]] = []
+        self._cond = threading.Condition()
+        self._sender: threading.Thread | None = None
 
     def start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -82,29 +88,51 @@ class ProcessPublisher:
         child_end.close()
         self._conn = parent_end
         threading.Thread(target=self._read, args=(parent_end,), name="outbound-reader", daemon=True).start()
+        self._sender = threading.Thread(target=self._send_loop, name="outbound-sender", daemon=True)
+        self._sender.start()
 
     def publish(self, topic: str, payload: bytes) -> bool:
-        """Hand one message to the publisher process; False when it is not running."""
+        """Queue one message for the publisher process; False when it is not running."""
+        if self._conn is None or self._stopping or self.state == "error":
+            return False
+        with self._cond:
+            self._gathered.append((topic, payload))
+            if len(self._gathered) == 1:
+                self._cond.notify()
+        return True
+
+    def _send_loop(self) -> None:
+        """Ship what gathered since the last send as one pipe message, in order, until stop."""
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._gathered or self._stopping)
+                batch, self._gathered = self._gathered[:SEND_MAX], self._gathered[SEND_MAX:]
+                stopping = self._stopping
+            if batch and not self._send(("publish", batch)):
+                log.warning("outbound: %d messages not handed over: publisher process down", len(batch))
+            if stopping and not batch:
+                return
+
+    def _send(self, message: tuple) -> bool:
         conn = self._conn
-        if conn is None:  # never started
+        if conn is None:
             return False
         try:
             with self._lock:
-                conn.send(("publish", topic, payload))
+                conn.send(message)
             return True
         except (OSError, ValueError):
-            log.warning("outbound publish on %s failed: publisher process down", topic)
             return False
 
     def stop(self) -> None:
         if self._process is None or self._conn is None:
             return
-        self._stopping = True
-        try:
-            with self._lock:
-                self._conn.send(("exit",))
-        except (OSError, ValueError):
-            pass
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+        if self._sender is not None:
+            self._sender.join(EXIT_GRACE_S)  # what the bus handed over goes out before exit
+        self._send(("exit",))
         self._process.join(EXIT_GRACE_S + 5)
         if self._process.is_alive():
             self._process.kill()

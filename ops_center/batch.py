@@ -142,7 +142,9 @@ class BatchWriter:
         self._refresh_index(conn, now)
         writes = BatchRows()
         originals = self._hotline_originals(conn, [ev for _, ev in fresh])
-        predictions = self._predictions([ev for _, ev in fresh])
+        ruleset = self.rules.current  # one rule set for the whole batch, even if an adopt swaps it meanwhile
+        contexts = ruleset.contexts([ev for _, ev in fresh])
+        predictions = self._predictions(ruleset, [ev for _, ev in fresh])
         for offset, (h, ev) in enumerate(fresh):
             event_id = first_id + offset
             incident_id, rule_id, suppressed = None, None, None
@@ -153,7 +155,7 @@ class BatchWriter:
                 if incident_id is not None:
                     self._hotline_update(ev, incident_id, now, writes)
             else:
-                for decision in self._decide(ev, predictions[offset]):
+                for decision in self._decide(ev, ruleset, contexts[offset], predictions[offset]):
                     rule_id = rule_id or decision.rule_id
                     sup = self._suppressed(ev, decision, now)
                     if sup is not None:
@@ -207,25 +209,24 @@ class BatchWriter:
             self._index_at = now
         self.index.expire(now)
 
-    def _predictions(self, events: list[Event]) -> list:
+    def _predictions(self, ruleset, events: list[Event]) -> list:
         """The text model's answers for the batch's texts in one pass (asking per text costs ~3x as much)."""
         try:
-            return self.rules.current.predictions(events)
+            return ruleset.predictions(events)
         except Exception:  # noqa: BLE001 - without predictions every text is still classified, one at a time
             log.exception("text model batch prediction failed; classifying texts one by one")
             return [None] * len(events)
 
-    def _decide(self, ev: Event, prediction=None) -> list[Decision]:
+    def _decide(self, ev: Event, ruleset, ctx, prediction=None) -> list[Decision]:
         if ev.source == "system":
             return [system_decision(ev, self.cfg)] if ev.kind == "feed_silent" else []
         if ev.fields.get("mapped"):
             return [mapped_decision(ev, self.cfg)]
-        ruleset = self.rules.current
         if self._rule_state is None or self._rules_version != self.rules.version:
             self._rule_state = RuleState()
             self._rules_version = self.rules.version
         try:
-            return ruleset.evaluate(ev, self._rule_state, prediction)
+            return ruleset.evaluate(ev, self._rule_state, prediction, ctx)
         except Exception:  # noqa: BLE001 - one bad event must not sink the batch
             log.exception("rule evaluation failed for %s/%s", ev.source_id, ev.natural_key)
             return []

@@ -22,6 +22,7 @@ import numpy as np
 
 from ops_center.area_codes import LEVEL_LENGTHS
 from ops_center.config import AreaConfig, Config
+from ops_center.point_locator import PointLocator
 from ops_center.yamlsource import SourceError
 
 log = logging.getLogger(__name__)
@@ -88,13 +89,6 @@ def _clip(poly: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
     return np.array(out, dtype=float).reshape(-1, 2)
 
 
-def _inside_convex(poly: np.ndarray, x: float, y: float) -> bool:
-    """Point in a counter-clockwise convex polygon (edges included)."""
-    e = np.roll(poly, -1, axis=0) - poly
-    cross = e[:, 0] * (y - poly[:, 1]) - e[:, 1] * (x - poly[:, 0])
-    return bool(np.all(cross >= -1e-9))
-
-
 def _inside_rings(rings: list[np.ndarray], x: float, y: float) -> bool:
     """Even-odd rule over all rings of a (multi)polygon, so holes are holes."""
     inside = False
@@ -131,6 +125,7 @@ class GeoIndex:
         ring = np.array([(math.cos(t), math.sin(t)) for t in np.linspace(0, 2 * math.pi, 16, endpoint=False)])
         centres = np.array(list(self.xy.values()))
         self.domain = _hull((centres[:, None, :] + BUFFER_M * ring[None, :, :]).reshape(-1, 2))
+        self._locator = PointLocator(self.tree, self.domain)  # the same walk without NumPy per point
         self._cells: dict[str, np.ndarray] = {}
         self._collections: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
@@ -196,21 +191,14 @@ class GeoIndex:
 
     def nearest(self, x: float, y: float) -> str | None:
         """Walk down the tree choosing the nearest child centroid; the deepest area reached."""
-        found = node = None
-        while (entry := self.tree.get(node)) is not None:
-            codes, pts = entry
-            d = (pts[:, 0] - x) ** 2 + (pts[:, 1] - y) ** 2
-            found = node = codes[int(np.argmin(d))]
-        return found
+        return self._locator.nearest(x, y)
 
     def at_point(self, lat: float, lon: float) -> str | None:
         x, y = self.to_xy(lat, lon)
         for code, rings in self._real_order:
             if _inside_rings(rings, x, y):
                 return code
-        if _inside_convex(self.domain, x, y):
-            return self.nearest(x, y)
-        return None
+        return self._locator.locate(x, y)
 
     def at_address(self, address: str) -> str | None:
         if self._address_re is None:

@@ -6,6 +6,7 @@ import re
 from zoneinfo import ZoneInfo
 
 from ops_center.model import Event
+from rules.keyword_scan import KeywordScanner
 
 ATTRS = ("source", "kind", "event", "metric", "category", "device_id")
 _SPACES = re.compile(r"[\s\u3000]+")
@@ -19,14 +20,14 @@ def normalise(text: str) -> str:
 class Ctx:
     """Per-event values computed at most once and shared by every rule that needs them."""
 
-    __slots__ = ("ev", "_text", "_present", "_minute", "_kw_index", "_tz")
+    __slots__ = ("ev", "_text", "_present", "_minute", "_scanner", "_tz")
 
-    def __init__(self, ev: Event, kw_index: dict[str, tuple[str, ...]], tz: ZoneInfo):
+    def __init__(self, ev: Event, scanner: KeywordScanner, tz: ZoneInfo):
         self.ev = ev
         self._text: str | None = None
         self._present: frozenset[str] | None = None
         self._minute: int | None = None
-        self._kw_index = kw_index
+        self._scanner = scanner
         self._tz = tz
 
     @property
@@ -41,15 +42,9 @@ class Ctx:
 
     @property
     def present(self) -> frozenset[str]:
-        """Every rule keyword found in the text, via a first-character index (no per-rule scans)."""
+        """Every rule keyword found in the text, in one automaton pass (no per-rule scans)."""
         if self._present is None:
-            text, index = self.text, self._kw_index
-            found = set()
-            for ch in set(text):
-                for kw in index.get(ch, ()):
-                    if kw in text:
-                        found.add(kw)
-            self._present = frozenset(found)
+            self._present = self._scanner.found(self.text)
         return self._present
 
     @property

@@ -345,7 +345,11 @@ class _SmokeRules:
             return [None] * len(events)  # no text model
 
         @staticmethod
-        def evaluate(ev: Event, state=None, prediction=None) -> list[Decision]:
+        def contexts(events: list[Event]) -> list[None]:
+            return [None] * len(events)
+
+        @staticmethod
+        def evaluate(ev: Event, state=None, prediction=None, ctx=None) -> list[Decision]:
             return [Decision("smoke", "fire_safety", "smoke_alarm", "P1", "street", "fire", f"烟感报警 {ev.device_id}",
                              dedup_key=f"smoke|{ev.device_id}", dedup_window=timedelta(minutes=30),
                              clears=ev.event == "restore")]
