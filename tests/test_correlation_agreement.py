@@ -38,7 +38,11 @@ class KindRules:
         return [None] * len(events)  # no text model
 
     @staticmethod
-    def evaluate(ev: Event, state=None, prediction=None) -> list[Decision]:
+    def contexts(events: list[Event]) -> list[None]:
+        return [None] * len(events)
+
+    @staticmethod
+    def evaluate(ev: Event, state=None, prediction=None, ctx=None) -> list[Decision]:
         domain = ev.category or "fire_safety"
         if ev.source == "sensor":
             return [Decision("s", domain, "alarm", "P2", "street", None, "alarm", dedup_key=f"dev|{ev.device_id}",
