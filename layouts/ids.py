@@ -35,6 +35,7 @@ WALL_SERVER_NOW = "wall-server-now"
 WALL_P1 = "wall-p1"
 WALL_SOUND = "wall-sound"
 WALL_LEGEND = "wall-legend"
+WALL_TREND = "wall-trend"
 
 # --- console (layouts/console.py) ---
 CONSOLE_ROOT = "console-root"

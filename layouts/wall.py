@@ -33,7 +33,7 @@ from layouts.common import (
     server_clock,
     status_name,
 )
-from ops_center import geo, queries
+from ops_center import geo, kpis, queries
 from ops_center.context import get_context
 from ops_center.domains import DOMAIN_CODES, SEVERITY_NAMES
 from ops_center.ports import HealthRow
@@ -48,6 +48,9 @@ STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默"
                "error": "故障", "starting": "启动中",
                "calendar_expiring": "即将到期", "calendar_expired": "已过期"}
 P1_CHIPS = 6  # P1 chips that fit the alarm strip at 16:9; the rest are counted ("另 N 起")
+LIST_ROWS = 7  # urgent rows that fit the list panel above the 7-day trend (assets/wall.css: .wall-side)
+TREND_DAYS = 7
+WEEKDAYS = ("周一", "周二", "周三", "周四", "周五", "周六", "周日")
 
 
 def layout(**_: Any) -> Any:
@@ -88,8 +91,12 @@ def layout(**_: Any) -> Any:
                  map_legend()],
                 className="wall-map panel",
             ),
-            html.Section([html.H3("紧急与最新事件", className="panel-title"), html.Div(id=ids.WALL_LIST)],
-                         className="wall-list panel"),
+            html.Div(
+                [html.Section([html.H3("紧急与最新事件", className="panel-title"), html.Div(id=ids.WALL_LIST)],
+                              className="wall-list panel"),
+                 html.Section(id=ids.WALL_TREND, className="wall-trend panel")],
+                className="wall-side",
+            ),
         ],
         className="wall-body",
     )
@@ -127,6 +134,7 @@ def layout(**_: Any) -> Any:
     Output(ids.WALL_SCOPE, "children"),
     Output(ids.WALL_SERVER_NOW, "children"),
     Output(ids.WALL_P1, "children"),
+    Output(ids.WALL_TREND, "children"),
     Input(ids.WALL_TICK, "n_intervals"),
     Input(ids.WALL_PATROL, "data"),
     State(ids.WALL_SEEN, "data"),
@@ -141,9 +149,9 @@ def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
     # or when patrol moves on.
     key = [data_version(), hot.version, int(now.timestamp() // 60), focus]
     if seen and seen.get("key") == key:
-        return (no_update,) * 9
+        return (no_update,) * 10
     tz = ctx.cfg.site.timezone
-    wall = hot.view(("wall", scope, focus), now, functools.partial(draw, ctx.cfg, tz, scope, focus))
+    wall = hot.view(("wall", scope, focus), now, functools.partial(draw, ctx.cfg, tz, scope, focus, hot.daily))
     key[1] = wall.version  # what this redraw shows, maybe newer than when the key was taken
     rates = recent_rates(ctx.store, now, tz, focus or scope, (seen or {}).get("rates"))
     hashes = {"totals": _digest((wall.totals, rates["ack_on_time_rate"], rates["resolve_on_time_rate"])),
@@ -158,7 +166,8 @@ def refresh(_n: int | None, patrol: dict | None, seen: dict | None):
     views = {"totals": plain(totals_view(wall.totals, rates)), "map": wall.map, "tiles": wall.tiles, "list": wall.list}
     label = ("巡屏：" + area_name(focus)) if focus else scope_label(ctx.cfg, scope)
     return (new_seen, *(view if changed[name] else no_update for name, view in views.items()), flash,
-            label, plain(server_clock(now)), wall.p1 if changed["p1"] else no_update)
+            label, plain(server_clock(now)), wall.p1 if changed["p1"] else no_update,
+            wall.trend if changed["trend"] else no_update)
 
 
 class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside sys.modules
@@ -172,18 +181,40 @@ class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside 
     tiles: list
     list: Any
     p1: Any
+    trend: Any
 
 
-def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, cols: Any, now: Any) -> Drawn:
-    summary = queries.summarize_wall(queries.wall_frames(cols, now, tz, scope, focus))
-    totals = {**summary.totals, **queries.wall_attention(cols, now, focus or scope)}
+class Trend(NamedTuple):
+    """受理数 per local day (today live from the hot set, earlier days from the cached KPI query) and 昨日同期."""
+
+    days: tuple  # local dates, oldest first, today last
+    created: tuple[int, ...]
+    same_time_yesterday: int
+    today_by_domain: dict[str, int]
+    same_time_by_domain: dict[str, int]
+    as_of: str  # local HH:MM the figures run to
+
+
+def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, daily: Any, cols: Any, now: Any) -> Drawn:
+    summary = queries.summarize_wall(queries.wall_frames(cols, now, tz, scope, focus), LIST_ROWS)
+    trend = day_trend(daily.get(now, tz, focus or scope, TREND_DAYS),
+                      kpis.created_since(cols, queries.local_midnight(now, tz), focus or scope), local_time(now, tz, "%H:%M"))
+    # 今日新增 is the KPI module's 受理数 (false alarms and merged duplicates excluded), like the trend beside it.
+    totals = {**summary.totals, **queries.wall_attention(cols, now, focus or scope),
+              "new_today": trend.created[-1], "same_time_yesterday": trend.same_time_yesterday}
     hashes = {"map": _digest((summary.street_load, _frame_digest(summary.markers), focus)),
-              "tiles": _digest((summary.domains, summary.street_load)), "list": _frame_digest(summary.urgent),
-              "p1": _frame_digest(summary.p1)}
+              "tiles": _digest((summary.domains, summary.street_load, trend.today_by_domain, trend.same_time_by_domain)),
+              "list": _frame_digest(summary.urgent), "p1": _frame_digest(summary.p1), "trend": _digest(trend)}
     return Drawn(cols.version, totals, summary.p1_open, hashes,
                  map_figure(cfg, summary.street_load, summary.markers, focus or scope),
-                 plain(tiles_view(summary.domains) + [ranking_tile(summary.street_load)]),
-                 plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)))
+                 plain(tiles_view(summary.domains, trend) + [ranking_tile(summary.street_load)]),
+                 plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)), plain(trend_view(trend)))
+
+
+def day_trend(daily: kpis.DailyCreated, today: dict[str, int], as_of: str) -> Trend:
+    """The cached series with today's figure replaced by the live one, so the wall's 今日 moves within 2 s."""
+    return Trend(daily.days, (*daily.created[:-1], sum(today.values())), daily.same_time_yesterday, today,
+                 {code: same for code, (_, same) in daily.by_domain.items()}, as_of)
 
 
 def plain(value: Any) -> Any:
@@ -264,16 +295,31 @@ def recent_rates(store: Any, now: Any, tz: str, scope: str | None, last: dict | 
     # A whole day's rate barely moves between redraws. Kept in the browser's WALL_SEEN: no server-side state.
     if last and last.get("scope") == scope and 0 <= now.timestamp() - last.get("at", -1e18) < RATES_SECONDS:
         return last
-    from ops_center import kpis
-
     kpi = kpis.kpi_summary(store, queries.local_midnight(now, tz), now, area=scope, as_of=now)
     return {"scope": scope, "at": now.timestamp(), "ack_on_time_rate": kpi.get("ack_on_time_rate"),
             "resolve_on_time_rate": kpi.get("resolved_on_time_rate")}
 
 
+def change(today: int, before: int) -> tuple[str, str]:
+    """Today against 昨日同期 as an arrow and the difference, and its colour class (more incidents is the warning)."""
+    diff = today - before
+    if diff == 0:
+        return "持平", "flat"
+    return (f"↑{diff}", "up") if diff > 0 else (f"↓{-diff}", "down")
+
+
 def totals_view(totals: dict[str, int], rates: dict[str, float | None]) -> list:
+    new_today, before = totals["new_today"], totals.get("same_time_yesterday", 0)
+    arrow, trend = change(new_today, before)
+    today_card = html.Div(
+        [html.Div([html.Span(str(new_today), id="wall-today-value"),
+                   html.Span(arrow, id="wall-today-change", className=f"total-change {trend}")],
+                  className="total-value"),
+         html.Div("今日新增", className="total-label"),
+         html.Div(f"昨日同期 {before}", id="wall-today-before", className="total-before")],
+        className="wall-total wall-total-today", id="wall-total-today",
+    )
     items = [
-        ("今日新增", str(totals["new_today"]), ""),
         ("在办", str(totals["open"]), ""),
         ("即将超时", str(totals.get("soon", 0)), "warn" if totals.get("soon") else ""),
         ("超期", str(totals["overdue"]), "danger" if totals["overdue"] else ""),
@@ -281,7 +327,7 @@ def totals_view(totals: dict[str, int], rates: dict[str, float | None]) -> list:
         ("及时响应率", pct(rates.get("ack_on_time_rate")), ""),
         ("按期办结率", pct(rates.get("resolve_on_time_rate")), ""),
     ]
-    return [
+    return [today_card] + [
         html.Div([html.Div(value, className="total-value " + cls), html.Div(label, className="total-label")],
                  className="wall-total")
         for label, value, cls in items
@@ -424,10 +470,12 @@ def ranking_tile(street_load: dict[str, int]) -> html.Div:
                     className="wall-tile wall-rank", id="wall-tile-ranking")
 
 
-def tiles_view(domains: dict[str, dict[str, Any]]) -> list:
+def tiles_view(domains: dict[str, dict[str, Any]], trend: Trend) -> list:
     tiles = []
     for code in DOMAIN_CODES:
         d = domains[code]
+        today = trend.today_by_domain.get(code, 0)
+        arrow, moved = change(today, trend.same_time_by_domain.get(code, 0))
         peak = max(max(d["spark"]), 1)
         bars = [html.Span(className="spark-bar", style={"height": f"{max(v / peak * 100, 4):.0f}%"}) for v in d["spark"]]
         tiles.append(html.Div(
@@ -438,7 +486,10 @@ def tiles_view(domains: dict[str, dict[str, Any]]) -> list:
                         html.Div([html.Div(str(d["open"]), className="tile-num"), html.Div("在办", className="tile-lbl")]),
                         html.Div([html.Div(str(d["overdue"]), className="tile-num" + (" danger" if d["overdue"] else "")),
                                   html.Div("超期", className="tile-lbl")]),
-                        html.Div([html.Div(str(d["today"]), className="tile-num"), html.Div("今日", className="tile-lbl")]),
+                        html.Div([html.Div([str(today), html.Span(arrow, className=f"tile-change {moved}")],
+                                           className="tile-num"),
+                                  html.Div("今日", className="tile-lbl")],
+                                 title=f"今日 {today}，昨日同期 {trend.same_time_by_domain.get(code, 0)}"),
                     ],
                     className="tile-nums",
                 ),
@@ -449,6 +500,33 @@ def tiles_view(domains: dict[str, dict[str, Any]]) -> list:
             className="wall-tile", id=f"wall-tile-{code}",
         ))
     return tiles
+
+
+def trend_view(trend: Trend) -> list:
+    """近7日每日新增: one bar per local day with its count and date, today's bar with yesterday's same-time mark."""
+    peak = max(max(trend.created), trend.same_time_yesterday, 1)
+    last = len(trend.days) - 1
+    columns = []
+    for i, (day, n) in enumerate(zip(trend.days, trend.created, strict=True)):
+        name = "今日" if i == last else "昨日" if i == last - 1 else WEEKDAYS[day.weekday()]
+        bar = [html.Div(className="trend-fill", style={"height": f"{n / peak * 100:.1f}%"})]
+        if i == last:  # where yesterday stood at this time of day: today's bar above it is more than yesterday
+            bar.append(html.Div(className="trend-mark", title=f"昨日同期 {trend.same_time_yesterday}",
+                                style={"bottom": f"{trend.same_time_yesterday / peak * 100:.1f}%"}))
+        columns.append(html.Div(
+            [html.Div(str(n), className="trend-num"), html.Div(bar, className="trend-bar"),
+             html.Div(f"{day.month}/{day.day}", className="trend-date"), html.Div(name, className="trend-day")],
+            className="trend-col" + (" today" if i == last else ""), id=f"wall-trend-day-{i}",
+        ))
+    arrow, moved = change(trend.created[-1], trend.same_time_yesterday)
+    head = html.Div(
+        [html.H3(f"近{len(trend.days)}日每日新增", className="panel-title"),
+         html.Div([f"今日截至{trend.as_of} ", html.Span(arrow, className=f"total-change {moved}"),
+                   html.Span(className="trend-key"), f"昨日同期 {trend.same_time_yesterday}"],
+                  className="trend-note")],
+        className="trend-head",
+    )
+    return [head, html.Div(columns, className="trend-cols")]
 
 
 def list_view(urgent: Any, tz: str) -> Any:

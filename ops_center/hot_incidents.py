@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ops_center.bus import DomainEvent, EventsCommitted, IncidentMerged
+from ops_center.kpis import DailyCreated, daily_created
 from ops_center.store import to_db
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ RELOAD_EVERY = timedelta(minutes=5)  # safety net: a full reload however the bus
 MERGE_EVERY = 0.2  # seconds: under ingest the catch-up thread merges at most this often
 IDLE_AFTER = 60.0  # seconds without a reader: stop catching up (the next read reloads)
 VIEW_MAX_AGE = timedelta(seconds=2)  # a view computed this long before a read is computed again
+DAILY_MAX_AGE = timedelta(minutes=1)  # the 7-day series (one DuckDB scan) is queried again after this
 
 OPEN = ("new", "acknowledged", "dispatched")
 CODED = ("status", "domain", "severity", "area_code", "street_code")
@@ -143,6 +146,7 @@ class HotIncidents:
         self._vocab: dict[str, Vocab] = {}
         self._cutoff: datetime | None = None
         self._loaded_at: datetime | None = None
+        self.daily = DailyCache(store)
 
     def attach(self, bus) -> HotIncidents:
         bus.subscribe(self.on_event)
@@ -296,6 +300,33 @@ class HotIncidents:
             return cur.sql(sql, params=params).to_arrow_table()
         finally:
             cur.close()
+
+
+class DailyCache:
+    """kpis.daily_created per area, queried at most once a minute and again on a new local day, never per redraw."""
+
+    # Past days barely move (a late false alarm or merge); today's bar comes live from the hot set
+    # (kpis.created_since), so only 昨日同期's cut can lag, by at most DAILY_MAX_AGE.
+    def __init__(self, store, max_age: timedelta = DAILY_MAX_AGE) -> None:
+        self.store, self.max_age = store, max_age
+        self._lock = threading.Lock()
+        self._entries: dict[tuple, tuple[datetime, DailyCreated]] = {}
+
+    def get(self, now: datetime, tz: str, area: str | None, days: int = 7) -> DailyCreated:
+        key = (area, tz, days)
+        with self._lock:
+            at, value = self._entries.get(key, (None, None))
+        if value is not None and timedelta(0) <= now - at < self.max_age and value.days[-1] == _local_date(now, tz):
+            return value
+        value = daily_created(self.store, now, tz, days, area)  # outside the lock: a slow scan blocks no other area
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if timedelta(0) <= now - v[0] < self.max_age}
+            self._entries[key] = (now, value)
+        return value
+
+
+def _local_date(now: datetime, tz: str):
+    return now.astimezone(ZoneInfo(tz)).date()
 
 
 def _also_touched(event: DomainEvent) -> tuple[int, ...]:

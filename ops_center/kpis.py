@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from ops_center.area_codes import sql_prefix
@@ -285,3 +287,75 @@ def kpi_drill(src: Any, start: datetime, end: datetime, group_by: str = "communi
         summary = {k: int(v) if k in COUNT_COLUMNS else (None if pd.isna(v) else float(v)) for k, v in row.items()}
     return areas.reset_index(drop=True), summary, domains.reset_index(drop=True)
 
+
+
+# --- 受理数 per local day: the wall's 7-day trend and 昨日同期 --------------------------------------
+
+
+@dataclass(frozen=True)
+class DailyCreated:
+    """受理数 per local day, oldest first, today so far last, and 昨日同期, in total and per domain."""
+
+    days: tuple[date, ...]  # local (site time zone) dates
+    created: tuple[int, ...]  # 受理数 of each day; the last one counts up to `now` only
+    same_time_yesterday: int  # 昨日同期: created yesterday before the local time of day it is now
+    by_domain: dict[str, tuple[tuple[int, ...], int]]  # domain -> (created per day, same_time_yesterday)
+
+
+def local_day_starts(now: datetime, tz: str, days: int) -> list[datetime]:
+    """Local midnights of the last `days` days (oldest first), aware: a day is a local day, whatever its length."""
+    zone = ZoneInfo(tz)
+    today = now.astimezone(zone).date()
+    return [datetime.combine(today - timedelta(days=k), time(0), tzinfo=zone) for k in range(days - 1, -1, -1)]
+
+
+def same_time_yesterday(now: datetime, tz: str) -> datetime:
+    """The instant yesterday at the local time of day it is now (昨日同期's cut)."""
+    local = now.astimezone(ZoneInfo(tz))
+    # Wall-clock arithmetic in the site's zone: the same hour and minute yesterday, even across a DST change.
+    return datetime.combine(local.date() - timedelta(days=1), local.timetz()).astimezone(UTC)
+
+
+def daily_created_sql(days: int, *, parent: str | None = None) -> str:
+    """One scan of the last `days` local days: 受理数 per day and 昨日同期 per domain ($d0 … $d{days}, $y0, $cut)."""
+    # Day columns are FILTERs between local midnights passed as parameters: right in any time zone, no ICU needed.
+    columns = [f"count(*) FILTER (WHERE created_at >= $d{i} AND created_at < $d{i + 1}) AS day{i}" for i in range(days)]
+    columns.append("count(*) FILTER (WHERE created_at >= $y0 AND created_at < $cut) AS same_time")
+    where = ["created_at >= $d0", f"created_at < $d{days}", "status <> 'merged'", FLAGS["valid"]]
+    if parent:
+        where.append(_parent_filter(parent))
+    # Every fragment is a constant of this module; user values only ever arrive as parameters.
+    return (f"SELECT domain, {', '.join(columns)} FROM incidents "  # noqa: S608
+            f"WHERE {' AND '.join(where)} GROUP BY domain ORDER BY domain")
+
+
+def daily_created(src: Any, now: datetime, tz: str, days: int = 7, area: str | None = None) -> DailyCreated:
+    """受理数 per local day for the last `days` days up to `now`, and 昨日同期, for one area (code prefix; None = all)."""
+    if days < 2:
+        raise ValueError(f"days must be at least 2 (yesterday and today), not {days}")
+    starts = local_day_starts(now, tz, days)
+    params: dict[str, Any] = {f"d{i}": to_db(start) for i, start in enumerate(starts)}
+    params |= {f"d{days}": to_db(now), "y0": to_db(starts[-2]), "cut": to_db(same_time_yesterday(now, tz))}
+    if area:
+        params["parent"] = area
+    df = _run(src, daily_created_sql(days, parent=area), params)
+    day_columns = [f"day{i}" for i in range(days)]
+    by_domain = {str(row["domain"]): (tuple(int(row[c]) for c in day_columns), int(row["same_time"]))
+                 for row in df.to_dict("records")}
+    created = tuple(int(df[c].sum()) for c in day_columns)
+    return DailyCreated(tuple(s.date() for s in starts), created, int(df["same_time"].sum()), by_domain)
+
+
+def created_since(cols: Any, since: datetime, area: str | None = None) -> dict[str, int]:
+    """受理数 from `since` to now per domain, counted over the wall's hot set (live, no query), as `created` defines it.
+
+    The hot set holds every incident created in the last 24 h, so for `since` within that window this is
+    kpi_summary(created) of [since, now) (tests/test_wall_trend.py checks one against the other).
+    """
+    mask = cols["live"] & (cols["created"] >= int(np.datetime64(to_db(since), "us").astype(np.int64)))
+    mask &= ~cols.among("status", ("merged", "false_alarm"))
+    if area:
+        mask &= cols.prefixed("area_code", area)
+    codes = cols["domain"][mask]
+    counts = np.bincount(codes + 1, minlength=len(cols.vocab["domain"]) + 1)  # code -1 (NULL) lands in slot 0
+    return {str(name): int(n) for name, n in zip(cols.vocab["domain"], counts[1:], strict=True) if n}

@@ -15,7 +15,7 @@ import pytest
 from plotly.io.json import to_json_plotly
 
 from layouts.common import MAP_STYLE_URL, domain_color, domain_name
-from ops_center import geo, queries
+from ops_center import geo, kpis, queries
 from ops_center.domains import DOMAIN_CODES
 from tests.factories import make_incident
 
@@ -104,11 +104,14 @@ def test_dict_map_without_markers(wall, web_ctx):
 def test_drawn_views_are_the_json_dash_sends_and_skip_its_python_walk(wall, web_ctx, demo_incidents):
     cfg, now = web_ctx.cfg, web_ctx.clock()
     tz = cfg.site.timezone
-    drawn = wall.draw(cfg, tz, None, None, web_ctx.hot_incidents.columns(now), now)
-    summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, tz))
-    tiles = wall.tiles_view(summary.domains) + [wall.ranking_tile(summary.street_load)]
+    hot = web_ctx.hot_incidents
+    drawn = wall.draw(cfg, tz, None, None, hot.daily, hot.columns(now), now)
+    summary = queries.summarize_wall(queries.wall_data(hot, now, tz), wall.LIST_ROWS)
+    trend = wall.day_trend(hot.daily.get(now, tz, None), kpis.created_since(hot.columns(now), now - timedelta(hours=10)),
+                           "10:00")  # fixed_now is 10:00 local
+    tiles = wall.tiles_view(summary.domains, trend) + [wall.ranking_tile(summary.street_load)]
     for plain, components in ((drawn.tiles, tiles), (drawn.list, wall.list_view(summary.urgent, tz)),
-                              (drawn.p1, wall.p1_view(summary.p1))):
+                              (drawn.p1, wall.p1_view(summary.p1)), (drawn.trend, wall.trend_view(trend))):
         assert json.loads(to_json_plotly(plain)) == json.loads(to_json_plotly(components))
         orjson.dumps(plain)  # plotly's to_json tries orjson first: plain data never takes its slow walk
     orjson.dumps(drawn.map, option=orjson.OPT_SERIALIZE_NUMPY)
