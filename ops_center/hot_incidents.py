@@ -315,9 +315,11 @@ class DailyCache:
     def get(self, now: datetime, tz: str, area: str | None, days: int = 7) -> DailyCreated:
         key = (area, tz, days)
         with self._lock:
-            at, value = self._entries.get(key, (None, None))
-        if value is not None and timedelta(0) <= now - at < self.max_age and value.days[-1] == _local_date(now, tz):
-            return value
+            entry = self._entries.get(key)
+        if entry is not None:
+            at, value = entry
+            if timedelta(0) <= now - at < self.max_age and value.days[-1] == _local_date(now, tz):
+                return value
         value = daily_created(self.store, now, tz, days, area)  # outside the lock: a slow scan blocks no other area
         with self._lock:
             self._entries = {k: v for k, v in self._entries.items() if timedelta(0) <= now - v[0] < self.max_age}
