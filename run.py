@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ops_center.config import ConfigError, load_config
+from ops_center.core.config import ConfigError, load_config
 
 log = logging.getLogger("ops_center")
 ROOT = Path(__file__).resolve().parent
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if command == "report":
         return _report(args, cfg)
     if command == "screenshots":
-        from ops_center.screenshots import main as screenshots_main
+        from ops_center.wiring.screenshots import main as screenshots_main
 
         return screenshots_main(["--config", str(args.config), "--out", str(args.out)])
     return _serve(args, cfg)
@@ -95,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_config_warnings(cfg) -> None:
     """check-config's warnings (not errors): the holiday calendar ends within calendar.warn_before, the shipped key."""
-    from ops_center.calendar_coverage import coverage
-    from ops_center.context import utc_now
-    from ops_center.web_secret import is_placeholder
+    from ops_center.read.calendar_coverage import coverage
+    from ops_center.web.context import utc_now
+    from ops_center.web.web_secret import is_placeholder
 
     cov = coverage(cfg, utc_now())
     if cov.state != "ok":
@@ -108,8 +108,8 @@ def _check_config_warnings(cfg) -> None:
 
 
 def _report(args: argparse.Namespace, cfg) -> int:
-    from ops_center.app import build_context
-    from ops_center.weekly_report import write_weekly_report
+    from ops_center.read.weekly_report import write_weekly_report
+    from ops_center.wiring.app import build_context
 
     ctx = build_context(cfg, args.config, db_path=args.db)
     try:
@@ -123,10 +123,10 @@ def _report(args: argparse.Namespace, cfg) -> int:
 def _serve(args: argparse.Namespace, cfg) -> int:
     from werkzeug.serving import make_server
 
-    from ops_center.app import build_context, start
-    from ops_center.config import resolve_path
-    from ops_center.context import set_context
-    from ops_center.web_secret import InsecureSecretKey, session_key
+    from ops_center.core.config import resolve_path
+    from ops_center.web.context import set_context
+    from ops_center.web.web_secret import InsecureSecretKey, session_key
+    from ops_center.wiring.app import build_context, start
 
     host, port = args.host or cfg.web.host, args.port or cfg.web.port
     secret = None
@@ -144,7 +144,7 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     stop = threading.Event()
     server = None
     if not args.no_web:
-        from ops_center.web import create_app
+        from ops_center.web.server import create_app
 
         app = create_app(ctx, secret_key=secret)
         server = make_server(host, port, app.server, threaded=True)

@@ -13,7 +13,7 @@ import threading
 from concurrent.futures import Future
 
 from ingest.mqtt_client import parse_url
-from ops_center.config import Config
+from ops_center.core.config import Config
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 
 from ingest.mqtt_client import MqttLink
 from ingest.receiver_process import ignore_stop_signals, pipe_messages
-from ops_center.config import MqttConfig
+from ops_center.core.config import MqttConfig
 
 log = logging.getLogger(__name__)
 

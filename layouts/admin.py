@@ -1,6 +1,6 @@
 """系统管理 /admin: source health and dead letters, rules (validate/explain/backtest), suppressions, users, audit.
 
-Every mutation goes through a service function that checks the role itself (ops_center.users, and
+Every mutation goes through a service function that checks the role itself (ops_center.service.users, and
 rules.suppress behind an admin check here); raw payloads and user text are always rendered as text.
 """
 
@@ -17,13 +17,13 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from ingest import replay as dl_replay
 from layouts import admin_models, ids
 from layouts.common import gate, local_time, shell
-from ops_center import queries_admin as qa
-from ops_center import queries_mapping
-from ops_center import users as user_admin
-from ops_center.calendar_coverage import coverage
-from ops_center.context import get_context
-from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
-from ops_center.incidents import Actor, ServiceError
+from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
+from ops_center.read import queries_admin as qa
+from ops_center.read import queries_mapping
+from ops_center.read.calendar_coverage import coverage
+from ops_center.service import users as user_admin
+from ops_center.service.incidents import Actor, ServiceError
+from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
@@ -144,7 +144,7 @@ def layout(**_: object):
 
 
 def calendar_notice(cfg) -> dmc.Alert | None:
-    """Shown on every admin visit until next year's 放假调休 dates are in config (ops_center/calendar_coverage.py)."""
+    """Shown on every admin visit until next year's 放假调休 dates are in config (ops_center/read/calendar_coverage.py)."""
     cov = coverage(cfg, get_context().clock())
     if cov.state == "ok":
         return None
@@ -386,7 +386,7 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
     prevent_initial_call=True,
 )
 def manage_user(_c, _u, _r, _d, _a, username, name, role, scope, password):
-    """Thin: the service (ops_center.users) checks the admin role, validates and audits."""
+    """Thin: the service (ops_center.service.users) checks the admin role, validates and audits."""
     user = gate("admin")[0]
     if user is None:
         return no_update

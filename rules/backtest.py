@@ -20,9 +20,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.domains import UNCLASSIFIED
-from ops_center.model import Decision, Event
-from ops_center.store import to_db
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.model import Decision, Event
+from ops_center.store.store import to_db
 from rules.correlate import haversine_m
 from rules.engine import RuleSet, RuleState
 

@@ -11,8 +11,8 @@ from typing import IO, Any
 
 import orjson
 
-from ops_center.config import Config, parse_duration, resolve_path
-from ops_center.yamlsource import SourceError
+from ops_center.core.config import Config, parse_duration, resolve_path
+from ops_center.core.yamlsource import SourceError
 from rules import model_store
 from rules.engine import RuleSet, RuleState
 from rules.eventjson import EventInputError, decision_dict, event_from_dict, event_time
@@ -97,7 +97,7 @@ def _check(ruleset: RuleSet, out: IO[str]) -> int:
 
 def classify_stream(ruleset: RuleSet, stdin: IO[str], stdout: IO[str]) -> int:
     """One JSON object per input line; a bad line yields {"line", "error"}, never a crash."""
-    from ops_center.context import utc_now
+    from ops_center.web.context import utc_now
 
     state = RuleState()  # lines are a sequence: `for` conditions can build up across them
     now = utc_now()
@@ -125,7 +125,7 @@ def classify_stream(ruleset: RuleSet, stdin: IO[str], stdout: IO[str]) -> int:
 
 
 def _explain(ruleset: RuleSet, args: argparse.Namespace, stdin: IO[str], out: IO[str], err: IO[str]) -> int:
-    from ops_center.context import utc_now
+    from ops_center.web.context import utc_now
 
     try:
         text = stdin.read() if args.event_file == "-" else Path(args.event_file).read_text(encoding="utf-8")
@@ -147,8 +147,8 @@ def _backtest(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_pa
               out: IO[str], err: IO[str]) -> int:
     import duckdb
 
-    from ops_center.context import utc_now
-    from ops_center.store import to_db
+    from ops_center.store.store import to_db
+    from ops_center.web.context import utc_now
     from rules.backtest import compare, read_events, replay
 
     try:
@@ -192,7 +192,7 @@ def _learn(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_path:
            out: IO[str], err: IO[str]) -> int:
     import duckdb
 
-    from ops_center.context import utc_now
+    from ops_center.web.context import utc_now
     from rules.learn import format_confusion
     from rules.learn_run import build_shipped, learn
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ops_center.domains import UNCLASSIFIED
-from ops_center.model import Decision, Event
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.model import Decision, Event
 
 EARTH_RADIUS_M = 6_371_008.8
 

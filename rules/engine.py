@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ops_center.config import Config
-from ops_center.domains import DOMAIN_NAMES, SEVERITIES, UNCLASSIFIED
-from ops_center.model import Decision, Event
-from ops_center.yamlsource import SourceError, load_located
+from ops_center.core.config import Config
+from ops_center.core.domains import DOMAIN_NAMES, SEVERITIES, UNCLASSIFIED
+from ops_center.core.model import Decision, Event
+from ops_center.core.yamlsource import SourceError, load_located
 from rules.compile import compile_document
 from rules.compiled import CompiledAmplify, CompiledRule
 from rules.conditions import Ctx

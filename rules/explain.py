@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ops_center.domains import UNCLASSIFIED
-from ops_center.model import Event
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.model import Event
 
 MODEL_RULE_PREFIX = "model:"  # as rules.engine.MODEL_RULE_PREFIX (engine imports this module lazily)
 

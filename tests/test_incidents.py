@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
-from ops_center.domains import STATUS_NAMES, STATUSES
-from ops_center.incidents import (
+from ops_center.core.domains import STATUS_NAMES, STATUSES
+from ops_center.core.lifecycle import SYSTEM_ACTIONS
+from ops_center.service.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
+from ops_center.service.incidents import (
     IN_PLACE,
     TRANSITIONS,
     Actor,
@@ -22,7 +23,6 @@ from ops_center.incidents import (
     ServiceError,
     allowed_actions,
 )
-from ops_center.lifecycle import SYSTEM_ACTIONS
 from tests.factories import FixedClock, grid_in, grid_outside, make_incident
 
 

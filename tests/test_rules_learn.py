@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.incidents import IncidentService
-from ops_center.lifecycle import Actor
-from ops_center.model import Event
-from ops_center.store import to_db
+from ops_center.core.lifecycle import Actor
+from ops_center.core.model import Event
+from ops_center.service.incidents import IncidentService
+from ops_center.store.store import to_db
 from rules import model_store
 from rules.cli import classify_stream
 from rules.engine import RuleSet

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops_center.domains import DOMAIN_CODES, OPEN_STATUSES, UNCLASSIFIED
-from ops_center.pipeline import key_hash
-from ops_center.sla import SlaPolicy
-from ops_center.store import Store, from_db
-from ops_center.synth import generate_history
+from ops_center.core.domains import DOMAIN_CODES, OPEN_STATUSES, UNCLASSIFIED
+from ops_center.core.sla import SlaPolicy
+from ops_center.demo.synth import generate_history
+from ops_center.service.pipeline import key_hash
+from ops_center.store.store import Store, from_db
 
 END = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
