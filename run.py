@@ -95,8 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_config_warnings(cfg) -> None:
     """check-config's warnings (not errors): the holiday calendar ends within calendar.warn_before, the shipped key."""
+    from ops_center.core.clock import utc_now
     from ops_center.read.calendar_coverage import coverage
-    from ops_center.web.context import utc_now
     from ops_center.web.web_secret import is_placeholder
 
     cov = coverage(cfg, utc_now())

@@ -22,9 +22,9 @@ from ingest.georeport import UNSUPPORTED_FILE, load_csv_document, load_json_docu
 from ingest.health import Pending
 from ingest.payloads import OVERSIZED, Invalid
 from ingest.polled import PolledSource
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config, SourceConfig, resolve_path
 from ops_center.core.model import DeadLetter
-from ops_center.web.context import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from ops_center.core.clock import utc_now
 from ops_center.core.model import Event
-from ops_center.web.context import utc_now
 
 log = logging.getLogger(__name__)
 

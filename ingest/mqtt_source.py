@@ -11,9 +11,9 @@ import paho.mqtt.client as mqtt
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import MqttLink
 from ingest.payloads import Invalid, truncate
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config, SourceConfig
 from ops_center.core.model import Event
-from ops_center.web.context import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ import orjson
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import MqttLink, use_mqtt5
 from ingest.outbound_process import ProcessPublisher
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config
 from ops_center.service.bus import (
     IncidentCreated,
@@ -24,7 +25,6 @@ from ops_center.service.bus import (
     IncidentTransitioned,
     ReportWritten,
 )
-from ops_center.web.context import utc_now
 
 log = logging.getLogger(__name__)
 

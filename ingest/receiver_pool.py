@@ -21,8 +21,8 @@ from pathlib import Path
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_source import Parser
 from ingest.receiver_process import ReceiverSpec, main, pipe_messages
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config, SourceConfig
-from ops_center.web.context import utc_now
 
 log = logging.getLogger(__name__)
 

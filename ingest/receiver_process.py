@@ -27,9 +27,11 @@ from multiprocessing.reduction import ForkingPickler
 from ingest.mqtt_client import MqttLink
 from ingest.mqtt_source import INTERNAL_ERROR, Parser
 from ingest.payloads import Invalid
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config, SourceConfig
+from ops_center.core.devices import load_devices
+from ops_center.core.gc_tuning import settle_gc
 from ops_center.core.model import DeadLetter, Event
-from ops_center.web.context import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +61,6 @@ def main(spec: ReceiverSpec, conn) -> None:
     ignore_stop_signals()
     logging.basicConfig(level=spec.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
-    from ops_center.core.devices import load_devices
-    from ops_center.core.gc_tuning import settle_gc
-
     registry = load_devices(spec.devices_path, spec.cfg)
     settle_gc()
     Receiver(spec, registry, conn).run()

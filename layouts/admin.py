@@ -24,6 +24,11 @@ from ops_center.read.calendar_coverage import coverage
 from ops_center.service import users as user_admin
 from ops_center.service.incidents import Actor, ServiceError
 from ops_center.web.context import get_context
+from rules.backtest import compare, replay
+from rules.engine import RuleSet
+from rules.eventjson import EventInputError, event_from_dict
+from rules.explain import explain_event
+from rules.suppress import SuppressionError, cancel_suppression, create_suppression
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
@@ -264,7 +269,6 @@ def inspect(_clicks):
 def validate(_n):
     if gate("admin")[0] is None:
         return no_update
-    from rules.engine import RuleSet
 
     app = get_context()
     paths = getattr(app.rules, "paths", None) or [app.cfg.path_of(p) for p in app.cfg.rules.paths]
@@ -284,7 +288,6 @@ def validate(_n):
 def explain(_n, text):
     if gate("admin")[0] is None:
         return no_update
-    from rules.eventjson import EventInputError, event_from_dict
 
     app = get_context()
     try:
@@ -292,7 +295,7 @@ def explain(_n, text):
     except ValueError as exc:  # JSONDecodeError and EventInputError are both ValueErrors
         kind = "事件格式错误" if isinstance(exc, EventInputError) else "JSON 解析失败"
         return dmc.Alert(f"{kind}：{exc}", color="red")
-    rows = getattr(app.rules, "current", app.rules).explain(event)
+    rows = explain_event(getattr(app.rules, "current", app.rules), event)
     shown = [r for r in rows if r.get("matched") or r.get("selected") or r.get("type") == "model"] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
@@ -313,7 +316,6 @@ def explain(_n, text):
 def backtest(_n, days):
     if gate("admin")[0] is None:
         return no_update
-    from rules.backtest import compare, replay
 
     app = get_context()
     end = app.clock()
@@ -349,7 +351,6 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
     user = gate("admin")[0]
     if user is None or user.role != "admin":
         return dmc.Alert("仅管理员可以管理屏蔽", color="red")
-    from rules.suppress import SuppressionError, cancel_suppression, create_suppression
 
     app = get_context()
     now = app.clock()

@@ -34,7 +34,7 @@ from layouts.common import (
 )
 from ops_center.core import geo
 from ops_center.core.domains import DOMAIN_CODES, SEVERITY_NAMES
-from ops_center.read import queries
+from ops_center.read import kpis, queries
 from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统调")
@@ -263,7 +263,6 @@ def recent_rates(store: Any, now: Any, tz: str, scope: str | None, last: dict | 
     # A whole day's rate barely moves between redraws. Kept in the browser's WALL_SEEN: no server-side state.
     if last and last.get("scope") == scope and 0 <= now.timestamp() - last.get("at", -1e18) < RATES_SECONDS:
         return last
-    from ops_center.read import kpis
 
     kpi = kpis.kpi_summary(store, queries.local_midnight(now, tz), now, area=scope, as_of=now)
     return {"scope": scope, "at": now.timestamp(), "ack_on_time_rate": kpi.get("ack_on_time_rate"),

@@ -171,6 +171,10 @@ class RuleSet:
             state = RuleState()
         return self._run(event, state, self.context(event))[0]
 
+    def traced(self, ev: Event, state: RuleState, ctx: Ctx) -> tuple[list[Decision], list[tuple[str, str]]]:
+        """Decisions with the (rule id, what happened) trace rules/explain.py reports."""
+        return self._run(ev, state, ctx)
+
     def _run(self, ev: Event, state: RuleState, ctx: Ctx) -> tuple[list[Decision], list[tuple[str, str]]]:
         out: list[Decision] = []
         trace: list[tuple[str, str]] = []  # (rule id, what happened) for explain
@@ -310,12 +314,6 @@ class RuleSet:
         title = (ev.text or ev.category or "未分类事件").strip()[:30]
         return Decision(rule_id=UNCLASSIFIED, domain=UNCLASSIFIED, category=UNCLASSIFIED, severity="P3",
                         level="community", department=None, title=title)
-
-    def explain(self, event: Event, state: RuleState | None = None) -> list[dict[str, Any]]:
-        """Every rule with whether it matched and why; the given state is not changed."""
-        from rules.explain import explain_event
-
-        return explain_event(self, event, (state or RuleState()).copy())
 
     def describe(self) -> list[dict[str, Any]]:
         """One row per rule for the admin page and `rules check`."""

@@ -14,10 +14,10 @@ from bench.hotline_csv import HEADER, write_hotline_csv
 from ingest.drop_folder import DropFolder
 from ingest.file_chunks import csv_layout, spans
 from ingest.store_watch import StoreWatch
+from ops_center.core.clock import utc_now
 from ops_center.core.config import SourceConfig
 from ops_center.core.model import Event
 from ops_center.core.sla import SlaPolicy
-from ops_center.web.context import utc_now
 from tests.fixtures_ingest import make_app, wait_until
 
 

@@ -15,8 +15,8 @@ from ingest.payloads import parse_sensor
 from ingest.receiver_pool import ReceiverPool
 from ingest.receiver_process import Receiver
 from ingest.sources import mqtt_source
+from ops_center.core.clock import utc_now
 from ops_center.core.model import DeadLetter, Event
-from ops_center.web.context import utc_now
 from tests.fixtures_ingest import Publisher, Subscriber, isolated_cfg, make_app, wait_until
 from tests.test_ingest_noloss import readings
 

@@ -19,10 +19,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.core.config import Config
+from ops_center.core.config import Config, load_config
+from ops_center.core.devices import load_devices
 from ops_center.core.domains import LEVELS, UNCLASSIFIED
+from ops_center.core.sla import SlaPolicy
 from ops_center.service.pipeline import key_hash  # the pipeline's own hash: synthetic events dedup like live ones
-from ops_center.store.store import COORDINATE_DECIMALS
+from ops_center.store.store import COORDINATE_DECIMALS, Store
 
 log = logging.getLogger(__name__)
 
@@ -161,8 +163,6 @@ class _World:
     """The static frame the history lives in: grids, devices, SLA table, officers, texts."""
 
     def __init__(self, cfg: Config, seed: int):
-        from ops_center.core.sla import SlaPolicy
-
         self.cfg = cfg
         self.policy = SlaPolicy(cfg)
         rng = np.random.default_rng([seed, 7919])
@@ -194,8 +194,6 @@ class _World:
         self.devices: dict[str, tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
         registry = None
         try:
-            from ops_center.core.devices import load_devices
-
             registry = load_devices(cfg.path_of(cfg.devices.path), cfg)
         except Exception:  # noqa: BLE001 - a missing registry only makes devices synthetic
             log.info("device registry not loadable; synthetic device ids are used")
@@ -708,9 +706,6 @@ def _events(w: _World, c: dict, inc_base: int, ev_base: int) -> pa.Table:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ops_center.demo.synth --db PATH --days N --per-day M`: fill a store with history."""
-    from ops_center.core.config import load_config
-    from ops_center.store.store import Store
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--config", default="config.yaml")
     parser.add_argument("--db", required=True)

@@ -21,6 +21,7 @@ from ops_center.core.category_names import category_name
 from ops_center.core.config import Config
 from ops_center.core.domains import DOMAIN_NAMES, LEVEL_NAMES, SEVERITY_NAMES, SOURCE_NAMES, STATUS_NAMES
 from ops_center.read import kpis, report_sheets
+from ops_center.read.xlsx_rows import fill_sheets
 from ops_center.service.bus import ReportWritten
 from ops_center.store.store import to_db
 
@@ -291,8 +292,6 @@ def xlsx_bytes(report: WeeklyReport, cfg: Config, made_at: datetime | None = Non
     cell-by-cell writer takes seconds there (openpyxl 15 s, XlsxWriter 7 s for 72 k rows).
     """
     import xlsxwriter
-
-    from ops_center.read.xlsx_rows import fill_sheets
 
     made_at = made_at or datetime.now(UTC)
     lines = report_sheets.title_lines(report, cfg, made_at, _area_name(cfg, report.area))

@@ -21,6 +21,9 @@ from ops_center.service.batch_rows import DEAD_LETTER_SCHEMA, BatchRows, key_has
 from ops_center.service.incidents import IncidentService
 from ops_center.service.open_index import OpenIncident, OpenIndex
 from ops_center.store.store import Store, append, from_db, to_db
+from rules.correlate import find_match
+from rules.engine import RuleState
+from rules.suppress import active_suppression
 
 log = logging.getLogger(__name__)
 
@@ -209,8 +212,6 @@ class BatchWriter:
             return [mapped_decision(ev, self.cfg)]
         ruleset = self.rules.current
         if self._rule_state is None or getattr(self, "_rules_version", None) != getattr(self.rules, "version", None):
-            from rules.engine import RuleState
-
             self._rule_state = RuleState()
             self._rules_version = getattr(self.rules, "version", None)
         try:
@@ -240,7 +241,6 @@ class BatchWriter:
         if (ev.device_id not in self._suppressed_values and decision.domain not in self._suppressed_values
                 and not (ev.area_code and ev.area_code.startswith(self._suppressed_areas))):
             return None
-        from rules.suppress import active_suppression
 
         return active_suppression(ev, decision, self._suppressions, now)
 
@@ -287,7 +287,6 @@ class BatchWriter:
         candidates = self.index.candidates(decision.domain, ev.lat, ev.lon, ev.area_code)
         if not candidates:
             return None
-        from rules.correlate import find_match
 
         corr = self.cfg.rules.correlation
         match = find_match(ev, decision, candidates, corr.distance_m, corr.window)

@@ -17,6 +17,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash
 
 from ops_center.core.config import Config
+from ops_center.core.lifecycle import Actor
 from ops_center.store.store import to_db
 from ops_center.web.forms import csrf_ok, safe_next
 from ops_center.web.login_limit import LoginLimiter
@@ -82,8 +83,6 @@ class User:
 
     def actor(self) -> Any:
         """The incident service's view of this user; the service re-checks role and scope."""
-        from ops_center.service.incidents import Actor
-
         return Actor(self.username, self.role, self.scope)
 
 

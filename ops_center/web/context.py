@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config
-
-
-def utc_now() -> datetime:
-    """The one real clock; everything else takes `now` as a parameter."""
-    return datetime.now(UTC)
+from ops_center.read.hot_incidents import HotIncidents
 
 
 @dataclass(frozen=True)
@@ -38,8 +35,6 @@ class AppContext:
         # before create_app subscribes the data version: a redraw that sees a new version finds the changed
         # ids already noted. Frozen, so set once while constructing; nothing is read until the wall asks.
         if self.hot_incidents is None and self.store is not None and self.bus is not None:
-            from ops_center.read.hot_incidents import HotIncidents
-
             object.__setattr__(self, "hot_incidents", HotIncidents(self.store, clock=self.clock).attach(self.bus))
 
 

@@ -8,13 +8,28 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ingest.broker import start_embedded
+from ingest.outbound import Outbound
+from ingest.sources import build_sources
+from ingest.store_watch import StoreWatch
+from ops_center.core.clock import utc_now
 from ops_center.core.config import Config, resolve_path
+from ops_center.core.devices import load_devices
 from ops_center.core.gc_tuning import settle_gc
+from ops_center.core.sla import SlaPolicy
+from ops_center.demo.synth import generate_history
 from ops_center.read.calendar_coverage import coverage_job, log_coverage
 from ops_center.read.calendar_coverage import health_rows as calendar_health
+from ops_center.read.weekly_report import subscription_reports_job, weekly_report_job
 from ops_center.service.bus import Bus
+from ops_center.service.incidents import IncidentService
+from ops_center.service.pipeline import Pipeline
 from ops_center.store.store import Store
-from ops_center.web.context import AppContext, utc_now
+from ops_center.web.auth import seed_users
+from ops_center.web.context import AppContext
+from ops_center.wiring.scheduler import build_scheduler
+from rules.holder import RulesHolder
+from rules.suppress import sync_configured
 
 log = logging.getLogger(__name__)
 
@@ -22,14 +37,6 @@ log = logging.getLogger(__name__)
 def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None = None,
                   clock: Callable[[], datetime] = utc_now) -> AppContext:
     """Open the store and build the core services; nothing is started yet."""
-    from ops_center.core.devices import load_devices
-    from ops_center.core.sla import SlaPolicy
-    from ops_center.service.incidents import IncidentService
-    from ops_center.service.pipeline import Pipeline
-    from ops_center.web.auth import seed_users
-    from rules.holder import RulesHolder
-    from rules.suppress import sync_configured
-
     store = Store(db_path or resolve_path(config_path, cfg.store.path))
     bus = Bus()
     registry = load_devices(resolve_path(config_path, cfg.devices.path), cfg)
@@ -88,12 +95,6 @@ def _quietly(fn: Callable[[], object], what: str) -> None:
 def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | None = None,
           scheduler: bool = True) -> Running:
     """Start pipeline, broker (demo), sources and scheduler; the web server is run.py's job."""
-    from ingest.broker import start_embedded
-    from ingest.outbound import Outbound
-    from ingest.sources import build_sources
-    from ingest.store_watch import StoreWatch
-    from ops_center.wiring.scheduler import build_scheduler
-
     running = Running(ctx)
     log_coverage(ctx.cfg, ctx.clock())
     simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
@@ -118,8 +119,6 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
 
 def seed_history(ctx: AppContext) -> int:
     """Demo only: a first start on an empty store gets weeks of synthetic history to drill into."""
-    from ops_center.demo.synth import generate_history
-
     if ctx.store.query("SELECT count(*) FROM incidents")[0][0]:
         return 0
     sim = ctx.cfg.simulator
@@ -131,8 +130,6 @@ def seed_history(ctx: AppContext) -> int:
 
 def add_product_jobs(ctx: AppContext, sched) -> None:
     """The jobs beyond the SLA sweep: weekly report, rules hot reload, source health."""
-    from ops_center.read.weekly_report import subscription_reports_job, weekly_report_job
-
     reports = ctx.cfg.reports
     hour, minute = (int(x) for x in reports.weekly_time.split(":"))
     sched.add_job(weekly_report_job, "cron", args=[ctx], day_of_week=reports.weekly_day, hour=hour,

@@ -19,6 +19,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from ops_center.core.config import load_config
+from ops_center.demo.synth import generate_history
+from ops_center.store.store import to_db
+from ops_center.web.server import create_app
+from ops_center.wiring.app import build_context
+
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,11 +62,6 @@ def _free_port() -> int:
 
 def build_demo(config_path: Path, workdir: Path, *, days: int, per_day: int, seed: int):
     """An AppContext on a fresh DuckDB file with synthetic history ending now, plus a couple of dead letters."""
-    from ops_center.core.config import load_config
-    from ops_center.demo.synth import generate_history
-    from ops_center.store.store import to_db
-    from ops_center.wiring.app import build_context
-
     cfg = load_config(config_path)
     ctx = build_context(cfg, config_path, db_path=workdir / "demo.duckdb")
     now = ctx.clock()
@@ -169,7 +170,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    from ops_center.web.server import create_app
 
     out = Path(args.out).resolve()
     with tempfile.TemporaryDirectory(prefix="ops-shots-") as tmp:
