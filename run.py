@@ -1,4 +1,4 @@
-"""ops-center command line: parses arguments and hands over to ops_center.app. `python3 run.py --help` lists every subcommand."""
+"""ops-center command line: parses arguments and hands over to ops_center.wiring.app. `python3 run.py --help` lists every subcommand."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ops_center.config import ConfigError, load_config
+from ops_center.core.config import ConfigError, load_config
 
 log = logging.getLogger("ops_center")
 ROOT = Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, type=Path, help="output file, .xlsx or .csv")
     shots = sub.add_parser("screenshots", help="write PNG screenshots of every screen on demo data")
     shots.add_argument("--out", type=Path, default=ROOT / "out" / "screenshots", help="folder (default out/screenshots)")
-    from ops_center.backup_cli import add_parsers as add_backup_parsers
+    from ops_center.wiring.backup_cli import add_parsers as add_backup_parsers
     from rules.cli import add_parser as add_rules_parser
 
     add_backup_parsers(sub)
@@ -90,12 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     if command == "report":
         return _report(args, cfg)
     if command in ("backup", "restore"):
-        from ops_center.backup_cli import run as run_backup
-        from ops_center.context import utc_now
+        from ops_center.core.clock import utc_now
+        from ops_center.wiring.backup_cli import run as run_backup
 
         return run_backup(args, cfg, args.config, utc_now)
     if command == "screenshots":
-        from ops_center.screenshots import main as screenshots_main
+        from ops_center.wiring.screenshots import main as screenshots_main
 
         return screenshots_main(["--config", str(args.config), "--out", str(args.out)])
     return _serve(args, cfg)
@@ -103,9 +103,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def _check_config_warnings(cfg) -> None:
     """check-config's warnings (not errors): the holiday calendar ends within calendar.warn_before, the shipped key."""
-    from ops_center.calendar_coverage import coverage
-    from ops_center.context import utc_now
-    from ops_center.web_secret import is_placeholder
+    from ops_center.core.clock import utc_now
+    from ops_center.read.calendar_coverage import coverage
+    from ops_center.web.web_secret import is_placeholder
 
     cov = coverage(cfg, utc_now())
     if cov.state != "ok":
@@ -116,8 +116,8 @@ def _check_config_warnings(cfg) -> None:
 
 
 def _report(args: argparse.Namespace, cfg) -> int:
-    from ops_center.app import build_context
-    from ops_center.weekly_report import write_weekly_report
+    from ops_center.read.weekly_report import write_weekly_report
+    from ops_center.wiring.app import build_context
 
     ctx = build_context(cfg, args.config, db_path=args.db)
     try:
@@ -131,10 +131,10 @@ def _report(args: argparse.Namespace, cfg) -> int:
 def _serve(args: argparse.Namespace, cfg) -> int:
     from werkzeug.serving import make_server
 
-    from ops_center.app import build_context, start
-    from ops_center.config import resolve_path
-    from ops_center.context import set_context
-    from ops_center.web_secret import InsecureSecretKey, session_key
+    from ops_center.core.config import resolve_path
+    from ops_center.web.context import set_context
+    from ops_center.web.web_secret import InsecureSecretKey, session_key
+    from ops_center.wiring.app import build_context, start
 
     host, port = args.host or cfg.web.host, args.port or cfg.web.port
     secret = None
@@ -152,7 +152,7 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     stop = threading.Event()
     server = None
     if not args.no_web:
-        from ops_center.web import create_app
+        from ops_center.web.server import create_app
 
         app = create_app(ctx, secret_key=secret)
         server = make_server(host, port, app.server, threaded=True)
@@ -181,8 +181,8 @@ def _serve(args: argparse.Namespace, cfg) -> int:
 
 def _announce_pid(args: argparse.Namespace, cfg, ctx, running) -> Path:
     """`<store>.pid` for `run.py backup`, and SIGUSR1 as its request: a backup on the scheduler's thread."""
-    from ops_center.app import backup_running_store
-    from ops_center.backup_cli import BACKUP_SIGNAL, pid_path, store_file
+    from ops_center.wiring.app import backup_running_store
+    from ops_center.wiring.backup_cli import BACKUP_SIGNAL, pid_path, store_file
 
     def _on_backup(_signum, _frame):
         if running.scheduler is not None:

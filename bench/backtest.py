@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> Result:
     n = pick_size(args, 200_000, 2_000)
     history = args.history or (20_000 if args.quick else FULL)
 
-    from ops_center.config import resolve_path
+    from ops_center.core.config import resolve_path
     from rules.backtest import events_from_arrow, read_events, replay
     from rules.engine import RuleSet, RuleState
 

@@ -15,8 +15,8 @@ from collections import Counter
 from datetime import UTC, datetime
 
 from bench.common import ROOT, Result, pick_size, size_arg
-from ops_center.config import load_config, resolve_path
-from ops_center.model import Event
+from ops_center.core.config import load_config, resolve_path
+from ops_center.core.model import Event
 from rules import model_store
 from rules.engine import RuleSet
 from rules.learn import read_corpus

@@ -75,7 +75,7 @@ def fmt(x: float | None) -> str:
 
 
 def load_cfg():
-    from ops_center.config import load_config
+    from ops_center.core.config import load_config
 
     return load_config(CONFIG)
 
@@ -83,7 +83,7 @@ def load_cfg():
 def _fingerprint() -> str:
     """Caches are keyed by the generator and schema sources, so a change regenerates them."""
     h = hashlib.sha1()
-    for rel in ("ops_center/synth.py", "ops_center/schema.py", "config/devices.csv"):
+    for rel in ("ops_center/demo/synth.py", "ops_center/store/schema.py", "config/devices.csv"):
         p = ROOT / rel
         if p.exists():
             h.update(p.read_bytes())
@@ -109,8 +109,8 @@ def dataset(incidents: int, *, seed: int = SEED) -> Path:
     path = DATA / f"synth_{days}x{per_day}_s{seed}_{BENCH_END:%Y%m%d}_{_fingerprint()}.duckdb"
     if path.exists():
         return path
-    from ops_center.store import Store
-    from ops_center.synth import generate_history
+    from ops_center.demo.synth import generate_history
+    from ops_center.store.store import Store
 
     for stale in DATA.glob(f"synth_{days}x{per_day}_s{seed}_*.duckdb*"):  # older generator/schema: replace
         stale.unlink()

@@ -1,7 +1,7 @@
 """drilldown: one drill step — KPIs for all children of a street over 30 days — at 10 M incidents.
 
 Figure: `layouts.areas.load_drill` (what the /areas page runs per click: children KPI table,
-area summary, domain mix; three grouped queries through ops_center.kpis), for every street of
+area summary, domain mix; three grouped queries through ops_center.read.kpis), for every street of
 the district, repeated; p95. Baseline, same run: the naive way — one `kpis.kpi_summary` query per
 child community (what a per-area loop in a callback would do).
 """
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> Result:
     n = pick_size(args, FULL, 2_000)
     repeat = 1 if args.quick else args.repeat
 
-    from ops_center import geo, kpis
+    from ops_center.core import geo
+    from ops_center.read import kpis
 
     load_drill = page_module("layouts.areas").load_drill
     cfg = load_cfg()

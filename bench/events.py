@@ -12,7 +12,7 @@ from bench.common import dataset
 
 def stored_events(n: int, *, offset: int = 0):
     """The first n stored events of a cached synthetic store, as pipeline `Event`s (ordered by time)."""
-    from ops_center.model import Event
+    from ops_center.core.model import Event
 
     size = 20_000 if n <= 20_000 else 1_000_000 if n <= 1_200_000 else 10_000_000
     path = dataset(size)

@@ -13,13 +13,13 @@ def mqtt_sources(cfg) -> list:
 
 def build(cfg, db):
     """The application context exactly as run.py builds it (store, pipeline, rules, service …)."""
-    from ops_center.app import build_context
+    from ops_center.wiring.app import build_context
 
     return build_context(cfg, CONFIG, db_path=db)
 
 
 def start(ctx, broker_url: str, *, scheduler: bool = True):
-    from ops_center.app import start as start_app
+    from ops_center.wiring.app import start as start_app
 
     return start_app(ctx, mqtt_url=broker_url, simulator=False, scheduler=scheduler)
 
@@ -66,6 +66,6 @@ def receiver_cpu(ctx) -> dict[str, float]:
 def catch_up_sweep(ctx) -> int:
     """The SLA sweep's catch-up on the stale bench store (tens of thousands of overdue actions, seconds of
     writing), done before measuring: the benches measure a center in steady state, not its first sweep."""
-    from ops_center.scheduler import run_sweep
+    from ops_center.wiring.scheduler import run_sweep
 
     return len(run_sweep(ctx))

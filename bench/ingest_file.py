@@ -20,7 +20,7 @@ from bench import ingest_common as ic
 from bench.common import WORK, Mosquitto, Result, cpu_seconds, load_cfg, pick_size, rss_bytes, size_arg
 from bench.hotline_csv import write_hotline_csv
 from bench.mqtt_tools import prepare_messages, publish, wait_published
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
 
 DROP_ID = "hotline_drop"
 

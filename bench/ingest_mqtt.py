@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> Result:
                 running.stop()
             else:
                 ctx.store.close()
-        from ops_center.store import Store
+        from ops_center.store.store import Store
 
         with Store(db) as store:
             events_after = store.query("SELECT count(*) FROM events")[0][0]

@@ -1,7 +1,7 @@
 """insert_path: the store's batch insert (the pipeline's own bulk writer) vs row-by-row inserts of the same rows.
 
 Rows are real event rows (synthetic history turned back into `Event`s, gathered into row tuples by
-the pipeline's own `ops_center.batch_rows.BatchRows`, untimed). Figure: `BatchRows.flush` — the DataFrame
+the pipeline's own `ops_center.service.batch_rows.BatchRows`, untimed). Figure: `BatchRows.flush` — the DataFrame
 and `store.append` (`INSERT … BY NAME SELECT * FROM df`) the pipeline runs on the writer thread —
 in batches of `store.batch_max_rows`. Baseline: the very same tuples with one
 `execute(INSERT … VALUES (?, …))` per row (and `executemany`), one transaction, on a time budget.
@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> Result:
     n = pick_size(args, 200_000, 3_000)
     budget = args.row_seconds or (1.0 if args.quick else 8.0)
 
-    from ops_center import batch_rows as batch
-    from ops_center.batch_rows import BatchRows, key_hash
-    from ops_center.open_index import OpenIndex
-    from ops_center.store import Store, to_db
+    from ops_center.service import batch_rows as batch
+    from ops_center.service.batch_rows import BatchRows, key_hash
+    from ops_center.service.open_index import OpenIndex
+    from ops_center.store.store import Store, to_db
 
     cfg = load_cfg()
     events = stored_events(n)

@@ -28,7 +28,7 @@ from bench.common import BENCH_END, ROOT, WORK, load_cfg
 def prepare_messages(n: int, *, seed: int = 7, per_second: float = 20_000) -> list[tuple[str, bytes]]:
     """n MQTT (topic, payload) pairs from the demo Scenario at `per_second` simulated events/s."""
     from ingest.simulator import Scenario
-    from ops_center.devices import load_devices
+    from ops_center.core.devices import load_devices
 
     cfg = load_cfg()
     registry = load_devices(cfg.path_of(cfg.devices.path), cfg)

@@ -20,7 +20,7 @@ from bench.common import CONFIG, Result, fresh_db, load_cfg, pick_size, size_arg
 
 
 def _context(cfg, name: str, now: datetime):
-    from ops_center.app import build_context
+    from ops_center.wiring.app import build_context
 
     ctx = build_context(cfg, CONFIG, db_path=fresh_db(name), clock=lambda: now)
     ctx.pipeline.start()
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> Result:
     from ingest.georeport import parse_records
     from ingest.health import Pending
     from ingest.open311 import Open311Poller
-    from ops_center.config import SourceConfig
+    from ops_center.core.config import SourceConfig
     from tests.fixtures_georeport import GeoReportServer, make_requests
 
     cfg = load_cfg()

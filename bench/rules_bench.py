@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from ops_center.config import load_config, resolve_path  # noqa: E402
-from ops_center.domains import DOMAIN_CODES, UNCLASSIFIED  # noqa: E402
-from ops_center.model import Event  # noqa: E402
-from ops_center.yamlsource import load_located  # noqa: E402
+from ops_center.core.config import load_config, resolve_path  # noqa: E402
+from ops_center.core.domains import DOMAIN_CODES, UNCLASSIFIED  # noqa: E402
+from ops_center.core.model import Event  # noqa: E402
+from ops_center.core.yamlsource import load_located  # noqa: E402
 from rules.backtest import replay  # noqa: E402
 from rules.engine import RuleSet, RuleState, rule_files  # noqa: E402
 

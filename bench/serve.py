@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 from bench.common import CONFIG, ROOT, free_port
-from ops_center.web_secret import ENV_KEY
+from ops_center.web.web_secret import ENV_KEY
 
 
 class App:

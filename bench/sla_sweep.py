@@ -4,7 +4,7 @@ Data: a cached synthetic store (1 M incidents by default) in which the newest N 
 re-opened (status new/acknowledged/dispatched, clocks and flags reset), as after a surge. The first
 sweep at the history's end is the catch-up (many deadlines passed at once); the figure is the p95 of
 the steady-state sweeps that follow, each 5 s (the configured interval) later, run through the real
-`ops_center.scheduler.run_sweep`. Baseline: the same decisions without the vectorised prefilter —
+`ops_center.wiring.scheduler.run_sweep`. Baseline: the same decisions without the vectorised prefilter —
 `load_open(store)` of every open incident + `sweep()` over all of them.
 """
 
@@ -47,13 +47,13 @@ def main(argv: list[str] | None = None) -> Result:
     history = args.history or (20_000 if args.quick else 1_000_000)
     sweeps = 5 if args.quick else args.sweeps
 
-    from ops_center.bus import Bus
-    from ops_center.context import AppContext
-    from ops_center.incidents import IncidentService
-    from ops_center.scheduler import run_sweep
-    from ops_center.sla import SlaPolicy
-    from ops_center.store import Store
-    from ops_center.sweep import load_open, sweep
+    from ops_center.core.sla import SlaPolicy
+    from ops_center.service.bus import Bus
+    from ops_center.service.incidents import IncidentService
+    from ops_center.service.sweep import load_open, sweep
+    from ops_center.store.store import Store
+    from ops_center.web.context import AppContext
+    from ops_center.wiring.scheduler import run_sweep
 
     cfg = load_cfg()
     t_total = time.perf_counter()

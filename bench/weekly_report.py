@@ -1,6 +1,6 @@
 """weekly_report: one ISO week's full report (all sheets) at 10 M incidents, xlsx written to disk.
 
-Figure: `ops_center.weekly_report.write_weekly_report` for the last complete week of the history,
+Figure: `ops_center.read.weekly_report.write_weekly_report` for the last complete week of the history,
 median of warm runs. Baseline, same run: the cold first call (store just opened), so the ratio
 shows what a warm cache buys; details split building (queries) from writing (xlsx).
 """
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> Result:
     n = pick_size(args, FULL, 2_000)
     repeat = 1 if args.quick else args.repeat
 
-    from ops_center.weekly_report import build_weekly_report, previous_week, write_weekly_report, xlsx_bytes
+    from ops_center.read.weekly_report import build_weekly_report, previous_week, write_weekly_report, xlsx_bytes
 
     cfg = load_cfg()
     t_total = time.perf_counter()

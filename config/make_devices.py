@@ -16,9 +16,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ops_center import geo  # noqa: E402
-from ops_center.config import Config, load_config  # noqa: E402
-from ops_center.devices import COLUMNS  # noqa: E402
+from ops_center.core import geo  # noqa: E402
+from ops_center.core.config import Config, load_config  # noqa: E402
+from ops_center.core.devices import COLUMNS  # noqa: E402
 
 log = logging.getLogger("make_devices")
 SEED = 20261123

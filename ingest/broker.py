@@ -14,7 +14,7 @@ from concurrent.futures import Future
 from typing import TYPE_CHECKING
 
 from ingest.mqtt_client import parse_url
-from ops_center.config import Config
+from ops_center.core.config import Config
 
 if TYPE_CHECKING:
     from amqtt.broker import Broker

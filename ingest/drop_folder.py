@@ -24,9 +24,9 @@ from ingest.georeport import UNSUPPORTED_FILE, Parsed, load_csv_document, load_j
 from ingest.health import Pending
 from ingest.payloads import OVERSIZED, Invalid
 from ingest.polled import PolledSource
-from ops_center.config import Config, SourceConfig, resolve_path
-from ops_center.context import utc_now
-from ops_center.model import DeadLetter
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config, SourceConfig, resolve_path
+from ops_center.core.model import DeadLetter
 
 log = logging.getLogger(__name__)
 

@@ -24,9 +24,9 @@ from ingest.file_chunks import CsvLayout, csv_layout, read_span
 from ingest.georeport import Parsed, load_csv_document, mapping_for, parse_records
 from ingest.payloads import Invalid
 from ingest.receiver_process import ignore_stop_signals
-from ops_center.config import Config
-from ops_center.gc_tuning import settle_gc
-from ops_center.model import Event
+from ops_center.core.config import Config
+from ops_center.core.gc_tuning import settle_gc
+from ops_center.core.model import Event
 
 log = logging.getLogger(__name__)
 

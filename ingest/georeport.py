@@ -34,10 +34,10 @@ from ingest.payloads import (
     outside_rule,
     parse_time,
 )
-from ops_center.config import Config, SourceMapping
-from ops_center.geo import locate
-from ops_center.model import Event
-from ops_center.source_mapping import load_category_map
+from ops_center.core.config import Config, SourceMapping
+from ops_center.core.geo import locate
+from ops_center.core.model import Event
+from ops_center.core.source_mapping import load_category_map
 
 INVALID_ENCODING = "invalid_encoding"
 UNSUPPORTED_FILE = "unsupported_file"

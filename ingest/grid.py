@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.mqtt_source import MqttSource
 from ingest.payloads import parse_grid
-from ops_center.config import Config, SourceConfig
+from ops_center.core.config import Config, SourceConfig
 
 
 def grid_topic(cfg: Config) -> str:

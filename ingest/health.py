@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ops_center.context import utc_now
-from ops_center.model import Event
-from ops_center.ports import RunningSource
+from ops_center.core.clock import utc_now
+from ops_center.core.model import Event
+from ops_center.core.ports import RunningSource
 
 log = logging.getLogger(__name__)
 

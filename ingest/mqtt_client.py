@@ -18,7 +18,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from ops_center.config import MqttConfig
+from ops_center.core.config import MqttConfig
 
 log = logging.getLogger(__name__)
 

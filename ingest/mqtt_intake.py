@@ -14,10 +14,10 @@ from datetime import datetime
 import paho.mqtt.client as mqtt
 
 from ingest.payloads import Invalid, truncate
-from ops_center.config import Config
-from ops_center.context import utc_now
-from ops_center.log_limit import LogLimiter
-from ops_center.model import DeadLetter, Event
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config
+from ops_center.core.log_limit import LogLimiter
+from ops_center.core.model import DeadLetter, Event
 
 log = logging.getLogger(__name__)
 

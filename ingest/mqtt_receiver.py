@@ -20,8 +20,8 @@ from datetime import datetime
 
 from ingest.mqtt_client import MqttLink
 from ingest.mqtt_intake import Intake
-from ops_center.config import Config
-from ops_center.model import DeadLetter
+from ops_center.core.config import Config
+from ops_center.core.model import DeadLetter
 
 log = logging.getLogger(__name__)
 

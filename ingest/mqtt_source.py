@@ -14,8 +14,8 @@ from datetime import datetime
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_intake import Intake, Parser, session_client_id, subscription
 from ingest.mqtt_receiver import Receiver, submit_chunk
-from ops_center.config import Config, SourceConfig
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config, SourceConfig
 
 log = logging.getLogger(__name__)
 

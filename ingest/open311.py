@@ -32,8 +32,8 @@ from ingest.georeport import load_json_document, parse_records, salvage_records
 from ingest.health import Pending
 from ingest.payloads import OVERSIZED, Invalid, truncate
 from ingest.polled import PolledSource
-from ops_center.config import Config, SourceConfig
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config, SourceConfig
 
 log = logging.getLogger(__name__)
 

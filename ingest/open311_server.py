@@ -25,10 +25,10 @@ from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from ingest.georeport import record_to_event
 from ingest.health import Pending
 from ingest.payloads import Invalid
-from ops_center.config import Config, SourceMapping
-from ops_center.domains import DOMAIN_NAMES
-from ops_center.queries_open311 import find_requests, open311_status
-from ops_center.source_mapping import load_category_map
+from ops_center.core.config import Config, SourceMapping
+from ops_center.core.domains import DOMAIN_NAMES
+from ops_center.core.source_mapping import load_category_map
+from ops_center.read.queries_open311 import find_requests, open311_status
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,9 @@ from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import use_mqtt5
 from ingest.outbound_link import Publisher
 from ingest.outbound_process import ProcessPublisher
-from ops_center.bus import (
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config
+from ops_center.service.bus import (
     IncidentCreated,
     IncidentEscalated,
     IncidentMerged,
@@ -24,8 +26,6 @@ from ops_center.bus import (
     IncidentTransitioned,
     ReportWritten,
 )
-from ops_center.config import Config
-from ops_center.context import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Outbound:
 
     def handle(self, event: object) -> None:
         """Bus handler (bus thread): serialise and queue the publish; never blocks on the network."""
-        if isinstance(event, ReportWritten):  # a subscribed weekly report (ops_center.weekly_report)
+        if isinstance(event, ReportWritten):  # a subscribed weekly report (ops_center.read.weekly_report)
             payload = orjson.dumps(event.to_dict(), default=str)
             topic = report_topic(self.cfg, event.subscription)
         elif isinstance(event, PUBLISHED):

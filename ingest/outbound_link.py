@@ -10,7 +10,7 @@ import logging
 import time
 
 from ingest.mqtt_client import MqttLink
-from ops_center.config import MqttConfig
+from ops_center.core.config import MqttConfig
 
 log = logging.getLogger(__name__)
 

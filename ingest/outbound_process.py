@@ -21,7 +21,7 @@ from multiprocessing.process import BaseProcess
 
 from ingest.outbound_link import EXIT_GRACE_S, Publisher
 from ingest.receiver_process import ignore_stop_signals, pipe_messages
-from ops_center.config import MqttConfig
+from ops_center.core.config import MqttConfig
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from ops_center.config import Config
-from ops_center.devices import DEVICE_KINDS
-from ops_center.geo import locate, outside_site
-from ops_center.model import Event
-from ops_center.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
-from ops_center.source_mapping import load_category_map
+from ops_center.core.config import Config
+from ops_center.core.devices import DEVICE_KINDS
+from ops_center.core.geo import locate, outside_site
+from ops_center.core.model import Event
+from ops_center.core.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
+from ops_center.core.source_mapping import load_category_map
 
 # Dead-letter reasons (docs/ingest.md lists them with examples).
 OVERSIZED = "oversized"

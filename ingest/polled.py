@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ingest.health import Meter, SourceHealth
-from ops_center.config import SourceConfig
+from ops_center.core.config import SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from ingest.health import Meter, SourceHealth
 from ingest.mqtt_intake import Parser, session_client_id, subscription
 from ingest.mqtt_receiver import submit_chunk
 from ingest.receiver_process import ReceiverSpec, main, pipe_messages
-from ops_center.config import Config, SourceConfig
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config, SourceConfig
 
 log = logging.getLogger(__name__)
 

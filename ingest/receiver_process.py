@@ -22,11 +22,11 @@ from multiprocessing.reduction import ForkingPickler
 
 from ingest.mqtt_intake import INTERNAL_ERROR, Intake, Parser
 from ingest.mqtt_receiver import Receiver
-from ops_center.config import Config, SourceConfig
-from ops_center.context import utc_now
-from ops_center.devices import load_devices
-from ops_center.gc_tuning import settle_gc
-from ops_center.model import DeadLetter, Event
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config, SourceConfig
+from ops_center.core.devices import load_devices
+from ops_center.core.gc_tuning import settle_gc
+from ops_center.core.model import DeadLetter, Event
 
 log = logging.getLogger(__name__)
 

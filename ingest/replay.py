@@ -11,7 +11,7 @@ from typing import Any
 
 from ingest.georeport import load_csv_document, load_json_document, parse_records
 from ingest.payloads import Invalid, decode_json, parse_grid, parse_sensor
-from ops_center.store import to_db
+from ops_center.store.store import to_db
 
 log = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ingest.mqtt_source import MqttSource
 from ingest.payloads import parse_sensor
-from ops_center.config import Config, SourceConfig
+from ops_center.core.config import Config, SourceConfig
 
 
 def sensor_topic(cfg: Config) -> str:

@@ -30,8 +30,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import parse_url
-from ops_center.config import Config
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from ingest.mqtt_intake import session_client_id, subscription
 from ingest.payloads import parse_grid, parse_sensor
 from ingest.receiver_pool import ReceiverPool
 from ingest.simulator import Simulator
-from ops_center.config import Config, resolve_path
+from ops_center.core.config import Config, resolve_path
 
 log = logging.getLogger(__name__)
 

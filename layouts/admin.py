@@ -1,6 +1,6 @@
 """系统管理 /admin: source health and dead letters, rules (validate/explain/backtest), suppressions, users, audit.
 
-Every mutation goes through a service function that checks the role itself (ops_center.users, and
+Every mutation goes through a service function that checks the role itself (ops_center.service.users, and
 rules.suppress behind an admin check here); raw payloads and user text are always rendered as text.
 """
 
@@ -17,13 +17,17 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from ingest import replay as dl_replay
 from layouts import admin_models, ids
 from layouts.common import gate, local_time, shell
-from ops_center import queries_admin as qa
-from ops_center import queries_mapping
-from ops_center import users as user_admin
-from ops_center.calendar_coverage import coverage
-from ops_center.context import AppContext, get_context
-from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
-from ops_center.incidents import Actor, ServiceError
+from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
+from ops_center.read import queries_admin as qa
+from ops_center.read import queries_mapping
+from ops_center.read.calendar_coverage import coverage
+from ops_center.service import users as user_admin
+from ops_center.service.incidents import Actor, ServiceError
+from ops_center.web.context import AppContext, get_context
+from rules.backtest import compare, replay
+from rules.engine import RuleSet
+from rules.eventjson import EventInputError, event_from_dict
+from rules.suppress import SuppressionError, cancel_suppression, create_suppression
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
@@ -145,7 +149,7 @@ def layout(**_: object):
 
 
 def calendar_notice(cfg) -> dmc.Alert | None:
-    """Shown on every admin visit until next year's 放假调休 dates are in config (ops_center/calendar_coverage.py)."""
+    """Shown on every admin visit until next year's 放假调休 dates are in config (ops_center/read/calendar_coverage.py)."""
     cov = coverage(cfg, get_context().clock())
     if cov.state == "ok":
         return None
@@ -264,7 +268,6 @@ def inspect(_clicks):
 def validate(_n):
     if gate("admin")[0] is None:
         return no_update
-    from rules.engine import RuleSet
 
     app = get_context()
     paths = app.rules.paths if app.rules else [app.cfg.path_of(p) for p in app.cfg.rules.paths]
@@ -284,7 +287,6 @@ def validate(_n):
 def explain(_n, text):
     if gate("admin")[0] is None:
         return no_update
-    from rules.eventjson import EventInputError, event_from_dict
 
     app = get_context()
     try:
@@ -315,7 +317,6 @@ def explain(_n, text):
 def backtest(_n, days):
     if gate("admin")[0] is None:
         return no_update
-    from rules.backtest import compare, replay
 
     app = get_context()
     if app.rules is None:
@@ -353,7 +354,6 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
     user = gate("admin")[0]
     if user is None or user.role != "admin":
         return dmc.Alert("仅管理员可以管理屏蔽", color="red")
-    from rules.suppress import SuppressionError, cancel_suppression, create_suppression
 
     app = get_context()
     now = app.clock()
@@ -390,7 +390,7 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
     prevent_initial_call=True,
 )
 def manage_user(_c, _u, _r, _d, _a, username, name, role, scope, password):
-    """Thin: the service (ops_center.users) checks the admin role, validates and audits."""
+    """Thin: the service (ops_center.service.users) checks the admin role, validates and audits."""
     user = gate("admin")[0]
     if user is None:
         return no_update

@@ -11,9 +11,9 @@ from dash import Input, Output, State, callback, ctx, html, no_update
 
 from layouts import ids
 from layouts.common import gate
-from ops_center.context import get_context
-from ops_center.domains import DOMAIN_NAMES
-from ops_center.incidents import ServiceError
+from ops_center.core.domains import DOMAIN_NAMES
+from ops_center.service.incidents import ServiceError
+from ops_center.web.context import get_context
 from rules import model_admin, model_store
 from rules.textmodel import ModelError
 

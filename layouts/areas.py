@@ -16,11 +16,12 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
 from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
-from ops_center import geo, kpis, queries
-from ops_center.area_codes import ancestors, level_of
-from ops_center.config import Config
-from ops_center.context import get_context
-from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
+from ops_center.core import geo
+from ops_center.core.area_codes import ancestors, level_of
+from ops_center.core.config import Config
+from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
+from ops_center.read import kpis, queries
+from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/areas", title="区域钻取", name="区域钻取")
 
@@ -95,7 +96,7 @@ class Drill(NamedTuple):
 
 
 def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, domain: str | None) -> Drill:
-    """All numbers via ops_center.kpis (as of `end`, the live now): children, summary, domain mix."""
+    """All numbers via ops_center.read.kpis (as of `end`, the live now): children, summary, domain mix."""
     level = level_of(code)
     child = CHILD_LEVEL.get(level)
     incidents = None

@@ -12,9 +12,9 @@ import pandas as pd
 from dash import dcc, html
 
 from layouts import ids
-from ops_center import auth, forms
-from ops_center.context import get_context
-from ops_center.domains import DOMAIN_NAMES, ROLE_NAMES, SEVERITY_NAMES, STATUS_NAMES
+from ops_center.core.domains import DOMAIN_NAMES, ROLE_NAMES, SEVERITY_NAMES, STATUS_NAMES
+from ops_center.web import auth, forms
+from ops_center.web.context import get_context
 
 # A blank MapLibre style served from assets/: no tile sources, no glyphs, so maps never reach outside.
 # Given as a URL (not a dict) because plotly re-applies a dict style on every figure update, which
@@ -155,7 +155,7 @@ def kpi_text(value: object, unit: str) -> str:
         return "—"
     if unit == "rate":
         return pct(float(value))
-    if unit == "minutes":  # stored in minutes, read in hours like the xlsx (ops_center/report_sheets.py)
+    if unit == "minutes":  # stored in minutes, read in hours like the xlsx (ops_center/read/report_sheets.py)
         return f"{float(value) / 60:.1f} 小时"
     return f"{int(value)}"
 

@@ -29,10 +29,9 @@ from layouts.common import (
     status_name,
     text_or_empty,
 )
-from ops_center import geo, queries
-from ops_center.area_codes import ancestors, level_of, street_of
-from ops_center.context import get_context
-from ops_center.domains import (
+from ops_center.core import geo
+from ops_center.core.area_codes import ancestors, level_of, street_of
+from ops_center.core.domains import (
     DOMAIN_CODES,
     LEVEL_NAMES,
     LEVELS,
@@ -41,9 +40,11 @@ from ops_center.domains import (
     STATUS_NAMES,
     UNCLASSIFIED,
 )
-from ops_center.incidents import ACTION_NAMES, ServiceError, allowed_actions
-from ops_center.lifecycle import Actor, Conflict
-from ops_center.ports import IncidentActions
+from ops_center.core.lifecycle import Actor, Conflict
+from ops_center.core.ports import IncidentActions
+from ops_center.read import queries
+from ops_center.service.incidents import ACTION_NAMES, ServiceError, allowed_actions
+from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/console", title="值班台", name="值班台")
 

@@ -2,7 +2,7 @@
 
 # --- shared shell (layouts/common.py) ---
 # Every id starts with its screen's prefix (wall-, console-, areas-, reports-, admin-): the server gate
-# (ops_center/auth.py) allows a callback only to roles that may open the screen its outputs belong to.
+# (ops_center/web/auth.py) allows a callback only to roles that may open the screen its outputs belong to.
 SHELL_USER = "shell-user"
 SHELL_NAV = "shell-nav"
 SHELL_LOGOUT = "shell-logout"

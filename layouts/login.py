@@ -7,8 +7,8 @@ from dash import dcc, html
 
 from layouts import ids
 from layouts.common import current_user
-from ops_center import forms
-from ops_center.context import get_context
+from ops_center.web import forms
+from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/login", title="登录", name="登录")
 

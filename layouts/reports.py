@@ -9,10 +9,10 @@ from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
 from layouts.common import area_name, current_user, gate, kpi_text, shell
-from ops_center import kpis, queries, report_sheets
-from ops_center import weekly_report as wr
-from ops_center.context import get_context
-from ops_center.domains import DOMAIN_CODES, DOMAIN_NAMES, UNCLASSIFIED
+from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, UNCLASSIFIED
+from ops_center.read import kpis, queries, report_sheets
+from ops_center.read import weekly_report as wr
+from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/reports", title="统计报表", name="统计报表")
 

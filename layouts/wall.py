@@ -33,10 +33,11 @@ from layouts.common import (
     server_clock,
     status_name,
 )
-from ops_center import geo, kpis, queries
-from ops_center.context import get_context
-from ops_center.domains import DOMAIN_CODES, SEVERITY_NAMES
-from ops_center.ports import HealthRow
+from ops_center.core import geo
+from ops_center.core.domains import DOMAIN_CODES, SEVERITY_NAMES
+from ops_center.core.ports import HealthRow
+from ops_center.read import kpis, queries
+from ops_center.web.context import get_context
 
 dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统调")
 

@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ops_center.model import Decision, Event
-from ops_center.store import to_db
+from ops_center.core.model import Decision, Event
+from ops_center.store.store import to_db
 from rules.correlate import Places, Reported
 from rules.engine import DEFAULT_DEDUP_WINDOW, RuleSet, RuleState
 

@@ -11,12 +11,18 @@ from typing import IO, Any
 
 import orjson
 
-from ops_center.config import Config, parse_duration, resolve_path
-from ops_center.yamlsource import SourceError
+from ops_center.core.clock import utc_now
+from ops_center.core.config import Config, parse_duration, resolve_path
+from ops_center.core.yamlsource import SourceError
+from ops_center.store.store import to_db
 from rules import model_store
+from rules.backtest import compare, read_events, replay
+from rules.corpus_eval import read_labelled, score
 from rules.engine import RuleSet, RuleState
 from rules.eventjson import EventInputError, decision_dict, event_from_dict, event_time
-from rules.explain import format_rows
+from rules.explain import explain_event, format_rows
+from rules.learn import format_confusion
+from rules.learn_run import build_shipped, learn
 
 NO_DECISION = {"domain": None, "category": None, "severity": None, "rule_id": None, "level": None,
                "department": None, "title": None}
@@ -97,8 +103,6 @@ def _check(ruleset: RuleSet, out: IO[str]) -> int:
 
 def classify_stream(ruleset: RuleSet, stdin: IO[str], stdout: IO[str]) -> int:
     """One JSON object per input line; a bad line yields {"line", "error"}, never a crash."""
-    from ops_center.context import utc_now
-
     state = RuleState()  # lines are a sequence: `for` conditions can build up across them
     now = utc_now()
     bad = 0
@@ -125,15 +129,13 @@ def classify_stream(ruleset: RuleSet, stdin: IO[str], stdout: IO[str]) -> int:
 
 
 def _explain(ruleset: RuleSet, args: argparse.Namespace, stdin: IO[str], out: IO[str], err: IO[str]) -> int:
-    from ops_center.context import utc_now
-
     try:
         text = stdin.read() if args.event_file == "-" else Path(args.event_file).read_text(encoding="utf-8")
         ev = event_from_dict(orjson.loads(text), utc_now())
     except (OSError, orjson.JSONDecodeError, EventInputError) as exc:
         err.write(f"{args.event_file}: {exc}\n")
         return 1
-    rows = ruleset.explain(ev)
+    rows = explain_event(ruleset, ev)
     if args.as_json:
         out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
     else:
@@ -146,10 +148,6 @@ def _explain(ruleset: RuleSet, args: argparse.Namespace, stdin: IO[str], out: IO
 def _backtest(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_path: Path,
               out: IO[str], err: IO[str]) -> int:
     import duckdb
-
-    from ops_center.context import utc_now
-    from ops_center.store import to_db
-    from rules.backtest import compare, read_events, replay
 
     try:
         since: timedelta = parse_duration(args.since)
@@ -192,10 +190,6 @@ def _learn(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_path:
            out: IO[str], err: IO[str]) -> int:
     import duckdb
 
-    from ops_center.context import utc_now
-    from rules.learn import format_confusion
-    from rules.learn_run import build_shipped, learn
-
     if args.shipped:
         model, path = build_shipped(cfg)
     else:
@@ -232,9 +226,6 @@ def _learn(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_path:
 
 
 def _evaluate(ruleset: RuleSet, args: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from rules.corpus_eval import read_labelled, score
-    from rules.learn import format_confusion
-
     try:
         rows = read_labelled(args.labelled)
     except (OSError, ValueError) as exc:

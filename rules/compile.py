@@ -9,11 +9,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from ops_center.area_codes import level_of
-from ops_center.config import Config
-from ops_center.devices import DEVICE_KINDS
-from ops_center.domains import DOMAIN_CODES, SOURCE_KINDS, UNCLASSIFIED
-from ops_center.yamlsource import LocatedDocument
+from ops_center.core.area_codes import level_of
+from ops_center.core.config import Config
+from ops_center.core.devices import DEVICE_KINDS
+from ops_center.core.domains import DOMAIN_CODES, SOURCE_KINDS, UNCLASSIFIED
+from ops_center.core.yamlsource import LocatedDocument
 from rules import conditions as c
 from rules.compiled import CompiledAmplify, CompiledRule, Template
 from rules.schema import (

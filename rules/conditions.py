@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo
 
-from ops_center.model import Event
+from ops_center.core.model import Event
 from rules.keyword_scan import KeywordScanner
 
 ATTRS = ("source", "kind", "event", "metric", "category", "device_id")

@@ -8,8 +8,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ops_center.domains import UNCLASSIFIED
-from ops_center.model import Event
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.model import Event
 from rules.engine import RuleSet
 from rules.learn import LABELS, summarise
 from rules.textmodel import OUT_OF_SCOPE

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ops_center.domains import UNCLASSIFIED
-from ops_center.geo import haversine_m
-from ops_center.model import Decision, Event
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.geo import haversine_m
+from ops_center.core.model import Decision, Event
 
 __all__ = ["Candidate", "Places", "Reported", "find_match", "best_match", "haversine_m"]
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ops_center.config import Config
-from ops_center.domains import DOMAIN_NAMES, SEVERITIES, UNCLASSIFIED
-from ops_center.model import Decision, Event
-from ops_center.yamlsource import SourceError, load_located
+from ops_center.core.config import Config
+from ops_center.core.domains import DOMAIN_NAMES, SEVERITIES, UNCLASSIFIED
+from ops_center.core.model import Decision, Event
+from ops_center.core.yamlsource import SourceError, load_located
 from rules.compile import compile_document
 from rules.compiled import CompiledAmplify, CompiledRule
 from rules.conditions import Ctx
@@ -194,6 +194,11 @@ class RuleSet:
                 out[i] = p
         return out
 
+    def traced(self, ev: Event, state: RuleState, ctx: Ctx,
+               prediction: Prediction | None = None) -> tuple[list[Decision], list[tuple[str, str]]]:
+        """Decisions with the (rule id, what happened) trace rules/explain.py reports."""
+        return self._run(ev, state, ctx, prediction)
+
     def _run(self, ev: Event, state: RuleState, ctx: Ctx,
              prediction: Prediction | None = None) -> tuple[list[Decision], list[tuple[str, str]]]:
         out: list[Decision] = []
@@ -361,12 +366,6 @@ class RuleSet:
         title = (ev.text or ev.category or "未分类事件").strip()[:30]
         return Decision(rule_id=UNCLASSIFIED, domain=UNCLASSIFIED, category=UNCLASSIFIED, severity="P3",
                         level="community", department=None, title=title)
-
-    def explain(self, event: Event, state: RuleState | None = None) -> list[dict[str, Any]]:
-        """Every rule with whether it matched and why; the given state is not changed."""
-        from rules.explain import explain_event
-
-        return explain_event(self, event, (state or RuleState()).copy())
 
     def describe(self) -> list[dict[str, Any]]:
         """One row per rule for the admin page and `rules check`."""

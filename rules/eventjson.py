@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ops_center.domains import SOURCE_KINDS
-from ops_center.model import Event
+from ops_center.core.domains import SOURCE_KINDS
+from ops_center.core.model import Event
 
 _ATTRS = ("kind", "device_id", "metric", "event", "category", "area_code", "address")
 _KNOWN = set(_ATTRS) | {"source", "source_id", "natural_key", "text", "value", "lat", "lon", "ts",

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ops_center.domains import UNCLASSIFIED
-from ops_center.model import Event
-
-MODEL_RULE_PREFIX = "model:"  # as rules.engine.MODEL_RULE_PREFIX (engine imports this module lazily)
-
-if TYPE_CHECKING:
-    from rules.engine import RuleSet, RuleState
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.model import Event
+from rules.engine import MODEL_RULE_PREFIX, RuleSet, RuleState
 
 
-def explain_event(ruleset: RuleSet, ev: Event, state: RuleState) -> list[dict[str, Any]]:
-    """Rows for `run.py rules explain` and the admin page; `state` is a private copy."""
+def explain_event(ruleset: RuleSet, ev: Event, state: RuleState | None = None) -> list[dict[str, Any]]:
+    """Rows for `run.py rules explain` and the admin page; the given state is copied, never changed."""
+    state = (state or RuleState()).copy()
     ctx = ruleset.context(ev)
-    decisions, trace = ruleset._run(ev, state, ctx)
+    decisions, trace = ruleset.traced(ev, state, ctx)
     outcome = dict(trace)
     bucket = {r.id for r in ruleset.bucket(ev.source, ev.kind)}
     selected = {d.rule_id for d in decisions}

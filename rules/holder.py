@@ -7,8 +7,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from ops_center.config import Config
-from ops_center.yamlsource import SourceError
+from ops_center.core.config import Config
+from ops_center.core.yamlsource import SourceError
 from rules import model_store
 from rules.engine import RuleSet, RuleState, digest_files, rule_files
 

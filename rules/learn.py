@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ops_center.domains import DOMAIN_CODES
+from ops_center.core.domains import DOMAIN_CODES
 from rules.textmodel import FORMAT, OUT_OF_SCOPE, TextModel, features
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ops_center.config import Config
-from ops_center.domains import DOMAIN_CODES, UNCLASSIFIED
-from ops_center.model import Event
-from ops_center.store import to_db
+from ops_center.core.config import Config
+from ops_center.core.domains import DOMAIN_CODES, UNCLASSIFIED
+from ops_center.core.model import Event
+from ops_center.store.store import to_db
 from rules import model_store
 from rules.engine import RuleSet
 from rules.learn import Example, evaluate, fit, read_corpus, split

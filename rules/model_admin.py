@@ -6,9 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ops_center.config import Config
-from ops_center.lifecycle import Actor, PermissionDenied
-from ops_center.store import to_db
+from ops_center.core.config import Config
+from ops_center.core.lifecycle import Actor, PermissionDenied
+from ops_center.store.store import to_db
 from rules import model_store
 
 

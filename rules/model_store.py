@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ops_center.config import Config
+from ops_center.core.config import Config
 from rules.textmodel import ModelError, TextModel
 
 log = logging.getLogger(__name__)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ops_center.domains import DOMAIN_NAMES
-from ops_center.model import Event
+from ops_center.core.domains import DOMAIN_NAMES
+from ops_center.core.model import Event
 from rules.compiled import CompiledRule
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ops_center.config import Duration, Level, Severity
-from ops_center.yamlsource import SourceError
+from ops_center.core.config import Duration, Level, Severity
+from ops_center.core.yamlsource import SourceError
 
 RULE_ID = r"^[a-z][a-z0-9_.-]*$"
 CATEGORY = r"^[a-z][a-z0-9_]*$"

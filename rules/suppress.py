@@ -7,8 +7,10 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ops_center.lifecycle import Actor, PermissionDenied
-from ops_center.model import Decision, Event
+from ops_center.core.clock import utc_now
+from ops_center.core.lifecycle import Actor, PermissionDenied
+from ops_center.core.model import Decision, Event
+from ops_center.store.store import to_db
 
 SCOPES = ("device", "area", "domain")
 
@@ -83,9 +85,6 @@ def create_suppression(store: Any, actor: Any, scope: str, value: str, starts_at
 
     `actor` is an Actor (role checked: admin only) or a plain name for trusted callers (config sync).
     """
-    from ops_center.context import utc_now
-    from ops_center.store import to_db
-
     actor_username = _authorised(actor)
     _check(scope, value, starts_at, ends_at)
     at = now or utc_now()
@@ -107,9 +106,6 @@ def create_suppression(store: Any, actor: Any, scope: str, value: str, starts_at
 
 def cancel_suppression(store: Any, actor: Any, suppression_id: int, *, now: datetime | None = None) -> None:
     """End a suppression now (kept for the record, never deleted) and audit who did it."""
-    from ops_center.context import utc_now
-    from ops_center.store import to_db
-
     actor_username = _authorised(actor)
     at = now or utc_now()
 
@@ -128,8 +124,6 @@ def cancel_suppression(store: Any, actor: Any, suppression_id: int, *, now: date
 
 
 def _audit(store: Any, conn: Any, at: datetime, actor: str, action: str, target: str, detail: dict) -> None:
-    from ops_center.store import to_db
-
     audit_id = store.allocate_ids(conn, "audit_log", 1)
     conn.execute(
         "INSERT INTO audit_log (audit_id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
@@ -139,8 +133,6 @@ def _audit(store: Any, conn: Any, at: datetime, actor: str, action: str, target:
 
 def load_suppressions(store: Any, now: datetime) -> list[dict[str, Any]]:
     """Suppressions not yet ended at `now`, as dicts for active_suppression (the pipeline caches these)."""
-    from ops_center.store import to_db
-
     df = store.query_df(
         "SELECT suppression_id, scope, value, starts_at, ends_at, cancelled_at FROM suppressions "
         "WHERE ends_at > ? AND cancelled_at IS NULL ORDER BY suppression_id", [to_db(now)]
@@ -150,8 +142,6 @@ def load_suppressions(store: Any, now: datetime) -> list[dict[str, Any]]:
 
 def sync_configured(store: Any, cfg: Any, now: datetime) -> int:
     """Create the maintenance windows config.yaml declares, once each (matched on scope, value and times)."""
-    from ops_center.store import to_db
-
     created = 0
     for item in cfg.suppressions:
         exists = store.query(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ops_center.bus import Bus
-from ops_center.config import Config, load_config
-from ops_center.store import Store
+from ops_center.core.config import Config, load_config
+from ops_center.service.bus import Bus
+from ops_center.store.store import Store
 
 pytest_plugins = ["tests.fixtures_mqtt", "tests.fixtures_web", "tests.fixtures_ingest", "tests.fixtures_rules"]
 

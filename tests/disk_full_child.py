@@ -14,8 +14,8 @@ import sys
 import threading
 from pathlib import Path
 
-from ops_center.app import build_context, start
-from ops_center.config import load_config
+from ops_center.core.config import load_config
+from ops_center.wiring.app import build_context, start
 
 
 def main() -> int:

@@ -9,10 +9,10 @@ from typing import Any
 
 import pandas as pd
 
-from ops_center.config import Config
-from ops_center.domains import UNCLASSIFIED
-from ops_center.sla import SlaPolicy
-from ops_center.store import Store, to_db
+from ops_center.core.config import Config
+from ops_center.core.domains import UNCLASSIFIED
+from ops_center.core.sla import SlaPolicy
+from ops_center.store.store import Store, to_db
 
 _POLICIES: dict[int, tuple[Config, SlaPolicy]] = {}
 
@@ -65,7 +65,7 @@ def incident_row(
     created_at: datetime | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
-    """A full incidents row (aware datetimes) with SLA deadlines from ops_center.sla; ids not yet set."""
+    """A full incidents row (aware datetimes) with SLA deadlines from ops_center.core.sla; ids not yet set."""
     policy = policy_for(cfg)
     created = created_at or now
     area = area_code or default_grid(cfg)

@@ -14,7 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ops_center.config import Config
+from ops_center.core.config import Config
 
 _seq = itertools.count(1)
 
@@ -101,7 +101,7 @@ class Subscriber:
 
 @dataclass
 class IngestApp:
-    """The real store + bus + pipeline of `ops_center.app`, on a test DuckDB file."""
+    """The real store + bus + pipeline of `ops_center.wiring.app`, on a test DuckDB file."""
 
     ctx: object
     cfg: Config
@@ -139,7 +139,7 @@ class IngestApp:
 
 
 def make_app(cfg: Config, config_path: Path, db_path: Path, clock=None) -> IngestApp:
-    from ops_center.app import build_context
+    from ops_center.wiring.app import build_context
 
     kwargs = {"db_path": db_path}
     if clock is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ops_center.config import Config
-from ops_center.model import Event
+from ops_center.core.config import Config
+from ops_center.core.model import Event
 from rules.engine import RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -31,11 +31,11 @@ import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.support.wait import WebDriverWait
 
-from ops_center.bus import Bus
-from ops_center.context import AppContext, set_context
-from ops_center.forms import CSRF_KEY
-from ops_center.hot_incidents import HotIncidents
-from ops_center.store import Store
+from ops_center.read.hot_incidents import HotIncidents
+from ops_center.service.bus import Bus
+from ops_center.store.store import Store
+from ops_center.web.context import AppContext, set_context
+from ops_center.web.forms import CSRF_KEY
 
 
 class FakeHealth(NamedTuple):
@@ -55,14 +55,14 @@ STREETS = ("510108002", "510108004", "510108006", "510108007", "510108008", "510
 
 def build_service(store, bus, cfg, clock):
     """The incident service as the lead's build_context wires it."""
-    from ops_center.incidents import IncidentService
+    from ops_center.service.incidents import IncidentService
 
     return IncidentService(store, bus, cfg, clock)
 
 
 @pytest.fixture
 def web_ctx(cfg, config_path, db_path, fixed_now) -> Iterator[AppContext]:
-    from ops_center.auth import seed_users
+    from ops_center.web.auth import seed_users
 
     store = Store(db_path)
     bus = Bus()
@@ -104,7 +104,7 @@ def with_health(web_ctx):
 @pytest.fixture
 def demo_incidents(web_ctx) -> dict[str, int]:
     """One open incident per domain spread over streets, a P1 fire, a closed one; name -> id."""
-    from ops_center.domains import DOMAIN_CODES
+    from ops_center.core.domains import DOMAIN_CODES
     from tests.factories import make_incident
 
     now = web_ctx.clock()
@@ -129,8 +129,8 @@ def demo_incidents(web_ctx) -> dict[str, int]:
 @pytest.fixture
 def web_app(web_ctx):
     """A fresh Dash app on the installed context (web_ctx, or with_health's copy when requested first)."""
-    from ops_center.context import get_context
-    from ops_center.web import create_app
+    from ops_center.web.context import get_context
+    from ops_center.web.server import create_app
 
     return create_app(get_context())
 

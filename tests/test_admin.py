@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 
 from layouts import ids as I
-from ops_center import queries_admin as qa
-from ops_center.context import set_context
-from ops_center.store import to_db
+from ops_center.read import queries_admin as qa
+from ops_center.store.store import to_db
+from ops_center.web.context import set_context
 from tests.fixtures_web import FakeHealth, client_login, login
 
 NASTY = b'{"text": "<script>window.__pwned=1</script>\xff\xfe", "ts": 1}\x00'
@@ -123,9 +123,9 @@ def test_admin_creates_a_user_through_the_callback_and_it_is_audited(admin_ctx, 
 @pytest.fixture
 def replay_ctx(admin_ctx):
     """admin_ctx with a running pipeline and the device registry, and a grid report kept as a dead letter."""
-    from ops_center.devices import load_devices
-    from ops_center.pipeline import Pipeline
-    from ops_center.sla import SlaPolicy
+    from ops_center.core.devices import load_devices
+    from ops_center.core.sla import SlaPolicy
+    from ops_center.service.pipeline import Pipeline
     from tests.factories import grid_in
 
     cfg, now = admin_ctx.cfg, admin_ctx.clock()

@@ -9,8 +9,8 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from layouts import ids as I
-from ops_center.context import set_context
-from ops_center.lifecycle import Actor, PermissionDenied
+from ops_center.core.lifecycle import Actor, PermissionDenied
+from ops_center.web.context import set_context
 from rules import model_admin, model_store
 from rules.holder import RulesHolder
 from rules.learn_run import learn

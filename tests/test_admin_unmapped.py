@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from layouts import ids as I
-from ops_center.store import to_db
+from ops_center.store.store import to_db
 from tests.fixtures_web import client_login
 from tests.test_admin import admin_ctx  # noqa: F401 - the fixture
 

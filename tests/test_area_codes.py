@@ -3,7 +3,7 @@
 import duckdb
 import pytest
 
-from ops_center import area_codes as ac
+from ops_center.core import area_codes as ac
 
 GRID = "510108002005001"
 

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from layouts import ids as I
-from ops_center import kpis
+from ops_center.read import kpis
 from tests.factories import make_incident
 from tests.fixtures_web import click_settled, login
 

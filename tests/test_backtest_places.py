@@ -9,7 +9,7 @@ from datetime import timedelta
 import pyarrow as pa
 import pytest
 
-from ops_center.model import Decision
+from ops_center.core.model import Decision
 from rules.backtest import events_from_arrow, events_from_df, read_events, replay
 from rules.correlate import Places, Reported, best_match
 from tests.fixtures_rules import T0, make_event

@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ops_center.backup import BackupError, backup, list_backups, restore, verify
-from ops_center.backup_cli import pid_path
-from ops_center.store import Store
+from ops_center.store.backup import BackupError, backup, list_backups, restore, verify
+from ops_center.store.store import Store
+from ops_center.wiring.backup_cli import pid_path
 from tests.factories import make_incidents
 from tests.fixtures_ingest import wait_until
 from tests.test_ingest_noloss import ROOT, start_ingest, subscriptions, tail, write_config

@@ -14,10 +14,10 @@ import requests
 import yaml
 
 from layouts import ids
-from ops_center.app import build_context
-from ops_center.calendar_coverage import coverage, health_rows
-from ops_center.context import set_context
-from ops_center.web import create_app
+from ops_center.read.calendar_coverage import coverage, health_rows
+from ops_center.web.context import set_context
+from ops_center.web.server import create_app
+from ops_center.wiring.app import build_context
 from tests.fixtures_ingest import wait_until
 from tests.live_web import http_dash_post, http_login, render_page, serve
 from tests.test_web_secret import _site_config
@@ -115,7 +115,7 @@ def test_start_up_logs_the_missing_year(mosquitto, tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=120)
     text = log.read_text(errors="replace")
-    assert f"WARNING ops_center.calendar_coverage: calendar: no public-holiday dates configured for {this_year}" in text
+    assert f"WARNING ops_center.read.calendar_coverage: calendar: no public-holiday dates configured for {this_year}" in text
 
 
 def test_the_admin_screen_shows_the_warning_until_next_year_is_configured(web_ctx, fixed_now):

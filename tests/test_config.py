@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ops_center.config import ConfigError, load_config, parse_duration, resolve_path
+from ops_center.core.config import ConfigError, load_config, parse_duration, resolve_path
 
 ROOT = Path(__file__).resolve().parent.parent
 BAD = sorted((Path(__file__).resolve().parent / "data" / "config").glob("bad_*.yaml"))

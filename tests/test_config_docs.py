@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from ops_center.config import Config
+from ops_center.core.config import Config
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "config.md"
 ROW = re.compile(r"^\|\s*`([a-z_][a-z0-9_.\[\]]*)`\s*\|")

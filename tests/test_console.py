@@ -9,7 +9,7 @@ import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
 from layouts import ids
-from ops_center import queries
+from ops_center.read import queries
 from tests.factories import make_incident
 from tests.fixtures_web import client_login, dash_post, login
 

@@ -9,8 +9,8 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from layouts import ids
-from ops_center import queries
-from ops_center.incidents import Actor
+from ops_center.read import queries
+from ops_center.service.incidents import Actor
 from tests.factories import make_incident, make_incidents
 from tests.fixtures_web import login
 

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from ingest.health import SourceHealth
-from ops_center.app import build_context
-from ops_center.context import AppContext, RunningSources
+from ops_center.web.context import AppContext, RunningSources
+from ops_center.wiring.app import build_context
 
 
 class _Source:

@@ -10,12 +10,12 @@ import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ops_center.bus import Bus
-from ops_center.config import Config
-from ops_center.model import Decision, Event
-from ops_center.pipeline import Pipeline
-from ops_center.sla import SlaPolicy
-from ops_center.store import COORDINATE_DECIMALS, Store
+from ops_center.core.config import Config
+from ops_center.core.model import Decision, Event
+from ops_center.core.sla import SlaPolicy
+from ops_center.service.bus import Bus
+from ops_center.service.pipeline import Pipeline
+from ops_center.store.store import COORDINATE_DECIMALS, Store
 from rules.backtest import read_events, replay
 from tests.test_pipeline import Clock
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ops_center import geo
-from ops_center.area_codes import street_of
-from ops_center.devices import COLUMNS, DEVICE_KINDS, Device, DeviceError, DeviceRegistry, load_devices
+from ops_center.core import geo
+from ops_center.core.area_codes import street_of
+from ops_center.core.devices import COLUMNS, DEVICE_KINDS, Device, DeviceError, DeviceRegistry, load_devices
 
 DATA = Path(__file__).resolve().parent / "data" / "devices"
 BAD = sorted(DATA.glob("bad_*.csv"))

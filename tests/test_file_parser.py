@@ -13,8 +13,8 @@ from bench.hotline_csv import write_hotline_csv
 from ingest.drop_folder import DropFolder
 from ingest.file_chunks import csv_layout, spans
 from ingest.file_parser import FileParser, ParseContext, ParserDown
-from ops_center.config import SourceConfig
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
+from ops_center.core.config import SourceConfig
 from tests.fixtures_ingest import make_app
 
 

@@ -28,9 +28,9 @@ from ingest.georeport import (
     parse_records,
 )
 from ingest.payloads import REASONS, Invalid, parse_grid, parse_sensor
-from ops_center.config import ConfigError, load_config
-from ops_center.devices import load_devices
-from ops_center.model import Event
+from ops_center.core.config import ConfigError, load_config
+from ops_center.core.devices import load_devices
+from ops_center.core.model import Event
 from rules.engine import RuleSet
 from rules.schema import RuleError
 

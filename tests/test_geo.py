@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from ops_center import geo
-from ops_center.area_codes import ancestors, level_of
-from ops_center.config import load_config
-from ops_center.devices import load_devices
+from ops_center.core import geo
+from ops_center.core.area_codes import ancestors, level_of
+from ops_center.core.config import load_config
+from ops_center.core.devices import load_devices
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -9,15 +9,15 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from ops_center import queries
-from ops_center.bus import EventsCommitted
-from ops_center.domains import DOMAIN_CODES
-from ops_center.hot_incidents import HotIncidents
-from ops_center.incidents import Actor, IncidentService
-from ops_center.model import Decision, Event
-from ops_center.pipeline import Pipeline
-from ops_center.sla import SlaPolicy
-from ops_center.store import to_db
+from ops_center.core.domains import DOMAIN_CODES
+from ops_center.core.model import Decision, Event
+from ops_center.core.sla import SlaPolicy
+from ops_center.read import queries
+from ops_center.read.hot_incidents import HotIncidents
+from ops_center.service.bus import EventsCommitted
+from ops_center.service.incidents import Actor, IncidentService
+from ops_center.service.pipeline import Pipeline
+from ops_center.store.store import to_db
 from tests.factories import FixedClock, make_incident, make_incidents
 from tests.fixtures_ingest import wait_until
 
@@ -221,7 +221,7 @@ def test_human_actions_published_on_the_bus_reach_the_hot_set(hot, store, bus, c
 
 
 def test_sla_sweep_and_factory_rows_announced_by_commit(hot, store, bus, cfg, clock, seeded):
-    from ops_center.scheduler import run_sweep
+    from ops_center.wiring.scheduler import run_sweep
     from tests.fixtures_web import build_service
 
     assert_same(hot, store, clock.now)

@@ -8,9 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
-from ops_center.domains import STATUS_NAMES, STATUSES
-from ops_center.incidents import (
+from ops_center.core.domains import STATUS_NAMES, STATUSES
+from ops_center.core.lifecycle import ACTOR_KINDS, STEPS, SYSTEM_ACTIONS, target, timeline_errors
+from ops_center.service.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
+from ops_center.service.incidents import (
     IN_PLACE,
     ROLE_ACTIONS,
     TRANSITIONS,
@@ -23,7 +24,6 @@ from ops_center.incidents import (
     ServiceError,
     allowed_actions,
 )
-from ops_center.lifecycle import ACTOR_KINDS, STEPS, SYSTEM_ACTIONS, target, timeline_errors
 from tests.factories import FixedClock, grid_in, grid_outside, make_incident
 
 

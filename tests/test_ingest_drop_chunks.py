@@ -14,10 +14,10 @@ from bench.hotline_csv import HEADER, write_hotline_csv
 from ingest.drop_folder import DropFolder
 from ingest.file_chunks import csv_layout, spans
 from ingest.store_watch import StoreWatch
-from ops_center.config import SourceConfig
-from ops_center.context import utc_now
-from ops_center.model import Event
-from ops_center.sla import SlaPolicy
+from ops_center.core.clock import utc_now
+from ops_center.core.config import SourceConfig
+from ops_center.core.model import Event
+from ops_center.core.sla import SlaPolicy
 from tests.fixtures_ingest import make_app, wait_until
 
 
@@ -176,8 +176,8 @@ def test_a_dead_polling_thread_is_restarted_and_a_stuck_round_is_reported(cfg):
 
 def test_a_source_over_its_share_of_the_queue_waits_while_others_go_on(cfg, config_path, db_path):
     """ingest.source_share: the flooding source blocks (backpressure); another source is not starved."""
-    from ops_center.app import build_context
-    from ops_center.pipeline import Pipeline
+    from ops_center.service.pipeline import Pipeline
+    from ops_center.wiring.app import build_context
 
     ctx = build_context(ingest_cfg(cfg, source_share=0.5), config_path, db_path=db_path)
     pipeline = Pipeline(ctx.store, ctx.bus, ctx.cfg, ctx.rules, SlaPolicy(ctx.cfg), utc_now, max_queue=10)

@@ -14,8 +14,8 @@ import pytest
 from ingest.receiver_pool import ReceiverPool
 from ingest.receiver_process import PipeShipper
 from ingest.sources import mqtt_source
-from ops_center.context import utc_now
-from ops_center.model import DeadLetter, Event
+from ops_center.core.clock import utc_now
+from ops_center.core.model import DeadLetter, Event
 from tests.fixtures_ingest import Publisher, Subscriber, isolated_cfg, make_app, wait_until
 from tests.test_ingest_noloss import readings
 
@@ -130,7 +130,7 @@ def test_disk_full_exits_for_a_restart_and_the_restart_stores_everything_once(pr
         assert proc.poll() is None, tail(log)
         pub.publish_all([*readings("ops", 0, n), sentinel], timeout=120)
         wait_until(lambda: proc.poll() is not None, 120, "the process to exit on the invalidated store")
-        assert proc.returncode == 75, tail(log)  # EX_TEMPFAIL: ops_center.store.EXIT_STORE_FATAL
+        assert proc.returncode == 75, tail(log)  # EX_TEMPFAIL: ops_center.store.store.EXIT_STORE_FATAL
         text = log.read_text(errors="replace")
         assert text.count("CRITICAL") == 1 and "DuckDB instance invalidated" in text
         assert text.count("Traceback") <= 3, tail(log, 80)  # rate-limited, not one per batch and input
@@ -161,7 +161,7 @@ def test_a_big_export_does_not_starve_the_sensors(mosquitto, cfg, config_path, d
 
     from bench.hotline_csv import write_hotline_csv
     from ingest.drop_folder import DropFolder
-    from ops_center.config import SourceConfig
+    from ops_center.core.config import SourceConfig
 
     base = isolated_cfg(cfg, mosquitto.url, receivers=1)  # chunks of 1,000 rows: a reading waits behind one
     base = base.model_copy(update={"ingest": base.ingest.model_copy(update={"file_chunk_rows": 1000})})

@@ -14,8 +14,8 @@ import pytest
 
 from ingest.drop_folder import DropFolder
 from ingest.open311 import Open311Poller
-from ops_center.config import SourceConfig
-from ops_center.geo import locate
+from ops_center.core.config import SourceConfig
+from ops_center.core.geo import locate
 from tests.fixtures_ingest import make_app
 
 HOTLINE = Path(__file__).parent / "data" / "hotline"

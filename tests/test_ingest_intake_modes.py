@@ -17,8 +17,8 @@ from ingest.mqtt_source import MqttSource
 from ingest.payloads import Invalid, parse_grid, parse_sensor
 from ingest.receiver_pool import ReceiverPool
 from ingest.sources import mqtt_source
-from ops_center.context import utc_now
-from ops_center.model import DeadLetter
+from ops_center.core.clock import utc_now
+from ops_center.core.model import DeadLetter
 from tests.fixtures_ingest import Publisher, isolated_cfg, make_app, wait_until
 from tests.test_ingest_payloads import GRID
 

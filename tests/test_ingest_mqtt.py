@@ -11,8 +11,8 @@ import pytest
 
 from ingest import grid, sensors
 from ingest.outbound import Outbound
-from ops_center.bus import IncidentTransitioned
-from ops_center.queries_mapping import unmapped_codes
+from ops_center.read.queries_mapping import unmapped_codes
+from ops_center.service.bus import IncidentTransitioned
 from tests.fixtures_ingest import Subscriber, isolated_cfg, make_app, wait_until
 from tests.test_ingest_payloads import CASES as ALL_CASES
 from tests.test_ingest_payloads import GRID, case_input

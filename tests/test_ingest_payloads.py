@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ingest.payloads import REASONS, Invalid, parse_grid, parse_sensor, truncate
-from ops_center.devices import load_devices
+from ops_center.core.devices import load_devices
 
 PAYLOADS = Path(__file__).parent / "data" / "payloads"
 CASES = json.loads((PAYLOADS / "cases.json").read_text(encoding="utf-8"))["cases"]

@@ -13,7 +13,7 @@ import pytest
 from ingest.georeport import decode_csv
 from ingest.payloads import Invalid, parse_grid, parse_sensor
 from ingest.simulator import Scenario, Simulator
-from ops_center.devices import DEVICE_KINDS, load_devices
+from ops_center.core.devices import DEVICE_KINDS, load_devices
 from tests.fixtures_ingest import Subscriber, isolated_cfg, wait_until
 
 DAY = datetime(2026, 11, 23, 16, 0, tzinfo=UTC)  # 2026-11-24 00:00 Asia/Shanghai

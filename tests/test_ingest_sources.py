@@ -12,7 +12,7 @@ from ingest.mqtt_source import MqttSource
 from ingest.receiver_pool import ReceiverPool
 from ingest.simulator import Simulator
 from ingest.sources import build_sources
-from ops_center.context import utc_now
+from ops_center.core.clock import utc_now
 from tests.fixtures_ingest import Publisher, isolated_cfg, make_app, wait_until
 from tests.fixtures_mqtt import free_port
 

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import pytest
 
-from ops_center.kpis import KPIS, kpi_sql, kpi_summary, kpi_table
-from ops_center.store import Store
+from ops_center.read.kpis import KPIS, kpi_sql, kpi_summary, kpi_table
+from ops_center.store.store import Store
 from tests.factories import grid_outside, make_incidents
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -147,7 +147,7 @@ def test_works_on_a_cursor(store):
 
 
 def test_drill_step_in_one_query_matches_the_separate_calls(store, areas):
-    from ops_center.kpis import kpi_drill
+    from ops_center.read.kpis import kpi_drill
 
     district = areas[0][:6]
     children, summary, domains = kpi_drill(store, START, END, "street", parent=district)

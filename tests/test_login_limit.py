@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from ops_center.config import LoginLimitConfig
-from ops_center.login_limit import LoginLimiter
+from ops_center.core.config import LoginLimitConfig
+from ops_center.web.login_limit import LoginLimiter
 
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 CFG = LoginLimitConfig(user_attempts=3, address_attempts=5, first_delay=timedelta(seconds=2),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ingest.open311 import Open311Poller
-from ops_center.config import SourceConfig, SourceMapping
+from ops_center.core.config import SourceConfig, SourceMapping
 from tests.fixtures_georeport import GeoReportServer, make_requests
 from tests.fixtures_ingest import make_app
 

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import pytest
 from werkzeug.serving import make_server
 
-from ops_center.context import set_context
-from ops_center.incidents import Actor
-from ops_center.web import create_app
+from ops_center.service.incidents import Actor
+from ops_center.web.context import set_context
+from ops_center.web.server import create_app
 from tests.fixtures_ingest import make_app
 
 NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)

@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ops_center.bus import Bus, IncidentCreated, IncidentTransitioned, IncidentUpdated
-from ops_center.model import Decision, Event
-from ops_center.pipeline import Pipeline
-from ops_center.sla import SlaPolicy
-from ops_center.store import Store, from_db
+from ops_center.core.model import Decision, Event
+from ops_center.core.sla import SlaPolicy
+from ops_center.service.bus import Bus, IncidentCreated, IncidentTransitioned, IncidentUpdated
+from ops_center.service.pipeline import Pipeline
+from ops_center.store.store import Store, from_db
 
 GRID = "510108002005001"
 

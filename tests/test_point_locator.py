@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from ops_center import geo
-from ops_center.point_locator import PointLocator
+from ops_center.core import geo
+from ops_center.core.point_locator import PointLocator
 
 
 def numpy_nearest(tree: dict, x: float, y: float) -> str | None:

@@ -6,8 +6,8 @@ import pytest
 import requests
 
 from layouts import ids
-from ops_center.incidents import Actor
-from ops_center.users import create_user
+from ops_center.service.incidents import Actor
+from ops_center.service.users import create_user
 from tests.factories import make_incident
 from tests.live_web import http_dash_post, http_login, serve
 

@@ -99,7 +99,7 @@ def test_every_path_in_where_things_are_exists():
     section = README.split("## Where things are", 1)[1].split("##", 1)[0]
     names = re.findall(r"^    (\S+)\s", section, flags=re.M)
     assert len(names) >= 10, names
-    # and the files the descriptions name by their path from the root (ops_center/app.py, …)
+    # and the files the descriptions name by their path from the root (ops_center/wiring/app.py, …)
     named = names + re.findall(rf"(?<![\w/])(?:{'|'.join(n.rstrip('/') for n in names)})/[\w./-]*\w", section)
     missing = [n for n in named if not (ROOT / n.rstrip("/")).exists()]
     assert not missing

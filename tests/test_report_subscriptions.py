@@ -10,10 +10,10 @@ import openpyxl
 import orjson
 
 from ingest.outbound import Outbound
-from ops_center import kpis
-from ops_center import weekly_report as wr
-from ops_center.bus import Bus
-from ops_center.config import ReportsConfig, ReportSubscription
+from ops_center.core.config import ReportsConfig, ReportSubscription
+from ops_center.read import kpis
+from ops_center.read import weekly_report as wr
+from ops_center.service.bus import Bus
 from tests.fixtures_ingest import Subscriber, isolated_cfg, wait_until
 from tests.test_weekly_report import END, START, WEEK, seed_week
 

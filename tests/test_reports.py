@@ -13,8 +13,8 @@ import pytest
 from selenium.webdriver.support.ui import WebDriverWait
 
 from layouts import ids as I
-from ops_center import kpis
-from ops_center import weekly_report as wr
+from ops_center.read import kpis
+from ops_center.read import weekly_report as wr
 from tests.fixtures_web import client_login, login
 from tests.test_weekly_report import END, START, WEEK, seed_week
 

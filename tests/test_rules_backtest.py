@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.store import Store, to_db
+from ops_center.store.store import Store, to_db
 from rules.backtest import compare, replay
 from rules.cli import add_parser, run
 from tests.fixtures_rules import GRID, T0

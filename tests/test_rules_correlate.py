@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ops_center.model import Decision
+from ops_center.core.model import Decision
 from rules.correlate import Candidate, find_match, haversine_m
 from tests.fixtures_rules import T0, make_event, reading, text
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ops_center.yamlsource import SourceError
+from ops_center.core.yamlsource import SourceError
 from rules.engine import RuleSet
 from rules.schema import RuleError
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rules.engine import RuleState
-from rules.explain import format_rows
+from rules.explain import explain_event, format_rows
 from tests.fixtures_rules import reading, text
 
 RULES = """
@@ -28,7 +28,7 @@ amplify:
 
 def test_explain_names_the_failed_condition_and_the_winner(rules_from):
     ruleset = rules_from(RULES)
-    rows = {r["rule_id"]: r for r in ruleset.explain(text("楼道里煤气味很重"))}
+    rows = {r["rule_id"]: r for r in explain_event(ruleset, text("楼道里煤气味很重"))}
     assert rows["smoke"]["matched"] is False and rows["smoke"]["reason"] == "kind is None, rule wants ['smoke']"
     assert rows["gas_text"]["selected"] and rows["gas_text"]["outcome"] == "fired"
     assert "煤气味" in rows["gas_text"]["reason"]
@@ -40,19 +40,19 @@ def test_explain_names_the_failed_condition_and_the_winner(rules_from):
 
 def test_explain_excluded_keyword_and_fallback(rules_from):
     ruleset = rules_from(RULES)
-    rows = ruleset.explain(text("我想交煤气费"))
+    rows = explain_event(ruleset, text("我想交煤气费"))
     by_id = {r["rule_id"]: r for r in rows}
     assert by_id["gas_text"]["matched"] is False
     assert "keywords.any: none of ['煤气味']" in by_id["gas_text"]["reason"]
     assert by_id["any_text"]["selected"]
-    rows = ruleset.explain(text("户口怎么迁"))
+    rows = explain_event(ruleset, text("户口怎么迁"))
     assert rows[-1]["type"] == "fallback" and rows[-1]["rule_id"] == "unclassified"
 
 
 def test_explain_shows_amplification_and_leaves_state_alone(rules_from):
     ruleset = rules_from(RULES)
     state = RuleState()
-    rows = {r["rule_id"]: r for r in ruleset.explain(reading("smoke", event="alarm", fields={"lone_elder": True}), state)}
+    rows = {r["rule_id"]: r for r in explain_event(ruleset, reading("smoke", event="alarm", fields={"lone_elder": True}), state)}
     assert rows["smoke"]["selected"] and rows["lone"]["selected"]
     assert len(state) == 0
     out = format_rows(list(rows.values()))
@@ -60,7 +60,7 @@ def test_explain_shows_amplification_and_leaves_state_alone(rules_from):
 
 
 def test_explain_sustained_pending(shipped):
-    rows = {r["rule_id"]: r for r in shipped.explain(reading("water_level", metric="level_cm", value=25.0))}
+    rows = {r["rule_id"]: r for r in explain_event(shipped, reading("water_level", metric="level_cm", value=25.0))}
     assert rows["city.waterlogging"]["outcome"].startswith("pending since")
     assert rows["city.waterlogging_severe"]["matched"] is False
     assert "value is 25.0, rule wants gte 50" in rows["city.waterlogging_severe"]["reason"]

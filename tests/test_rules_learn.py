@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from ops_center.incidents import IncidentService
-from ops_center.lifecycle import Actor
-from ops_center.model import Event
-from ops_center.store import to_db
+from ops_center.core.lifecycle import Actor
+from ops_center.core.model import Event
+from ops_center.service.incidents import IncidentService
+from ops_center.store.store import to_db
 from rules import model_store
 from rules.cli import classify_stream
 from rules.corpus_eval import read_labelled, score
 from rules.engine import RuleSet
+from rules.explain import explain_event
 from rules.learn_run import learn
 from tests.factories import make_incident
 
@@ -105,7 +106,7 @@ def test_classify_uses_rules_then_the_model(cfg):
 
 def test_explain_names_the_stage_and_the_ngrams(cfg, fixed_now):
     ruleset = RuleSet.load([cfg.path_of(p) for p in cfg.rules.paths], cfg, model_store.load_active(cfg))
-    rows = ruleset.explain(_event("老年优待证怎么办理\n我母亲六十五岁，户籍在外省，想在成都办理。", fixed_now))
+    rows = explain_event(ruleset, _event("老年优待证怎么办理\n我母亲六十五岁，户籍在外省，想在成都办理。", fixed_now))
     model_row = next(r for r in rows if r["type"] == "model")
     assert model_row["selected"] and model_row["domain"] == "elderly_care"
     assert model_row["top_ngrams"] and all(w > 0 for _, w in model_row["top_ngrams"])

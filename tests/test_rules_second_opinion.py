@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ops_center.model import Event
+from ops_center.core.model import Event
 from rules.engine import MODEL_RULE_PREFIX, RuleSet, RuleState
 from rules.explain import explain_event
 from rules.textmodel import OUT_OF_SCOPE, Prediction

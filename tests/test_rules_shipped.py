@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ops_center.devices import DEVICE_KINDS
-from ops_center.domains import DOMAIN_CODES
+from ops_center.core.devices import DEVICE_KINDS
+from ops_center.core.domains import DOMAIN_CODES
 from rules.compile import SENSOR_KINDS
 from rules.engine import RuleState
 from tests.fixtures_rules import make_event, reading, text

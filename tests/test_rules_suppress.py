@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.model import Decision
-from ops_center.store import Store
+from ops_center.core.model import Decision
+from ops_center.store.store import Store
 from rules.suppress import (
     SuppressionError,
     active_suppression,
@@ -83,7 +83,7 @@ def test_create_and_cancel_are_stored_and_audited(db_path):
 
 
 def test_only_an_admin_actor_may_manage_suppressions(db_path):
-    from ops_center.lifecycle import Actor, PermissionDenied
+    from ops_center.core.lifecycle import Actor, PermissionDenied
 
     with Store(db_path) as store:
         officer = Actor("officer", "officer", "510108")

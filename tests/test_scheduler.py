@@ -9,11 +9,11 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from ops_center.bus import Bus, IncidentEscalated
-from ops_center.context import AppContext
-from ops_center.incidents import IncidentService
-from ops_center.scheduler import SWEEP_JOB_ID, add_cron_job, build_scheduler, run_sweep
-from ops_center.store import Store
+from ops_center.service.bus import Bus, IncidentEscalated
+from ops_center.service.incidents import IncidentService
+from ops_center.store.store import Store
+from ops_center.web.context import AppContext
+from ops_center.wiring.scheduler import SWEEP_JOB_ID, add_cron_job, build_scheduler, run_sweep
 from tests.factories import FixedClock, make_incident
 
 
@@ -60,7 +60,7 @@ def test_run_sweep_takes_an_explicit_now(ctx):
 
 
 def test_the_job_logs_instead_of_raising(ctx, caplog):
-    caplog.set_level(logging.DEBUG, logger="ops_center.scheduler")
+    caplog.set_level(logging.DEBUG, logger="ops_center.wiring.scheduler")
     job = build_scheduler(ctx).get_job(SWEEP_JOB_ID)
     ctx.store.close()
     assert job.func() == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from ops_center import screenshots
+from ops_center.wiring import screenshots
 
 
 def test_without_selenium_it_says_how_to_get_it(monkeypatch, capsys, tmp_path):

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ops_center.sla import SlaPolicy, WorkCalendar
+from ops_center.core.sla import SlaPolicy, WorkCalendar
 
 SH = ZoneInfo("Asia/Shanghai")
 
@@ -159,7 +159,7 @@ def test_a_year_the_calendar_does_not_know_is_counted_24x7_not_as_an_ordinary_ye
     cal = WorkCalendar(cfg.calendar, "Asia/Shanghai")
     assert cal.years == frozenset({2026})
     # Thursday 2026-12-31 17:00 + 2 working hours: an ordinary-year count says Friday 2027-01-01 10:00 (元旦).
-    with caplog.at_level("WARNING", logger="ops_center.sla"):
+    with caplog.at_level("WARNING", logger="ops_center.core.sla"):
         assert cal.add(sh(2026, 12, 31, 17, 0), timedelta(hours=2)) == sh(2026, 12, 31, 19, 0)
         assert cal.add(sh(2027, 2, 8, 10, 0), timedelta(days=3)) == sh(2027, 2, 11, 10, 0)  # 春节 week: 72 h
         assert cal.add(sh(2031, 1, 10, 17, 0), timedelta(hours=2)) == sh(2031, 1, 10, 19, 0)

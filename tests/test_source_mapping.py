@@ -12,10 +12,10 @@ import pytest
 from ingest.drop_folder import DropFolder
 from ingest.georeport import record_to_event
 from ingest.payloads import Invalid, parse_sensor
-from ops_center.config import ConfigError, SourceConfig, SourceMapping, load_config
-from ops_center.devices import load_devices
-from ops_center.geo import outside_site
-from ops_center.queries_mapping import unmapped_codes
+from ops_center.core.config import ConfigError, SourceConfig, SourceMapping, load_config
+from ops_center.core.devices import load_devices
+from ops_center.core.geo import outside_site
+from ops_center.read.queries_mapping import unmapped_codes
 from tests.fixtures_ingest import make_app
 
 HOTLINE = Path(__file__).parent / "data" / "hotline"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from ops_center.store import Store, StoreClosed, from_db, to_db
+from ops_center.store.store import Store, StoreClosed, from_db, to_db
 
 
 def _audit(store: Store, actor: str):

@@ -8,10 +8,10 @@ from datetime import timedelta
 
 import pytest
 
-from ops_center.bus import IncidentEscalated, IncidentOverdue, IncidentWarned
-from ops_center.incidents import Actor, IncidentService
-from ops_center.sla import SlaPolicy
-from ops_center.sweep import Action, OpenIncident, apply_sweep, load_open, next_level, sweep
+from ops_center.core.sla import SlaPolicy
+from ops_center.service.bus import IncidentEscalated, IncidentOverdue, IncidentWarned
+from ops_center.service.incidents import Actor, IncidentService
+from ops_center.service.sweep import Action, OpenIncident, apply_sweep, load_open, next_level, sweep
 from tests.factories import make_incident, make_incidents
 
 

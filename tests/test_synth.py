@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ops_center.domains import DOMAIN_CODES, OPEN_STATUSES, UNCLASSIFIED
-from ops_center.lifecycle import timeline_errors
-from ops_center.pipeline import key_hash
-from ops_center.sla import SlaPolicy
-from ops_center.store import Store, from_db
-from ops_center.synth import generate_history
+from ops_center.core.domains import DOMAIN_CODES, OPEN_STATUSES, UNCLASSIFIED
+from ops_center.core.lifecycle import timeline_errors
+from ops_center.core.sla import SlaPolicy
+from ops_center.demo.synth import generate_history
+from ops_center.service.pipeline import key_hash
+from ops_center.store.store import Store, from_db
 
 END = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 
@@ -138,7 +138,7 @@ def test_timeline_rows_follow_the_lifecycle(history):
 
 
 def test_every_timeline_is_a_walk_through_the_lifecycle(history):
-    """Each incident's rows, oldest first, are legal steps of ops_center.lifecycle and end in its status."""
+    """Each incident's rows, oldest first, are legal steps of ops_center.core.lifecycle and end in its status."""
     store, n = history
     rows = store.query("SELECT t.incident_id, t.action, t.from_status, t.to_status, i.status FROM incident_timeline t "
                        "JOIN incidents i USING (incident_id) ORDER BY t.incident_id, t.ts, t.rowid")

@@ -7,10 +7,11 @@ import json
 import pytest
 from werkzeug.security import check_password_hash
 
-from ops_center import queries_admin, users
-from ops_center.auth import check_password, seed_users
-from ops_center.incidents import Actor, PermissionDenied
-from ops_center.store import Store
+from ops_center.read import queries_admin
+from ops_center.service import users
+from ops_center.service.incidents import Actor, PermissionDenied
+from ops_center.store.store import Store
+from ops_center.web.auth import check_password, seed_users
 
 ADMIN = Actor("admin", "admin", "510108")
 

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from layouts import ids
-from ops_center import queries
-from ops_center.bus import EventsCommitted
-from ops_center.incidents import Actor
+from ops_center.read import queries
+from ops_center.service.bus import EventsCommitted
+from ops_center.service.incidents import Actor
 from tests.factories import make_incident
 from tests.fixtures_web import client_login, dash_post
 

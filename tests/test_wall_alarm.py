@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from layouts import ids
-from ops_center.bus import EventsCommitted
+from ops_center.service.bus import EventsCommitted
 from tests.factories import make_incident, make_incidents
 from tests.fixtures_web import login
 

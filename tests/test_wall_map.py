@@ -15,8 +15,9 @@ import pytest
 from plotly.io.json import to_json_plotly
 
 from layouts.common import MAP_STYLE_URL, domain_color, domain_name
-from ops_center import geo, kpis, queries
-from ops_center.domains import DOMAIN_CODES
+from ops_center.core import geo
+from ops_center.core.domains import DOMAIN_CODES
+from ops_center.read import kpis, queries
 from tests.factories import make_incident
 
 PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "wall.py")

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from layouts import ids
-from ops_center import kpis
-from ops_center.hot_incidents import DailyCache, HotIncidents
+from ops_center.read import kpis
+from ops_center.read.hot_incidents import DailyCache, HotIncidents
 from tests.factories import make_incidents
 from tests.fixtures_web import client_login, dash_post
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from layouts import ids
-from ops_center import auth
+from ops_center.web import auth
 from tests.factories import make_incident
 from tests.fixtures_web import client_csrf, client_login, dash_post, login
 

@@ -148,8 +148,8 @@ def test_logout_is_a_post_with_the_pages_token(web_ctx, web_app, base):
 def test_the_session_cookie_is_secure_when_served_behind_https(web_ctx, base):
     from dataclasses import replace
 
-    from ops_center.context import set_context
-    from ops_center.web import create_app
+    from ops_center.web.context import set_context
+    from ops_center.web.server import create_app
 
     https = web_ctx.cfg.model_copy(update={"web": web_ctx.cfg.web.model_copy(update={"https": True})})
     app = create_app(replace(web_ctx, cfg=https))

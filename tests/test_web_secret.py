@@ -14,8 +14,8 @@ import requests
 import yaml
 from flask.sessions import SecureCookieSessionInterface
 
-from ops_center.web import create_app
-from ops_center.web_secret import KEY_FILE, InsecureSecretKey, non_demo_reasons, session_key
+from ops_center.web.server import create_app
+from ops_center.web.web_secret import KEY_FILE, InsecureSecretKey, non_demo_reasons, session_key
 from tests.fixtures_mqtt import free_port
 from tests.live_web import serve
 

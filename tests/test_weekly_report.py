@@ -11,10 +11,10 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from ops_center import kpis, report_sheets
-from ops_center import weekly_report as wr
-from ops_center.config import ReportsConfig
-from ops_center.store import Store
+from ops_center.core.config import ReportsConfig
+from ops_center.read import kpis, report_sheets
+from ops_center.read import weekly_report as wr
+from ops_center.store.store import Store
 from tests.factories import make_incidents
 
 TZ = "Asia/Shanghai"

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import xlsxwriter
 
-from ops_center import weekly_report as wr
-from ops_center.xlsx_rows import fill_sheets, sheet_rows
+from ops_center.read import weekly_report as wr
+from ops_center.read.xlsx_rows import fill_sheets, sheet_rows
 
 STAMPS = pd.Series(pd.to_datetime([
     "2026-11-16 03:04:59.999", None, "1899-12-31 23:59:00", "2026-03-08 06:59", "2026-11-01 05:30",

@@ -8,7 +8,7 @@ import openpyxl
 import pandas as pd
 import xlsxwriter
 
-from ops_center.xlsx_rows import fill_sheets, sheet_rows
+from ops_center.read.xlsx_rows import fill_sheets, sheet_rows
 
 
 def _workbook_with_header(columns: list[str]) -> bytes:

@@ -1,0 +1,1 @@
+"""Shared vocabulary, config and pure helpers: the bottom layer, importing nothing else of ours."""

@@ -1,0 +1,1 @@
+"""Synthetic history for the demo site and the benches."""

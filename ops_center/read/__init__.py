@@ -1,0 +1,1 @@
+"""Read models, KPIs and reports: what screens and reports show, never a write path."""

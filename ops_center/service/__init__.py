@@ -1,0 +1,1 @@
+"""The write path and the incident service: pipeline, batches, lifecycle actions, SLA sweep, bus."""

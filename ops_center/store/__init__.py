@@ -1,0 +1,1 @@
+"""The DuckDB store and its schema: one writer thread, read cursors; above core only."""

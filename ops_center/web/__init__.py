@@ -1,0 +1,1 @@
+"""The Dash server, sessions, login and the context the pages reach the services through."""
