@@ -27,6 +27,7 @@ from ops_center.web.context import AppContext, get_context
 from rules.backtest import compare, replay
 from rules.engine import RuleSet
 from rules.eventjson import EventInputError, event_from_dict
+from rules.explain import explain_event
 from rules.suppress import SuppressionError, cancel_suppression, create_suppression
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
@@ -296,7 +297,7 @@ def explain(_n, text):
         return dmc.Alert(f"{kind}：{exc}", color="red")
     if app.rules is None:
         return dmc.Alert(NO_RULES, color="red")
-    rows = app.rules.current.explain(event)
+    rows = explain_event(app.rules.current, event)
     shown = [r for r in rows if r.get("matched") or r.get("selected") or r.get("type") == "model"] or rows[:20]
     return text_table(
         ["结果", "类型", "规则", "文件:行", "原因", "说明"],
