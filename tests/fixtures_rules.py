@@ -13,6 +13,20 @@ from ops_center.core.config import Config
 from ops_center.core.model import Event
 from rules.engine import RuleSet
 
+
+class BatchlessRuleSet:
+    """What a stub rule set needs besides `evaluate`: the per-batch calls the writer and backtest make, answered
+    as a RuleSet without a text model and without keyword contexts made up front."""
+
+    @staticmethod
+    def predictions(events: list[Event]) -> list[None]:
+        return [None] * len(events)
+
+    @staticmethod
+    def contexts(events: list[Event]) -> list[None]:
+        return [None] * len(events)
+
+
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "rules" / "shipped"
 T0 = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)  # Tuesday 10:00 Asia/Shanghai

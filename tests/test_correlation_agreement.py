@@ -17,6 +17,7 @@ from ops_center.service.bus import Bus
 from ops_center.service.pipeline import Pipeline
 from ops_center.store.store import COORDINATE_DECIMALS, Store
 from rules.backtest import read_events, replay
+from tests.fixtures_rules import BatchlessRuleSet
 from tests.test_pipeline import Clock
 
 LAT, LON = 30.6596, 104.0893
@@ -24,7 +25,7 @@ AREAS = ("510108002005001", "510108002005002")
 M_PER_DEG = 111_195.0  # haversine's metres per degree of latitude
 
 
-class KindRules:
+class KindRules(BatchlessRuleSet):
     """Text reports classified by their category field; a sensor repeats under its device's dedup key."""
 
     version = 1
@@ -32,14 +33,6 @@ class KindRules:
     def __init__(self, cfg: Config):
         self.cfg = cfg  # replay reads the correlation settings and the default area from here
         self.current = self
-
-    @staticmethod
-    def predictions(events: list[Event]) -> list[None]:
-        return [None] * len(events)  # no text model
-
-    @staticmethod
-    def contexts(events: list[Event]) -> list[None]:
-        return [None] * len(events)
 
     @staticmethod
     def evaluate(ev: Event, state=None, prediction=None, ctx=None) -> list[Decision]:

@@ -20,6 +20,7 @@ from ops_center.service.pipeline import Pipeline
 from ops_center.store.store import to_db
 from tests.factories import FixedClock, make_incident, make_incidents
 from tests.fixtures_ingest import wait_until
+from tests.fixtures_rules import BatchlessRuleSet
 
 TZ = "Asia/Shanghai"
 ADMIN = Actor("admin", "admin", "510100")
@@ -339,15 +340,7 @@ class _SmokeRules:
 
     version = 1
 
-    class current:  # noqa: N801 - mimics RulesHolder.current
-        @staticmethod
-        def predictions(events: list[Event]) -> list[None]:
-            return [None] * len(events)  # no text model
-
-        @staticmethod
-        def contexts(events: list[Event]) -> list[None]:
-            return [None] * len(events)
-
+    class current(BatchlessRuleSet):  # noqa: N801 - mimics RulesHolder.current
         @staticmethod
         def evaluate(ev: Event, state=None, prediction=None, ctx=None) -> list[Decision]:
             return [Decision("smoke", "fire_safety", "smoke_alarm", "P1", "street", "fire", f"烟感报警 {ev.device_id}",

@@ -12,6 +12,7 @@ from ops_center.core.sla import SlaPolicy
 from ops_center.service.bus import Bus, IncidentCreated, IncidentTransitioned, IncidentUpdated
 from ops_center.service.pipeline import Pipeline
 from ops_center.store.store import Store, from_db
+from tests.fixtures_rules import BatchlessRuleSet
 
 GRID = "510108002005001"
 
@@ -31,15 +32,7 @@ class StubRules:
 
     version = 1
 
-    class current:  # noqa: N801 - mimics RulesHolder.current
-        @staticmethod
-        def predictions(events: list[Event]) -> list[None]:
-            return [None] * len(events)  # no text model
-
-        @staticmethod
-        def contexts(events: list[Event]) -> list[None]:
-            return [None] * len(events)
-
+    class current(BatchlessRuleSet):  # noqa: N801 - mimics RulesHolder.current
         @staticmethod
         def evaluate(ev: Event, state=None, prediction=None, ctx=None) -> list[Decision]:
             if ev.kind == "smoke" and ev.event in ("alarm", "restore"):
