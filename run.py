@@ -131,15 +131,15 @@ def _report(args: argparse.Namespace, cfg) -> int:
 def _serve(args: argparse.Namespace, cfg) -> int:
     from werkzeug.serving import make_server
 
-    from ops_center.core.config import resolve_path
     from ops_center.web.context import set_context
     from ops_center.web.web_secret import InsecureSecretKey, session_key
     from ops_center.wiring.app import build_context, start
+    from ops_center.wiring.backup_cli import store_file
 
     host, port = args.host or cfg.web.host, args.port or cfg.web.port
     secret = None
     if not args.no_web:
-        db = Path(args.db) if args.db else resolve_path(args.config, cfg.store.path)
+        db = store_file(cfg, args.config, args.db)
         try:
             secret = session_key(cfg, db.parent, host=host, mqtt_url=args.mqtt_url,
                                  simulator=cfg.simulator.enabled and not args.no_simulator)
@@ -166,7 +166,7 @@ def _serve(args: argparse.Namespace, cfg) -> int:
 
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
-    pid_file = _announce_pid(args, cfg, ctx, running)
+    pid_file = _announce_pid(ctx, running)
     try:
         if server is not None:
             server.serve_forever()
@@ -179,19 +179,16 @@ def _serve(args: argparse.Namespace, cfg) -> int:
     return 0
 
 
-def _announce_pid(args: argparse.Namespace, cfg, ctx, running) -> Path:
+def _announce_pid(ctx, running) -> Path:
     """`<store>.pid` for `run.py backup`, and SIGUSR1 as its request: a backup on the scheduler's thread."""
     from ops_center.wiring.app import backup_running_store
-    from ops_center.wiring.backup_cli import BACKUP_SIGNAL, pid_path, store_file
+    from ops_center.wiring.backup_cli import BACKUP_SIGNAL, pid_path
 
-    def _on_backup(_signum, _frame):
-        if running.scheduler is not None:
-            running.scheduler.add_job(backup_running_store, args=[ctx], id="store_backup_now", replace_existing=True)
-        else:
-            threading.Thread(target=backup_running_store, args=[ctx], daemon=True).start()
+    def _on_backup(_signum, _frame):  # serve always starts the scheduler; the job runs off the signal handler
+        running.scheduler.add_job(backup_running_store, args=[ctx], id="store_backup_now", replace_existing=True)
 
     signal.signal(BACKUP_SIGNAL, _on_backup)
-    path = pid_path(store_file(cfg, args.config, args.db))
+    path = pid_path(ctx.store.path)  # the file this center holds, as it opened it
     path.write_text(f"{os.getpid()}\n")
     return path
 
