@@ -42,6 +42,8 @@ class StoreReads(Protocol):
 class StorePort(StoreReads, Protocol):
     """The one writer: a function run in one transaction on the writer thread, and an orderly close."""
 
+    path: Path  # the store file; photos and backups live beside it
+
     def write(self, fn: Callable[[duckdb.DuckDBPyConnection], T], timeout: float | None = 60) -> T: ...
 
     def allocate_ids(self, conn: duckdb.DuckDBPyConnection, table: str, n: int = 1) -> int: ...
