@@ -171,3 +171,58 @@ ADMIN_USER_STATUS = "admin-user-status"
 ADMIN_AUDIT = "admin-audit"
 ADMIN_AUDIT_ACTOR = "admin-audit-actor"
 ADMIN_CALENDAR_NOTICE = "admin-calendar-notice"
+
+# --- grid worker's phone screen (layouts/grid.py, layouts/grid_verify.py) ---
+GRID_ROOT = "grid-root"
+GRID_REPORT_ID = "grid-report-id"
+GRID_CATEGORY = "grid-category"
+GRID_TEXT = "grid-text"
+GRID_CELL = "grid-cell"
+GRID_LOCATE = "grid-locate"
+GRID_LOCATION = "grid-location"
+GRID_LOCATION_TEXT = "grid-location-text"
+GRID_MAP = "grid-map"
+GRID_PHOTOS = "grid-photos"
+GRID_PHOTO_IDS = "grid-photo-ids"
+GRID_PHOTO_PREVIEW = "grid-photo-preview"
+GRID_SUBMIT = "grid-submit"
+GRID_MESSAGE = "grid-message"
+GRID_REFRESH = "grid-refresh"
+GRID_TICK = "grid-tick"
+GRID_MINE = "grid-mine"
+GRID_VERIFY_LIST = "grid-verify-list"
+GRID_VERIFY_NOTE = "grid-verify-note"
+GRID_VERIFY_PHOTOS = "grid-verify-photos"
+GRID_VERIFY_PHOTO_IDS = "grid-verify-photo-ids"
+GRID_VERIFY_PREVIEW = "grid-verify-preview"
+GRID_VERIFY_MESSAGE = "grid-verify-message"
+GRID_VERIFY_PASS = "grid-verify-pass"  # pattern-matching type: {"type": GRID_VERIFY_PASS, "id": incident id}
+GRID_VERIFY_FAIL = "grid-verify-fail"  # pattern-matching type: {"type": GRID_VERIFY_FAIL, "id": incident id}
+GRID_VERIFY_PICK = "grid-verify-pick"  # pattern-matching type: {"type": GRID_VERIFY_PICK, "id": incident id}
+GRID_VERIFY_SELECTED = "grid-verify-selected"
+
+# --- a responsible unit's queue (layouts/tasks.py, layouts/tasks_actions.py) ---
+TASKS_ROOT = "tasks-root"
+TASKS_TICK = "tasks-tick"
+TASKS_SEEN = "tasks-seen"
+TASKS_REFRESH = "tasks-refresh"
+TASKS_LIST = "tasks-list"
+TASKS_HUNG = "tasks-hung"
+TASKS_COUNT = "tasks-count"
+TASKS_SELECTED = "tasks-selected"
+TASKS_OPEN = "tasks-open"  # pattern-matching type: {"type": TASKS_OPEN, "id": assignment id}
+TASKS_DETAIL = "tasks-detail"
+TASKS_NOTE = "tasks-note"
+TASKS_EXT_HOURS = "tasks-ext-hours"
+TASKS_HANG_KIND = "tasks-hang-kind"
+TASKS_PHOTOS = "tasks-photos"
+TASKS_PHOTO_IDS = "tasks-photo-ids"
+TASKS_PHOTO_PREVIEW = "tasks-photo-preview"
+TASKS_MESSAGE = "tasks-message"
+TASKS_ACTIONS = {
+    "accept": "tasks-act-accept",
+    "return_order": "tasks-act-return",
+    "feedback": "tasks-act-feedback",
+    "request_extension": "tasks-act-extension",
+    "hang": "tasks-act-hang",
+}

@@ -46,4 +46,6 @@ def mount(server: flask.Flask, ctx_of: Callable[[], Any]) -> None:
         data, mimetype = found
         return flask.Response(data, mimetype=mimetype, headers={
             "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400",
-            "Content-Disposition": "inline", "Content-Security-Policy": "default-src 'none'"})
+            "Content-Disposition": "inline",
+            # the browser's own image viewer styles the page inline; nothing else may load or run
+            "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"})
