@@ -86,6 +86,25 @@ CONSOLE_ACTIONS = {
 CONSOLE_EXT_REJECT = "console-act-reject-extension"
 CONSOLE_EXT_HOURS = "console-ext-hours"
 CONSOLE_EXTENSION = "console-extension"
+# work order with the responsible units (layouts/console_dispatch.py); CONSOLE_DEPARTMENT is the lead unit
+CONSOLE_CO_UNITS = "console-co-units"
+CONSOLE_DISPATCH_HINT = "console-dispatch-hint"
+CONSOLE_WORKORDER = "console-workorder"
+CONSOLE_REASSIGN_UNIT = "console-reassign-unit"
+CONSOLE_REASSIGN = "console-reassign"
+CONSOLE_FORCE = "console-force"
+CONSOLE_REMIND = "console-remind"
+CONSOLE_SUPERVISE_HOURS = "console-supervise-hours"
+CONSOLE_SUPERVISE = "console-supervise"
+CONSOLE_WO_MESSAGE = "console-wo-message"
+CONSOLE_BULK_CONFIRM = "console-bulk-confirm"
+# 回访 queue (layouts/console_revisit.py)
+CONSOLE_REVISIT_OPEN = "console-revisit-open"
+CONSOLE_REVISIT_MODAL = "console-revisit-modal"
+CONSOLE_REVISIT_LIST = "console-revisit-list"
+CONSOLE_REVISIT_NOTE = "console-revisit-note"
+CONSOLE_REVISIT_MESSAGE = "console-revisit-message"
+CONSOLE_REVISIT_RATE = "console-revisit-rate"  # pattern-matching type: {"type": ..., "id": incident id, "rating": 满意…}
 
 # --- drill-down (layouts/areas.py) ---
 AREAS_URL = "areas-url"

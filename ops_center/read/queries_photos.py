@@ -7,11 +7,13 @@ from typing import Any
 from ops_center.core.ports import StoreReads
 from ops_center.read.queries import in_read_scope
 
-# A photo id is quoted in an event's fields (a grid report) or a timeline entry's data (feedback, 核查).
+# A photo belongs to an incident through a grid report's fields, a unit's 处置反馈 or a 核查.
 _LINKED_SQL = """
-    SELECT 1 FROM events WHERE incident_id = ? AND contains(CAST(fields AS VARCHAR), ?)
+    SELECT 1 FROM events WHERE incident_id = $incident AND contains(CAST(fields AS VARCHAR), $photo)
     UNION ALL
-    SELECT 1 FROM incident_timeline WHERE incident_id = ? AND contains(CAST(data AS VARCHAR), ?)
+    SELECT 1 FROM feedback WHERE incident_id = $incident AND list_contains(photos, $photo)
+    UNION ALL
+    SELECT 1 FROM verifications WHERE incident_id = $incident AND list_contains(photos, $photo)
     LIMIT 1
 """
 
@@ -22,8 +24,8 @@ def incident_area(store: StoreReads, incident_id: int) -> str | None:
 
 
 def photo_linked(store: StoreReads, incident_id: int, photo_id: str) -> bool:
-    """True when the incident's reports or timeline name this photo."""
-    return bool(store.query(_LINKED_SQL, [incident_id, photo_id, incident_id, photo_id]))
+    """True when the incident's reports, feedback or verifications carry this photo."""
+    return bool(store.query(_LINKED_SQL, {"incident": incident_id, "photo": photo_id}))
 
 
 def may_view_photo(store: StoreReads, scope: Any, incident_id: int, photo_id: str) -> bool:
