@@ -100,6 +100,7 @@ CONSOLE_WO_MESSAGE = "console-wo-message"
 CONSOLE_BULK_CONFIRM = "console-bulk-confirm"
 # 回访 queue (layouts/console_revisit.py)
 CONSOLE_REVISIT_OPEN = "console-revisit-open"
+CONSOLE_REVISIT_SEEN = "console-revisit-seen"
 CONSOLE_REVISIT_MODAL = "console-revisit-modal"
 CONSOLE_REVISIT_LIST = "console-revisit-list"
 CONSOLE_REVISIT_NOTE = "console-revisit-note"
