@@ -11,7 +11,7 @@ import dash_mantine_components as dmc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from layouts import ids, photo_upload
-from layouts.common import area_name, current_user, display_title, local_time, status_name, text_or_empty
+from layouts.common import area_name, current_user, display_title, local_time, status_name, tapped, text_or_empty
 from ops_center.core.category_names import category_name
 from ops_center.core.lifecycle import Conflict, ServiceError
 from ops_center.read import work_queue
@@ -112,7 +112,7 @@ def callbacks() -> None:
     )
     def verify(_passes, _fails, note, photos, refresh):
         trig = dash.ctx.triggered_id
-        if not isinstance(trig, dict) or not dash.ctx.triggered[0].get("value"):
+        if not tapped(trig):
             return (no_update,) * 5  # the list re-rendered, nobody tapped
         ctx = get_context()
         iid, passed = int(trig["id"]), trig["type"] == ids.GRID_VERIFY_PASS

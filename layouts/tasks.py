@@ -9,7 +9,7 @@ import dash_mantine_components as dmc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from layouts import ids, photo_upload, tasks_actions
-from layouts.common import current_user, data_version, gate, server_clock, shell
+from layouts.common import current_user, data_version, gate, server_clock, shell, tapped
 from layouts.task_cards import hung_list, task_detail, task_list
 from ops_center.core.units import HANG_KINDS, unit_name
 from ops_center.read import work_queue
@@ -104,7 +104,7 @@ def load_queue(_tick, refresh, selected, seen):
 def pick(clicks):
     """A tap on a task opens it (the button re-rendering is not a tap)."""
     trig = dash.ctx.triggered_id
-    if not isinstance(trig, dict) or not any(clicks or []) or not dash.ctx.triggered[0].get("value"):
+    if not any(clicks or []) or not tapped(trig):
         return no_update
     return {"assignment_id": int(trig["id"])}
 
