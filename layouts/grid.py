@@ -88,7 +88,9 @@ def layout(**_: Any) -> Any:
         dcc.Store(id=ids.GRID_REPORT_ID, data=new_report_id(user.username, ctx.clock())),
         dcc.Store(id=ids.GRID_LOCATION),
     ], className="phone-card")
-    root = html.Div([form, *grid_verify.sections()], id=ids.GRID_ROOT, className="phone-page")
+    verify, mine, *stores = grid_verify.sections()
+    # 核查 first: a task waiting on site is what the worker opens the phone for; then a new report, then history.
+    root = html.Div([verify, form, mine, *stores], id=ids.GRID_ROOT, className="phone-page")
     return shell("grid", user, root)
 
 

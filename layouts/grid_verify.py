@@ -25,11 +25,12 @@ TICK_MS = 10000
 def sections() -> list:
     verify = html.Section([
         html.H3("待核查", className="phone-h"),
-        html.P("责任单位已反馈处置的事件，请到现场查看后选择“核查通过”或“不通过（返工）”。", className="dim"),
-        html.Ul(id=ids.GRID_VERIFY_LIST, className="task-list"),
+        html.P("责任单位已反馈处置的事件：到现场查看，写明情况、拍照，再点该事件的“核查通过”或“不通过（返工）”。",
+               className="dim phone-note"),
         dmc.Textarea(id=ids.GRID_VERIFY_NOTE, label="核查说明（不通过须写明原因）", autosize=True, minRows=2, size="lg"),
         photo_upload.picker(ids.GRID_VERIFY_PHOTOS, ids.GRID_VERIFY_PHOTO_IDS, ids.GRID_VERIFY_PREVIEW, "拍照 / 选择核查照片"),
         html.Div(id=ids.GRID_VERIFY_MESSAGE, role="status"),
+        html.Ul(id=ids.GRID_VERIFY_LIST, className="task-list"),
     ], className="phone-card")
     mine = html.Section([html.H3("我的上报", className="phone-h"), html.Ul(id=ids.GRID_MINE, className="task-list")],
                         className="phone-card")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.wait import WebDriverWait
 
 from layouts import ids  # ids only: never a page module
 from ops_center.core.model import Event
@@ -91,9 +92,13 @@ def unit_does(phone, ctx, incident_id: int, action: str, expect: str, note: str 
     phone.wait_for_contains_text(f"#{ids.TASKS_MESSAGE}", expect, timeout=LONG)
 
 
-def grid_verifies(phone, incident_id: int, tmp_path) -> None:
+def grid_verifies(phone, incident_id: int, tmp_path, shot: str | None = None) -> None:
     phone.driver.get(phone.server_url + "/grid")
     phone.wait_for_element(f"#verify-{incident_id}", timeout=LONG)
+    if shot:  # the first round: the unit's photo is shown to the worker (served inside the worker's scope)
+        img = phone.wait_for_element(f"#verify-{incident_id} img", timeout=LONG)
+        WebDriverWait(phone.driver, LONG).until(lambda d: d.execute_script("return arguments[0].naturalWidth", img) > 0)
+        phone.driver.save_screenshot(shot)
     type_note(phone, ids.GRID_VERIFY_NOTE, "现场已无摊贩，人行道通畅")
     upload = phone.driver.find_element("css selector", f"#{ids.GRID_VERIFY_PHOTOS} input[type=file]")
     upload.send_keys(str(png_file(tmp_path, "核查.png", rgb=(30, 160, 90))))
@@ -139,6 +144,10 @@ def test_one_hotline_request_walks_the_whole_loop(live_ctx, live_duo, second_bro
     phone.wait_for_contains_text(f"#{ids.TASKS_LIST} .ops-countdown", "签收", timeout=LONG)  # the deadline ticks
     phone.driver.save_screenshot("/tmp/shots/tasks-390x844.png")
     assert horizontal_overflow(phone.driver) == 0
+    as_desk(phone.driver)  # the same queue at a desk
+    phone.driver.save_screenshot("/tmp/shots/tasks-1440x900.png")
+    assert horizontal_overflow(phone.driver) == 0
+    as_phone(phone.driver)
     unit_does(phone, ctx, iid, "accept", f"#{iid} 已签收")
     unit_does(phone, ctx, iid, "return_order", "请填写退单理由", note="")
     unit_does(phone, ctx, iid, "return_order", f"#{iid} 已退单", note="摊贩属社区自治范围，建议由社区先行劝导")
@@ -175,9 +184,8 @@ def test_one_hotline_request_walks_the_whole_loop(live_ctx, live_duo, second_bro
 
     # 6. The grid worker of the place verifies on the phone, with a photo: closed.
     switch_user(phone, "grid_jh1")
-    grid_verifies(phone, iid, tmp_path)
+    grid_verifies(phone, iid, tmp_path, shot="/tmp/shots/grid-verify-390x844.png")
     assert status_of(ctx, iid) == "closed"
-    phone.driver.save_screenshot("/tmp/shots/grid-390x844.png")
 
     # 7. Next working day: 回访 不满意 (a note is required) reopens it as 重办 to 城管局.
     ctx.clock.advance(days=1)
@@ -212,12 +220,15 @@ def test_one_hotline_request_walks_the_whole_loop(live_ctx, live_duo, second_bro
                  ("unit_cg", "feedback"), ("grid_jh1", "close"), ("officer", "redo")]:
         assert step in done, (step, steps)
 
-    # The same screens at a desk.
+    # The unit's queue is empty again, also at a desk.
     switch_user(phone, "unit_cg")
     as_desk(phone.driver)
     phone.driver.get(phone.server_url + "/tasks")
-    phone.wait_for_element(f"#{ids.TASKS_LIST}", timeout=LONG)
-    phone.driver.save_screenshot("/tmp/shots/tasks-1440x900.png")
+    phone.wait_for_contains_text(f"#{ids.TASKS_LIST}", "暂无待办", timeout=LONG)  # nothing left to do
+    assert horizontal_overflow(phone.driver) == 0
+    switch_user(phone, "grid_jh1")  # the grid screen at a desk
+    phone.wait_for_contains_text(f"#{ids.GRID_VERIFY_LIST}", "暂无待核查事件", timeout=LONG)
+    phone.driver.save_screenshot("/tmp/shots/grid-1440x900.png")
     assert horizontal_overflow(phone.driver) == 0
     for browser in (desk, phone):
         logs = browser.get_logs()
