@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from ops_center.store.store import to_db
 log = logging.getLogger(__name__)
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-SHEETS = ("概览", "街道×领域", "超期明细", "事件明细")
+SHEETS = ("概览", "街道×领域", "责任单位", "超期明细", "事件明细")
 COUNT_KEY = report_sheets.COUNT_KEY
 # A fixed timestamp in the workbook's metadata, so the same week gives the same file.
 _XLSX_STAMP = datetime(2026, 1, 1)  # noqa: DTZ001 - xlsx document properties are naive
@@ -113,9 +113,11 @@ class WeeklyReport:
     by_street: pd.DataFrame  # raw kpi_table('street') (KPI keys as columns), for the page's charts
     by_street_previous: pd.DataFrame
     area: str = ""  # the area the report covers (district code by default)
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)  # kpis.unit_kpis of the week (责任单位)
 
     def sheets(self) -> dict[str, pd.DataFrame]:
-        return dict(zip(SHEETS, (self.overview, self.street_domain, self.overdue, self.incidents), strict=True))
+        return dict(zip(SHEETS, (self.overview, self.street_domain, self.units, self.overdue, self.incidents),
+                        strict=True))
 
 
 # Detail rows of the same population as the KPIs; 超期 uses the KPI module's own definition.
@@ -262,8 +264,9 @@ def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datet
 
     incidents = _details(store, cfg, start, end, as_of, district)
     overdue = incidents[incidents["超期"] == "是"].reset_index(drop=True)
+    units = kpis.unit_kpis(store, start, end, area=district, as_of=as_of)
     return WeeklyReport(week, previous, start, end, overview, street_domain, overdue, incidents,
-                        streets(start, end, as_of), streets(p_start, p_end, None), district)
+                        streets(start, end, as_of), streets(p_start, p_end, None), district, units)
 
 
 # --- files --------------------------------------------------------------------------------
@@ -276,8 +279,10 @@ TITLE_ROWS = 5  # title block lines and a blank row above each sheet's header
 
 
 def report_sheets_of(report: WeeklyReport, cfg: Config) -> list[report_sheets.Sheet]:
-    """The four sheets as they are written: overview and street × domain rounded with totals, then the details."""
+    """The sheets as they are written: overview, street × domain rounded with totals, the responsible units'
+    numbers and ranking, then the details."""
     return [report_sheets.overview_sheet(report), report_sheets.street_domain_sheet(report, cfg, report.area),
+            report_sheets.unit_sheet(report, cfg),
             report_sheets.Sheet("超期明细", report.overdue), report_sheets.Sheet("事件明细", report.incidents)]
 
 
