@@ -114,3 +114,21 @@ def test_weekly_sheet_shows_exactly_the_kpi_module_numbers(store, bus, cfg, u, t
         assert shown["排名"] == r["rank"] and shown["综合得分"] == round(r["score"], 1)
     assert sheet.loc["urban_mgmt", "责任单位"] == "城管局" and sheet.loc[JIANHUA, "责任单位"] == "建华社区居委会"
     assert sheet.loc["urban_mgmt", "退单率"] == 0.333 and sheet.loc[JIANHUA, "等级"] == "差"
+
+
+def test_hung_cases_leave_overdue_and_are_counted_apart(store, bus, cfg, u):
+    created = datetime(2026, 11, 17, 2, 0, tzinfo=UTC)
+    clock = FixedClock(created)
+    wo = WorkOrderService(store, bus, cfg, clock)
+    ids = [make_incident(store, cfg, now=created, status="acknowledged", domain="city_management", severity="P2",
+                         area_code=GRID) for _ in range(2)]
+    for iid in ids:
+        wo.dispatch(u["officer"], iid, 1, "urban_mgmt", note="派遣")
+    before = kpis.kpi_summary(store, START, END)
+    assert (before["overdue"], before["hung"]) == (2, 0)  # P2: 8 h, long past by the end of the week
+    clock.advance(hours=1)
+    wo.hang(u["officer"], ids[0], 2, "engineering", "需管网改造")
+    after = kpis.kpi_summary(store, START, END)
+    assert (after["overdue"], after["hung"]) == (1, 1)
+    early = kpis.kpi_summary(store, START, END, as_of=created + timedelta(minutes=30))  # before it was hung
+    assert early["hung"] == 0
