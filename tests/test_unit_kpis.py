@@ -114,6 +114,12 @@ def test_weekly_sheet_shows_exactly_the_kpi_module_numbers(store, bus, cfg, u, t
         assert shown["排名"] == r["rank"] and shown["综合得分"] == round(r["score"], 1)
     assert sheet.loc["urban_mgmt", "责任单位"] == "城管局" and sheet.loc[JIANHUA, "责任单位"] == "建华社区居委会"
     assert sheet.loc["urban_mgmt", "退单率"] == 0.333 and sheet.loc[JIANHUA, "等级"] == "差"
+    rows = list(openpyxl.load_workbook(path)["督办"].iter_rows(values_only=True))[wr.TITLE_ROWS:]
+    assert rows[0][:4] == ("督办编号", "事件编号", "标题", "街道") and len(rows) == 2
+    record = dict(zip(rows[0], rows[1], strict=True))
+    assert (record["督办人"], record["督办要求"], record["状态"], record["街道"]) == ("leader", "限期整改", "已办结",
+                                                                                "猛追湾街道")
+    assert record["督办时间"] == datetime(2026, 11, 17, 14, 50)  # noqa: DTZ001 - xlsx dates are naive local time
 
 
 def test_hung_cases_leave_overdue_and_are_counted_apart(store, bus, cfg, u):
