@@ -22,7 +22,10 @@ _UNIT_QUEUE_SQL = """
 WITH r AS (
     SELECT assignment_id, count(*) AS reminders, max(ts) AS last_reminded_at,
            arg_max(kind, ts) AS last_reminder_kind
-    FROM reminders GROUP BY assignment_id)
+    FROM reminders
+    WHERE assignment_id IN (SELECT assignment_id FROM assignments
+                            WHERE unit = $unit AND status IN ('pending', 'accepted', 'returned'))
+    GROUP BY assignment_id)
 SELECT a.assignment_id, a.incident_id, a.role, a.status AS assignment_status, a.round, a.accept_due_at,
        a.accepted_at, a.returned_at, a.return_reason, a.decision,
        i.version, i.status, i.title, i.domain, i.category, i.severity, i.area_code, i.resolve_due_at,
