@@ -180,3 +180,6 @@ def test_units_play_their_part(history, cfg):
     assert returned > 0 and store.query("SELECT count(*) FROM callbacks")[0][0] > 0
     assert set(dict(store.query("SELECT satisfaction, count(*) FROM callbacks GROUP BY 1"))) == {"满意", "基本满意",
                                                                                                  "不满意"}
+    supervised = store.query("SELECT count(*), count_if(i.overdue), count_if(s.issued_at > i.resolve_due_at) "
+                             "FROM supervisions s JOIN incidents i USING (incident_id)")[0]
+    assert supervised[0] > 0 and supervised[0] == supervised[1] == supervised[2]  # 督办 on overdue cases only

@@ -478,7 +478,8 @@ def _chunk(world: _World, rng: np.random.Generator, created: np.ndarray, storm: 
     unit_rng = np.random.default_rng(rng.integers(0, 2**62))  # drawn last: the draws above do not move
     units = synth_units.plan(world.cast, unit_rng, domain=world.cat_domain[cat], grid=grid, dispatch_at=dispatch_at,
                              resolved1=resolved1, resolved=resolved, has_dispatch=has_dispatch, has_res1=has_res1,
-                             has_res=has_res, end_us=end_us)
+                             has_res=has_res, end_us=end_us, res_due=res_due, overdue=overdue,
+                             closed_at=times["closed"])
     return {
         "units": units, "unit_rng": unit_rng, "end_us": end_us,
         "n": n, "cat": cat, "sev": sev, "src": src, "grid": grid, "lat": lat, "lon": lon, "device": device,

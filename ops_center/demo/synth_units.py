@@ -24,7 +24,10 @@ _US = 1_000_000
 _NONE = -1
 ASSIGNMENT_STATUSES = ("pending", "accepted", "returned", "done")
 SATISFACTION = ("满意", "基本满意", "不满意")
-_NOTES = ("已签收", "非本单位职责，申请退单", "经核实属该单位职责，强派", "协办单位已配合处置", "处置完成，已反馈")
+_NOTES = ("已签收", "非本单位职责，申请退单", "经核实属该单位职责，强派", "协办单位已配合处置", "处置完成，已反馈",
+          "已超期，请于一日内办结")
+_SUPERVISE_NOTE = _NOTES[5]
+LEADER = "leader"
 
 
 class UnitCast:
@@ -46,7 +49,7 @@ class UnitCast:
 
 def plan(cast: UnitCast, rng: np.random.Generator, *, domain: np.ndarray, grid: np.ndarray, dispatch_at: np.ndarray,
          resolved1: np.ndarray, resolved: np.ndarray, has_dispatch: np.ndarray, has_res1: np.ndarray,
-         has_res: np.ndarray, end_us: int) -> dict:
+         has_res: np.ndarray, end_us: int, res_due: np.ndarray, overdue: np.ndarray, closed_at: np.ndarray) -> dict:
     """Every unit step of one chunk as µs times (-1: not taken); `lead_ok` says whose resolve is a unit's feedback."""
     n = len(domain)
     lead = np.where(has_dispatch, cast.domain_lead[domain], _NONE)
@@ -70,6 +73,12 @@ def plan(cast: UnitCast, rng: np.random.Generator, *, domain: np.ndarray, grid: 
     co_accept = dispatch_at + np.minimum((rng.lognormal(np.log(40 * 60), 0.9, n) * _US).astype(np.int64), co_cap)
     co_accept = seen(co_accept, has_co)
     co_feedback = np.where(has_res1 & (co_accept >= 0), co_accept + (resolved1 - co_accept) // 2, _NONE)
+    # 督办: a leader's formal record on a fifth of the overdue unit cases, soon after the deadline passed
+    # (before the unit's late feedback), due a day later; closed when the case closed.
+    late_by = np.where(has_res1, resolved1, end_us) - res_due
+    supervise = lead_ok & overdue & (late_by > 120 * _US) & (rng.random(n) < 0.2)
+    supervise_at = res_due + np.minimum(late_by // 3, 3600 * _US) + 60 * _US
+    supervise &= supervise_at > dispatch_at + 60 * _US  # while the case is with its unit
     return {
         "lead": lead, "lead_ok": lead_ok, "co": co, "dispatch": dispatch_at,
         "return_at": seen(return_at, returned), "force_at": seen(force_at, returned),
@@ -77,6 +86,7 @@ def plan(cast: UnitCast, rng: np.random.Generator, *, domain: np.ndarray, grid: 
         "lead_done": np.where(lead_ok & has_res, resolved, _NONE),
         "feedback1": np.where(lead_ok & has_res1, resolved1, _NONE),
         "accept_due": dispatch_at + cast.accept_within_us,
+        "supervise_at": seen(supervise_at, supervise), "closed_at": closed_at,
     }
 
 
@@ -96,7 +106,8 @@ def counts(p: dict, satisfied: np.ndarray, fail_at: np.ndarray) -> dict[str, int
     return {"assignments": int((p["lead"] >= 0).sum() + (p["co"] >= 0).sum()),
             "feedback": int((p["feedback1"] >= 0).sum() + ((p["lead_done"] >= 0) & (fail_at >= 0)).sum()
                             + (p["co_feedback"] >= 0).sum()),
-            "verifications": int((fail_at >= 0).sum()), "callbacks": int((satisfied >= 0).sum())}
+            "verifications": int((fail_at >= 0).sum()), "callbacks": int((satisfied >= 0).sum()),
+            "supervisions": int((p["supervise_at"] >= 0).sum())}
 
 
 def tables(cast: UnitCast, p: dict, c: dict, inc_base: int, ids: dict[str, int], officers: list[str],
@@ -168,21 +179,33 @@ def tables(cast: UnitCast, p: dict, c: dict, inc_base: int, ids: dict[str, int],
         "ts": _ts(np.minimum(closed + 20 * 3600 * _US, np.maximum(end_us, closed))), "satisfaction": _text(level, list(SATISFACTION)),
         "redo": pa.array(np.zeros(len(cb), bool)),
     })
-    return {"assignments": assignments, "feedback": feedback, "verifications": verifications, "callbacks": callbacks}
+    s_inc = np.flatnonzero(p["supervise_at"] >= 0)
+    issued = p["supervise_at"][s_inc]
+    supervisions = pa.table({
+        "supervision_id": pa.array(ids["supervisions"] + np.arange(len(s_inc)), pa.int64()),
+        "incident_id": pa.array(inc_base + s_inc, pa.int64()), "issued_by": pa.array(np.full(len(s_inc), LEADER)),
+        "issued_at": _ts(issued), "due_at": _ts(issued + 86400 * _US),
+        "note": pa.array(np.full(len(s_inc), _SUPERVISE_NOTE)), "closed_at": _ts(p["closed_at"][s_inc]),
+    })
+    return {"assignments": assignments, "feedback": feedback, "verifications": verifications, "callbacks": callbacks,
+            "supervisions": supervisions}
 
 
 def timeline(cast: UnitCast, p: dict, inc_base: int, officers: list[str], officer: np.ndarray) -> pa.Table:
     """The units' in-place steps on the timeline (签收, 退单 and 强派, 协办反馈); their feedback is synth's walk."""
     parts = [("accept", p["lead_accept"], p["lead"], 0), ("return_order", p["return_at"], p["lead"], 1),
              ("decide_return", p["force_at"], -2, 2), ("accept", p["co_accept"], p["co"], 0),
-             ("co_feedback", p["co_feedback"], p["co"], 3)]
-    actors = [*cast.actors, *officers]
+             ("co_feedback", p["co_feedback"], p["co"], 3), ("supervise", p["supervise_at"], -3, 5)]
+    actors = [*cast.actors, *officers, LEADER]
     cols: dict[str, list] = {k: [] for k in ("inc", "ts", "actor", "action", "note")}
     for action, at, who, note in parts:
         rows = np.flatnonzero(at >= 0)
         cols["inc"].append(rows)
         cols["ts"].append(at[rows])
-        cols["actor"].append(len(cast.actors) + officer[rows] if isinstance(who, int) else who[rows])
+        if isinstance(who, int):  # -2: the case's officer, -3: the leader
+            cols["actor"].append(len(cast.actors) + officer[rows] if who == -2 else np.full(len(rows), len(actors) - 1))
+        else:
+            cols["actor"].append(who[rows])
         cols["action"].append(np.full(len(rows), action))
         cols["note"].append(np.full(len(rows), note))
     a = {k: np.concatenate(v) for k, v in cols.items()}
@@ -191,7 +214,7 @@ def timeline(cast: UnitCast, p: dict, inc_base: int, officers: list[str], office
     return pa.table({
         "incident_id": pa.array(inc_base + a["inc"], pa.int64()), "ts": _ts(a["ts"]),
         "actor": _text(a["actor"], actors), "action": pa.array(a["action"], pa.string()),
-        "from_status": pa.array(np.full(len(a["inc"]), "dispatched")),
+        "from_status": pa.array(np.full(len(a["inc"]), "dispatched")),  # every unit step here keeps it dispatched
         "to_status": pa.array(np.full(len(a["inc"]), "dispatched")),
         "note": _text(a["note"], list(_NOTES)),
     })
