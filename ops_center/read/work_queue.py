@@ -22,7 +22,10 @@ _UNIT_QUEUE_SQL = """
 WITH r AS (
     SELECT assignment_id, count(*) AS reminders, max(ts) AS last_reminded_at,
            arg_max(kind, ts) AS last_reminder_kind
-    FROM reminders GROUP BY assignment_id)
+    FROM reminders
+    WHERE assignment_id IN (SELECT assignment_id FROM assignments
+                            WHERE unit = $unit AND status IN ('pending', 'accepted', 'returned'))
+    GROUP BY assignment_id)
 SELECT a.assignment_id, a.incident_id, a.role, a.status AS assignment_status, a.round, a.accept_due_at,
        a.accepted_at, a.returned_at, a.return_reason, a.decision,
        i.version, i.status, i.title, i.domain, i.category, i.severity, i.area_code, i.resolve_due_at,
@@ -87,6 +90,16 @@ WHERE ($scope IS NULL OR starts_with(i.area_code, $scope))
 ORDER BY s.closed_at IS NOT NULL, s.due_at, s.supervision_id
 """
 
+_ISSUED_SQL = """
+SELECT s.supervision_id, s.incident_id, i.title, i.street_code, i.area_code, s.issued_by, s.issued_at, s.due_at,
+       s.note, CASE WHEN s.closed_at <= $as_of THEN s.closed_at END AS closed_at,
+       coalesce(s.closed_at <= $as_of AND s.closed_at > s.due_at, false)
+           OR (NOT coalesce(s.closed_at <= $as_of, false) AND s.due_at < $as_of) AS late
+FROM supervisions s JOIN incidents i USING (incident_id)
+WHERE s.issued_at >= $start AND s.issued_at < $end AND starts_with(i.area_code, $area)
+ORDER BY s.issued_at, s.supervision_id
+"""
+
 _TIMES = ("accept_due_at", "accepted_at", "returned_at", "resolve_due_at", "created_at", "deadline", "last_reminded_at",
           "resolved_at", "occurred_at", "updated_at", "closed_at", "issued_at", "due_at")
 
@@ -149,3 +162,11 @@ def callback_queue(store: Any, cfg: Any, scope: str | None, now: datetime,
 def supervision_list(store: Any, scope: str | None, now: datetime, open_only: bool = True) -> pd.DataFrame:
     """督办 records (open ones by due date first), with their case and whether the 督办 deadline passed."""
     return _aware(store.query_df(_SUPERVISION_SQL, {"scope": scope, "now": to_db(now), "open_only": open_only}))
+
+
+def supervisions_issued(store: Any, start: datetime, end: datetime, area: str,
+                        as_of: datetime | None = None) -> pd.DataFrame:
+    """督办 records issued in [start, end) on cases in `area`, judged as of `as_of` (default `end`): closed or not,
+    late (closed after, or still open past, the 督办 deadline). The weekly report lists them."""
+    params = {"start": to_db(start), "end": to_db(end), "area": area, "as_of": to_db(as_of or end)}
+    return _aware(store.query_df(_ISSUED_SQL, params))

@@ -103,7 +103,7 @@ class IncidentService:
     # --- transitions ---------------------------------------------------------------------
 
     def acknowledge(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
-        return self._act(actor, "acknowledge", incident_id, version, note,
+        return self.act(actor, "acknowledge", incident_id, version, note,
                          lambda row, now: {"acknowledged_at": row["acknowledged_at"] or now})
 
     def dispatch(self, actor: Actor, incident_id: int, version: int, department: str, level: str | None = None,
@@ -116,19 +116,19 @@ class IncidentService:
         def changes(row, now):
             return {"department": department, "level": level or row["level"], "dispatched_at": now}
 
-        return self._act(actor, "dispatch", incident_id, version, note, changes,
+        return self.act(actor, "dispatch", incident_id, version, note, changes,
                          data={"department": department, "level": level})
 
     def resolve(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
-        return self._act(actor, "resolve", incident_id, version, note, lambda row, now: {"resolved_at": now})
+        return self.act(actor, "resolve", incident_id, version, note, lambda row, now: {"resolved_at": now})
 
     def close(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
         """Verification passed (核查通过): resolved → closed."""
-        return self._act(actor, "close", incident_id, version, note, lambda row, now: {"closed_at": now})
+        return self.act(actor, "close", incident_id, version, note, lambda row, now: {"closed_at": now})
 
     def verify_fail(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
         """Verification failed (核查不通过): back to the department, counted as rework."""
-        return self._act(actor, "verify_fail", incident_id, version, note, lambda row, now: {
+        return self.act(actor, "verify_fail", incident_id, version, note, lambda row, now: {
             "verify_failures": (row["verify_failures"] or 0) + 1, "resolved_at": None, "dispatched_at": now})
 
     def reopen(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
@@ -140,10 +140,10 @@ class IncidentService:
                 sets["acknowledged_at"] = row["acknowledged_at"] or now
             return sets
 
-        return self._act(actor, "reopen", incident_id, version, note, changes)
+        return self.act(actor, "reopen", incident_id, version, note, changes)
 
     def false_alarm(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
-        return self._act(actor, "false_alarm", incident_id, version, note)
+        return self.act(actor, "false_alarm", incident_id, version, note)
 
     def escalate(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
         """Manual 上报 one level up the chain; a `new` incident gets the new level's acknowledge deadline."""
@@ -161,7 +161,7 @@ class IncidentService:
         def events(row, sets, now):
             return [IncidentEscalated(incident_id, now, row["level"], sets["level"], "manual", actor.username)]
 
-        return self._act(actor, "escalate", incident_id, version, note, changes, events=events)
+        return self.act(actor, "escalate", incident_id, version, note, changes, events=events)
 
     def set_domain(self, actor: Actor, incident_id: int, version: int, domain: str, category: str | None = None,
                    note: str = "") -> dict:
@@ -183,14 +183,14 @@ class IncidentService:
                 sets["department"] = self.cfg.domain_by_code[domain].department
             return sets
 
-        return self._act(actor, "set_domain", incident_id, version, note, changes,
+        return self.act(actor, "set_domain", incident_id, version, note, changes,
                          data={"domain": domain, "category": category})
 
     def add_note(self, actor: Actor, incident_id: int, version: int | None = None, note: str = "") -> dict:
         """A plain-text note on the timeline; it changes no incident column, so the version is not checked."""
         if not note.strip():
             raise ServiceError("备注内容不能为空", detail="empty note")
-        return self._act(actor, "add_note", incident_id, version, note, check_version=False)
+        return self.act(actor, "add_note", incident_id, version, note, check_version=False)
 
     def merge(self, actor: Actor, incident_id: int, version: int, into_id: int, note: str = "") -> dict:
         """Fold a duplicate into `into_id`: counts and sources move over, both timelines stay."""
@@ -214,7 +214,7 @@ class IncidentService:
             return {"merged_into": into_id}, [IncidentMerged(incident_id, now, into_id, actor.username),
                                               IncidentUpdated(into_id, now, target_count, "merge", True)]
 
-        return self._act(actor, "merge", incident_id, version, note, conn_changes=changes, data={"into_id": into_id})
+        return self.act(actor, "merge", incident_id, version, note, conn_changes=changes, data={"into_id": into_id})
 
     # --- extensions ----------------------------------------------------------------------
 
@@ -231,7 +231,7 @@ class IncidentService:
             data.update(self.insert_extension(conn, actor, incident_id, now, seconds, reason))
             return {}, []
 
-        self._act(actor, "request_extension", incident_id, version, note or reason, conn_changes=changes,
+        self.act(actor, "request_extension", incident_id, version, note or reason, conn_changes=changes,
                   check_version=False, data=data)
         return data["extension_id"]
 
@@ -282,7 +282,7 @@ class IncidentService:
             return {"resolve_due_at": due, "paused_seconds": (row["paused_seconds"] or 0) + seconds,
                     "resolve_warned": warned}, []
 
-        return self._act(actor, "decide_extension", incident_id, version, note, conn_changes=changes, data=data)
+        return self.act(actor, "decide_extension", incident_id, version, note, conn_changes=changes, data=data)
 
     # --- bulk ----------------------------------------------------------------------------
 
@@ -393,10 +393,12 @@ class IncidentService:
             raise PermissionDenied("该事件不在您的管辖范围内",
                                    detail=f"{actor.username} scope {actor.scope} excludes {row['area_code']}")
 
-    def _act(self, actor: Actor, action: str, incident_id: int, version: int | None, note: str = "",
+    def act(self, actor: Actor, action: str, incident_id: int, version: int | None, note: str = "",
              changes: Callable | None = None, *, conn_changes: Callable | None = None, events: Callable | None = None,
              check_version: bool = True, data: dict | None = None) -> dict:
-        """Check role, run the action in one store.write, publish its events after commit."""
+        """One checked action: role, reason, then in one store.write scope, version, status graph, the caller's
+        changes (`changes(row, now)` or `conn_changes(row, now, conn)` -> (sets, events)), timeline and audit;
+        events published after the commit. WorkOrderService builds every work-order action on it."""
         try:
             self._check_role(actor, action)
             if action in REASON_REQUIRED and not (note or "").strip():

@@ -70,7 +70,7 @@ class WorkOrderService:
             sets = {"dispatched_at": now, "hung_kind": None, "hung_at": None, **self._routing(lead_unit, row)}
             return sets, [WorkOrderChanged(incident_id, now, "dispatch", actor.username, lead_unit, ids[0])]
 
-        row = self.incidents._act(actor, "dispatch", incident_id, version, note, conn_changes=changes, data=data)
+        row = self.incidents.act(actor, "dispatch", incident_id, version, note, conn_changes=changes, data=data)
         return {**row, "assignment_ids": data["assignment_ids"]}
 
     def decide_return(self, actor: Actor, assignment_id: int, decision: str, unit: str | None = None,
@@ -210,7 +210,7 @@ class WorkOrderService:
             return {"hung_kind": kind, "hung_at": now}, [
                 WorkOrderChanged(incident_id, now, "hang", actor.username)]
 
-        return self.incidents._act(actor, "hang", incident_id, version, reason, conn_changes=changes,
+        return self.incidents.act(actor, "hang", incident_id, version, reason, conn_changes=changes,
                                    data={"kind": kind})
 
     def unhang(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
@@ -220,7 +220,7 @@ class WorkOrderService:
                 raise InvalidTransition("该事件未挂账", detail=f"incident {incident_id} not hung")
             return {"hung_kind": None, "hung_at": None}, [WorkOrderChanged(incident_id, now, "unhang", actor.username)]
 
-        return self.incidents._act(actor, "unhang", incident_id, version, note, conn_changes=changes)
+        return self.incidents.act(actor, "unhang", incident_id, version, note, conn_changes=changes)
 
     # --- checking, reminding, supervising, calling back --------------------------------------
 
@@ -245,7 +245,7 @@ class WorkOrderService:
             return {"verify_failures": (row["verify_failures"] or 0) + 1, "resolved_at": None,
                     "dispatched_at": now}, []
 
-        return self.incidents._act(actor, action, incident_id, version, note, conn_changes=changes,
+        return self.incidents.act(actor, action, incident_id, version, note, conn_changes=changes,
                                    data={"passed": bool(passed), "photos": photo_ids})
 
     def remind(self, actor: Actor, incident_id: int, note: str = "") -> list[int]:
@@ -269,7 +269,7 @@ class WorkOrderService:
                 out.append(UnitReminded(incident_id, now, unit, "manual", assignment_id, due))
             return {}, out
 
-        self.incidents._act(actor, "remind", incident_id, None, note, conn_changes=changes, check_version=False)
+        self.incidents.act(actor, "remind", incident_id, None, note, conn_changes=changes, check_version=False)
         return ids
 
     def supervise(self, actor: Actor, incident_id: int, due_at: datetime, note: str) -> int:
@@ -288,7 +288,7 @@ class WorkOrderService:
             data["supervision_id"] = supervision_id
             return {"supervised": True}, [WorkOrderChanged(incident_id, now, "supervise", actor.username)]
 
-        self.incidents._act(actor, "supervise", incident_id, None, note, conn_changes=changes, check_version=False,
+        self.incidents.act(actor, "supervise", incident_id, None, note, conn_changes=changes, check_version=False,
                             data=data)
         return int(data["supervision_id"])
 
@@ -322,7 +322,7 @@ class WorkOrderService:
                 sets.update(redo_count=rnd, closed_at=None, resolved_at=None, dispatched_at=now)
             return sets, [WorkOrderChanged(incident_id, now, "callback", actor.username)]
 
-        return self.incidents._act(actor, "redo" if redo else "callback", incident_id, None, note,
+        return self.incidents.act(actor, "redo" if redo else "callback", incident_id, None, note,
                                    conn_changes=changes, check_version=False, data=data)
 
     # --- machinery ------------------------------------------------------------------------------
@@ -350,7 +350,7 @@ class WorkOrderService:
             data.setdefault("unit", unit)
             return sets, [WorkOrderChanged(a["incident_id"], now, action, actor.username, unit, assignment_id)]
 
-        return self.incidents._act(actor, action, incident_id, None, note, conn_changes=conn_changes,
+        return self.incidents.act(actor, action, incident_id, None, note, conn_changes=conn_changes,
                                    check_version=False, data=data)
 
     def _insert_assignment(self, conn, actor: Actor, incident_id: int, unit: str, role: str, rnd: int,
