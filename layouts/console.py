@@ -31,6 +31,8 @@ from layouts.common import (
 )
 from ops_center.core import geo
 from ops_center.core.area_codes import ancestors, level_of, street_of
+from ops_center.core.dispatch_catalogue import known_units, unit_name
+from ops_center.core.dispatch_suggest import Suggestion
 from ops_center.core.domains import (
     DOMAIN_CODES,
     LEVEL_NAMES,
@@ -43,6 +45,7 @@ from ops_center.core.domains import (
 from ops_center.core.lifecycle import Actor, Conflict
 from ops_center.core.ports import IncidentActions
 from ops_center.read import queries
+from ops_center.service import catalogue as dispatch_catalogue
 from ops_center.service.incidents import ACTION_NAMES, ServiceError, allowed_actions
 from ops_center.web.context import get_context
 
@@ -138,6 +141,10 @@ def layout(**_: Any) -> Any:
                 ],
                 className="action-row",
             ),
+            html.Div([html.Div(id=ids.CONSOLE_DISPATCH_HINT, className="dispatch-hint"),
+                      html.Div(id=ids.CONSOLE_GUARD, role="alert"),
+                      dmc.Checkbox(id=ids.CONSOLE_GUARD_CONFIRM, label="已知悉，确认派往基层", checked=False,
+                                   style={"display": "none"})], className="action-row dispatch-guard"),
             html.Div(
                 [
                     dmc.Select(id=ids.CONSOLE_DOMAIN, label="分类领域", w=150,
@@ -289,6 +296,8 @@ def first_page(_domain, _area, _status, _source, _severity, _sort):
     *[Output(ids.CONSOLE_ACTIONS[a], "disabled") for a in ACTIONS],
     Output(ids.CONSOLE_EXT_REJECT, "disabled"),
     Output(ids.CONSOLE_EXTENSION, "children"),
+    Output(ids.CONSOLE_LEVEL, "value"),
+    Output(ids.CONSOLE_DISPATCH_HINT, "children"),
     Input(ids.CONSOLE_GRID, "selectedRows"),
     Input(ids.CONSOLE_REFRESH, "data"),
     State(ids.CONSOLE_SELECTED, "data"),
@@ -303,12 +312,12 @@ def show_detail(selected_rows, _refresh, current):
     if len(rows) != 1:
         text = "选择左侧事件查看详情" if not rows else f"已选 {len(rows)} 条事件，可批量受理"
         return (None, html.Div(text, className="dim"), None, None, None, no_update, [], None, None,
-                *disabled_all, True, None)
+                *disabled_all, True, None, None, None)
     incident_id = int(rows[0]["incident_id"])
     detail = queries.incident_detail(ctx.store, incident_id, queries.read_scope(ctx.cfg, user))
     if detail is None:
         return (None, html.Div("事件不存在或不在您的管辖范围内", className="dim"), None, None, None, no_update, [], None, None,
-                *disabled_all, True, None)
+                *disabled_all, True, None, None, None)
     inc = detail.incident
     tz = ctx.cfg.site.timezone
     allowed = set(allowed_actions(inc["status"], user.role)) if user else set()
@@ -324,6 +333,8 @@ def show_detail(selected_rows, _refresh, current):
         for r in detail.related.to_dict("records")
         if r["status"] in ("new", "acknowledged", "dispatched") and r["incident_id"] != incident_id
     ]
+    suggestion = dispatch_catalogue.suggest_for(ctx.store, ctx.cfg, inc)
+    department, level = prefill(inc, suggestion, ctx.cfg)
     return (
         selected,
         detail_head(inc, tz),
@@ -332,12 +343,65 @@ def show_detail(selected_rows, _refresh, current):
         related_view(detail.related, inc, tz),
         _pin_figure(inc),
         merge_targets,
-        inc.get("department") or None,
+        department,
         inc["domain"] if inc["domain"] in DOMAIN_CODES else None,
         *[a not in allowed for a in ACTIONS],
         "decide_extension" not in allowed,
         extension_view(pending, tz),
+        level,
+        dispatch_hint(suggestion, known_units(ctx.cfg)),
     )
+
+
+def prefill(inc: dict, suggestion: Suggestion, cfg: Any) -> tuple[str | None, str | None]:
+    """The dispatch form's department and level: the catalogue's (in force at creation) until it is dispatched."""
+    if inc.get("dispatched_at") is not None or suggestion.lead_unit is None:
+        return inc.get("department") or None, None
+    lead = suggestion.lead_unit
+    departments = {d.code for d in cfg.departments}
+    if lead not in departments:  # a community unit: this form dispatches to departments, the 居委会 is one
+        lead = next((g for g in sorted(cfg.dispatch_seed.grassroots) if lead.startswith("community:")), None)
+    return lead or inc.get("department") or None, suggestion.level
+
+
+def dispatch_hint(suggestion: Suggestion, units: dict[str, str]) -> Any:
+    """What the 派单目录 in force at the case's creation says, and why it cannot say more."""
+    parts = []
+    if suggestion.lead_unit:
+        co = "、".join(unit_name(units, c) for c in suggestion.co_units)
+        parts.append(html.Span(f"派单目录（第 {suggestion.version} 版，事件创建时生效）：主办 "
+                               f"{unit_name(units, suggestion.lead_unit)}" + (f" · 协办 {co}" if co else "")
+                               + f" · 层级 {LEVEL_NAMES.get(suggestion.level or '', '—')}",
+                               id=f"{ids.CONSOLE_DISPATCH_HINT}-text", className="dim"))
+    parts += [html.Div(w, className="msg msg-warn") for w in suggestion.warnings]
+    return parts or None
+
+
+@callback(
+    Output(ids.CONSOLE_GUARD, "children"),
+    Output(ids.CONSOLE_GUARD_CONFIRM, "style"),
+    Output(ids.CONSOLE_GUARD_CONFIRM, "checked"),
+    Input(ids.CONSOLE_DEPARTMENT, "value"),
+    Input(ids.CONSOLE_SELECTED, "data"),
+)
+def guard(department, selected):
+    """基层减负: warn as soon as a functional department's case is pointed at a community unit."""
+    hidden = {"display": "none"}
+    if not selected or not department:
+        return None, hidden, False
+    ctx = get_context()
+    warning = guard_text(ctx, int(selected["incident_id"]), department)
+    if warning is None:
+        return None, hidden, False
+    return html.Div(warning, className="msg msg-warn"), {"display": "block"}, False
+
+
+def guard_text(ctx: Any, incident_id: int, department: str) -> str | None:
+    try:
+        inc = ctx.service.get(incident_id)
+    except ServiceError:
+        return None
+    return dispatch_catalogue.guard_for(ctx.store, ctx.cfg, inc, department)
 
 
 @callback(
@@ -366,11 +430,12 @@ def show_detail(selected_rows, _refresh, current):
         "refresh": State(ids.CONSOLE_REFRESH, "data"),
         "retry": State(ids.CONSOLE_RETRY, "data"),
         "hours": State(ids.CONSOLE_EXT_HOURS, "value"),
+        "confirmed": State(ids.CONSOLE_GUARD_CONFIRM, "checked"),
     },
     prevent_initial_call=True,
 )
 def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selected_rows, department, level,
-        merge_target, domain, category, note, refresh, retry, hours):
+        merge_target, domain, category, note, refresh, retry, hours, confirmed):
     clicks = [*action_clicks, bulk_clicks, retry_clicks, reject_clicks]
     trigger = dash.ctx.triggered_id
     hidden = {"display": "none"}
@@ -405,6 +470,12 @@ def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selec
             action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
         if not selected:
             return message("请先选择一个事件", "warn"), no_update, no_update, None, hidden
+        if action == "dispatch" and department:
+            warning = guard_text(get_context(), int(selected["incident_id"]), department)
+            if warning and not confirmed:
+                return message(f"{warning}（请勾选“确认派往基层”后再派遣）", "warn"), no_update, no_update, None, hidden
+            if warning:
+                params["note"] = f"［基层减负提醒已确认］{warning}" + (f" {note}" if note else "")
         run_action(service, actor, action, selected, **params)
     except Conflict:
         # Someone (or the SLA sweep) changed it since it was opened: say what, and offer the same action again.

@@ -24,6 +24,7 @@ from ops_center.core.dispatch_catalogue import (
     known_units,
     parse_rows,
 )
+from ops_center.core.dispatch_suggest import Suggestion, guard_warning, suggest_dispatch
 from ops_center.core.lifecycle import Actor, PermissionDenied, ServiceError
 from ops_center.store.store import from_db, to_db
 
@@ -154,3 +155,13 @@ def _audit(store: Any, conn: Any, actor: str, action: str, target: str, detail: 
     audit_id = store.allocate_ids(conn, "audit_log")
     conn.execute("INSERT INTO audit_log (audit_id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
                  [audit_id, to_db(now), actor, action, target, json.dumps(detail, ensure_ascii=False)])
+
+
+def suggest_for(store: Any, cfg: Config, incident: Mapping[str, Any]) -> Suggestion:
+    """The dispatch pre-fill for one incident (a row with domain, category, area_code, created_at)."""
+    return suggest_dispatch(load_catalogue(store, cfg), incident)
+
+
+def guard_for(store: Any, cfg: Config, incident: Mapping[str, Any], lead_unit: str | None) -> str | None:
+    """The 基层减负 warning for dispatching `incident` to `lead_unit`, or None: what a dispatch form shows and confirms."""
+    return guard_warning(load_catalogue(store, cfg), incident, lead_unit, known_units(cfg))
