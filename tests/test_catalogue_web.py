@@ -112,3 +112,42 @@ def test_guard_shows_and_dispatch_to_a_community_needs_confirmation(web_ctx, web
         f"{ids.CONSOLE_DEPARTMENT}.value": "urban_mgmt", f"{ids.CONSOLE_SELECTED}.data": selected},
         changed=f"{ids.CONSOLE_DEPARTMENT}.value")
     assert json.loads(ok.get_data())["response"][ids.CONSOLE_GUARD_CONFIRM]["style"] == {"display": "none"}
+
+
+def _admin_post(web_client, web_app, output: str, values: dict, changed: str) -> dict:
+    return json.loads(dash_post(web_client, web_app, output, values, changed=changed).get_data())["response"]
+
+
+def test_admin_sees_a_versions_diff_and_bad_dates_are_refused_in_chinese(web_ctx, web_app, web_client):
+    rows = [e.as_row() for e in web_ctx.cfg.dispatch_seed.latest().entries]
+    for r in rows:
+        if r["category"] == "street_vending":
+            r.update(lead="@community", co_units="urban_mgmt")
+    svc.publish(web_ctx.store, web_ctx.cfg, Actor("admin", "admin", "510108"), rows, None, "占道经营先由社区劝导",
+                now=web_ctx.clock())
+    client_login(web_client, "admin")
+    out = _admin_post(web_client, web_app, ids.ADMIN_CAT_DIFF, {f"{ids.ADMIN_CAT_SELECT}.value": "1"},
+                      f"{ids.ADMIN_CAT_SELECT}.value")
+    text = json.dumps(out, ensure_ascii=False)
+    assert "第 1 版相对第 0 版：1 处变化" in text
+    assert "城市管理 / 占道经营 / 任意层级" in text and "城管局 · 社区" in text and "事发社区居委会（协办：城管局） · 社区" in text
+
+    publish = {f"{ids.ADMIN_CAT_PUBLISH}.n_clicks": 1, f"{ids.ADMIN_CAT_TABLE}.rowData": rows,
+               f"{ids.ADMIN_CAT_NOTE}.value": "再改一次"}
+    for effective, message in (("明天", "生效时间格式应为 YYYY-MM-DD HH:MM 或 YYYY-MM-DD，收到：明天"),
+                               ("2026-11-23 09:00", "生效时间不能早于现在"),
+                               ("2026-11-30", "与当前最新版本（第 1 版）相同，无需发布")):
+        out = _admin_post(web_client, web_app, ids.ADMIN_CAT_STATUS,
+                          {**publish, f"{ids.ADMIN_CAT_EFFECTIVE}.value": effective}, f"{ids.ADMIN_CAT_PUBLISH}.n_clicks")
+        assert out[ids.ADMIN_CAT_STATUS]["children"]["props"]["children"].startswith(message)
+    assert len(svc.load_catalogue(web_ctx.store, web_ctx.cfg).versions) == 2
+
+
+def test_only_admins_reach_the_publish_callback(web_ctx, web_app, web_client):
+    client_login(web_client, "officer")
+    rows = [{**e.as_row(), "lead": "water"} for e in web_ctx.cfg.dispatch_seed.latest().entries]
+    resp = dash_post(web_client, web_app, ids.ADMIN_CAT_STATUS, {
+        f"{ids.ADMIN_CAT_PUBLISH}.n_clicks": 1, f"{ids.ADMIN_CAT_TABLE}.rowData": rows,
+        f"{ids.ADMIN_CAT_NOTE}.value": "x"}, changed=f"{ids.ADMIN_CAT_PUBLISH}.n_clicks")
+    assert resp.status_code == 403
+    assert len(svc.load_catalogue(web_ctx.store, web_ctx.cfg).versions) == 1

@@ -141,8 +141,9 @@ def is_grassroots(code: str | None, grassroots: Iterable[str] = ()) -> bool:
 
 def is_functional(code: str | None, units: Mapping[str, str], grassroots: Iterable[str] = ()) -> bool:
     """A functional department (职能部门): a configured department that is not a 基层 unit."""
-    return bool(code) and ":" not in code and not code.startswith("@") and code in units \
-        and not is_grassroots(code, grassroots)
+    if not code or ":" in code or code.startswith("@"):
+        return False
+    return code in units and not is_grassroots(code, grassroots)
 
 
 # --- parsing and validation -------------------------------------------------------------------

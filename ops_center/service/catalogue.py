@@ -85,9 +85,10 @@ def publish_changes(store: Any, cfg: Config, actor: Actor | None, upserts: Seque
     _require_admin(store, actor, now)
     changed = _checked(upserts, cfg) if upserts else ()
     base = load_catalogue(store, cfg).latest().entries
-    missing = [k for k in removals if tuple(k) not in {e.key for e in base}]
+    removals = [(domain, category, level) for domain, category, level in removals]
+    missing = [k for k in removals if k not in {e.key for e in base}]
     if missing:
-        raise CatalogueRefused(f"要删除的行不在当前最新版本中：{entry_label(tuple(missing[0]))}")
+        raise CatalogueRefused(f"要删除的行不在当前最新版本中：{entry_label(missing[0])}")
     entries = apply_changes(base, changed, removals)
     if not entries:
         raise CatalogueRefused("派单目录不能为空：至少需要一行")
