@@ -97,7 +97,7 @@ def test_units_come_from_departments_communities_and_streets(cfg):
     street = next(a for a in cfg.areas.items if a.level == "street")
     assert units["urban_mgmt"] == "城管局"
     assert units[f"community:{community.code}"] == f"{community.name}居委会"
-    assert units[f"street:{street.code}"] == f"{street.name}街道办"
+    assert units[f"street:{street.code}"] == f"{street.name}办事处"
     parse_rows([{**ROW, "lead": f"community:{community.code}", "co_units": f"@street,street:{street.code}"}], units)
 
 

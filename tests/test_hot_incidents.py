@@ -24,6 +24,7 @@ from tests.fixtures_rules import BatchlessRuleSet
 
 TZ = "Asia/Shanghai"
 ADMIN = Actor("admin", "admin", "510100")
+CHECKER = Actor("admin2", "admin", "510100")
 SCOPES = [(None, None), ("510108002", None), (None, "510108004"), ("510108004003", None), ("999", None)]
 
 # The oracle: the wall's queries as they ran over the stored incidents before the hot set (one tie-break
@@ -209,13 +210,13 @@ def test_human_actions_published_on_the_bus_reach_the_hot_set(hot, store, bus, c
     version = {k: 1 for k in seeded}
     service.acknowledge(ADMIN, seeded["new"], version["new"])
     service.dispatch(ADMIN, seeded["ack"], 1, "traffic_police")
-    service.false_alarm(ADMIN, seeded["p1"], 1)
+    service.false_alarm(ADMIN, seeded["p1"], 1, note="现场无异常")
     service.merge(ADMIN, seeded["same_time_a"], 1, seeded["same_time_b"])
     service.set_domain(ADMIN, seeded["no_deadlines"], 1, "city_management")
     service.escalate(ADMIN, seeded["no_ack_due"], 1)
-    row = service.resolve(ADMIN, seeded["flag_overdue"], 1)
-    service.close(ADMIN, seeded["flag_overdue"], row["version"])
-    service.reopen(ADMIN, seeded["closed_old"], 1)  # an old closed incident comes back into the window
+    row = service.resolve(ADMIN, seeded["flag_overdue"], 1, note="已处置")
+    service.close(CHECKER, seeded["flag_overdue"], row["version"])  # never the resolver
+    service.reopen(ADMIN, seeded["closed_old"], 1, note="市民反映未解决")  # an old closed incident comes back into the window
     bus.drain()
     assert_same(hot, store, clock.now)
     assert_same(hot, store, clock.now, "510108002")

@@ -18,6 +18,7 @@ from tests.fixtures_rules import BatchlessRuleSet
 
 GRID = "510108002005001"
 ADMIN = Actor("admin", "admin", "510108")
+OFFICER = Actor("officer", "officer", "510108")
 
 
 class SmokeRules:
@@ -68,9 +69,9 @@ def test_deadlines_stay_those_of_the_table_in_force_at_creation(cfg, db_path, fi
         apply_sweep(store, bus, sweep(load_open(store, clock(), policy), clock(), later, policy), clock())
         inc = service.get(iid)
         assert (inc["ack_due_at"], inc["resolve_due_at"]) == (ack_due, resolve_due)
-        inc = service.acknowledge(ADMIN, iid, inc["version"])
-        inc = service.dispatch(ADMIN, iid, inc["version"], "fire", "street")
-        ext = service.request_extension(ADMIN, iid, inc["version"], 1800, "等待配件")
+        inc = service.acknowledge(OFFICER, iid, inc["version"])
+        inc = service.dispatch(OFFICER, iid, inc["version"], "fire", "street")
+        ext = service.request_extension(OFFICER, iid, inc["version"], 1800, "等待配件")
         inc = service.decide_extension(ADMIN, iid, service.get(iid)["version"], ext, True)
         assert inc["ack_due_at"] == ack_due
         assert inc["resolve_due_at"] == resolve_due + timedelta(minutes=30)  # only the approved extension moved it

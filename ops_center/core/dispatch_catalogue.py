@@ -20,6 +20,7 @@ from typing import Any
 
 from ops_center.core.category_names import CATEGORY_NAMES
 from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, LEVELS
+from ops_center.core.units import units
 from ops_center.core.yamlsource import SourceError, load_located
 
 OWN_COMMUNITY = "@community"
@@ -116,14 +117,8 @@ class Catalogue:
 
 
 def known_units(cfg: Any) -> dict[str, str]:
-    """Unit code → name: configured departments, every community's 居委会 and street's 街道办 (contract of issue 15)."""
-    units = {d.code: d.name for d in cfg.departments}
-    for area in cfg.areas.items:
-        if area.level == "community":
-            units[f"community:{area.code}"] = f"{area.name}居委会"
-        elif area.level == "street":
-            units[f"street:{area.code}"] = f"{area.name}街道办"
-    return units
+    """Unit code → name for every responsible unit of the site (ops_center.core.units, issue 15's contract)."""
+    return {code: unit.name for code, unit in units(cfg).items()}
 
 
 def unit_name(units: Mapping[str, str], code: str | None) -> str:
