@@ -491,6 +491,8 @@ def audit_detail(detail: str, tz: str) -> str:
                 value = stamp.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S")
             except ValueError:
                 pass
+        if isinstance(value, (list, dict)):  # e.g. a catalogue publish's changed rows: JSON, not Python repr
+            value = json.dumps(value, ensure_ascii=False)
         parts.append(f"{key}：{value}")
     return "；".join(parts)
 
