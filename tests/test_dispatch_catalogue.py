@@ -124,16 +124,22 @@ def test_shipped_catalogue_covers_every_shipped_rule_category(cfg):
         assert cfg.dispatch_seed.lookup(domain, category, "grid", at) is not None
 
 
-def test_a_bad_shipped_catalogue_stops_start_up_with_its_file_and_line(tmp_path, config_path):
+@pytest.mark.parametrize(("rows", "message"), [
+    ("  - {domain: traffic, lead: traffic_police, level: street}\n"
+     "  - {domain: traffic, category: accident, lead: ghost_unit, level: street}\n",
+     "dispatch_catalogue.yaml:3: 未知单位 ghost_unit"),
+    ("  - {domain: traffic, lead: traffic_police, level: street}\n"
+     "  - {domain: traffic, area_level: '*', lead: police, level: street}\n",
+     "dispatch_catalogue.yaml:3: 第 2 行：与第 1 行重复"),
+])
+def test_a_bad_shipped_catalogue_stops_start_up_with_its_file_and_line(tmp_path, config_path, rows, message):
     text = Path(config_path).read_text(encoding="utf-8")
     (tmp_path / "config").mkdir()
     for name in ("devices.csv",):
         (tmp_path / "config" / name).write_text((Path(config_path).parent / "config" / name).read_text("utf-8"), "utf-8")
-    (tmp_path / "config" / "dispatch_catalogue.yaml").write_text(
-        "entries:\n  - {domain: traffic, lead: traffic_police, level: street}\n"
-        "  - {domain: traffic, category: accident, lead: ghost_unit, level: street}\n", "utf-8")
+    (tmp_path / "config" / "dispatch_catalogue.yaml").write_text("entries:\n" + rows, "utf-8")
     (tmp_path / "rules").symlink_to(Path(config_path).parent / "rules")
     (tmp_path / "config.yaml").write_text(text, "utf-8")
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "config.yaml")
-    assert str(err.value).startswith("dispatch_catalogue.yaml:3: 未知单位 ghost_unit")
+    assert str(err.value).startswith(message)

@@ -12,6 +12,7 @@ A lead unit is a unit code (a department code, `community:<code>`, `street:<code
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -263,6 +264,7 @@ def load_seed(path: str | Path, units: Mapping[str, str], display_name: str | No
             raise doc.error(("entries", i), str(exc).removeprefix("第 1 行：")) from None
     try:
         entries = parse_rows(rows, units)
-    except CatalogueError as exc:
-        raise SourceError(name, doc.line_of(("entries",)), str(exc)) from None
+    except CatalogueError as exc:  # a table-wide problem (a duplicate row): point at the row it names
+        row = re.match(r"第 (\d+) 行：", str(exc))
+        raise doc.error(("entries", int(row.group(1)) - 1) if row else ("entries",), str(exc)) from None
     return Catalogue((Version(0, EPOCH, entries, "config", None, "随配置发布的默认派单目录"),), frozenset(grassroots))
