@@ -61,7 +61,7 @@ def test_admin_publishes_a_version_and_only_newer_cases_are_prefilled_by_it(web_
 
     driver.get(web_duo.server_url + "/console")
     _open(web_duo, new)
-    hint = f"#{ids.CONSOLE_DISPATCH_HINT}"
+    hint = f"#{ids.CONSOLE_CATALOGUE_HINT}"
     web_duo.wait_for_contains_text(hint, "派单目录（第 1 版，事件创建时生效）：主办 应急管理局")
     _wait_value(web_duo, f"#{ids.CONSOLE_DEPARTMENT}", "应急管理局")
     _open(web_duo, old)

@@ -118,6 +118,7 @@ class WebConfig(Strict):
     https: bool = False
     proxy_hops: int = Field(default=0, ge=0, le=5)
     login_limit: LoginLimitConfig = LoginLimitConfig()
+    photo_max_mb: float = Field(default=8, gt=0, le=50)
 
 
 class TlsConfig(Strict):

@@ -31,6 +31,7 @@ from ops_center.demo.synth import generate_history
 from ops_center.read.weekly_report import subscription_reports_job, weekly_report_job
 from ops_center.service.incidents import IncidentService
 from ops_center.service.pipeline import Pipeline
+from ops_center.service.work_orders import WorkOrderService
 from ops_center.store.store import Store
 from ops_center.web.auth import seed_users
 from rules.holder import RulesHolder
@@ -49,6 +50,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     policy = SlaPolicy(cfg)
     pipeline = Pipeline(store, bus, cfg, rules, policy, clock)
     service = IncidentService(store, bus, cfg, clock)
+    work_orders = WorkOrderService(store, bus, cfg, clock, policy, incidents=service)
     seed_users(store, cfg, clock())
     sync_configured(store, cfg, clock())
     sources = RunningSources()
@@ -62,7 +64,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
 
     return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
                       pipeline=pipeline, rules=rules, registry=registry, sources=sources,
-                      health=health, clock=clock, hot_incidents=hot)
+                      health=health, clock=clock, hot_incidents=hot, work_orders=work_orders)
 
 
 @dataclass
