@@ -77,6 +77,22 @@ def _wait_value(duo, selector: str, value: str) -> None:
                                         f"{selector} never showed {value}")
 
 
+def test_lead_and_co_units_are_prefilled_from_the_catalogue(web_ctx, web_app, web_client):
+    """A row with @community as co-handler: the form gets the case's own 居委会 as a concrete unit."""
+    rows = [e.as_row() for e in web_ctx.cfg.dispatch_seed.latest().entries]
+    for r in rows:
+        if r["domain"] == "city_management" and not r["category"]:
+            r.update(lead="urban_mgmt", co_units="@community,water")
+    svc.publish(web_ctx.store, web_ctx.cfg, Actor("admin", "admin", "510108"), rows, None, "协办加社区",
+                now=web_ctx.clock())
+    _, new = _incidents(web_ctx)
+    client_login(web_client, "officer")
+    out = json.loads(dash_post(web_client, web_app, ids.CONSOLE_CO_UNITS, {
+        f"{ids.CONSOLE_SELECTED}.data": {"incident_id": new, "version": 1, "status": "new"}},
+        changed=f"{ids.CONSOLE_SELECTED}.data").get_data())["response"]
+    assert out[ids.CONSOLE_CO_UNITS]["value"] == [f"community:{AREA}", "water"]
+
+
 def _message(resp) -> str:
     out = json.loads(resp.get_data())["response"]
     return out[ids.CONSOLE_MESSAGE]["children"]["props"]["children"]
@@ -107,6 +123,13 @@ def test_guard_shows_and_dispatch_to_a_community_needs_confirmation(web_ctx, web
     assert (inc["status"], inc["department"]) == ("dispatched", "community_office")
     notes = [n for n in web_ctx.service.timeline(old)["note"] if isinstance(n, str)]
     assert any(n.startswith("［基层减负提醒已确认］基层减负提醒：") for n in notes)
+
+    community = dash_post(web_client, web_app, ids.CONSOLE_GUARD, {
+        f"{ids.CONSOLE_DEPARTMENT}.value": f"community:{AREA}", f"{ids.CONSOLE_SELECTED}.data": selected},
+        changed=f"{ids.CONSOLE_DEPARTMENT}.value")
+    out = json.loads(community.get_data())["response"]
+    assert "现派往" in out[ids.CONSOLE_GUARD]["children"]["props"]["children"]
+    assert "主办 城管局" in out[ids.CONSOLE_CATALOGUE_HINT]["children"]["props"]["children"]
 
     ok = dash_post(web_client, web_app, ids.CONSOLE_GUARD, {
         f"{ids.CONSOLE_DEPARTMENT}.value": "urban_mgmt", f"{ids.CONSOLE_SELECTED}.data": selected},
