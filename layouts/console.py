@@ -10,7 +10,7 @@ import dash_mantine_components as dmc
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from layouts import console_dispatch, console_revisit, ids
+from layouts import console_catalogue, console_dispatch, console_revisit, ids
 from layouts.common import (
     BLANK_FIGURE,
     MAP_STYLE_URL,
@@ -136,6 +136,7 @@ def layout(**_: Any) -> Any:
                 ],
                 className="action-row",
             ),
+            console_catalogue.guard_row(),
             html.Div(
                 [
                     dmc.Select(id=ids.CONSOLE_DOMAIN, label="分类领域", w=150,
@@ -366,11 +367,12 @@ def show_detail(selected_rows, _refresh, current):
         "refresh": State(ids.CONSOLE_REFRESH, "data"),
         "retry": State(ids.CONSOLE_RETRY, "data"),
         "hours": State(ids.CONSOLE_EXT_HOURS, "value"),
+        "confirmed": State(ids.CONSOLE_GUARD_CONFIRM, "checked"),
     },
     prevent_initial_call=True,
 )
 def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selected_rows, department, co_units,
-        merge_target, domain, category, note, refresh, retry, hours):
+        merge_target, domain, category, note, refresh, retry, hours, confirmed):
     clicks = [*action_clicks, bulk_clicks, retry_clicks, reject_clicks]
     trigger = dash.ctx.triggered_id
     hidden = {"display": "none"}
@@ -406,6 +408,12 @@ def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selec
             action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
         if not selected:
             return message("请先选择一个事件", "warn"), no_update, no_update, None, hidden
+        if action == "dispatch" and department:
+            warning = console_catalogue.guard_text(get_context(), int(selected["incident_id"]), department)
+            if warning and not confirmed:
+                return message(f"{warning}（请勾选“确认派往基层”后再派遣）", "warn"), no_update, no_update, None, hidden
+            if warning:
+                params["note"] = f"［基层减负提醒已确认］{warning}" + (f" {note}" if note else "")
         run_action(service, actor, action, selected, work_orders=work_orders, **params)
     except Conflict:
         # Someone (or the SLA sweep) changed it since it was opened: say what, and offer the same action again.
@@ -673,4 +681,5 @@ def confirm_bulk(clicks, selected_rows):
 
 
 console_dispatch.callbacks()
+console_catalogue.callbacks()
 console_revisit.callbacks()

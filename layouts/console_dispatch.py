@@ -19,6 +19,7 @@ from ops_center.core.lifecycle import Conflict, ServiceError
 from ops_center.core.units import unit_name, units
 from ops_center.read import queries
 from ops_center.read.queries_workorder import incident_assignments, returned
+from ops_center.service import catalogue as dispatch_catalogue
 from ops_center.web.context import get_context
 
 ROLE_NAMES = {"lead": "主办", "co": "协办"}
@@ -38,10 +39,15 @@ def unit_options(cfg: Any, area_code: str | None = None) -> list[dict]:
 
 
 def suggestion(cfg: Any, inc: dict) -> tuple[str | None, list[str], str | None]:
-    """(lead unit, co-units, a warning) to pre-fill dispatch: the domain's department."""
+    """(lead unit, co-units, a warning) to pre-fill dispatch: the 派单目录 in force when the case was created
+    (ops_center.service.catalogue); once dispatched, the department it went to."""
+    found = dispatch_catalogue.suggest_for(get_context().store, cfg, inc)
+    warning = "；".join(found.warnings) or None
+    if inc.get("dispatched_at") is None and found.lead_unit in units(cfg):
+        return found.lead_unit, list(found.co_units), warning
     domain = cfg.domain_by_code.get(inc["domain"])
     lead = inc.get("department") or (domain.department if domain else None)
-    return (lead if lead in units(cfg) else None), [], None
+    return (lead if lead in units(cfg) else None), [], warning
 
 
 def dispatch_row(cfg: Any) -> html.Div:

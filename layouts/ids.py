@@ -193,6 +193,24 @@ ADMIN_AUDIT = "admin-audit"
 ADMIN_AUDIT_ACTOR = "admin-audit-actor"
 ADMIN_CALENDAR_NOTICE = "admin-calendar-notice"
 
+# 系统管理 → 派单目录 (layouts/admin_catalogue.py)
+ADMIN_CAT_VERSIONS = "admin-cat-versions"
+ADMIN_CAT_SELECT = "admin-cat-select"
+ADMIN_CAT_DIFF = "admin-cat-diff"
+ADMIN_CAT_UNITS = "admin-cat-units"
+ADMIN_CAT_TABLE = "admin-cat-table"
+ADMIN_CAT_ADD_ROW = "admin-cat-add-row"
+ADMIN_CAT_DELETE_ROWS = "admin-cat-delete-rows"
+ADMIN_CAT_EFFECTIVE = "admin-cat-effective"
+ADMIN_CAT_NOTE = "admin-cat-note"
+ADMIN_CAT_PUBLISH = "admin-cat-publish"
+ADMIN_CAT_STATUS = "admin-cat-status"
+ADMIN_CAT_PUBLISHED_VERSION = "admin-cat-published-version"
+# 值班台 dispatch pre-fill from the 派单目录 and the 基层减负 guard
+CONSOLE_CATALOGUE_HINT = "console-catalogue-hint"
+CONSOLE_GUARD = "console-guard"
+CONSOLE_GUARD_CONFIRM = "console-guard-confirm"
+
 # --- grid worker's phone screen (layouts/grid.py, layouts/grid_verify.py) ---
 GRID_ROOT = "grid-root"
 GRID_REPORT_ID = "grid-report-id"
