@@ -78,3 +78,22 @@ def test_the_buttons_follow_the_order_state(item, expected):
     from layouts.tasks_actions import allowed
 
     assert allowed(item) == expected
+
+
+def test_a_hung_case_is_listed_apart_with_its_kind(web_ctx, web_app, web_client, dispatched):
+    iid, lead, _ = dispatched
+    client_login(web_client, "unit_cg")
+    actions = ids.TASKS_ACTIONS
+    for action, extra in (("accept", {}), ("hang", {f"{ids.TASKS_HANG_KIND}.value": "seasonal",
+                                                    f"{ids.TASKS_NOTE}.value": "汛期后统一整治"})):
+        resp = dash_post(web_client, web_app, ids.TASKS_PHOTO_IDS, {
+            f"{actions[action]}.n_clicks": 1, f"{ids.TASKS_SELECTED}.data": {"assignment_id": lead}, **extra},
+            changed=f"{actions[action]}.n_clicks")
+        assert resp.status_code == 200
+    assert web_ctx.store.query("SELECT hung_kind FROM incidents WHERE incident_id = ?", [iid]) == [("seasonal",)]
+    resp = dash_post(web_client, web_app, ids.TASKS_HUNG, {f"{ids.TASKS_REFRESH}.data": 1})
+    body = json.loads(resp.get_data())["response"]
+    hung, queue = json.dumps(body[ids.TASKS_HUNG], ensure_ascii=False), json.dumps(body[ids.TASKS_LIST],
+                                                                                    ensure_ascii=False)
+    assert f"#{iid}" in hung and "季节性" in hung
+    assert "暂无待办" in queue and f"#{iid}" not in queue
