@@ -97,3 +97,38 @@ def test_a_hung_case_is_listed_apart_with_its_kind(web_ctx, web_app, web_client,
                                                                                     ensure_ascii=False)
     assert f"#{iid}" in hung and "季节性" in hung
     assert "暂无待办" in queue and f"#{iid}" not in queue
+
+
+def _decide(client, app, button: str, values: dict):
+    """Drive the console's work-order buttons as a browser would (the message is that callback's own output)."""
+    resp = dash_post(client, app, ids.CONSOLE_WO_MESSAGE, {f"{button}.n_clicks": 1, **values},
+                     changed=f"{button}.n_clicks")
+    return json.loads(resp.get_data())["response"][ids.CONSOLE_WO_MESSAGE]["children"]["props"]["children"]
+
+
+def test_supervision_is_a_leaders_and_needs_a_requirement(web_ctx, web_app, web_client, dispatched):
+    iid, _, _ = dispatched
+    selected = {f"{ids.CONSOLE_SELECTED}.data": {"incident_id": iid, "version": 1},
+                f"{ids.CONSOLE_SUPERVISE_HOURS}.value": 48}
+    client_login(web_client, "officer")
+    assert "权" in _decide(web_client, web_app, ids.CONSOLE_SUPERVISE, {**selected, f"{ids.CONSOLE_NOTE}.value": "快办"})
+    web_client.post("/logout", data={"csrf_token": "test-client-csrf-token"})
+    client_login(web_client, "leader")
+    assert _decide(web_client, web_app, ids.CONSOLE_SUPERVISE, selected) == "请填写督办要求"
+    text = _decide(web_client, web_app, ids.CONSOLE_SUPERVISE, {**selected, f"{ids.CONSOLE_NOTE}.value": "三日内办结"})
+    assert text.startswith(f"#{iid} 已督办，期限 11-26 10:00")
+    assert web_ctx.store.query("SELECT issued_by, note FROM supervisions") == [("leader", "三日内办结")]
+
+
+def test_a_co_handlers_feedback_goes_on_the_timeline_only(web_ctx, web_app, web_client, dispatched):
+    iid, _, co = dispatched
+    client_login(web_client, "unit_jh")
+    for action, extra in (("accept", {}), ("feedback", {f"{ids.TASKS_NOTE}.value": "社区已入户劝导摊主"})):
+        resp = dash_post(web_client, web_app, ids.TASKS_PHOTO_IDS, {
+            f"{ids.TASKS_ACTIONS[action]}.n_clicks": 1, f"{ids.TASKS_SELECTED}.data": {"assignment_id": co}, **extra},
+            changed=f"{ids.TASKS_ACTIONS[action]}.n_clicks")
+        assert resp.status_code == 200
+    assert web_ctx.service.get(iid)["status"] == "dispatched"  # only the lead's feedback resolves
+    notes = web_ctx.store.query("SELECT actor, action, note FROM incident_timeline WHERE incident_id = ? "
+                                "AND action = 'co_feedback'", [iid])
+    assert notes == [("unit_jh", "co_feedback", "社区已入户劝导摊主")]

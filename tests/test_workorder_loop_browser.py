@@ -155,6 +155,7 @@ def test_one_hotline_request_walks_the_whole_loop(live_ctx, live_duo, second_bro
     # 3. The officer rules: 强派 back to 城管局 with a reason.
     open_in_console(desk, iid)
     desk.wait_for_contains_text(f"#{ids.CONSOLE_WORKORDER}", "摊贩属社区自治范围", timeout=LONG)
+    desk.driver.save_screenshot("/tmp/shots/console-return-1440x900.png")
     type_note(desk, ids.CONSOLE_NOTE, "占道经营属城管执法职责，请城管局主办，社区协助")
     console_click(desk, ids.CONSOLE_FORCE)
     desk.wait_for_contains_text(f"#{ids.CONSOLE_WO_MESSAGE}", f"#{iid} 已强派回城管局", timeout=LONG)
