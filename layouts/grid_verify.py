@@ -11,7 +11,16 @@ import dash_mantine_components as dmc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from layouts import ids, photo_upload
-from layouts.common import area_name, current_user, display_title, local_time, status_name, tapped, text_or_empty
+from layouts.common import (
+    area_name,
+    current_user,
+    data_version,
+    display_title,
+    local_time,
+    status_name,
+    tapped,
+    text_or_empty,
+)
 from ops_center.core.category_names import category_name
 from ops_center.core.lifecycle import Conflict, ServiceError
 from ops_center.read import work_queue
@@ -19,7 +28,7 @@ from ops_center.read.queries import read_scope
 from ops_center.web.context import get_context
 from ops_center.web.photo_route import photo_url
 
-TICK_MS = 10000
+TICK_MS = 5000
 
 
 def sections() -> list:
@@ -34,7 +43,8 @@ def sections() -> list:
     ], className="phone-card")
     mine = html.Section([html.H3("我的上报", className="phone-h"), html.Ul(id=ids.GRID_MINE, className="task-list")],
                         className="phone-card")
-    return [verify, mine, dcc.Store(id=ids.GRID_REFRESH, data=0), dcc.Interval(id=ids.GRID_TICK, interval=TICK_MS)]
+    return [verify, mine, dcc.Store(id=ids.GRID_REFRESH, data=0), dcc.Store(id=ids.GRID_SEEN),
+            dcc.Interval(id=ids.GRID_TICK, interval=TICK_MS)]
 
 
 def verify_items(df, tz: str) -> list:
@@ -88,15 +98,21 @@ def callbacks() -> None:
     @callback(
         Output(ids.GRID_VERIFY_LIST, "children"),
         Output(ids.GRID_MINE, "children"),
+        Output(ids.GRID_SEEN, "data"),
         Input(ids.GRID_TICK, "n_intervals"),
         Input(ids.GRID_REFRESH, "data"),
+        State(ids.GRID_SEEN, "data"),
     )
-    def load(_tick, _refresh):
+    def load(_tick, refresh, seen):
+        """Both lists, queried again only after a committed change (own reports scan the grid events)."""
+        key = [data_version(), refresh]
+        if key == seen:
+            return no_update, no_update, no_update
         ctx = get_context()
         user = current_user()
         tasks = work_queue.grid_tasks(ctx.store, user.username, read_scope(ctx.cfg, user))
         tz = ctx.cfg.site.timezone
-        return verify_items(tasks.verify, tz), report_items(tasks.reports, tz)
+        return verify_items(tasks.verify, tz), report_items(tasks.reports, tz), key
 
     @callback(
         Output(ids.GRID_VERIFY_MESSAGE, "children"),
