@@ -38,7 +38,7 @@ def deadline(row: dict) -> tuple[datetime | None, str]:
     return _when(row["deadline"]), ("签收" if row["assignment_status"] == "pending" else "办结")
 
 
-def flags(row: dict, now: datetime) -> list[html.Span]:
+def flags(row: dict) -> list[html.Span]:
     """催办 and 督办 on the item, a passed deadline, a 退单 waiting for the center, a 延期 waiting for approval."""
     out = []
     if bool(row.get("overdue")) or bool(row.get("accept_late")):
@@ -56,7 +56,7 @@ def flags(row: dict, now: datetime) -> list[html.Span]:
     return out
 
 
-def card(row: dict, tz: str, now: datetime, picked: int | None) -> html.Li:
+def card(row: dict, picked: int | None) -> html.Li:
     aid = int(row["assignment_id"])
     due, label = deadline(row)
     late = bool(row.get("overdue")) or bool(row.get("accept_late"))
@@ -67,17 +67,17 @@ def card(row: dict, tz: str, now: datetime, picked: int | None) -> html.Li:
                   html.Span(ASSIGNMENT_NAMES.get(row["assignment_status"], row["assignment_status"])),
                   html.Span(area_name(row["area_code"]))], className="task-meta"),
         html.Div([html.Span([f"{label}时限：", countdown(epoch_ms(due), label=label)]) if due else None,
-                  *flags(row, now)], className="task-meta"),
+                  *flags(row)], className="task-meta"),
         html.Button("办理" if aid != picked else "办理中 ▸", id={"type": ids.TASKS_OPEN, "id": aid},
                     className="btn btn-big task-open", n_clicks=0, type="button"),
     ], className="task-item" + (" selected" if aid == picked else "") + (" late" if late else ""),
         id=f"task-{aid}")
 
 
-def task_list(df: pd.DataFrame, tz: str, now: datetime, picked: int | None) -> list:
+def task_list(df: pd.DataFrame, picked: int | None) -> list:
     if df.empty:
         return [html.Li("暂无待办", className="dim")]
-    return [card(r, tz, now, picked) for r in df.to_dict("records")]
+    return [card(r, picked) for r in df.to_dict("records")]
 
 
 def hung_list(df: pd.DataFrame, tz: str, picked: int | None) -> list:

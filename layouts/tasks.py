@@ -93,7 +93,7 @@ def load_queue(_tick, refresh, selected, seen):
     pending = int((open_rows["assignment_status"] == "pending").sum()) if not open_rows.empty else 0
     count = [html.Span(f"待签收 {pending}"), html.Span(f"办理中 {len(open_rows) - pending}"),
              html.Span(f"挂账 {len(hung_rows)}"), server_clock(now)]
-    return task_list(open_rows, tz, now, picked), hung_list(hung_rows, tz, picked), count, key
+    return task_list(open_rows, picked), hung_list(hung_rows, tz, picked), count, key
 
 
 @callback(
