@@ -89,28 +89,45 @@ def manifest(src: Store | duckdb.DuckDBPyConnection) -> dict[str, ArchivedMonth]
     return out
 
 
-def view_sql(table: str, files: list[Path], last_created_at: datetime | None = None, last_incident_id: int = 0) -> str:
+def view_sql(table: str, files: list[Path], last_created_at: datetime | None = None, last_incident_id: int = 0,
+             casts: dict[str, str] | None = None) -> str:
     """`<table>_all`: the table, plus the archive's files of it when there are any (schemas joined by name).
 
     The archive's part carries its bounds as constants (incidents: the latest creation time; timeline and
     events: the highest incident id), so DuckDB plans an empty scan for a period or an incident after them:
-    the wall's and console's reads of recent data never open a file.
+    the wall's and console's reads of recent data never open a file. `casts` (column -> stored type) gives the
+    files' columns the table's types back (Parquet has no whole-second timestamps), so a reader sees one type.
     """
     if not files:
-        return f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM {table}"
+        return f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM {table}"  # noqa: S608 - constant names
     listed = ", ".join(_literal(p) for p in files)
     bound = (f"created_at <= TIMESTAMP '{last_created_at:%Y-%m-%d %H:%M:%S}'" if table == "incidents"
              else f"incident_id <= {int(last_incident_id)}")
-    # Names are this module's constants; paths are quoted literals of our own files and bounds our own values.
+    replace = ", ".join(f'CAST("{c}" AS {kind}) AS "{c}"' for c, kind in (casts or {}).items())
+    # Names are this module's constants and the catalog's; paths are quoted literals of our own files, bounds
+    # our own values: no user text reaches this SQL.
     return (f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM {table} UNION ALL BY NAME "  # noqa: S608
-            f"SELECT * FROM read_parquet([{listed}], union_by_name = true) WHERE {bound}")
+            f"SELECT *{f' REPLACE ({replace})' if replace else ''} "
+            f"FROM read_parquet([{listed}], union_by_name = true) WHERE {bound}")
+
+
+def _casts(conn: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> dict[str, str]:
+    """Columns whose type in the files differs from the table's (a column the table lost keeps its own)."""
+    stored = dict(conn.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = 'main' AND table_name = ?", [table]).fetchall())
+    found = conn.execute("DESCRIBE SELECT * FROM read_parquet(?::VARCHAR[], union_by_name = true)",
+                         [[str(p) for p in files]]).fetchall()
+    return {name: stored[name] for name, kind, *_ in found if name in stored and stored[name] != kind}
 
 
 def _create_views(conn: duckdb.DuckDBPyConnection, directory: Path, months: dict[str, ArchivedMonth]) -> None:
     last_created = max((m.last_created_at for m in months.values()), default=None)
     last_id = max((m.last_incident_id for m in months.values()), default=0)
     for table in TABLES:
-        conn.execute(view_sql(table, [directory / m.files[table] for m in months.values()], last_created, last_id))
+        files = [directory / m.files[table] for m in months.values()]
+        casts = _casts(conn, table, files) if files else {}
+        conn.execute(view_sql(table, files, last_created, last_id, casts))
 
 
 def refresh_views(store: Store, directory: Path) -> list[Path]:
@@ -256,9 +273,8 @@ def swap_in(conn: duckdb.DuckDBPyConnection, directory: Path, month: str, ids: p
             conn.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT incident_id FROM archive_ids)")  # noqa: S608
     finally:
         conn.unregister("archive_ids")
-    last_created, last_id = conn.execute(
-        f"SELECT max(created_at), max(incident_id) FROM read_parquet({_literal(directory / names['incidents'])})"
-    ).fetchall()[0]
+    last_created, last_id = conn.execute("SELECT max(created_at), max(incident_id) FROM read_parquet(?)",
+                                         [str(directory / names["incidents"])]).fetchall()[0]
     conn.execute("DELETE FROM archive_months WHERE month = ?", [month])
     conn.execute(
         "INSERT INTO archive_months (month, " + ", ".join(f"{t}_file, {t}" for t in TABLES)  # noqa: S608
