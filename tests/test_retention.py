@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from ops_center.core.domains import OPEN_STATUSES
 from ops_center.demo.synth import generate_history
@@ -19,6 +21,9 @@ from ops_center.read import weekly_report as wr
 from ops_center.store import retention
 from ops_center.store.retention import ARCHIVED_STATUSES, TABLES, ArchiveError
 from ops_center.store.store import Store, to_db
+from ops_center.wiring.backup_cli import pid_path
+from tests.fixtures_ingest import wait_until
+from tests.test_ingest_noloss import start_ingest, subscriptions, tail, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 END = datetime(2026, 6, 1, tzinfo=UTC)  # the synthetic history runs Feb 21 .. Jun 1
@@ -272,3 +277,64 @@ def test_a_moved_archive_folder_is_found_again_and_a_missing_file_is_reported(st
 def test_a_non_positive_age_is_refused(store, archive_dir):
     with pytest.raises(ArchiveError, match="must be positive"):
         retention.archive(store, archive_dir, END, timedelta(0))
+
+
+def retention_config(config_path: Path, tmp_path: Path, after: str | None) -> Path:
+    """The demo config for a run.py subprocess, with store.retention set (or left off)."""
+    config = write_config(config_path, tmp_path)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["store"]["retention"] = {"dir": str(tmp_path / "archive"), **({"after": after} if after else {})}
+    config.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return config
+
+
+def run_py(config: Path, db: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), "--config", str(config), "--db", str(db), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_run_py_archive_with_the_center_stopped_and_restore_a_month(template, config_path, tmp_path):
+    db = tmp_path / "ops.duckdb"
+    shutil.copyfile(template, db)
+    with Store(db) as store:
+        totals = counts(store)
+    off = retention_config(config_path, tmp_path, None)
+    refused = run_py(off, db, "archive")
+    assert refused.returncode == 1 and "store.retention.after is not set" in refused.stderr
+    too_short = run_py(off, db, "archive", "--after", "7d")
+    assert too_short.returncode == 1 and "shorter than store.dedup_horizon" in too_short.stderr
+
+    done = run_py(off, db, "archive", "--after", "30d")  # the live clock is months past the history
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"archived to {tmp_path / 'archive'}") and "2026-03" in done.stdout
+    put = run_py(off, db, "archive", "--restore", "2026-03")
+    assert put.returncode == 0 and "month 2026-03 put back" in put.stdout, put.stderr
+    with Store(db) as store:
+        assert "2026-03" not in retention.manifest(store) and "2026-04" in retention.manifest(store)
+        assert counts(store, "_all") == totals
+
+
+@pytest.mark.mqtt
+def test_run_py_archive_asks_the_running_center(private_mosquitto, template, config_path, tmp_path):
+    db, log = tmp_path / "ops.duckdb", tmp_path / "center.log"
+    shutil.copyfile(template, db)
+    with Store(db) as store:
+        totals, finished = counts(store), store.query(
+            "SELECT count(*) FROM incidents WHERE list_contains(?::VARCHAR[], status)", [list(ARCHIVED_STATUSES)])[0][0]
+    config = retention_config(config_path, tmp_path, "30d")
+    proc = start_ingest(config, db, private_mosquitto.url, log)
+    try:
+        wait_until(lambda: (subscriptions(log) == 1 and pid_path(db).exists()) or proc.poll() is not None, 60,
+                   "center up")
+        assert proc.poll() is None, tail(log)
+        done = run_py(config, db, "archive", "--timeout", "120")
+        assert done.returncode == 0, done.stderr + tail(log)
+        assert f"{finished:,} incidents" in done.stdout
+        refused = run_py(config, db, "archive", "--restore", "2026-03")
+        assert refused.returncode == 1 and "in use" in refused.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    with Store(db) as store:
+        assert counts(store, "_all") == totals
+        assert set(retention.manifest(store)) == {"2026-02", "2026-03", "2026-04", "2026-05"}

@@ -29,7 +29,8 @@ import duckdb
 import pandas as pd
 
 from ops_center.core.domains import STATUSES
-from ops_center.store.store import Store, to_db
+from ops_center.core.ports import StorePort
+from ops_center.store.store import to_db
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +77,11 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
-def manifest(src: Store | duckdb.DuckDBPyConnection) -> dict[str, ArchivedMonth]:
+def manifest(src: StorePort | duckdb.DuckDBPyConnection) -> dict[str, ArchivedMonth]:
     """The archived months and their live files, by month."""
     sql = ("SELECT month, last_created_at, last_incident_id, "  # noqa: S608 - fixed table names
            + ", ".join(f"{t}_file, {t}" for t in TABLES) + " FROM archive_months ORDER BY month")
-    rows = src.query(sql) if isinstance(src, Store) else src.execute(sql).fetchall()
+    rows = src.execute(sql).fetchall() if isinstance(src, duckdb.DuckDBPyConnection) else src.query(sql)
     out = {}
     for month, last_created, last_id, *cells in rows:
         files = {t: str(cells[2 * i]) for i, t in enumerate(TABLES)}
@@ -130,7 +131,7 @@ def _create_views(conn: duckdb.DuckDBPyConnection, directory: Path, months: dict
         conn.execute(view_sql(table, files, last_created, last_id, casts))
 
 
-def refresh_views(store: Store, directory: Path) -> list[Path]:
+def refresh_views(store: StorePort, directory: Path) -> list[Path]:
     """Point the `*_all` views at `directory` (at start: the folder may have moved); returns missing files.
 
     A missing file is left out of the views and logged as an error: the reports of its month are short
@@ -147,7 +148,7 @@ def refresh_views(store: Store, directory: Path) -> list[Path]:
     return missing
 
 
-def remove_orphans(store: Store, directory: Path) -> int:
+def remove_orphans(store: StorePort, directory: Path) -> int:
     """Delete archive files the manifest does not name (a run that stopped before or after its commit)."""
     if not directory.is_dir():
         return 0
@@ -165,7 +166,7 @@ def remove_orphans(store: Store, directory: Path) -> int:
     return removed
 
 
-def candidates(store: Store, cutoff: datetime) -> pd.DataFrame:
+def candidates(store: StorePort, cutoff: datetime) -> pd.DataFrame:
     """Incidents in a final status last changed before `cutoff`: id, version, updated_at, month of creation."""
     return store.query_df(
         "SELECT incident_id, version, updated_at, strftime(created_at, '%Y-%m') AS month FROM incidents "
@@ -173,7 +174,7 @@ def candidates(store: Store, cutoff: datetime) -> pd.DataFrame:
         [list(ARCHIVED_STATUSES), to_db(cutoff)])
 
 
-def archive(store: Store, directory: Path, now: datetime, after: timedelta) -> ArchiveResult:
+def archive(store: StorePort, directory: Path, now: datetime, after: timedelta) -> ArchiveResult:
     """Move every finished incident last changed more than `after` before `now` into the archive folder."""
     if after <= timedelta(0):
         raise ArchiveError(f"retention age must be positive, not {after}")
@@ -203,7 +204,7 @@ def archive(store: Store, directory: Path, now: datetime, after: timedelta) -> A
     return result
 
 
-def archive_month(store: Store, directory: Path, month: str, ids: pd.DataFrame, stamp: str,
+def archive_month(store: StorePort, directory: Path, month: str, ids: pd.DataFrame, stamp: str,
                   now: datetime) -> dict[str, int]:
     """Export one month's due incidents (with the month's archived rows) as a new file set, then swap it in."""
     before = manifest(store).get(month)
@@ -222,7 +223,7 @@ def archive_month(store: Store, directory: Path, month: str, ids: pd.DataFrame, 
     return added
 
 
-def export_month(store: Store, directory: Path, ids: pd.DataFrame, before: ArchivedMonth | None,
+def export_month(store: StorePort, directory: Path, ids: pd.DataFrame, before: ArchivedMonth | None,
                  names: dict[str, str]) -> dict[str, int]:
     """Write the three files from one read snapshot (as `.part`, fsynced, renamed); rows written per table."""
     cur = store.cursor()
@@ -283,7 +284,7 @@ def swap_in(conn: duckdb.DuckDBPyConnection, directory: Path, month: str, ids: p
     _create_views(conn, directory, manifest(conn))
 
 
-def unarchive(store: Store, directory: Path, month: str) -> dict[str, int]:
+def unarchive(store: StorePort, directory: Path, month: str) -> dict[str, int]:
     """Put an archived month back into DuckDB (one transaction) and delete its files; rows per table."""
     months = manifest(store)
     if month not in months:
