@@ -13,6 +13,7 @@ DuckDB file in place after a checkpoint, a compacted copy (what `run.py backup` 
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import time
 from datetime import timedelta
@@ -59,9 +60,9 @@ def main(argv: list[str] | None = None) -> Result:
     week = week_of(BENCH_END - timedelta(days=max(2, round(days * 0.6))), cfg.site.timezone)
     current = week_of(BENCH_END - timedelta(days=1), cfg.site.timezone)
     db = working_copy(dataset(n), "retention")
-    directory = WORK / "retention-archive"
-    for old in directory.glob("*") if directory.exists() else ():
-        old.unlink()
+    directory, compact_dir = WORK / "retention-archive", WORK / "retention-compact"
+    for folder in (directory, compact_dir):
+        shutil.rmtree(folder, ignore_errors=True)
     size_before = file_mb(db)
     with Store(db) as store:
         in_db, text_before = warm_build(store, cfg, week, repeat)
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> Result:
         live_after, _ = warm_build(store, cfg, current, repeat)
         cur = store.cursor()
         try:
-            compact = backup(cur, WORK / "retention-compact", BENCH_END, keep=1).path
+            compact = backup(cur, compact_dir, BENCH_END, keep=1).path
         finally:
             cur.close()
     if text_after != text_before:

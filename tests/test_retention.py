@@ -247,14 +247,14 @@ def test_an_archived_month_is_put_back_whole(store, cfg, archive_dir):
     totals, before = counts(store), report_outputs(store, cfg)
     retention.archive(store, archive_dir, END, AFTER)
     in_db = counts(store)
-    rows = retention.unarchive(store, archive_dir, "2026-03")
+    rows = retention.unarchive(store, archive_dir, "2026-03", END)
     assert {t: counts(store)[t] - in_db[t] for t in TABLES} == rows
     assert "2026-03" not in retention.manifest(store)
     assert not [n for n in parquet_files(archive_dir) if "2026-03" in n]
     assert counts(store, "_all") == totals
     assert_same(before, report_outputs(store, cfg))
     with pytest.raises(ArchiveError, match="month 2026-03 is not archived"):
-        retention.unarchive(store, archive_dir, "2026-03")
+        retention.unarchive(store, archive_dir, "2026-03", END)
 
 
 def test_a_moved_archive_folder_is_found_again_and_a_missing_file_is_reported(store, cfg, archive_dir, tmp_path,
@@ -272,6 +272,37 @@ def test_a_moved_archive_folder_is_found_again_and_a_missing_file_is_reported(st
     assert missing == [moved / month.files["incidents"]]
     assert "left out of the reports" in caplog.text
     assert counts(store, "_all")["incidents"] == totals["incidents"] - month.rows["incidents"]
+
+
+def test_a_restored_backup_older_than_a_run_gets_its_files_back(template, tmp_path, cfg):
+    db, archive_dir, saved = tmp_path / "ops.duckdb", tmp_path / "archive", tmp_path / "backup.duckdb"
+    shutil.copyfile(template, db)
+    with Store(db) as store:
+        totals, before = counts(store), report_outputs(store, cfg)
+        retention.archive(store, archive_dir, END, AFTER)
+        may = retention.manifest(store)["2026-05"].files
+    shutil.copyfile(db, saved)  # the nightly backup (a closed store is one checkpointed file)
+    with Store(db) as store:
+        rewritten = retention.archive(store, archive_dir, END + timedelta(days=12), AFTER).months  # May's set too
+    assert not (archive_dir / may["incidents"]).exists()
+    assert (archive_dir / retention.REPLACED / may["incidents"]).is_file()
+
+    shutil.copyfile(saved, db)  # restore the backup taken before the second run
+    with Store(db) as store:
+        assert retention.refresh_views(store, archive_dir) == []  # what build_context does at start
+        assert (archive_dir / may["incidents"]).is_file()
+        assert counts(store, "_all") == totals
+        assert_same(before, report_outputs(store, cfg))
+        again = retention.archive(store, archive_dir, END + timedelta(days=12), AFTER)
+        assert again.orphans_removed == 3 * len(rewritten)  # the newer sets: their new rows came back with it
+        assert counts(store, "_all") == totals
+        assert_same(before, report_outputs(store, cfg))
+        # Replaced sets are kept `keep_replaced`, then pruned by a later run.
+        later = END + timedelta(days=60)
+        retention.archive(store, archive_dir, later, AFTER, keep_replaced=timedelta(days=30))
+    kept = list((archive_dir / retention.REPLACED).iterdir())
+    assert not (archive_dir / retention.REPLACED / may["incidents"]).exists()  # set aside at day 12: pruned
+    assert all(p.stat().st_mtime == later.timestamp() for p in kept)  # only what this run replaced
 
 
 def test_a_non_positive_age_is_refused(store, archive_dir):

@@ -95,6 +95,7 @@ class RetentionConfig(Strict):
     after: Duration | None = None
     dir: str = "data/archive"
     at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    keep_replaced: Duration = timedelta(days=30)
 
 
 class StoreConfig(Strict):

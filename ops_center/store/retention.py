@@ -11,6 +11,10 @@ exported rows are still exactly what is stored, deletes them, points `archive_mo
 re-creates the `*_all` views (table UNION ALL the listed files) the reports read. Before that commit a new file
 is an orphan nobody reads (the rows are still in DuckDB: nothing lost, nothing counted twice); after it, the
 replaced set is. Every run starts by deleting orphans, so a crash anywhere leaves nothing for a person to fix.
+
+A replaced set is moved to `replaced/` (not deleted) and pruned after `keep_replaced`: a restored DuckDB backup
+older than the run names the old set, and `refresh_views` at start moves it back (the newer set is then an
+orphan whose new rows are in the restored tables).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +45,8 @@ assert set(ARCHIVED_STATUSES) <= set(STATUSES)  # noqa: S101 - a renamed status 
 TABLES = ("incidents", "incident_timeline", "events")  # every one keyed by incident_id
 SUFFIX = ".parquet"
 LAST_RUN = "last-run.json"  # what the latest run did; `run.py archive` waits for it to change
+REPLACED = "replaced"  # subfolder of file sets a later run or a restore replaced, kept for older backups
+KEEP_REPLACED = timedelta(days=30)
 _ONE_AT_A_TIME = threading.Lock()
 
 
@@ -138,6 +145,12 @@ def refresh_views(store: StorePort, directory: Path) -> list[Path]:
     until it is put back (copy it from the site's copy of the archive folder and restart).
     """
     months = manifest(store)
+    for name in (n for m in months.values() for n in m.files.values()):
+        kept = directory / REPLACED / name
+        if not (directory / name).is_file() and kept.is_file():  # a backup older than the run that replaced it
+            os.replace(kept, directory / name)
+            log.warning("archive: %s named by the store is back from %s/ (a restored backup predates its "
+                        "replacement)", name, REPLACED)
     missing = [directory / m.files[t] for m in months.values() for t in TABLES if not (directory / m.files[t]).is_file()]
     if missing:
         log.error("archive: %d archived file(s) missing from %s (%s): their months are left out of the reports "
@@ -146,6 +159,27 @@ def refresh_views(store: StorePort, directory: Path) -> list[Path]:
     if months:
         store.write(lambda conn: _create_views(conn, directory, present))
     return missing
+
+
+def set_aside(directory: Path, names: Iterable[str], now: datetime) -> None:
+    """Move a replaced file set to `replaced/`, stamped with `now` for the pruning."""
+    kept = directory / REPLACED
+    kept.mkdir(exist_ok=True)
+    for name in names:
+        if (directory / name).is_file():
+            os.replace(directory / name, kept / name)
+            os.utime(kept / name, (now.timestamp(), now.timestamp()))
+
+
+def prune_replaced(directory: Path, now: datetime, keep: timedelta) -> int:
+    """Delete replaced sets set aside more than `keep` before `now` (older than any backup a site restores)."""
+    kept = directory / REPLACED
+    if not kept.is_dir():
+        return 0
+    old = [p for p in kept.iterdir() if p.is_file() and p.stat().st_mtime < (now - keep).timestamp()]
+    for path in old:
+        path.unlink()
+    return len(old)
 
 
 def remove_orphans(store: StorePort, directory: Path) -> int:
@@ -174,7 +208,8 @@ def candidates(store: StorePort, cutoff: datetime) -> pd.DataFrame:
         [list(ARCHIVED_STATUSES), to_db(cutoff)])
 
 
-def archive(store: StorePort, directory: Path, now: datetime, after: timedelta) -> ArchiveResult:
+def archive(store: StorePort, directory: Path, now: datetime, after: timedelta,
+            keep_replaced: timedelta = KEEP_REPLACED) -> ArchiveResult:
     """Move every finished incident last changed more than `after` before `now` into the archive folder."""
     if after <= timedelta(0):
         raise ArchiveError(f"retention age must be positive, not {after}")
@@ -182,6 +217,7 @@ def archive(store: StorePort, directory: Path, now: datetime, after: timedelta) 
         began = time.monotonic()
         directory.mkdir(parents=True, exist_ok=True)
         orphans = remove_orphans(store, directory)
+        prune_replaced(directory, now, keep_replaced)
         todo = candidates(store, now - after)
         moved = dict.fromkeys(TABLES, 0)
         months, skipped = [], []
@@ -218,8 +254,7 @@ def archive_month(store: StorePort, directory: Path, month: str, ids: pd.DataFra
             (directory / name).unlink(missing_ok=True)
         raise
     if before:
-        for name in before.files.values():
-            (directory / name).unlink(missing_ok=True)
+        set_aside(directory, before.files.values(), now)
     return added
 
 
@@ -284,8 +319,8 @@ def swap_in(conn: duckdb.DuckDBPyConnection, directory: Path, month: str, ids: p
     _create_views(conn, directory, manifest(conn))
 
 
-def unarchive(store: StorePort, directory: Path, month: str) -> dict[str, int]:
-    """Put an archived month back into DuckDB (one transaction) and delete its files; rows per table."""
+def unarchive(store: StorePort, directory: Path, month: str, now: datetime) -> dict[str, int]:
+    """Put an archived month back into DuckDB (one transaction) and set its files aside; rows per table."""
     months = manifest(store)
     if month not in months:
         raise ArchiveError(f"month {month} is not archived (archived: {', '.join(months) or 'none'})")
@@ -303,8 +338,7 @@ def unarchive(store: StorePort, directory: Path, month: str) -> dict[str, int]:
 
     with _ONE_AT_A_TIME:
         store.write(put_back, timeout=None)
-        for path in paths.values():
-            path.unlink(missing_ok=True)
+        set_aside(directory, entry.files.values(), now)
     log.info("archive: month %s put back into the store (%s)", month, entry.rows)
     return entry.rows
 

@@ -182,7 +182,8 @@ def archive_running_store(ctx: AppContext) -> ArchiveResult | None:
         log.error("archive asked for, but store.retention.after is not set (retention is off)")
         return None
     try:
-        return archive(ctx.store, resolve_path(ctx.config_path, settings.dir), ctx.clock(), settings.after)
+        return archive(ctx.store, resolve_path(ctx.config_path, settings.dir), ctx.clock(), settings.after,
+                       settings.keep_replaced)
     except Exception:  # noqa: BLE001 - a failed run moved nothing (retention.py); the next one tries again
         log.exception("archive failed")
         return None

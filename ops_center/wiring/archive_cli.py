@@ -46,7 +46,7 @@ def run(args: argparse.Namespace, cfg: Config, config_path: Path, now: Callable[
             raise ArchiveError(f"no store at {db}")
         if args.restore:
             with _open(db, "--restore") as store:
-                rows = unarchive(store, directory, args.restore)
+                rows = unarchive(store, directory, args.restore, now())
             print(f"month {args.restore} put back into {db}: {_rows(rows)}", file=out)
             return 0
         after = _age(args.after, cfg)
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, cfg: Config, config_path: Path, now: Callable[
                   file=out)
             return 0
         with store:
-            result = archive(store, directory, now(), after)
+            result = archive(store, directory, now(), after, cfg.store.retention.keep_replaced)
     except ArchiveError as exc:
         print(f"error: {exc}", file=err)
         return 1
