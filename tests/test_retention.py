@@ -95,6 +95,11 @@ def live_outputs(store: Store, cfg) -> dict[str, object]:
     }
 
 
+def in_us(frame: pd.DataFrame) -> pd.DataFrame:
+    """Timestamps at one resolution: with archived files the views' timestamps are µs (Parquet has no seconds)."""
+    return frame.apply(lambda c: c.dt.as_unit("us") if pd.api.types.is_datetime64_any_dtype(c) else c)
+
+
 def assert_same(before: dict[str, object], after: dict[str, object]) -> None:
     """The report files (xlsx, csv) byte for byte; the frames behind them to 1e-12 relative: a mean's sum is added
     in another order when its rows come from two relations, and every screen and file rounds it to 0.1."""
@@ -102,9 +107,10 @@ def assert_same(before: dict[str, object], after: dict[str, object]) -> None:
     for key, value in before.items():
         other = after[key]
         if isinstance(value, pd.DataFrame):
-            pd.testing.assert_frame_equal(value, other, obj=key, check_exact=False, rtol=1e-12)  # type: ignore[arg-type]
+            pd.testing.assert_frame_equal(in_us(value), in_us(other), obj=key, check_exact=False,  # type: ignore[arg-type]
+                                          rtol=1e-12)
         elif isinstance(value, tuple) and value and isinstance(value[0], pd.DataFrame):
-            pd.testing.assert_frame_equal(value[0], other[0], obj=key)  # type: ignore[index]
+            pd.testing.assert_frame_equal(in_us(value[0]), in_us(other[0]), obj=key)  # type: ignore[index]
             assert value[1:] == other[1:], key  # type: ignore[index]
         elif isinstance(value, dict):
             assert value == pytest.approx(other, rel=1e-12, nan_ok=True), key
@@ -139,9 +145,9 @@ def test_an_archived_incident_still_opens_with_its_timeline_and_reports(store, a
     after = queries.incident_detail(store, incident_id)
     assert before is not None and after is not None and not before.reports.empty
     assert after.incident == before.incident
-    pd.testing.assert_frame_equal(after.timeline.sort_values(["ts", "action"], ignore_index=True),
-                                  before.timeline.sort_values(["ts", "action"], ignore_index=True))
-    pd.testing.assert_frame_equal(after.reports, before.reports)
+    pd.testing.assert_frame_equal(in_us(after.timeline.sort_values(["ts", "action"], ignore_index=True)),
+                                  in_us(before.timeline.sort_values(["ts", "action"], ignore_index=True)))
+    pd.testing.assert_frame_equal(in_us(after.reports), in_us(before.reports))
     assert queries.incident_detail(store, 10**9) is None
 
 
