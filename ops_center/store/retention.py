@@ -19,13 +19,11 @@ orphan whose new rows are in the restored tables).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +33,16 @@ import pandas as pd
 
 from ops_center.core.domains import STATUSES
 from ops_center.core.ports import StorePort
+from ops_center.store.archive_files import (
+    KEEP_REPLACED,
+    REPLACED,
+    SUFFIX,
+    delete_unnamed,
+    fsync_dir,
+    prune_replaced,
+    set_aside,
+    write_last_run,
+)
 from ops_center.store.store import to_db
 
 log = logging.getLogger(__name__)
@@ -43,15 +51,11 @@ log = logging.getLogger(__name__)
 ARCHIVED_STATUSES = ("closed", "false_alarm", "merged")
 assert set(ARCHIVED_STATUSES) <= set(STATUSES)  # noqa: S101 - a renamed status must fail at import, not archive nothing
 TABLES = ("incidents", "incident_timeline", "events")  # every one keyed by incident_id
-SUFFIX = ".parquet"
 # Sorted files with small row groups: a week's report reads the row groups of its days only (min/max statistics),
 # an incident's detail those of its id.
 SORT_KEYS = {"incidents": "created_at, incident_id", "incident_timeline": "incident_id, ts",
              "events": "incident_id, event_id"}
 ROW_GROUP_ROWS = 32_768
-LAST_RUN = "last-run.json"  # what the latest run did; `run.py archive` waits for it to change
-REPLACED = "replaced"  # subfolder of file sets a later run or a restore replaced, kept for older backups
-KEEP_REPLACED = timedelta(days=30)
 _ONE_AT_A_TIME = threading.Lock()
 
 
@@ -116,7 +120,7 @@ def view_sql(table: str, files: list[Path], last_created_at: datetime | None = N
     listed = ", ".join(_literal(p) for p in files)
     bound = (f"created_at <= TIMESTAMP '{last_created_at:%Y-%m-%d %H:%M:%S}'" if table == "incidents"
              else f"incident_id <= {int(last_incident_id)}")
-    # Names are this module's constants and the catalog's; paths are quoted literals of our own files, bounds
+    # Names are this module's constants; paths are quoted literals of our own files, bounds
     # our own values: no user text reaches this SQL.
     return (f"CREATE OR REPLACE VIEW {table}_all AS SELECT * FROM {table} UNION ALL BY NAME "  # noqa: S608
             f"SELECT * FROM read_parquet([{listed}], union_by_name = true) WHERE {bound}")
@@ -152,39 +156,10 @@ def refresh_views(store: StorePort, directory: Path) -> list[Path]:
     return missing
 
 
-def set_aside(directory: Path, names: Iterable[str], now: datetime) -> None:
-    """Move a replaced file set to `replaced/`, stamped with `now` for the pruning."""
-    kept = directory / REPLACED
-    kept.mkdir(exist_ok=True)
-    for name in names:
-        if (directory / name).is_file():
-            os.replace(directory / name, kept / name)
-            os.utime(kept / name, (now.timestamp(), now.timestamp()))
-
-
-def prune_replaced(directory: Path, now: datetime, keep: timedelta) -> int:
-    """Delete replaced sets set aside more than `keep` before `now` (older than any backup a site restores)."""
-    kept = directory / REPLACED
-    if not kept.is_dir():
-        return 0
-    old = [p for p in kept.iterdir() if p.is_file() and p.stat().st_mtime < (now - keep).timestamp()]
-    for path in old:
-        path.unlink()
-    return len(old)
-
-
 def remove_orphans(store: StorePort, directory: Path) -> int:
     """Delete archive files the manifest does not name (a run that stopped before or after its commit)."""
-    if not directory.is_dir():
-        return 0
     live = {name for m in manifest(store).values() for name in m.files.values()}
-    removed = 0
-    for path in directory.iterdir():
-        ours = path.name.startswith(tuple(f"{t}-" for t in TABLES)) and (
-            path.name.endswith(SUFFIX) or path.name.endswith(SUFFIX + ".part"))
-        if ours and path.name not in live:
-            path.unlink()
-            removed += 1
+    removed = delete_unnamed(directory, tuple(f"{t}-" for t in TABLES), live)
     if removed:
         log.warning("archive: removed %d unreferenced file(s) from %s (an earlier run stopped half way)",
                     removed, directory)
@@ -224,7 +199,10 @@ def archive(store: StorePort, directory: Path, now: datetime, after: timedelta,
             for table in TABLES:
                 moved[table] += rows[table]
         result = ArchiveResult(tuple(months), moved, tuple(skipped), orphans, time.monotonic() - began)
-        _write_last_run(directory, now, result)
+        write_last_run(directory, {
+            "finished_at": now.isoformat(), "months": list(result.months), "rows": result.rows,
+            "skipped": list(result.skipped), "orphans_removed": result.orphans_removed,
+            "seconds": round(result.seconds, 3)})
     log.info("archive: %s incidents, %s timeline rows, %s events moved to %s (%s) in %.1f s",
              f"{moved['incidents']:,}", f"{moved['incident_timeline']:,}", f"{moved['events']:,}", directory,
              ", ".join(months) or "nothing due", result.seconds)
@@ -279,7 +257,7 @@ def export_month(store: StorePort, directory: Path, ids: pd.DataFrame, before: A
         raise
     finally:
         cur.close()
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return written
 
 
@@ -333,28 +311,3 @@ def unarchive(store: StorePort, directory: Path, month: str, now: datetime) -> d
         set_aside(directory, entry.files.values(), now)
     log.info("archive: month %s put back into the store (%s)", month, entry.rows)
     return entry.rows
-
-
-def read_last_run(directory: Path) -> dict | None:
-    """The latest run's summary, or None before the first one."""
-    try:
-        return json.loads((directory / LAST_RUN).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def _write_last_run(directory: Path, now: datetime, result: ArchiveResult) -> None:
-    summary = {"finished_at": now.isoformat(), "months": list(result.months), "rows": result.rows,
-               "skipped": list(result.skipped), "orphans_removed": result.orphans_removed,
-               "seconds": round(result.seconds, 3), "run": time.time()}
-    part = directory / (LAST_RUN + ".part")
-    part.write_text(json.dumps(summary, ensure_ascii=False), encoding="utf-8")
-    os.replace(part, directory / LAST_RUN)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -20,7 +20,8 @@ from typing import IO
 import duckdb
 
 from ops_center.core.config import Config, parse_duration, resolve_path
-from ops_center.store.retention import ArchiveError, archive, read_last_run, unarchive
+from ops_center.store.archive_files import read_last_run
+from ops_center.store.retention import ArchiveError, archive, unarchive
 from ops_center.store.store import Store
 from ops_center.wiring.backup_cli import pid_path, store_file
 
