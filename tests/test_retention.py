@@ -227,6 +227,46 @@ def test_a_process_killed_between_export_and_delete_loses_and_duplicates_nothing
         assert_same(before, report_outputs(store, cfg))
 
 
+KILLED_AFTER_COMMIT = """
+import os, sys
+from datetime import timedelta
+from pathlib import Path
+from ops_center.store import retention
+from ops_center.store.store import Store
+from tests.test_retention import AFTER, END
+
+store = Store(sys.argv[1])
+def killed(*_args, **_kwargs):
+    os._exit(9)  # the new sets are committed; the replaced ones are still in the folder
+retention.set_aside = killed
+retention.archive(store, Path(sys.argv[2]), END + timedelta(days=12), AFTER)
+"""
+
+
+def test_a_process_killed_after_the_commit_leaves_the_replaced_set_unread_then_set_aside(template, tmp_path, cfg):
+    db, archive_dir = tmp_path / "ops.duckdb", tmp_path / "archive"
+    shutil.copyfile(template, db)
+    with Store(db) as store:
+        totals, before = counts(store), report_outputs(store, cfg)
+        first = retention.manifest(store) if retention.archive(store, archive_dir, END, AFTER) else {}
+    run = subprocess.run([sys.executable, "-c", textwrap.dedent(KILLED_AFTER_COMMIT), str(db), str(archive_dir)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 9, run.stderr[-2000:]
+    with Store(db) as store:
+        second = retention.manifest(store)
+        replaced = {name for month, entry in first.items() for name in entry.files.values()
+                    if second[month].files != entry.files}
+        assert replaced and replaced <= set(parquet_files(archive_dir))  # still there, named by no month
+        assert counts(store, "_all") == totals
+        assert_same(before, report_outputs(store, cfg))
+        again = retention.archive(store, archive_dir, END + timedelta(days=12), AFTER)
+        done = {month for month, entry in first.items() if second[month].files != entry.files}
+        assert again.orphans_removed == len(replaced) and not done & set(again.months)  # the rest is finished now
+        assert not replaced & set(parquet_files(archive_dir))
+        assert replaced <= {p.name for p in (archive_dir / retention.REPLACED).iterdir()}
+        assert counts(store, "_all") == totals
+
+
 def test_an_incident_reopened_during_the_export_keeps_its_month_live(store, archive_dir, monkeypatch):
     totals = counts(store)
     export = retention.export_month

@@ -40,17 +40,21 @@ def prune_replaced(directory: Path, now: datetime, keep: timedelta) -> int:
     return len(old)
 
 
-def delete_unnamed(directory: Path, prefixes: tuple[str, ...], live: set[str]) -> int:
-    """Delete our files (`<prefix>….parquet`, or its `.part`) in `directory` whose names are not in `live`."""
+def set_aside_unnamed(directory: Path, prefixes: tuple[str, ...], live: set[str], now: datetime) -> int:
+    """Our files in `directory` whose names are not in `live` leave it: a `.part` is deleted, a whole file set aside.
+
+    A whole file nobody names is either a new set whose commit never happened or an old set replaced just before
+    a crash; set aside, it is still there for a restored backup that names it, and pruned like any replaced set.
+    """
     if not directory.is_dir():
         return 0
-    removed = 0
-    for path in directory.iterdir():
-        ours = path.name.startswith(prefixes) and path.name.endswith((SUFFIX, SUFFIX + ".part"))
-        if ours and path.is_file() and path.name not in live:
+    unnamed = [p for p in directory.iterdir() if p.is_file() and p.name.startswith(prefixes)
+               and p.name.endswith((SUFFIX, SUFFIX + ".part")) and p.name not in live]
+    for path in unnamed:
+        if path.name.endswith(".part"):
             path.unlink()
-            removed += 1
-    return removed
+    set_aside(directory, [p.name for p in unnamed if p.name.endswith(SUFFIX)], now)
+    return len(unnamed)
 
 
 def read_last_run(directory: Path) -> dict | None:

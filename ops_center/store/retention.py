@@ -10,7 +10,7 @@ renamed) from one read snapshot while the writer keeps committing; then one writ
 exported rows are still exactly what is stored, deletes them, points `archive_months` at the new set and
 re-creates the `*_all` views (table UNION ALL the listed files) the reports read. Before that commit a new file
 is an orphan nobody reads (the rows are still in DuckDB: nothing lost, nothing counted twice); after it, the
-replaced set is. Every run starts by deleting orphans, so a crash anywhere leaves nothing for a person to fix.
+replaced set is. Every run starts by setting orphans aside, so a crash anywhere leaves nothing for a person to fix.
 
 A replaced set is moved to `replaced/` (not deleted) and pruned after `keep_replaced`: a restored DuckDB backup
 older than the run names the old set, and `refresh_views` at start moves it back (the newer set is then an
@@ -37,10 +37,10 @@ from ops_center.store.archive_files import (
     KEEP_REPLACED,
     REPLACED,
     SUFFIX,
-    delete_unnamed,
     fsync_dir,
     prune_replaced,
     set_aside,
+    set_aside_unnamed,
     write_last_run,
 )
 from ops_center.store.store import to_db
@@ -156,13 +156,13 @@ def refresh_views(store: StorePort, directory: Path) -> list[Path]:
     return missing
 
 
-def remove_orphans(store: StorePort, directory: Path) -> int:
-    """Delete archive files the manifest does not name (a run that stopped before or after its commit)."""
+def remove_orphans(store: StorePort, directory: Path, now: datetime) -> int:
+    """Move archive files the manifest does not name out of the way (a run stopped before or after its commit)."""
     live = {name for m in manifest(store).values() for name in m.files.values()}
-    removed = delete_unnamed(directory, tuple(f"{t}-" for t in TABLES), live)
+    removed = set_aside_unnamed(directory, tuple(f"{t}-" for t in TABLES), live, now)
     if removed:
-        log.warning("archive: removed %d unreferenced file(s) from %s (an earlier run stopped half way)",
-                    removed, directory)
+        log.warning("archive: %d file(s) in %s named by no month set aside to %s/ (an earlier run stopped half "
+                    "way)", removed, directory, REPLACED)
     return removed
 
 
@@ -182,7 +182,7 @@ def archive(store: StorePort, directory: Path, now: datetime, after: timedelta,
     with _ONE_AT_A_TIME:
         began = time.monotonic()
         directory.mkdir(parents=True, exist_ok=True)
-        orphans = remove_orphans(store, directory)
+        orphans = remove_orphans(store, directory, now)
         prune_replaced(directory, now, keep_replaced)
         todo = candidates(store, now - after)
         moved = dict.fromkeys(TABLES, 0)
