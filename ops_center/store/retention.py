@@ -218,8 +218,9 @@ def archive_month(store: StorePort, directory: Path, month: str, ids: pd.DataFra
     added = {t: written[t] - (before.rows[t] if before else 0) for t in TABLES}
     try:
         store.write(lambda conn: swap_in(conn, directory, month, ids, names, written, added, now), timeout=None)
-    except BaseException:
-        for name in names.values():  # never named by the manifest: nothing reads them
+    except Exception:  # the transaction failed or never ran: the new files are named nowhere, nothing reads them
+        # (not BaseException: an interrupted wait may still see the writer commit; a later run sorts that out)
+        for name in names.values():
             (directory / name).unlink(missing_ok=True)
         raise
     if before:
