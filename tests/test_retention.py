@@ -7,20 +7,25 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from apscheduler.schedulers.background import BackgroundScheduler
 
+from ops_center.core.config import RetentionConfig
 from ops_center.core.domains import OPEN_STATUSES
 from ops_center.demo.synth import generate_history
 from ops_center.read import kpis, queries
 from ops_center.read import weekly_report as wr
 from ops_center.store import retention
+from ops_center.store.archive_files import read_last_run
 from ops_center.store.retention import ARCHIVED_STATUSES, TABLES, ArchiveError
 from ops_center.store.store import Store, to_db
+from ops_center.wiring.app import add_product_jobs, archive_running_store, build_context
 from ops_center.wiring.backup_cli import pid_path
 from tests.fixtures_ingest import wait_until
 from tests.test_ingest_noloss import start_ingest, subscriptions, tail, write_config
@@ -424,3 +429,25 @@ def test_run_py_archive_asks_the_running_center(private_mosquitto, template, con
         assert (after["incidents"], after["events"]) == (totals["incidents"], totals["events"])
         assert finished_rows(store, "_all") == (finished, finished_timeline)
         assert set(retention.manifest(store)) == {"2026-02", "2026-03", "2026-04", "2026-05"}
+
+
+def test_the_daily_job_is_scheduled_only_when_retention_is_on_and_runs_the_archive(template, tmp_path, cfg,
+                                                                                 config_path):
+    db = tmp_path / "ops.duckdb"
+    shutil.copyfile(template, db)
+    on = cfg.model_copy(update={"store": cfg.store.model_copy(update={"retention": RetentionConfig(
+        after=AFTER, dir=str(tmp_path / "archive"), at="02:45")})})
+    ctx = build_context(on, config_path, db_path=db, clock=lambda: END)
+    try:
+        scheduler = BackgroundScheduler(timezone=cfg.site.timezone)
+        add_product_jobs(ctx, scheduler, ctx.rules)
+        job = scheduler.get_job("store_archive")
+        assert job is not None and str(job.trigger) == "cron[hour='2', minute='45']"
+        off = BackgroundScheduler(timezone=cfg.site.timezone)
+        add_product_jobs(replace(ctx, cfg=cfg), off, ctx.rules)
+        assert off.get_job("store_archive") is None and cfg.store.retention.after is None
+        result = archive_running_store(ctx)
+        assert result is not None and result.rows["incidents"] > 0 and due(ctx.store) == 0
+        assert read_last_run(tmp_path / "archive")["rows"] == result.rows
+    finally:
+        ctx.store.close()
