@@ -89,12 +89,22 @@ class BackupConfig(Strict):
     keep: int = Field(default=7, ge=1)
 
 
+class RetentionConfig(Strict):
+    """Closed incidents older than `after` move to Parquet in `dir` daily at `at` (None: never, the default)."""
+
+    after: Duration | None = None
+    dir: str = "data/archive"
+    at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    keep_replaced: Duration = timedelta(days=30)
+
+
 class StoreConfig(Strict):
     path: str = "data/ops.duckdb"
     batch_max_rows: int = Field(default=2000, ge=1)
     flush_interval_ms: int = Field(default=50, ge=1)
     dedup_horizon: Duration = timedelta(days=30)
     backup: BackupConfig = BackupConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 class LoginLimitConfig(Strict):
@@ -523,6 +533,11 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if sub.area not in codes:
             raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     _check_open311_server(cfg, doc, ids)
+    after = cfg.store.retention.after
+    if after is not None and after < cfg.store.dedup_horizon:
+        raise doc.error(("store", "retention", "after"),
+                        f"store.retention.after ({after}) must be at least store.dedup_horizon "
+                        f"({cfg.store.dedup_horizon}): a redelivered input must still find its event")
     for i, sup in enumerate(cfg.suppressions):
         entry: tuple[str | int, ...] = ("suppressions", i)
         if sup.ends <= sup.starts:

@@ -127,6 +127,22 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         ALTER TABLE incidents_v3 RENAME TO incidents;
         """,
     ),
+    (
+        7,
+        "archive of closed incidents: the month manifest and the *_all views the reports read",
+        # ops_center/store/retention.py: the manifest is the archive's commit point, and re-creates the views
+        # over the Parquet files it names; with no archive the views are the tables themselves.
+        """
+        CREATE TABLE archive_months (
+            month VARCHAR NOT NULL, incidents_file VARCHAR NOT NULL, incident_timeline_file VARCHAR NOT NULL,
+            events_file VARCHAR NOT NULL, incidents BIGINT NOT NULL, incident_timeline BIGINT NOT NULL,
+            events BIGINT NOT NULL, last_created_at TIMESTAMP NOT NULL, last_incident_id BIGINT NOT NULL,
+            written_at TIMESTAMP NOT NULL);
+        CREATE VIEW incidents_all AS SELECT * FROM incidents;
+        CREATE VIEW incident_timeline_all AS SELECT * FROM incident_timeline;
+        CREATE VIEW events_all AS SELECT * FROM events;
+        """,
+    ),
 )
 
 

@@ -19,6 +19,7 @@ from ops_center.read.calendar_coverage import health_rows as calendar_health
 from ops_center.read.hot_incidents import HotIncidents
 from ops_center.service.bus import Bus
 from ops_center.store.backup import BackupError, BackupResult, backup
+from ops_center.store.retention import ArchiveResult, archive, refresh_views
 from ops_center.web.context import AppContext, RunningSources
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
                   clock: Callable[[], datetime] = utc_now) -> AppContext:
     """Open the store and build the core services; nothing is started yet."""
     store = Store(db_path or resolve_path(config_path, cfg.store.path))
+    refresh_views(store, resolve_path(config_path, cfg.store.retention.dir))  # the archive folder may have moved
     bus = Bus()
     registry = load_devices(resolve_path(config_path, cfg.devices.path), cfg)
     rules = RulesHolder([resolve_path(config_path, p) for p in cfg.rules.paths], cfg)
@@ -162,10 +164,29 @@ def add_product_jobs(ctx: AppContext, sched: BackgroundScheduler, rules: RulesPo
                   coalesce=True, max_instances=1)
     sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",
                   coalesce=True, max_instances=1, misfire_grace_time=3600)
+    retention = ctx.cfg.store.retention
+    if retention.after is not None:
+        at_hour, at_minute = (int(x) for x in retention.at.split(":"))
+        sched.add_job(archive_running_store, "cron", args=[ctx], hour=at_hour, minute=at_minute, id="store_archive",
+                      coalesce=True, max_instances=1, misfire_grace_time=3600)
     every = ctx.cfg.store.backup.every
     if every is not None:
         sched.add_job(backup_running_store, "interval", args=[ctx], seconds=every.total_seconds(), id="store_backup",
                       coalesce=True, max_instances=1, misfire_grace_time=int(every.total_seconds()))
+
+
+def archive_running_store(ctx: AppContext) -> ArchiveResult | None:
+    """Move finished incidents older than store.retention.after to Parquet (daily, or asked by `run.py archive`)."""
+    settings = ctx.cfg.store.retention
+    if settings.after is None:
+        log.error("archive asked for, but store.retention.after is not set (retention is off)")
+        return None
+    try:
+        return archive(ctx.store, resolve_path(ctx.config_path, settings.dir), ctx.clock(), settings.after,
+                       settings.keep_replaced)
+    except Exception:  # noqa: BLE001 - a failed run moved nothing (retention.py); the next one tries again
+        log.exception("archive failed")
+        return None
 
 
 def backup_running_store(ctx: AppContext) -> BackupResult | None:
