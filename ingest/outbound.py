@@ -25,11 +25,12 @@ from ops_center.service.bus import (
     IncidentOverdue,
     IncidentTransitioned,
     ReportWritten,
+    UnitReminded,
 )
 
 log = logging.getLogger(__name__)
 
-PUBLISHED = (IncidentCreated, IncidentEscalated, IncidentTransitioned, IncidentOverdue, IncidentMerged)
+PUBLISHED = (IncidentCreated, IncidentEscalated, IncidentTransitioned, IncidentOverdue, IncidentMerged, UnitReminded)
 
 
 def outbound_topic(cfg: Config, name: str) -> str:

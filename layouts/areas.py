@@ -20,6 +20,7 @@ from ops_center.core import geo
 from ops_center.core.area_codes import ancestors, level_of
 from ops_center.core.config import Config
 from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
+from ops_center.core.units import unit_name
 from ops_center.read import kpis, queries
 from ops_center.web.context import get_context
 
@@ -247,6 +248,28 @@ def table(drill: Drill, cfg: Config) -> dmc.Table:
                      fz="sm")
 
 
+UNIT_COLUMNS = ("assigned", "accept_on_time_rate", "return_rate", "unit_on_time_rate", "unit_rework_rate",
+                "unit_satisfaction_rate", "extensions", "supervisions")
+BAND_LABELS = {"good": "优", "fair": "中", "poor": "差", "none": "—"}
+
+
+def unit_table(units: pd.DataFrame, cfg: Config) -> dmc.Table:
+    """责任单位排名: each unit's numbers from the KPI module, its row coloured by the band of its 综合得分."""
+    head = dmc.TableThead(dmc.TableTr([dmc.TableTh(h) for h in ("排名", "责任单位")]
+                                      + [dmc.TableTh(kpis.UNIT_KPIS[k].name) for k in UNIT_COLUMNS]
+                                      + [dmc.TableTh("综合得分"), dmc.TableTh("等级")]))
+    body = [dmc.TableTr([dmc.TableTd(int(r["rank"])), dmc.TableTd(unit_name(cfg, r["unit"]))]
+                        + [dmc.TableTd(fmt(r[k], kpis.UNIT_KPIS[k].unit)) for k in UNIT_COLUMNS]
+                        + [dmc.TableTd("—" if pd.isna(r["score"]) else f"{r['score']:.1f}"),
+                           dmc.TableTd(BAND_LABELS[r["band"]])],
+                        className=f"unit-band unit-band-{r['band']}")
+            for r in units.to_dict("records")]
+    if not body:
+        body = [dmc.TableTr(html.Td("此时段本区域无派单", colSpan=len(UNIT_COLUMNS) + 4))]
+    return dmc.Table([head, dmc.TableTbody(body)], highlightOnHover=True, withTableBorder=True, fz="sm",
+                     className="areas-units")
+
+
 def incident_table(drill: Drill, cfg: Config) -> dmc.Table:
     """A grid's incidents in the range, newest first."""
     head = dmc.TableThead(dmc.TableTr([dmc.TableTh(h) for h in ("编号", "标题", "领域", "等级", "状态", "创建时间")]))
@@ -307,6 +330,8 @@ def layout(code: str | None = None, kpi: str | None = None, domain: str | None =
             dmc.GridCol([html.Div(id=ids.AREAS_TABLE, style={"overflowX": "auto"})], span={"base": 12, "lg": 8}),
             dmc.GridCol([dcc.Graph(id=ids.AREAS_RANKING, config={"displayModeBar": False})],
                         span={"base": 12, "lg": 4}),
+            dmc.GridCol([html.H4("责任单位排名", style={"margin": "8px 0"}),
+                         html.Div(id=ids.AREAS_UNITS, style={"overflowX": "auto"})], span=12),
         ],
         gutter="md",
     )
@@ -369,6 +394,7 @@ def navigate(_clicks, click, kpi, span, domain, state, search):
     Output(ids.AREAS_KPI, "value"),
     Output(ids.AREAS_RANGE, "value"),
     Output(ids.AREAS_DOMAIN, "value"),
+    Output(ids.AREAS_UNITS, "children"),
     Input(ids.AREAS_URL, "search"),
     State(ids.AREAS_KPI, "value"),
     State(ids.AREAS_RANGE, "value"),
@@ -378,7 +404,7 @@ def render(search, kpi_now, span_now, domain_now):
     """Everything from the URL, so Back and Forward (which change only the URL) restore the page."""
     user = gate("areas")[0]
     if user is None:
-        return (no_update,) * 11
+        return (no_update,) * 12
     app = get_context()
     cfg = app.cfg
     query = parse_query(search)
@@ -395,7 +421,8 @@ def render(search, kpi_now, span_now, domain_now):
     same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
     return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
             table(drill, cfg), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
-            same(kpi, kpi_now), same(span, span_now), same(domain, domain_now))
+            same(kpi, kpi_now), same(span, span_now), same(domain, domain_now),
+            unit_table(kpis.unit_kpis(app.store, start, end, area=code, as_of=app.clock()), cfg))
 
 
 # After a drill (a new URL) the page starts at its top, where the map and the breadcrumbs are.

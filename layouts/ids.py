@@ -101,6 +101,7 @@ AREAS_TABLE = "areas-table"
 AREAS_RANKING = "areas-ranking"
 AREAS_DOMAIN_MIX = "areas-domain-mix"
 AREAS_SCROLL = "areas-scroll"
+AREAS_UNITS = "areas-units"  # the responsible units' ranking (kpis.unit_kpis), colour-banded
 AREAS_GOTO = "areas-goto"  # pattern-matching type: {"type": AREAS_GOTO, "code": area code}
 
 # --- reports (layouts/reports.py) ---

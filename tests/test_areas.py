@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
+import pandas as pd
 import pytest
 
 from layouts import ids as I
@@ -112,3 +113,21 @@ def test_drill_down_to_grid_and_back_by_breadcrumb(web_ctx, demo_incidents, web_
     duo.driver.get(shared)
     duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "望平社区 · 近7天", timeout=10)
     assert duo.get_logs() == []
+
+
+def test_unit_ranking_is_the_kpi_modules_coloured_by_band(areas, web_ctx):
+    cfg, now = web_ctx.cfg, web_ctx.clock()
+    table = kpis.unit_kpis(web_ctx.store, now - timedelta(days=30), now)
+    assert table.empty
+    (empty_row,) = areas.unit_table(table, cfg).children[1].children
+    assert empty_row.children.children == "此时段本区域无派单"
+    ranked = pd.DataFrame([
+        {"unit": "urban_mgmt", "rank": 1, "score": 92.5, "band": "good", **{k: 0.9 for k in kpis.UNIT_KPIS}},
+        {"unit": "community:510108002002", "rank": 2, "score": 60.0, "band": "poor",
+         **{k: 0.6 for k in kpis.UNIT_KPIS}},
+    ])
+    rows = areas.unit_table(ranked, cfg).children[1].children
+    assert [r.className for r in rows] == ["unit-band unit-band-good", "unit-band unit-band-poor"]
+    cells = [c.children for c in rows[0].children]
+    assert cells[:2] == [1, "城管局"] and cells[-2:] == ["92.5", "优"]
+    assert [c.children for c in rows[1].children][1] == "建华社区居委会"

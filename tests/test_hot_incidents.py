@@ -24,17 +24,18 @@ from tests.fixtures_rules import BatchlessRuleSet
 
 TZ = "Asia/Shanghai"
 ADMIN = Actor("admin", "admin", "510100")
+CHECKER = Actor("admin2", "admin", "510100")
 SCOPES = [(None, None), ("510108002", None), (None, "510108004"), ("510108004003", None), ("999", None)]
 
 # The oracle: the wall's queries as they ran over the stored incidents before the hot set (one tie-break
 # added, incident_id DESC, so equal urgency and creation time order the same way in both).
 ORACLE_AGG_SQL = """
 WITH hot AS (
-    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at
+    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at, hung_kind
     FROM incidents
     WHERE status IN ('new', 'acknowledged', 'dispatched') AND ($scope IS NULL OR starts_with(area_code, $scope))
     UNION ALL
-    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at
+    SELECT domain, street_code, status, overdue, ack_overdue, ack_due_at, resolve_due_at, created_at, hung_kind
     FROM incidents
     WHERE created_at >= $since AND status NOT IN ('new', 'acknowledged', 'dispatched', 'merged')
       AND ($scope IS NULL OR starts_with(area_code, $scope))
@@ -42,7 +43,7 @@ WITH hot AS (
 SELECT domain, street_code,
        status IN ('new', 'acknowledged', 'dispatched') AS is_open,
        (status IN ('new', 'acknowledged', 'dispatched') AND (coalesce(overdue, false)
-    OR coalesce(ack_overdue, false) OR (status = 'new' AND ack_due_at < $now) OR resolve_due_at < $now)) AS is_overdue,
+    OR coalesce(ack_overdue, false) OR (status = 'new' AND ack_due_at < $now) OR (resolve_due_at < $now AND hung_kind IS NULL))) AS is_overdue,
        created_at >= $today AS is_today,
        CASE WHEN created_at >= $since THEN CAST(floor(epoch($now - created_at) / 3600) AS INTEGER) END AS hours_ago,
        count(*) AS n
@@ -52,7 +53,7 @@ GROUP BY ALL
 ORACLE_ROWS_SQL = """
 SELECT incident_id, status, domain, severity, title, area_code, street_code, lat, lon, created_at,
        ack_due_at, resolve_due_at, (status IN ('new', 'acknowledged', 'dispatched') AND (coalesce(overdue, false)
-    OR coalesce(ack_overdue, false) OR (status = 'new' AND ack_due_at < $now) OR resolve_due_at < $now)) AS overdue_now,
+    OR coalesce(ack_overdue, false) OR (status = 'new' AND ack_due_at < $now) OR (resolve_due_at < $now AND hung_kind IS NULL))) AS overdue_now,
        CASE WHEN status = 'new' THEN ack_due_at ELSE resolve_due_at END AS next_due
 FROM incidents
 WHERE status IN ('new', 'acknowledged', 'dispatched')
@@ -161,9 +162,15 @@ def seed(store, cfg, now) -> dict[str, int]:
         "future": dict(status="new", domain="traffic", area_code="510108004", created_at=now + 2 * h),
         "same_time_a": dict(status="acknowledged", domain="traffic", area_code="510108008", created_at=now - 8 * h),
         "same_time_b": dict(status="acknowledged", domain="traffic", area_code="510108008", created_at=now - 8 * h),
+        "hung_late": dict(status="dispatched", domain="city_management", area_code="510108004", department="urban_mgmt",
+                          created_at=now - 300 * h),
     }
     ids = make_incidents(store, cfg, list(specs.values()), now=now)
-    return dict(zip(specs, ids, strict=True))
+    seeded = dict(zip(specs, ids, strict=True))
+    # 挂账: past its resolve deadline, but never late on the wall (nor in 超期数)
+    store.write(lambda conn: conn.execute("UPDATE incidents SET hung_kind = 'engineering', hung_at = created_at "
+                                          "WHERE incident_id = ?", [seeded["hung_late"]]))
+    return seeded
 
 
 @pytest.fixture
@@ -209,13 +216,13 @@ def test_human_actions_published_on_the_bus_reach_the_hot_set(hot, store, bus, c
     version = {k: 1 for k in seeded}
     service.acknowledge(ADMIN, seeded["new"], version["new"])
     service.dispatch(ADMIN, seeded["ack"], 1, "traffic_police")
-    service.false_alarm(ADMIN, seeded["p1"], 1)
+    service.false_alarm(ADMIN, seeded["p1"], 1, note="现场无异常")
     service.merge(ADMIN, seeded["same_time_a"], 1, seeded["same_time_b"])
     service.set_domain(ADMIN, seeded["no_deadlines"], 1, "city_management")
     service.escalate(ADMIN, seeded["no_ack_due"], 1)
-    row = service.resolve(ADMIN, seeded["flag_overdue"], 1)
-    service.close(ADMIN, seeded["flag_overdue"], row["version"])
-    service.reopen(ADMIN, seeded["closed_old"], 1)  # an old closed incident comes back into the window
+    row = service.resolve(ADMIN, seeded["flag_overdue"], 1, note="已处置")
+    service.close(CHECKER, seeded["flag_overdue"], row["version"])  # never the resolver
+    service.reopen(ADMIN, seeded["closed_old"], 1, note="市民反映未解决")  # an old closed incident comes back into the window
     bus.drain()
     assert_same(hot, store, clock.now)
     assert_same(hot, store, clock.now, "510108002")

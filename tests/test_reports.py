@@ -39,7 +39,7 @@ def test_week_report_and_downloads_match_the_kpi_module(web_ctx, web_duo):
 
     duo.find_element(f"#{I.REPORTS_XLSX_BUTTON}").click()
     wb = openpyxl.load_workbook(wait_for_file(duo, f"weekly-{WEEK}-510108.xlsx"))
-    assert wb.sheetnames == ["概览", "街道×领域", "超期明细", "事件明细"]
+    assert wb.sheetnames == ["概览", "街道×领域", "责任单位", "督办", "超期明细", "事件明细"]
     assert wb["概览"]["A3"].value == "制表时间：2026-11-24 10:00（北京时间）"  # the site clock, site time
     rows = list(wb["街道×领域"].iter_rows(values_only=True))[wr.TITLE_ROWS:]
     sheet = pd.DataFrame(rows[1:], columns=rows[0])

@@ -156,3 +156,30 @@ def test_every_timeline_is_a_walk_through_the_lifecycle(history):
     walk = next(steps for steps in walks.values() if [a for a, _, _ in steps][:3] == ["created", "acknowledge",
                                                                                         "dispatch"])
     assert timeline_errors([walk[0], walk[2], walk[1], *walk[3:]])
+
+
+def test_units_play_their_part(history, cfg):
+    """Dispatched cases have a lead unit that accepts and reports; its feedback is the step that resolved the case."""
+    store, _ = history
+    missing = store.query("SELECT count(*) FROM incidents i WHERE dispatched_at IS NOT NULL AND domain <> 'unclassified' "
+                          "AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.incident_id = i.incident_id "
+                          "AND a.role = 'lead')")[0][0]
+    assert missing == 0
+    leads = dict(store.query("SELECT i.domain, any_value(a.unit) FROM assignments a JOIN incidents i USING "
+                             "(incident_id) WHERE a.role = 'lead' GROUP BY 1"))
+    assert leads == {d.code: d.department for d in cfg.domains if d.code in leads}
+    assert store.query("SELECT count(*) FROM assignments WHERE role = 'co' AND unit NOT LIKE 'community:%'")[0][0] == 0
+    unit_feedback = store.query("SELECT count(*) FROM incident_timeline t JOIN feedback f ON f.incident_id = "
+                                "t.incident_id AND f.ts = t.ts AND f.role = 'lead' WHERE t.action = 'feedback' "
+                                "AND t.actor = f.author")[0][0]
+    assert unit_feedback == store.query("SELECT count(*) FROM incident_timeline WHERE action = 'feedback'")[0][0] > 0
+    done_late = store.query("SELECT count(*) FROM assignments WHERE status = 'done' AND (accepted_at IS NULL OR "
+                            "done_at < accepted_at)")[0][0]
+    assert done_late == 0
+    returned = store.query("SELECT count(*) FROM assignments WHERE returns > 0 AND decision = 'force'")[0][0]
+    assert returned > 0 and store.query("SELECT count(*) FROM callbacks")[0][0] > 0
+    assert set(dict(store.query("SELECT satisfaction, count(*) FROM callbacks GROUP BY 1"))) == {"满意", "基本满意",
+                                                                                                 "不满意"}
+    supervised = store.query("SELECT count(*), count_if(i.overdue), count_if(s.issued_at > i.resolve_due_at) "
+                             "FROM supervisions s JOIN incidents i USING (incident_id)")[0]
+    assert supervised[0] > 0 and supervised[0] == supervised[1] == supervised[2]  # 督办 on overdue cases only

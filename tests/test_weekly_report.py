@@ -100,7 +100,7 @@ def test_xlsx_sheets_match_the_kpi_module(store, cfg, tmp_path):
     made = datetime(2026, 11, 30, 1, 30, tzinfo=UTC)
     path = wr.write_weekly_report(store, cfg, WEEK, tmp_path / "w47.xlsx", made_at=made)
     wb = openpyxl.load_workbook(path)
-    assert wb.sheetnames == ["概览", "街道×领域", "超期明细", "事件明细"]
+    assert wb.sheetnames == ["概览", "街道×领域", "责任单位", "督办", "超期明细", "事件明细"]
     # Every sheet opens with its title block: unit, ISO week with dates, when it was made (site time), 口径.
     for name in wb.sheetnames:
         block = [wb[name].cell(r, 1).value for r in range(1, 5)]

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
 from ops_center.core import area_codes
 from ops_center.core.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
 from ops_center.core.source_mapping import load_category_map
+from ops_center.core.units import APPROVER_ROLES, is_unit_code
 from ops_center.core.yamlsource import LocatedDocument, SourceError, load_located
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
@@ -59,7 +60,7 @@ Day = Annotated[date, BeforeValidator(_parse_date)]
 Hours = Annotated[tuple[time, time], BeforeValidator(_parse_hours)]
 Severity = Literal["P1", "P2", "P3", "P4"]
 Level = Literal["community", "street", "district", "city"]
-Role = Literal["viewer", "officer", "leader", "admin"]
+Role = Literal["viewer", "officer", "shift_lead", "leader", "admin", "unit", "grid"]
 
 
 class Strict(BaseModel):
@@ -361,6 +362,15 @@ class UserConfig(Strict):
     role: Role
     password_hash: str
     scope: str
+    unit: str | None = None  # role unit only: the responsible unit it works for (ops_center/core/units.py)
+
+
+class WorkOrdersConfig(Strict):
+    """The work order with the responsible units: 签收 time limit and who approves the n-th 延期."""
+
+    accept_within: Duration = timedelta(hours=2)
+    extension_approvers: tuple[Role, ...] = ("shift_lead", "leader")  # 1st, 2nd, … (the last for any later one)
+    callback_after_workdays: int = Field(default=1, ge=0, le=10)  # 回访 from this many working days after closing
 
 
 class ReportSubscription(Strict):
@@ -427,6 +437,7 @@ class Config(Strict):
     escalation: EscalationConfig = EscalationConfig()
     calendar: CalendarConfig
     users: tuple[UserConfig, ...] = ()
+    work_orders: WorkOrdersConfig = WorkOrdersConfig()
     reports: ReportsConfig = ReportsConfig()
     suppressions: tuple[SuppressionConfig, ...] = ()
     open311_server: Open311ServerConfig = Open311ServerConfig()
@@ -515,6 +526,15 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(("users", i, "scope"), f"user {user.username} has unknown scope area {user.scope}")
         if user.role not in ROLES:
             raise doc.error(("users", i, "role"), f"unknown role {user.role}")
+        if (user.role == "unit") != (user.unit is not None):
+            raise doc.error(("users", i, "unit"), f"user {user.username}: a unit is given to role unit, and only to it")
+        if user.unit is not None and not is_unit_code(user.unit, departments, codes):
+            raise doc.error(("users", i, "unit"), f"user {user.username} names unknown unit {user.unit!r}; "
+                            "a department code, community:<12-digit area> or street:<9-digit area>")
+    for i, role in enumerate(cfg.work_orders.extension_approvers):
+        if role not in APPROVER_ROLES:
+            raise doc.error(("work_orders", "extension_approvers", i),
+                            f"an extension approver is one of {', '.join(APPROVER_ROLES)}, not {role}")
     ids = set()
     for i, src in enumerate(cfg.sources):
         if src.id in ids:

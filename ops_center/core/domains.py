@@ -40,8 +40,9 @@ STATUS_NAMES = {
     "merged": "已合并",
 }
 
-ROLES = ("viewer", "officer", "leader", "admin")
-ROLE_NAMES = {"viewer": "巡屏值守", "officer": "值班员", "leader": "领导", "admin": "管理员"}
+ROLES = ("viewer", "officer", "shift_lead", "leader", "admin", "unit", "grid")
+ROLE_NAMES = {"viewer": "巡屏值守", "officer": "值班员", "shift_lead": "值班长", "leader": "领导", "admin": "管理员",
+              "unit": "责任单位", "grid": "网格员"}
 
 SOURCE_KINDS = ("sensor", "grid", "hotline", "system")
 SOURCE_NAMES = {"sensor": "物联感知", "grid": "网格员上报", "hotline": "12345热线", "system": "系统"}

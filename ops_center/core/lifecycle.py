@@ -95,11 +95,25 @@ STEPS: tuple[Step, ...] = (
     Step("request_extension", "person", _stay("acknowledged", "dispatched"), "申请延期"),
     Step("decide_extension", "person", _stay(*OPEN_STATUSES), "审批延期"),
     Step("add_note", "person", _stay(*STATUSES), "备注"),
+    # The work order with the responsible units (WorkOrderService): a unit's steps keep the case dispatched
+    # until the lead unit's feedback resolves it; co-handlers' feedback only adds to the timeline.
+    Step("accept", "person", _stay("dispatched"), "签收"),
+    Step("return_order", "person", _stay("dispatched"), "退单"),
+    Step("decide_return", "person", _stay("dispatched"), "退单裁定"),
+    Step("feedback", "person", _to("resolved", "dispatched"), "处置反馈"),
+    Step("co_feedback", "person", _stay("dispatched", "resolved"), "协办反馈"),
+    Step("hang", "person", _stay("dispatched"), "挂账"),
+    Step("unhang", "person", _stay("dispatched"), "解除挂账"),
+    Step("remind", "person", _stay("dispatched"), "催办"),
+    Step("supervise", "person", _stay(*OPEN_STATUSES, "resolved"), "督办"),
+    Step("callback", "person", _stay("closed"), "回访"),
+    Step("redo", "person", _to("dispatched", "closed"), "重办"),
     Step("source_close", "source", _to("closed", *OPEN_STATUSES, "resolved"), "来源结案"),
     Step("auto_resolve", "sensor", _to("resolved", *OPEN_STATUSES), "自动恢复"),
     Step("warned", "sla", _stay(*OPEN_STATUSES), "预警"),
     Step("escalated", "sla", _stay(*OPEN_STATUSES), "升级"),
     Step("overdue", "sla", _stay(*OPEN_STATUSES), "超期"),
+    Step("reminded", "sla", _stay(*OPEN_STATUSES), "自动催办"),
 )
 STEP_BY_ACTION: Mapping[str, Step] = MappingProxyType({s.action: s for s in STEPS})
 
@@ -111,14 +125,31 @@ PERSON_ACTIONS = frozenset(s.action for s in STEPS if s.actor == "person")
 # Status changes the product itself makes (IncidentService.system_transitions), and the sweep's steps.
 SYSTEM_ACTIONS = frozenset(s.action for s in STEPS if s.actor in ("source", "sensor"))
 SLA_ACTIONS = frozenset(s.action for s in STEPS if s.actor == "sla")
+# A unit's staff work their own assignments; a grid worker verifies on site; the center does the rest.
+UNIT_ACTIONS = frozenset({"accept", "return_order", "feedback", "co_feedback", "request_extension", "hang", "add_note"})
+GRID_ACTIONS = frozenset({"close", "verify_fail", "add_note"})
+_CENTER_ACTIONS = PERSON_ACTIONS - {"decide_extension", "supervise", "accept", "return_order", "feedback",
+                                    "co_feedback"}
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset(),
-    "officer": PERSON_ACTIONS - {"decide_extension"},
-    "leader": frozenset({"add_note", "decide_extension"}),
+    "officer": _CENTER_ACTIONS,
+    "shift_lead": _CENTER_ACTIONS | {"decide_extension"},  # the first 延期 (config work_orders.extension_approvers)
+    "leader": frozenset({"add_note", "decide_extension", "supervise"}),
     "admin": PERSON_ACTIONS,
+    "unit": UNIT_ACTIONS,
+    "grid": GRID_ACTIONS,
     "system": SYSTEM_ACTIONS,
 }
 ACTION_NAMES = {s.action: s.name for s in STEPS}
+# Actions that need a written reason (the note): nobody closes a P1 as 误报 or resolves in one silent click.
+REASON_REQUIRED = MappingProxyType({
+    "false_alarm": "请填写误报原因", "resolve": "请填写处置说明", "reopen": "请填写重新打开的原因",
+    "return_order": "请填写退单理由", "decide_return": "请填写改派或强派的理由", "feedback": "请填写处置情况",
+    "co_feedback": "请填写协办处置情况", "hang": "请填写挂账理由", "supervise": "请填写督办要求",
+    "verify_fail": "请填写核查不通过的原因", "redo": "请填写重办原因",
+})
+# Verification (核查): never by the person who resolved the case.
+VERIFY_ACTIONS = frozenset({"close", "verify_fail"})
 # Statuses the sweep may act in (every SLA step starts there), and those the acknowledge clock runs in.
 SWEPT_STATUSES = tuple(s for s in STATUSES if all(s in STEP_BY_ACTION[a].moves for a in SLA_ACTIONS))
 AWAITING_ACK = tuple(STEP_BY_ACTION["acknowledge"].moves)
@@ -174,16 +205,17 @@ def allowed_actions(status: str, role: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who acts: role from ROLES, scope an area-code prefix the actor may act inside."""
+    """Who acts: role from ROLES, scope an area-code prefix the actor may act inside, unit for role unit."""
 
     username: str
     role: str
     scope: str
+    unit: str | None = None
 
     @classmethod
     def of(cls, user: Any) -> Actor:
-        """From a configured user (or anything with username, role and scope)."""
-        return cls(user.username, user.role, user.scope)
+        """From a configured user (or anything with username, role, scope and unit)."""
+        return cls(user.username, user.role, user.scope, user.unit)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,7 @@ from ops_center.core.devices import load_devices
 from ops_center.core.domains import LEVELS, SEVERITIES, STATUSES, UNCLASSIFIED
 from ops_center.core.lifecycle import ACTIONS, TRANSITIONS, target
 from ops_center.core.sla import SlaPolicy
+from ops_center.demo import synth_units
 from ops_center.service.pipeline import key_hash  # the pipeline's own hash: synthetic events dedup like live ones
 from ops_center.store.store import COORDINATE_DECIMALS, Store
 
@@ -236,6 +237,8 @@ class _World:
         self.domain_dept = [domains[d].department if d in domains else None for d in self.domain_names]
         officers = [u.username for u in cfg.users if u.role == "officer"] or ["officer"]
         self.officers = officers
+        self.cast = synth_units.UnitCast(cfg, self.domain_names, self.domain_dept, self.grid_codes,
+                                         [d in domains and domains[d].level == "community" for d in self.domain_names])
         # titles: one per (category, grid), as the rules' title templates would write them
         self.titles = [f"{c.name}：{p}" for c in CATEGORIES for p in self.places]
         # report texts: (category, template, grid) -> text
@@ -412,10 +415,14 @@ def _chunk(world: _World, rng: np.random.Generator, created: np.ndarray, storm: 
     has_fail = has_res1 & verify_fail & seen(fail_at)
     has_res = has_res1 & (~verify_fail | seen(resolved))
     has_closed = has_res & seen(closed_at)
-    # the lifecycle steps each incident took, in the order they happen; the walk yields its status
+    # the lifecycle steps each incident took, in the order they happen; the walk yields its status. A case sent
+    # to a responsible unit is resolved by the unit's feedback (synth_units), any other by an officer.
+    by_unit = has_dispatch & (world.cast.domain_lead[world.cat_domain[cat]] >= 0)
     status, walk = _walk(created, (
-        ("acknowledge", has_ack, ack_at), ("dispatch", has_dispatch, dispatch_at), ("resolve", has_res1, resolved1),
-        ("verify_fail", has_fail, fail_at), ("resolve", has_fail & has_res, resolved), ("close", has_closed, closed_at),
+        ("acknowledge", has_ack, ack_at), ("dispatch", has_dispatch, dispatch_at),
+        ("feedback", has_res1 & by_unit, resolved1), ("resolve", has_res1 & ~by_unit, resolved1),
+        ("verify_fail", has_fail, fail_at), ("feedback", has_fail & has_res & by_unit, resolved),
+        ("resolve", has_fail & has_res & ~by_unit, resolved), ("close", has_closed, closed_at),
         ("false_alarm", is_fa, fa_at), ("merge", is_merged, merged_at)))
 
     first_res = np.where(has_res1, resolved1, -1)
@@ -468,7 +475,13 @@ def _chunk(world: _World, rng: np.random.Generator, created: np.ndarray, storm: 
                                  times["closed"], np.where(is_fa, fa_at, -1), np.where(is_merged, merged_at, -1),
                                  last_report])
     officer = rng.integers(0, len(world.officers), n)
+    unit_rng = np.random.default_rng(rng.integers(0, 2**62))  # drawn last: the draws above do not move
+    units = synth_units.plan(world.cast, unit_rng, domain=world.cat_domain[cat], grid=grid, dispatch_at=dispatch_at,
+                             resolved1=resolved1, resolved=resolved, has_dispatch=has_dispatch, has_res1=has_res1,
+                             has_res=has_res, end_us=end_us, res_due=res_due, overdue=overdue,
+                             closed_at=times["closed"])
     return {
+        "units": units, "unit_rng": unit_rng, "end_us": end_us,
         "n": n, "cat": cat, "sev": sev, "src": src, "grid": grid, "lat": lat, "lon": lon, "device": device,
         "dev_names": dev_names, "created": created, "ack_due": ack_due, "res_due": res_due, "status": status,
         "walk": walk, "steps_taken": sum(mask.astype(np.int32) for _, mask, *_ in walk),
@@ -518,19 +531,28 @@ def _write(store, world: _World, c: dict, *, timeline: bool, events: bool) -> No
     n, m = c["n"], len(c["ev_inc"])
     ids: dict[str, int] = {}
 
+    unit_counts = synth_units.counts(c["units"], c["satisfied"], c["fail_at"]) if timeline else {}
+
     def alloc(conn) -> None:
         ids["inc"] = store.allocate_ids(conn, "incidents", n)
         ids["ev"] = store.allocate_ids(conn, "events", m) if events else 0
+        for table, count in unit_counts.items():
+            ids[table] = store.allocate_ids(conn, table, count)
 
     store.write(alloc)
-    tables = {"incidents": _incidents(world, c, ids["inc"])}
+    tables = [("incidents", _incidents(world, c, ids["inc"]))]
     if timeline:
-        tables["incident_timeline"] = _timeline(world, c, ids["inc"])
+        tables.append(("incident_timeline", _timeline(world, c, ids["inc"])))
+        tables.append(("incident_timeline", synth_units.timeline(world.cast, c["units"], ids["inc"], world.officers,
+                                                                 c["officer"])))
+        made = synth_units.tables(world.cast, c["units"], c, ids["inc"], ids, world.officers, c["unit_rng"],
+                                  c["end_us"])
+        tables.extend(made.items())
     if events:
-        tables["events"] = _events(world, c, ids["inc"], ids["ev"])
+        tables.append(("events", _events(world, c, ids["inc"], ids["ev"])))
 
     def insert(conn) -> None:
-        for table, data in tables.items():
+        for table, data in tables:
             conn.register("synth_chunk", data)
             try:
                 conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM synth_chunk")  # noqa: S608 - fixed names
@@ -618,11 +640,13 @@ def _timeline(w: _World, c: dict, base: int) -> pa.Table:
     res_esc = c["overdue"] & (c["res_due"] <= c["updated"].max())
     parts.append((res_esc, c["res_due"], 0, "overdue", -1, -1, w.note_res_escalate + c["level"]))
     notes = {"acknowledge": fixed, "dispatch": w.note_dispatch + w.cat_domain[cat], "resolve": fixed + 1,
+             "feedback": fixed + 1,
              "verify_fail": fixed + 2, "close": fixed + 3, "false_alarm": fixed + 4, "merge": fixed + 5}
+    unit_actor = 1 + len(w.officers) + c["units"]["lead"]  # a unit's user reports its feedback
     for action, mask, at, before, after in c["walk"]:
         frm, to = np.full(n, -1), np.full(n, -1)
         frm[mask], to[mask] = before, after
-        parts.append((mask, at, officer, action, frm, to, notes[action]))
+        parts.append((mask, at, unit_actor if action == "feedback" else officer, action, frm, to, notes[action]))
     cols: dict[str, list] = {k: [] for k in ("inc", "ts", "actor", "action", "from", "to", "note")}
     for mask, ts, actor, action, frm, to, note in parts:
         rows = np.flatnonzero(mask)
@@ -639,7 +663,7 @@ def _timeline(w: _World, c: dict, base: int) -> pa.Table:
     return pa.table({
         "incident_id": pa.array(base + a["inc"], type=pa.int64()),
         "ts": _ts(a["ts"]),
-        "actor": _dict(a["actor"], ["system", *w.officers]),
+        "actor": _dict(a["actor"], ["system", *w.officers, *w.cast.actors]),
         "action": _dict(a["action"], _ACTIONS),
         "from_status": _nullable(a["from"], list(STATUSES)),
         "to_status": _nullable(a["to"], list(STATUSES)),

@@ -41,7 +41,7 @@ OPEN = ("new", "acknowledged", "dispatched")
 CODED = ("status", "domain", "severity", "area_code", "street_code")
 TIMES = ("created_at", "ack_due_at", "resolve_due_at")
 _COLUMNS = ("incident_id, status, domain, severity, title, area_code, street_code, lat, lon, created_at, "
-            "ack_due_at, resolve_due_at, overdue, ack_overdue, supervised, escalations")
+            "ack_due_at, resolve_due_at, overdue, ack_overdue, supervised, escalations, hung_kind IS NOT NULL AS hung")
 # Two scans joined by UNION ALL: the second is pruned to recent row groups by created_at, one OR-ed filter is not.
 _LOAD_SQL = f"""
 SELECT {_COLUMNS} FROM incidents WHERE status IN ('new', 'acknowledged', 'dispatched')
@@ -288,7 +288,7 @@ class HotIncidents:
             arrays[name] = table[name].to_numpy().astype(np.float64)  # NULL -> NaN
         for name in TIMES:
             arrays[name] = table[name].to_numpy().astype("datetime64[us]")  # NULL -> NaT
-        for name in ("overdue", "ack_overdue", "supervised"):  # the wall only ever reads coalesce(flag, false)
+        for name in ("overdue", "ack_overdue", "supervised", "hung"):  # the wall only ever reads coalesce(flag, false)
             arrays[name] = pc.fill_null(table[name], False).to_numpy().astype(bool)
         arrays["escalations"] = pc.fill_null(table["escalations"], 0).to_numpy().astype(np.int32)
         arrays["live"] = np.ones(table.num_rows, dtype=bool)
@@ -366,12 +366,13 @@ def _derived(cols: HotColumns) -> HotColumns:
     """Add what the wall needs that does not depend on `now`, once per snapshot, off the request path."""
     # late_at: overdue from this instant on (flagged: always; closed or no deadline: never). Overdue at $now is
     # SQL's status IN open AND (overdue OR ack_overdue OR (status = 'new' AND ack_due_at < $now) OR
-    # resolve_due_at < $now), which is late_at < now, or NULL (late_unknown) when a deadline it needs is NULL.
+    # (resolve_due_at < $now AND NOT hung)), which is late_at < now, or NULL (late_unknown) when a deadline it
+    # needs is NULL. A hung case (挂账) is never late on its resolve deadline.
     a = dict(cols.arrays)
     is_open, is_new = cols.among("status", OPEN), cols.among("status", ("new",))
     ack, res = a["ack_due_at"].astype(np.int64), a["resolve_due_at"].astype(np.int64)
-    no_ack, no_res = np.isnat(a["ack_due_at"]), np.isnat(a["resolve_due_at"])
-    late_at = np.minimum(np.where(is_new & ~no_ack, ack, _NEVER), np.where(no_res, _NEVER, res))
+    no_ack, no_res = np.isnat(a["ack_due_at"]), np.isnat(a["resolve_due_at"]) & ~a["hung"]
+    late_at = np.minimum(np.where(is_new & ~no_ack, ack, _NEVER), np.where(no_res | a["hung"], _NEVER, res))
     flagged = a["overdue"] | a["ack_overdue"]
     a["late_at"] = np.where(is_open, np.where(flagged, _ALWAYS, late_at), _NEVER)
     a["late_unknown"] = is_open & ~flagged & ((is_new & no_ack) | no_res)

@@ -41,8 +41,9 @@ FLAGS = {
                    "AND acknowledged_at <= ack_due_at AND NOT coalesce(ack_overdue, false), false)",
     "resolved_on_time": "status <> 'false_alarm' AND coalesce(resolved_at <= $as_of "
                         "AND resolved_at <= resolve_due_at, false)",
-    "overdue": "status <> 'false_alarm' AND coalesce(resolve_due_at < $as_of "
+    "overdue": "status <> 'false_alarm' AND NOT coalesce(hung_at <= $as_of, false) AND coalesce(resolve_due_at < $as_of "
                "AND coalesce(resolved_at, $as_of) > resolve_due_at, false)",
+    "hung": "status <> 'false_alarm' AND coalesce(hung_at <= $as_of, false)",
     "satisfied": "status <> 'false_alarm' AND coalesce(satisfied, false)",
     "rated": "status <> 'false_alarm' AND satisfied IS NOT NULL",
     "reworked": "status <> 'false_alarm' AND coalesce(verify_failures > 0, false)",
@@ -113,7 +114,7 @@ def open_count() -> str:
 
 @_kpi("超期数", "count")
 def overdue() -> str:
-    """超期数 overdue = created incidents whose resolve deadline passed before as_of without being resolved by it (still open, or resolved late)."""
+    """超期数 overdue = created incidents whose resolve deadline passed before as_of without being resolved by it (still open, or resolved late), except hung (挂账) ones."""
     return _count("overdue")
 
 
@@ -183,6 +184,12 @@ def repeat_rate() -> str:
     return _ratio("repeated", "valid")
 
 
+@_kpi("挂账数", "count")
+def hung() -> str:
+    """挂账数 = created incidents hung (挂账: long-term engineering or seasonal cases) by as_of; they are left out of 超期数 by rule."""
+    return _count("hung")
+
+
 # Area levels are prefixes of the 15-digit grid code; shorter codes have no finer group (NULL).
 GROUP_KEYS = {
     "district": "district_code",
@@ -191,7 +198,7 @@ GROUP_KEYS = {
     "grid": sql_prefix("area_code", "grid"),
     "domain": "domain",
 }
-COUNT_COLUMNS = ("created", "acknowledged", "resolved", "open", "overdue", "false_alarms", "ack_due")
+COUNT_COLUMNS = ("created", "acknowledged", "resolved", "open", "overdue", "hung", "false_alarms", "ack_due")
 
 
 def _group(group_by: str | Sequence[str] | None) -> tuple[str, ...]:
@@ -289,6 +296,134 @@ def kpi_drill(src: Any, start: datetime, end: datetime, group_by: str = "communi
         summary = {k: int(v) if k in COUNT_COLUMNS else (None if pd.isna(v) else float(v)) for k, v in row.items()}
     return areas.reset_index(drop=True), summary, domains.reset_index(drop=True)
 
+
+
+# --- per responsible unit (责任单位): the work order's numbers -----------------------------------------
+#
+# Population: work orders (assignments) *dispatched* in [start, end) on cases that are not merged and
+# not false alarms, optionally inside an area; judged as of `as_of` (default `end`) like the KPIs above.
+# Every assignment counts for its unit (主办 and 协办; a reassigned one stays with the unit that returned
+# it); the handling numbers (按期办结, 返工, 满意, 督办) count the lead (主办) assignments only.
+UNIT_FLAGS = {
+    "accepted": "coalesce(a.accepted_at <= $as_of, false)",
+    "accept_due": "(coalesce(a.accepted_at <= $as_of, false) OR (a.accept_due_at <= $as_of "
+                  "AND NOT coalesce(a.returned_at <= least(a.accept_due_at, $as_of), false)))",
+    "accept_on_time": "coalesce(a.accepted_at <= $as_of AND a.accepted_at <= a.accept_due_at, false)",
+    "returned": "coalesce(a.returned_at <= $as_of, false)",
+    "done": "a.role = 'lead' AND coalesce(a.done_at <= $as_of, false)",
+    "done_on_time": "a.role = 'lead' AND coalesce(a.done_at <= $as_of AND a.done_at <= i.resolve_due_at, false)",
+    "reworked": "a.role = 'lead' AND a.status <> 'cancelled' AND EXISTS (SELECT 1 FROM verifications v WHERE "
+                "v.incident_id = a.incident_id AND NOT v.passed AND v.ts >= a.dispatched_at AND v.ts <= $as_of)",
+    "rated": "a.role = 'lead' AND EXISTS (SELECT 1 FROM callbacks c WHERE c.incident_id = a.incident_id "
+             "AND c.round = a.round AND c.ts <= $as_of)",
+    "satisfied": "a.role = 'lead' AND EXISTS (SELECT 1 FROM callbacks c WHERE c.incident_id = a.incident_id "
+                 "AND c.round = a.round AND c.ts <= $as_of AND c.satisfaction <> '不满意')",
+    "extensions": "(SELECT count(*) FROM extensions e WHERE e.assignment_id = a.assignment_id "
+                  "AND e.status = 'approved' AND e.decided_at <= $as_of)",
+    "supervisions": "CASE WHEN a.role = 'lead' AND a.status <> 'cancelled' THEN (SELECT count(*) FROM supervisions s "
+                    "WHERE s.incident_id = a.incident_id AND s.issued_at >= a.dispatched_at AND s.issued_at <= $as_of "
+                    "AND (a.done_at IS NULL OR s.issued_at <= a.done_at)) ELSE 0 END",
+}
+UNIT_KPIS: dict[str, Kpi] = {}
+
+
+def _unit_kpi(name: str, unit: str):
+    """Register a per-unit KPI: the docstring is its official definition, the result its SQL."""
+    def register(fn):
+        UNIT_KPIS[fn.__name__] = Kpi(fn.__name__, name, unit, fn(), (fn.__doc__ or "").strip())
+        return fn
+    return register
+
+
+@_unit_kpi("派单数", "count")
+def assigned() -> str:
+    """派单数 = work orders sent to the unit in the range (主办 and 协办)."""
+    return "count(*)"
+
+
+@_unit_kpi("签收率", "rate")
+def accept_on_time_rate() -> str:
+    """签收率 = orders accepted by as_of within their 签收 deadline / orders accepted by as_of or whose deadline passed (an order returned before its deadline answered in time and is left out)."""
+    return _ratio("accept_on_time", "accept_due")
+
+
+@_unit_kpi("退单率", "rate")
+def return_rate() -> str:
+    """退单率 = orders the unit returned (退单) by as_of / 派单数."""
+    return "CAST(count_if(returned) AS DOUBLE) / NULLIF(count(*), 0)"
+
+
+@_unit_kpi("按期办结率", "rate")
+def unit_on_time_rate() -> str:
+    """按期办结率 = lead orders whose feedback (处置反馈) came by the case's resolve deadline (after approved 延期) / lead orders with feedback by as_of."""
+    return _ratio("done_on_time", "done")
+
+
+@_unit_kpi("返工率", "rate")
+def unit_rework_rate() -> str:
+    """返工率 = lead orders whose case failed a verification (核查不通过) after the order was sent / lead orders that reached verification (feedback given, or reworked)."""
+    return _ratio("reworked", "done OR reworked")
+
+
+@_unit_kpi("满意率", "rate")
+def unit_satisfaction_rate() -> str:
+    """满意率 = lead orders whose round's 回访 was 满意 or 基本满意 / lead orders with a 回访 of their round."""
+    return _ratio("satisfied", "rated")
+
+
+@_unit_kpi("延期数", "count")
+def extensions() -> str:
+    """延期数 = approved 延期 requests of the unit's orders, decided by as_of."""
+    return "sum(extensions)"
+
+
+@_unit_kpi("督办数", "count")
+def supervisions() -> str:
+    """督办数 = 督办 records issued on a case while the unit held it as lead (after the order was sent, before its feedback, by as_of)."""
+    return "sum(supervisions)"
+
+
+UNIT_COUNT_COLUMNS = ("assigned", "extensions", "supervisions")
+# The ranking's score: the mean of the rates that exist, each turned so that higher is better, 0–100.
+SCORE_PARTS = {"accept_on_time_rate": False, "return_rate": True, "unit_on_time_rate": False,
+               "unit_rework_rate": True, "unit_satisfaction_rate": False}  # True: 1 − rate
+BANDS = ((90.0, "good"), (75.0, "fair"), (0.0, "poor"))  # 综合得分 ≥ 90 优, ≥ 75 中, else 差
+
+
+def unit_kpi_sql(area: bool = False) -> str:
+    """The one per-unit aggregate query (parameters $start, $end, $as_of, and $area when filtered)."""
+    inner = ", ".join(f"{sql} AS {name}" for name, sql in UNIT_FLAGS.items())
+    where = ["a.dispatched_at >= $start", "a.dispatched_at < $end", "i.status NOT IN ('merged', 'false_alarm')"]
+    if area:
+        where.append("starts_with(i.area_code, $area)")
+    outer = ", ".join(f"{k.sql} AS {k.key}" for k in UNIT_KPIS.values())
+    # Every fragment is a constant of this module; values arrive as parameters.
+    return (f"SELECT unit, {outer} FROM (SELECT a.unit, {inner} FROM assignments a JOIN incidents_all i "  # noqa: S608
+            f"USING (incident_id) WHERE {' AND '.join(where)}) GROUP BY unit ORDER BY unit")
+
+
+def band(score: float | None) -> str:
+    """The colour band of a 综合得分 (none when the unit has no rate yet)."""
+    if score is None or pd.isna(score):
+        return "none"
+    return next(name for floor, name in BANDS if score >= floor)
+
+
+def unit_kpis(src: Any, start: datetime, end: datetime, area: str | None = None,
+              as_of: datetime | None = None) -> pd.DataFrame:
+    """One row per unit with work orders in the range: each per-unit KPI, the 综合得分 (score), its band and rank."""
+    params: dict[str, Any] = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end)}
+    if area:
+        params["area"] = area
+    df = _run(src, unit_kpi_sql(bool(area)), params)
+    for column in UNIT_COUNT_COLUMNS:
+        df[column] = df[column].fillna(0).astype("int64")
+    parts = pd.DataFrame({k: (1 - df[k]) if flip else df[k] for k, flip in SCORE_PARTS.items()}, dtype="float64")
+    df["score"] = parts.mean(axis=1, skipna=True) * 100
+    df["band"] = [band(v) for v in df["score"]]
+    df = df.sort_values(["score", "unit"], ascending=[False, True], na_position="last").reset_index(drop=True)
+    df["rank"] = pd.Series(range(1, len(df) + 1), dtype="int64")
+    return df
 
 
 # --- 受理数 per local day: the wall's 7-day trend and 昨日同期 --------------------------------------

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ops_center.core.config import Config
+from ops_center.core.units import unit_name
 from ops_center.read import kpis
 
 COUNT_KEY = "created"  # 受理数: the count the week-over-week change compares
@@ -30,7 +31,8 @@ DEFINITIONS = {
     "acknowledged": "受理数中截至统计时点已响应（受理）的事件数",
     "resolved": "受理数中截至统计时点已办结（已处置或已结案）的事件数；核查不通过或重办后不计",
     "open": "受理数中截至统计时点尚未办结的事件数",
-    "overdue": "受理数中办结时限已过而截至该时点未办结的事件数（仍在办或超时办结）",
+    "overdue": "受理数中办结时限已过而截至该时点未办结的事件数（仍在办或超时办结；挂账事件不计）",
+    "hung": "受理数中截至统计时点已挂账（工程类、季节性等长期事项）的事件数，单独列示，不计入超期",
     "ack_due": "受理数中截至统计时点已响应或响应时限已过的事件数",
     "ack_on_time_rate": "在响应时限内响应的事件数 ÷ 应响应数",
     "resolved_rate": "办结数 ÷ 受理数",
@@ -43,6 +45,7 @@ DEFINITIONS = {
     "rework_rate": "核查不通过过的事件数 ÷ 进入核查的事件数",
     "repeat_rate": "被重复上报（含关联、合并）的事件数 ÷ 受理数",
 }
+BAND_NAMES = {"good": "优", "fair": "中", "poor": "差", "none": "—"}
 
 
 def unit_of(kpi: kpis.Kpi) -> str:
@@ -147,3 +150,21 @@ def street_domain_sheet(report, cfg: Config, district: str) -> Sheet:
     formats = {column_name(k): FORMATS[unit_of(k)] for k in kpis.KPIS.values()}
     return Sheet("街道×领域", frame, formats={**formats, "环比变化": CHANGE_FORMATS[COUNT]})
 
+
+
+def unit_sheet(report, cfg: Config) -> Sheet:
+    """责任单位: each unit's numbers from kpis.unit_kpis, rounded as shown, ranked by 综合得分."""
+    rows = []
+    for r in report.units.to_dict("records"):
+        cells = {column_name(k): shown(r.get(k.key), k) for k in kpis.UNIT_KPIS.values()}
+        score = r.get("score")
+        rows.append({"排名": int(r["rank"]), "责任单位": unit_name(cfg, r["unit"]), "单位编码": r["unit"], **cells,
+                     "综合得分": None if score is None or pd.isna(score) else round(float(score), HOUR_DIGITS),
+                     "等级": BAND_NAMES[r["band"]]})
+    columns = ["排名", "责任单位", "单位编码", *(column_name(k) for k in kpis.UNIT_KPIS.values()), "综合得分", "等级"]
+    frame = pd.DataFrame(rows, columns=columns)
+    for k in kpis.UNIT_KPIS.values():
+        if k.unit == "count":
+            frame[column_name(k)] = frame[column_name(k)].astype("Int64")
+    formats = {column_name(k): FORMATS[unit_of(k)] for k in kpis.UNIT_KPIS.values()}
+    return Sheet("责任单位", frame, formats={**formats, "综合得分": "0.0"})

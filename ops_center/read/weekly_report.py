@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from ops_center.core.category_names import category_name
 from ops_center.core.config import Config
 from ops_center.core.domains import DOMAIN_NAMES, LEVEL_NAMES, SEVERITY_NAMES, SOURCE_NAMES, STATUS_NAMES
 from ops_center.core.ports import StoreReads
-from ops_center.read import kpis, report_sheets
+from ops_center.read import kpis, report_sheets, work_queue
 from ops_center.read.xlsx_rows import fill_sheets
 from ops_center.service.bus import ReportWritten
 from ops_center.store.store import to_db
@@ -30,7 +30,7 @@ from ops_center.store.store import to_db
 log = logging.getLogger(__name__)
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
-SHEETS = ("概览", "街道×领域", "超期明细", "事件明细")
+SHEETS = ("概览", "街道×领域", "责任单位", "督办", "超期明细", "事件明细")
 COUNT_KEY = report_sheets.COUNT_KEY
 # A fixed timestamp in the workbook's metadata, so the same week gives the same file.
 _XLSX_STAMP = datetime(2026, 1, 1)  # noqa: DTZ001 - xlsx document properties are naive
@@ -113,9 +113,12 @@ class WeeklyReport:
     by_street: pd.DataFrame  # raw kpi_table('street') (KPI keys as columns), for the page's charts
     by_street_previous: pd.DataFrame
     area: str = ""  # the area the report covers (district code by default)
+    units: pd.DataFrame = field(default_factory=pd.DataFrame)  # kpis.unit_kpis of the week (责任单位)
+    supervisions: pd.DataFrame = field(default_factory=pd.DataFrame)  # 督办 records issued in the week
 
     def sheets(self) -> dict[str, pd.DataFrame]:
-        return dict(zip(SHEETS, (self.overview, self.street_domain, self.overdue, self.incidents), strict=True))
+        return dict(zip(SHEETS, (self.overview, self.street_domain, self.units, self.supervisions, self.overdue,
+                                 self.incidents), strict=True))
 
 
 # Detail rows of the same population as the KPIs; 超期 uses the KPI module's own definition.
@@ -193,6 +196,23 @@ def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: dat
     return out
 
 
+def _supervisions(df: pd.DataFrame, cfg: Config) -> pd.DataFrame:
+    """督办 records as the report lists them: local times, the street's name, 已办结 / 逾期 / 在办."""
+    tz = cfg.site.timezone
+
+    def local(col: str) -> pd.Series:
+        return _local(df[col].dt.tz_localize(None), tz) if len(df) else pd.Series(dtype="datetime64[us]")
+
+    state = ["逾期" if late else "已办结" if pd.notna(closed) else "在办"
+             for late, closed in zip(df["late"], df["closed_at"], strict=True)]
+    return pd.DataFrame({
+        "督办编号": df["supervision_id"].astype("int64"), "事件编号": df["incident_id"].astype("int64"),
+        "标题": df["title"], "街道": [_area_name(cfg, c) for c in df["street_code"]], "督办人": df["issued_by"],
+        "督办时间": local("issued_at"), "督办期限": local("due_at"), "督办要求": df["note"],
+        "办结时间": local("closed_at"), "状态": pd.Series(state, dtype="object"),
+    })
+
+
 UNIT_NAMES = {"count": "件", "rate": "比率", "minutes": "分钟"}
 
 
@@ -262,8 +282,10 @@ def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datet
 
     incidents = _details(store, cfg, start, end, as_of, district)
     overdue = incidents[incidents["超期"] == "是"].reset_index(drop=True)
+    units = kpis.unit_kpis(store, start, end, area=district, as_of=as_of)
+    supervisions = _supervisions(work_queue.supervisions_issued(store, start, end, district, as_of), cfg)
     return WeeklyReport(week, previous, start, end, overview, street_domain, overdue, incidents,
-                        streets(start, end, as_of), streets(p_start, p_end, None), district)
+                        streets(start, end, as_of), streets(p_start, p_end, None), district, units, supervisions)
 
 
 # --- files --------------------------------------------------------------------------------
@@ -276,8 +298,10 @@ TITLE_ROWS = 5  # title block lines and a blank row above each sheet's header
 
 
 def report_sheets_of(report: WeeklyReport, cfg: Config) -> list[report_sheets.Sheet]:
-    """The four sheets as they are written: overview and street × domain rounded with totals, then the details."""
+    """The sheets as they are written: overview, street × domain rounded with totals, the responsible units'
+    numbers and ranking, then the details."""
     return [report_sheets.overview_sheet(report), report_sheets.street_domain_sheet(report, cfg, report.area),
+            report_sheets.unit_sheet(report, cfg), report_sheets.Sheet("督办", report.supervisions),
             report_sheets.Sheet("超期明细", report.overdue), report_sheets.Sheet("事件明细", report.incidents)]
 
 

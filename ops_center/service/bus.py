@@ -86,6 +86,26 @@ class IncidentMerged(DomainEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class WorkOrderChanged(DomainEvent):
+    """A unit or the center acted on a work order (签收, 退单, 改派/强派, 反馈, 延期, 挂账, 督办, 回访)."""
+
+    action: str
+    actor: str
+    unit: str | None = None
+    assignment_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitReminded(DomainEvent):
+    """催办: a unit is reminded of a case (before its deadline, after it, or by hand), for SMS/企业微信 gateways."""
+
+    unit: str
+    kind: str  # "before" | "overdue" | "manual"
+    assignment_id: int | None = None
+    due_at: str | None = None  # ISO time of the resolve deadline
+
+
+@dataclass(frozen=True, slots=True)
 class EventsCommitted:
     """A pipeline batch committed: lets screens know fresh data exists without polling the DB."""
 
@@ -119,6 +139,8 @@ _NAMES = {
     IncidentOverdue: "overdue",
     IncidentWarned: "warned",
     IncidentMerged: "merged",
+    WorkOrderChanged: "work_order",
+    UnitReminded: "reminded",
 }
 
 Handler = Callable[[object], None]

@@ -30,8 +30,10 @@ from ops_center.core.domains import DOMAIN_CODES, LEVEL_NAMES, LEVELS, OPEN_STAT
 from ops_center.core.lifecycle import (
     ACTION_NAMES,
     IN_PLACE,
+    REASON_REQUIRED,
     ROLE_ACTIONS,
     TRANSITIONS,
+    VERIFY_ACTIONS,
     Actor,
     BulkResult,
     Conflict,
@@ -42,7 +44,9 @@ from ops_center.core.lifecycle import (
     allowed_actions,
 )
 from ops_center.core.sla import SlaPolicy
+from ops_center.core.units import APPROVER_RANK, approver_role
 from ops_center.service.bus import IncidentEscalated, IncidentMerged, IncidentTransitioned, IncidentUpdated
+from ops_center.service.incident_rows import resolver_of, row_dict
 from ops_center.service.sweep import next_level
 from ops_center.store.store import append, from_db, to_db
 
@@ -57,7 +61,8 @@ _UPDATABLE = frozenset({
     "status", "domain", "category", "level", "department", "updated_at", "acknowledged_at",
     "dispatched_at", "resolved_at", "closed_at", "ack_due_at", "resolve_due_at", "ack_warned",
     "resolve_warned", "escalations", "paused_seconds", "merged_into", "reopen_count",
-    "verify_failures", "report_count", "sources", "last_report_at",
+    "verify_failures", "report_count", "sources", "last_report_at", "hung_kind", "hung_at", "satisfied",
+    "redo_count", "supervised",
 })
 
 
@@ -85,7 +90,7 @@ class IncidentService:
         df = self.store.query_df("SELECT * FROM incidents WHERE incident_id = ?", [incident_id])
         if df.empty:
             raise NotFound(detail=f"incident {incident_id} not found")
-        return _row_dict(df.iloc[0].to_dict())
+        return row_dict(df.iloc[0].to_dict())
 
     def timeline(self, incident_id: int, include_merged: bool = True) -> pd.DataFrame:
         """Timeline rows, oldest first; with include_merged also those of incidents merged into this one."""
@@ -98,7 +103,7 @@ class IncidentService:
     # --- transitions ---------------------------------------------------------------------
 
     def acknowledge(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
-        return self._act(actor, "acknowledge", incident_id, version, note,
+        return self.act(actor, "acknowledge", incident_id, version, note,
                          lambda row, now: {"acknowledged_at": row["acknowledged_at"] or now})
 
     def dispatch(self, actor: Actor, incident_id: int, version: int, department: str, level: str | None = None,
@@ -111,19 +116,19 @@ class IncidentService:
         def changes(row, now):
             return {"department": department, "level": level or row["level"], "dispatched_at": now}
 
-        return self._act(actor, "dispatch", incident_id, version, note, changes,
+        return self.act(actor, "dispatch", incident_id, version, note, changes,
                          data={"department": department, "level": level})
 
     def resolve(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
-        return self._act(actor, "resolve", incident_id, version, note, lambda row, now: {"resolved_at": now})
+        return self.act(actor, "resolve", incident_id, version, note, lambda row, now: {"resolved_at": now})
 
     def close(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
         """Verification passed (核查通过): resolved → closed."""
-        return self._act(actor, "close", incident_id, version, note, lambda row, now: {"closed_at": now})
+        return self.act(actor, "close", incident_id, version, note, lambda row, now: {"closed_at": now})
 
     def verify_fail(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
         """Verification failed (核查不通过): back to the department, counted as rework."""
-        return self._act(actor, "verify_fail", incident_id, version, note, lambda row, now: {
+        return self.act(actor, "verify_fail", incident_id, version, note, lambda row, now: {
             "verify_failures": (row["verify_failures"] or 0) + 1, "resolved_at": None, "dispatched_at": now})
 
     def reopen(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
@@ -135,10 +140,10 @@ class IncidentService:
                 sets["acknowledged_at"] = row["acknowledged_at"] or now
             return sets
 
-        return self._act(actor, "reopen", incident_id, version, note, changes)
+        return self.act(actor, "reopen", incident_id, version, note, changes)
 
     def false_alarm(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
-        return self._act(actor, "false_alarm", incident_id, version, note)
+        return self.act(actor, "false_alarm", incident_id, version, note)
 
     def escalate(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
         """Manual 上报 one level up the chain; a `new` incident gets the new level's acknowledge deadline."""
@@ -156,7 +161,7 @@ class IncidentService:
         def events(row, sets, now):
             return [IncidentEscalated(incident_id, now, row["level"], sets["level"], "manual", actor.username)]
 
-        return self._act(actor, "escalate", incident_id, version, note, changes, events=events)
+        return self.act(actor, "escalate", incident_id, version, note, changes, events=events)
 
     def set_domain(self, actor: Actor, incident_id: int, version: int, domain: str, category: str | None = None,
                    note: str = "") -> dict:
@@ -178,14 +183,14 @@ class IncidentService:
                 sets["department"] = self.cfg.domain_by_code[domain].department
             return sets
 
-        return self._act(actor, "set_domain", incident_id, version, note, changes,
+        return self.act(actor, "set_domain", incident_id, version, note, changes,
                          data={"domain": domain, "category": category})
 
     def add_note(self, actor: Actor, incident_id: int, version: int | None = None, note: str = "") -> dict:
         """A plain-text note on the timeline; it changes no incident column, so the version is not checked."""
         if not note.strip():
             raise ServiceError("备注内容不能为空", detail="empty note")
-        return self._act(actor, "add_note", incident_id, version, note, check_version=False)
+        return self.act(actor, "add_note", incident_id, version, note, check_version=False)
 
     def merge(self, actor: Actor, incident_id: int, version: int, into_id: int, note: str = "") -> dict:
         """Fold a duplicate into `into_id`: counts and sources move over, both timelines stay."""
@@ -209,7 +214,7 @@ class IncidentService:
             return {"merged_into": into_id}, [IncidentMerged(incident_id, now, into_id, actor.username),
                                               IncidentUpdated(into_id, now, target_count, "merge", True)]
 
-        return self._act(actor, "merge", incident_id, version, note, conn_changes=changes, data={"into_id": into_id})
+        return self.act(actor, "merge", incident_id, version, note, conn_changes=changes, data={"into_id": into_id})
 
     # --- extensions ----------------------------------------------------------------------
 
@@ -223,20 +228,28 @@ class IncidentService:
         data: dict = {}
 
         def changes(row, now, conn):
-            pending = conn.execute("SELECT count(*) FROM extensions WHERE incident_id = ? AND status = 'pending'",
-                                   [incident_id]).fetchall()[0][0]
-            if pending:
-                raise ServiceError("该事件已有待审批的延期申请", detail="extension already pending")
-            ext_id = self.store.allocate_ids(conn, "extensions")
-            conn.execute("INSERT INTO extensions (extension_id, incident_id, requested_by, requested_at, seconds, "
-                         "reason, status) VALUES (?, ?, ?, ?, ?, ?, 'pending')",
-                         [ext_id, incident_id, actor.username, to_db(now), float(seconds), reason])
-            data.update(extension_id=ext_id, seconds=float(seconds), reason=reason)
+            data.update(self.insert_extension(conn, actor, incident_id, now, seconds, reason))
             return {}, []
 
-        self._act(actor, "request_extension", incident_id, version, note or reason, conn_changes=changes,
+        self.act(actor, "request_extension", incident_id, version, note or reason, conn_changes=changes,
                   check_version=False, data=data)
         return data["extension_id"]
+
+    def insert_extension(self, conn, actor: Actor, incident_id: int, now: datetime, seconds: float, reason: str,
+                         assignment_id: int | None = None) -> dict:
+        """The pending 延期 row (one at a time per case), naming the role the config says must approve it."""
+        pending, approved = conn.execute(
+            "SELECT count(*) FILTER (status = 'pending'), count(*) FILTER (status = 'approved') FROM extensions "
+            "WHERE incident_id = ?",
+            [incident_id]).fetchall()[0]
+        if pending:
+            raise ServiceError("该事件已有待审批的延期申请", detail="extension already pending")
+        ext_id = self.store.allocate_ids(conn, "extensions")
+        approver = approver_role(self.cfg, approved)
+        conn.execute("INSERT INTO extensions (extension_id, incident_id, requested_by, requested_at, seconds, reason, "
+                     "status, assignment_id, approver_role) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+                     [ext_id, incident_id, actor.username, to_db(now), float(seconds), reason, assignment_id, approver])
+        return {"extension_id": ext_id, "seconds": float(seconds), "reason": reason, "approver_role": approver}
 
     def decide_extension(self, actor: Actor, incident_id: int, version: int, extension_id: int, approve: bool,
                          note: str = "") -> dict:
@@ -244,15 +257,22 @@ class IncidentService:
         data: dict = {"extension_id": extension_id, "approved": bool(approve)}
 
         def changes(row, now, conn):
-            ext = conn.execute("SELECT seconds, status FROM extensions WHERE extension_id = ? AND incident_id = ?",
-                               [extension_id, incident_id]).fetchall()
+            ext = conn.execute("SELECT seconds, status, requested_by, (SELECT count(*) FROM extensions e WHERE "
+                               "e.incident_id = ? AND e.status = 'approved') FROM extensions WHERE extension_id = ? "
+                               "AND incident_id = ?", [incident_id, extension_id, incident_id]).fetchall()
             if not ext:
                 raise NotFound("延期申请不存在", detail=f"extension {extension_id} of incident {incident_id}")
-            seconds, status = ext[0]
+            seconds, status, requester, approved = ext[0]
             if status != "pending":
                 raise InvalidTransition("该延期申请已审批", detail=f"extension {extension_id} is {status}")
-            conn.execute("UPDATE extensions SET status = ?, decided_by = ?, decided_at = ? WHERE extension_id = ?",
-                         ["approved" if approve else "rejected", actor.username, to_db(now), extension_id])
+            required = approver_role(self.cfg, approved)
+            if APPROVER_RANK.get(actor.role, 0) < APPROVER_RANK[required] or requester == actor.username:
+                who = "领导" if required == "leader" else "值班长或领导"
+                raise PermissionDenied(f"第{approved + 1}次延期须由{who}审批，且不能审批本人的申请",
+                                       detail=f"{actor.role} may not decide extension {extension_id} ({required})")
+            conn.execute("UPDATE extensions SET status = ?, decided_by = ?, decided_at = ?, decision_note = ? "
+                         "WHERE extension_id = ?",
+                         ["approved" if approve else "rejected", actor.username, to_db(now), note or None, extension_id])
             if not approve:
                 return {"updated_at": now}, []
             rule = self.policy.rule_for(row["domain"], row["severity"], row["category"])
@@ -262,7 +282,7 @@ class IncidentService:
             return {"resolve_due_at": due, "paused_seconds": (row["paused_seconds"] or 0) + seconds,
                     "resolve_warned": warned}, []
 
-        return self._act(actor, "decide_extension", incident_id, version, note, conn_changes=changes, data=data)
+        return self.act(actor, "decide_extension", incident_id, version, note, conn_changes=changes, data=data)
 
     # --- bulk ----------------------------------------------------------------------------
 
@@ -373,12 +393,16 @@ class IncidentService:
             raise PermissionDenied("该事件不在您的管辖范围内",
                                    detail=f"{actor.username} scope {actor.scope} excludes {row['area_code']}")
 
-    def _act(self, actor: Actor, action: str, incident_id: int, version: int | None, note: str = "",
+    def act(self, actor: Actor, action: str, incident_id: int, version: int | None, note: str = "",
              changes: Callable | None = None, *, conn_changes: Callable | None = None, events: Callable | None = None,
              check_version: bool = True, data: dict | None = None) -> dict:
-        """Check role, run the action in one store.write, publish its events after commit."""
+        """One checked action: role, reason, then in one store.write scope, version, status graph, the caller's
+        changes (`changes(row, now)` or `conn_changes(row, now, conn)` -> (sets, events)), timeline and audit;
+        events published after the commit. WorkOrderService builds every work-order action on it."""
         try:
             self._check_role(actor, action)
+            if action in REASON_REQUIRED and not (note or "").strip():
+                raise ServiceError(REASON_REQUIRED[action], detail=f"{action} without a reason")
             now = self._now()
             out = self.store.write(lambda conn: self._apply(
                 conn, actor, action, incident_id, version, note, now, changes, conn_changes, events, check_version,
@@ -398,6 +422,9 @@ class IncidentService:
         if check_version and row["version"] != version:
             raise Conflict(detail=f"incident {incident_id} is at version {row['version']}, caller had {version}")
         from_status = row["status"]
+        if action in VERIFY_ACTIONS and resolver_of(conn, incident_id) == actor.username:
+            raise PermissionDenied("不能核查本人处置的事件，请由网格员或其他值班员核查",
+                                   detail=f"{actor.username} resolved incident {incident_id}")
         if action in TRANSITIONS:
             to_status = TRANSITIONS[action].get(from_status)
             if to_status is None:
@@ -436,7 +463,7 @@ class IncidentService:
         rows = cur.fetchall()
         if not rows:
             raise NotFound(detail=f"incident {incident_id} not found")
-        return _row_dict(dict(zip([d[0] for d in cur.description], rows[0], strict=True)))
+        return row_dict(dict(zip([d[0] for d in cur.description], rows[0], strict=True)))
 
     def _update(self, conn, incident_id: int, version: int, sets: dict) -> int:
         """Checked UPDATE: only if the row is still at `version`; returns the new version or raises Conflict."""
@@ -475,21 +502,3 @@ class IncidentService:
                                                       f"incident:{incident_id}", {"reason": str(exc)}))
         except Exception:  # noqa: BLE001 - failing to audit a refusal must not hide the refusal
             log.exception("could not audit a refused %s by %s", action, actor.username)
-
-
-def _row_dict(row: dict) -> dict:
-    """DB row (fetchall or DataFrame) -> dict with aware datetimes, plain lists and None for NULLs."""
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, (list, tuple)):
-            pass
-        elif hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:
-            value = value.tolist()
-        elif value is None or pd.isna(value):
-            value = None
-        elif isinstance(value, datetime):
-            value = from_db(value)
-        elif hasattr(value, "item"):
-            value = value.item()
-        out[key] = value
-    return out

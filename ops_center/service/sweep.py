@@ -42,6 +42,7 @@ class OpenIncident:
     ack_overdue: bool = False
     overdue: bool = False
     escalations: int = 0
+    hung: bool = False  # 挂账: a long-term case the resolve clock leaves alone (no warning, no 超期)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,7 @@ def sweep(incidents: Sequence[OpenIncident], now: datetime, cfg: Config, policy:
         elif (ack_open and inc.ack_due_at is not None and not inc.ack_warned
               and now >= policy.warn_instant(rule, ACK, inc.ack_due_at)):
             actions.append(Action("warn", ACK, *key, from_level=level))
-        if inc.resolve_due_at is None or inc.overdue:
+        if inc.resolve_due_at is None or inc.overdue or inc.hung:
             continue
         if now > inc.resolve_due_at:
             actions.append(Action("overdue", RESOLVE, *key, from_level=level, to_level=next_level(chain, level)))
@@ -98,7 +99,7 @@ def sweep(incidents: Sequence[OpenIncident], now: datetime, cfg: Config, policy:
 
 _COLUMNS = """i.incident_id, i.version, i.status, i.domain, i.severity, i.category, i.level, i.created_at,
        i.acknowledged_at, i.ack_due_at, i.resolve_due_at, i.ack_warned, i.resolve_warned, i.ack_overdue,
-       i.overdue, i.escalations"""
+       i.overdue, i.escalations, i.hung_kind IS NOT NULL"""
 
 
 def _placeholders(prefix: str, statuses: Sequence[str]) -> tuple[str, dict]:
@@ -117,7 +118,7 @@ _DUE_WHERE = f"""
       (i.ack_due_at < $now AND NOT (i.level = $top AND coalesce(i.ack_overdue, false)))
       OR (i.ack_due_at >= $now AND NOT coalesce(i.ack_warned, false)
           AND i.ack_due_at <= coalesce(c.ack_t, d.ack_t, u.ack_t))))
-  OR (i.resolve_due_at IS NOT NULL AND NOT coalesce(i.overdue, false) AND (
+  OR (i.resolve_due_at IS NOT NULL AND NOT coalesce(i.overdue, false) AND i.hung_kind IS NULL AND (
       i.resolve_due_at < $now
       OR (i.resolve_due_at >= $now AND NOT coalesce(i.resolve_warned, false)
           AND i.resolve_due_at <= coalesce(c.res_t, d.res_t, u.res_t))))
@@ -157,7 +158,8 @@ def load_open(store, now: datetime | None = None, policy: SlaPolicy | None = Non
     rows = store.query(sql, params)
     return [
         OpenIncident(int(r[0]), int(r[1]), r[2], r[3], r[4], r[5], r[6], from_db(r[7]), from_db(r[8]),
-                     from_db(r[9]), from_db(r[10]), bool(r[11]), bool(r[12]), bool(r[13]), bool(r[14]), int(r[15] or 0))
+                     from_db(r[9]), from_db(r[10]), bool(r[11]), bool(r[12]), bool(r[13]), bool(r[14]), int(r[15] or 0),
+                     bool(r[16]))
         for r in rows
     ]
 

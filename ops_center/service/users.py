@@ -14,6 +14,7 @@ from werkzeug.security import generate_password_hash
 from ops_center.core.config import Config
 from ops_center.core.domains import ROLE_NAMES, ROLES
 from ops_center.core.lifecycle import Actor
+from ops_center.core.units import is_unit_code
 from ops_center.service.incidents import PermissionDenied, ServiceError
 from ops_center.store.store import to_db
 
@@ -41,6 +42,7 @@ class UserRow:
     role: str
     scope: str
     active: bool
+    unit: str | None = None  # role unit: the responsible unit the user works for
 
 
 def _require_admin(store: Any, actor: Actor | None, action: str, target: str, now: datetime) -> None:
@@ -65,6 +67,16 @@ def _check_scope(cfg: Config, scope: str) -> None:
         raise UserAdminError(f"未知的辖区编码 {scope!r}")
 
 
+def _check_unit(cfg: Config, role: str, unit: str | None) -> None:
+    """A unit's user names a known unit; nobody else has one."""
+    if role == "unit" and not unit:
+        raise UserAdminError("责任单位用户须选择所属单位")
+    if role != "unit" and unit:
+        raise UserAdminError("只有责任单位用户有所属单位")
+    if unit and not is_unit_code(unit, {d.code for d in cfg.departments}, cfg.area_by_code):
+        raise UserAdminError(f"未知的责任单位 {unit!r}")
+
+
 def _check_password(password: str) -> None:
     if len(password or "") < MIN_PASSWORD:
         raise UserAdminError(f"密码至少 {MIN_PASSWORD} 位")
@@ -80,16 +92,16 @@ def _audit(store: Any, conn: Any, actor: str, action: str, target: str, detail: 
 
 def _fetch(conn: Any, username: str) -> UserRow:
     row = conn.execute(
-        "SELECT username, name, role, scope, active FROM users WHERE username = ?", [username]
-    ).fetchone()
-    if row is None:
+        "SELECT username, name, role, scope, active, unit FROM users WHERE username = ?", [username]
+    ).fetchall()
+    if not row:
         raise UserAdminError(f"用户 {username} 不存在")
-    return UserRow(row[0], row[1], row[2], row[3], bool(row[4]))
+    return UserRow(row[0][0], row[0][1], row[0][2], row[0][3], bool(row[0][4]), row[0][5])
 
 
 def create_user(
     store: Any, cfg: Config, actor: Any, *, username: str, name: str, role: str, scope: str, password: str,
-    now: datetime,
+    now: datetime, unit: str | None = None,
 ) -> UserRow:
     """Add a user with a hashed password; the audit entry never contains the password."""
     _require_admin(store, actor, "user.create", username, now)
@@ -101,6 +113,7 @@ def create_user(
         raise UserAdminError("请填写姓名")
     _check_role(role)
     _check_scope(cfg, scope)
+    _check_unit(cfg, role, unit)
     _check_password(password)
     password_hash = generate_password_hash(password, method=HASH_METHOD)
 
@@ -108,21 +121,22 @@ def create_user(
         if conn.execute("SELECT 1 FROM users WHERE username = ?", [username]).fetchone():
             raise UserAdminError(f"用户 {username} 已存在")
         conn.execute(
-            "INSERT INTO users (username, name, role, password_hash, scope, active, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, true, ?)",
-            [username, name, role, password_hash, scope, to_db(now)],
+            "INSERT INTO users (username, name, role, password_hash, scope, unit, active, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, true, ?)",
+            [username, name, role, password_hash, scope, unit, to_db(now)],
         )
-        _audit(store, conn, actor.username, "user.create", username, {"name": name, "role": role, "scope": scope}, now)
-        return UserRow(username, name, role, scope, True)
+        _audit(store, conn, actor.username, "user.create", username,
+               {"name": name, "role": role, "scope": scope, **({"unit": unit} if unit else {})}, now)
+        return UserRow(username, name, role, scope, True, unit)
 
     return store.write(write)
 
 
 def update_user(
     store: Any, cfg: Config, actor: Any, username: str, *, role: str | None = None, scope: str | None = None,
-    name: str | None = None, now: datetime,
+    name: str | None = None, now: datetime, unit: str | None = None,
 ) -> UserRow:
-    """Change role, scope or display name; an admin cannot take the admin role from themselves."""
+    """Change role, scope, unit or display name; an admin cannot take the admin role from themselves."""
     _require_admin(store, actor, "user.update", username, now)
     if role is not None:
         _check_role(role)
@@ -135,20 +149,23 @@ def update_user(
 
     def write(conn: Any) -> UserRow:
         before = _fetch(conn, username)
+        new_role = role or before.role
+        new_unit = (unit or before.unit) if new_role == "unit" else None
+        _check_unit(cfg, new_role, new_unit)
         after = UserRow(
-            username, name.strip() if name is not None else before.name, role or before.role,
-            scope or before.scope, before.active,
+            username, name.strip() if name is not None else before.name, new_role,
+            scope or before.scope, before.active, new_unit,
         )
         changes = {
             key: [getattr(before, key), getattr(after, key)]
-            for key in ("name", "role", "scope")
+            for key in ("name", "role", "scope", "unit")
             if getattr(before, key) != getattr(after, key)
         }
         if not changes:
             return before
         conn.execute(
-            "UPDATE users SET name = ?, role = ?, scope = ?, updated_at = ? WHERE username = ?",
-            [after.name, after.role, after.scope, to_db(now), username],
+            "UPDATE users SET name = ?, role = ?, scope = ?, unit = ?, updated_at = ? WHERE username = ?",
+            [after.name, after.role, after.scope, after.unit, to_db(now), username],
         )
         _audit(store, conn, actor.username, "user.update", username, changes, now)
         return after
@@ -168,7 +185,7 @@ def set_active(store: Any, actor: Any, username: str, active: bool, *, now: date
             return before
         conn.execute("UPDATE users SET active = ?, updated_at = ? WHERE username = ?", [active, to_db(now), username])
         _audit(store, conn, actor.username, "user.activate" if active else "user.deactivate", username, {}, now)
-        return UserRow(before.username, before.name, before.role, before.scope, active)
+        return UserRow(before.username, before.name, before.role, before.scope, active, before.unit)
 
     return store.write(write)
 

@@ -128,6 +128,50 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         """,
     ),
     (
+        4,
+        "work orders with the responsible units",
+        # One row per unit a case was sent to, per dispatch (a 改派 cancels the old row and adds one):
+        # role lead (主办) or co (协办); status pending → accepted → done, or returned (退单) until the
+        # center decides (改派: cancelled, a new row; 强派: pending again). round counts 重办 rounds.
+        """
+        ALTER TABLE users ADD COLUMN unit VARCHAR;
+        ALTER TABLE incidents ADD COLUMN hung_kind VARCHAR;
+        ALTER TABLE incidents ADD COLUMN hung_at TIMESTAMP_S;
+        ALTER TABLE incidents ADD COLUMN redo_count INTEGER DEFAULT 0;
+        ALTER TABLE extensions ADD COLUMN assignment_id BIGINT;
+        ALTER TABLE extensions ADD COLUMN approver_role VARCHAR;
+        ALTER TABLE extensions ADD COLUMN decision_note VARCHAR;
+        CREATE TABLE assignments (
+            assignment_id BIGINT NOT NULL, incident_id BIGINT NOT NULL, unit VARCHAR NOT NULL,
+            role VARCHAR NOT NULL, status VARCHAR NOT NULL, round INTEGER NOT NULL DEFAULT 1,
+            dispatched_by VARCHAR NOT NULL, dispatched_at TIMESTAMP_S NOT NULL, accept_due_at TIMESTAMP_S NOT NULL,
+            accepted_by VARCHAR, accepted_at TIMESTAMP_S, accepted_late BOOLEAN,
+            returned_by VARCHAR, returned_at TIMESTAMP_S, return_reason VARCHAR, returns INTEGER NOT NULL DEFAULT 0,
+            decided_by VARCHAR, decided_at TIMESTAMP_S, decision VARCHAR, replaced_by BIGINT,
+            done_at TIMESTAMP_S, note VARCHAR);
+        CREATE TABLE feedback (
+            feedback_id BIGINT NOT NULL, assignment_id BIGINT NOT NULL, incident_id BIGINT NOT NULL,
+            unit VARCHAR NOT NULL, role VARCHAR NOT NULL, author VARCHAR NOT NULL, ts TIMESTAMP_S NOT NULL,
+            note VARCHAR NOT NULL, photos VARCHAR[]);
+        CREATE TABLE verifications (
+            verification_id BIGINT NOT NULL, incident_id BIGINT NOT NULL, verifier VARCHAR NOT NULL,
+            role VARCHAR NOT NULL, ts TIMESTAMP_S NOT NULL, passed BOOLEAN NOT NULL, note VARCHAR,
+            photos VARCHAR[]);
+        CREATE TABLE reminders (
+            reminder_id BIGINT NOT NULL, incident_id BIGINT NOT NULL, assignment_id BIGINT,
+            unit VARCHAR NOT NULL, kind VARCHAR NOT NULL, due_at TIMESTAMP_S, ts TIMESTAMP_S NOT NULL,
+            issued_by VARCHAR NOT NULL, note VARCHAR);
+        CREATE TABLE supervisions (
+            supervision_id BIGINT NOT NULL, incident_id BIGINT NOT NULL, issued_by VARCHAR NOT NULL,
+            issued_at TIMESTAMP_S NOT NULL, due_at TIMESTAMP_S NOT NULL, note VARCHAR NOT NULL,
+            closed_at TIMESTAMP_S);
+        CREATE TABLE callbacks (
+            callback_id BIGINT NOT NULL, incident_id BIGINT NOT NULL, recorded_by VARCHAR NOT NULL,
+            round INTEGER NOT NULL, ts TIMESTAMP_S NOT NULL, satisfaction VARCHAR NOT NULL, note VARCHAR,
+            redo BOOLEAN NOT NULL);
+        """,
+    ),
+    (
         7,
         "archive of closed incidents: the month manifest and the *_all views the reports read",
         # ops_center/store/retention.py: the manifest is the archive's commit point, and re-creates the views

@@ -30,6 +30,12 @@ _ID_COLUMNS = {
     "audit_log": "audit_id",
     "suppressions": "suppression_id",
     "extensions": "extension_id",
+    "assignments": "assignment_id",
+    "feedback": "feedback_id",
+    "verifications": "verification_id",
+    "reminders": "reminder_id",
+    "supervisions": "supervision_id",
+    "callbacks": "callback_id",
 }
 
 

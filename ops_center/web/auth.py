@@ -26,22 +26,26 @@ log = logging.getLogger(__name__)
 
 # Which roles may open which screen; the nav shows only these, the gate enforces them.
 SCREEN_ROLES: dict[str, frozenset[str]] = {
-    "wall": frozenset({"viewer", "officer", "leader", "admin"}),
-    "console": frozenset({"officer", "leader", "admin"}),  # leaders: approve 延期, 督办 (issue 16)
-    "areas": frozenset({"officer", "leader", "admin"}),
-    "reports": frozenset({"officer", "leader", "admin"}),  # officers: their own area's report (issue 16)
+    "wall": frozenset({"viewer", "officer", "shift_lead", "leader", "admin"}),
+    "console": frozenset({"officer", "shift_lead", "leader", "admin"}),  # leaders: approve 延期, 督办 (issue 16)
+    "areas": frozenset({"officer", "shift_lead", "leader", "admin"}),
+    "reports": frozenset({"officer", "shift_lead", "leader", "admin"}),  # officers: their own area's report (issue 16)
     "admin": frozenset({"admin"}),
+    "tasks": frozenset({"unit", "grid"}),  # a unit's queue and the grid worker's phone screen (issue 15)
 }
-SCREEN_PATHS = {"wall": "/wall", "console": "/console", "areas": "/areas", "reports": "/reports", "admin": "/admin"}
+SCREEN_PATHS = {"wall": "/wall", "console": "/console", "areas": "/areas", "reports": "/reports", "admin": "/admin",
+                "tasks": "/tasks"}
 # Component-id prefix -> screen: every callback output id of a screen starts with its prefix (layouts/ids.py).
-ID_PREFIXES = {"wall-": "wall", "console-": "console", "areas-": "areas", "reports-": "reports", "admin-": "admin"}
+ID_PREFIXES = {"wall-": "wall", "console-": "console", "areas-": "areas", "reports-": "reports", "admin-": "admin",
+               "tasks-": "tasks"}
 # Ids anyone may drive: the pages router (it renders only the login page or a "please log in" stub
 # for anonymous clients, see layouts/common.require) and the login page.
 PUBLIC_ID_PREFIXES = ("_pages_", "login-")
 PUBLIC_PATHS = ("/login", "/auth/login", "/logout", "/_dash-layout", "/_dash-dependencies", "/_favicon.ico")
 PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_reload-hash")
 # Where each role lands after login (its main screen).
-HOME_SCREEN = {"viewer": "wall", "officer": "console", "leader": "areas", "admin": "console"}
+HOME_SCREEN = {"viewer": "wall", "officer": "console", "shift_lead": "console", "leader": "areas", "admin": "console",
+               "unit": "tasks", "grid": "tasks"}
 KIOSK_USERNAME = "kiosk"
 UPDATE_PATH = "/_dash-update-component"
 LIMITER_KEY = "ops_center.login_limiter"
@@ -56,6 +60,7 @@ class User:
     role: str
     scope: str
     kiosk: bool = False
+    unit: str | None = None  # role unit: the responsible unit it works for
 
     is_authenticated = True
     is_active = True
@@ -83,20 +88,20 @@ class User:
 
     def actor(self) -> Any:
         """The incident service's view of this user; the service re-checks role and scope."""
-        return Actor(self.username, self.role, self.scope)
+        return Actor(self.username, self.role, self.scope, self.unit)
 
 
 def seed_users(store: Any, cfg: Config, now: datetime) -> int:
     """Insert configured users missing from the `users` table (config seeds; admin edits win)."""
-    rows = [(u.username, u.name, u.role, u.password_hash, u.scope, to_db(now)) for u in cfg.users]
+    rows = [(u.username, u.name, u.role, u.password_hash, u.scope, u.unit, to_db(now)) for u in cfg.users]
 
     def insert(conn) -> int:
         existing = {r[0] for r in conn.execute("SELECT username FROM users").fetchall()}
         fresh = [r for r in rows if r[0] not in existing]
         if fresh:
             conn.executemany(
-                "INSERT INTO users (username, name, role, password_hash, scope, active, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, true, ?)",
+                "INSERT INTO users (username, name, role, password_hash, scope, unit, active, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, true, ?)",
                 fresh,
             )
         return len(fresh)
@@ -108,20 +113,24 @@ def load_user(store: Any, cfg: Config, username: str) -> User | None:
     if username == KIOSK_USERNAME:
         return kiosk_user(cfg)
     rows = store.query(
-        "SELECT username, name, role, scope FROM users WHERE username = ? AND active", [username]
+        "SELECT username, name, role, scope, unit FROM users WHERE username = ? AND active", [username]
     )
-    return User(*rows[0]) if rows else None
+    if not rows:
+        return None
+    username, name, role, scope, unit = rows[0]
+    return User(username, name, role, scope, unit=unit)
 
 
 def check_password(store: Any, cfg: Config, username: str, password: str) -> User | None:
     """The user when the password matches an active account, else None (same answer for both failures)."""
     rows = store.query(
-        "SELECT username, name, role, scope, password_hash FROM users WHERE username = ? AND active",
+        "SELECT username, name, role, scope, password_hash, unit FROM users WHERE username = ? AND active",
         [username.strip()],
     )
     if not rows or not check_password_hash(rows[0][4], password or ""):
         return None
-    return User(*rows[0][:4])
+    username, name, role, scope, _, unit = rows[0]
+    return User(username, name, role, scope, unit=unit)
 
 
 def kiosk_user(cfg: Config) -> User:

@@ -29,10 +29,12 @@ if TYPE_CHECKING:
 from ops_center.core.devices import load_devices
 from ops_center.core.sla import SlaPolicy
 from ops_center.demo.synth import generate_history
+from ops_center.demo.unit_player import UnitPlayer
 from ops_center.read.weekly_report import subscription_reports_job, weekly_report_job
 from ops_center.service.incidents import IncidentService
 from ops_center.service.pipeline import Pipeline
-from ops_center.store.store import Store
+from ops_center.service.work_orders import WorkOrderService
+from ops_center.store.store import Store, StoreClosed
 from ops_center.web.auth import seed_users
 from rules.holder import RulesHolder
 from rules.suppress import sync_configured
@@ -134,9 +136,28 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     if scheduler:
         sched = running.scheduler = build_scheduler(ctx)
         add_product_jobs(ctx, sched, rules)
+        if simulate:
+            add_unit_player(ctx, sched)
         sched.start()
     settle_gc()
     return running
+
+
+def add_unit_player(ctx: AppContext, sched) -> None:
+    """Demo only: the responsible units answer the officer's dispatches (ops_center/demo/unit_player.py)."""
+    work_orders = WorkOrderService(ctx.store, ctx.bus, ctx.cfg, ctx.clock)
+    player = UnitPlayer(work_orders, ctx.cfg, ctx.clock, seed=ctx.cfg.simulator.seed)
+
+    def play() -> None:
+        try:
+            player.round()
+        except StoreClosed:
+            log.debug("unit player skipped: the store is closed (shutting down)")
+        except Exception:  # noqa: BLE001 - a failed round is logged; the next one tries again
+            log.exception("unit player round failed")
+
+    sched.add_job(play, "interval", seconds=20, id="unit_player", name="demo: the units answer (签收, 反馈, 延期)",
+                  coalesce=True, max_instances=1, replace_existing=True)
 
 
 def seed_history(ctx: AppContext) -> int:

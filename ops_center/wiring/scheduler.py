@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from ops_center.core.sla import SlaPolicy
+from ops_center.service.reminders import issue_reminders
 from ops_center.service.sweep import Action, apply_sweep, load_open, sweep
 from ops_center.store.store import StoreClosed
 from ops_center.web.context import AppContext
@@ -20,11 +21,14 @@ SWEEP_JOB_ID = "sla_sweep"
 
 
 def run_sweep(ctx: AppContext, now: datetime | None = None, policy: SlaPolicy | None = None) -> list[Action]:
-    """One SLA sweep at `now` (default: the context's clock): load what is due, decide, apply, publish."""
+    """One SLA sweep at `now` (default: the context's clock): load what is due, decide, apply, publish; then the
+    units still working a case whose deadline nears or passed are reminded (催办, after the sweep's flags)."""
     now = now or ctx.clock()
     policy = policy or ctx.service.policy
     due = load_open(ctx.store, now, policy)
-    return apply_sweep(ctx.store, ctx.bus, sweep(due, now, ctx.cfg, policy), now)
+    applied = apply_sweep(ctx.store, ctx.bus, sweep(due, now, ctx.cfg, policy), now)
+    issue_reminders(ctx.store, ctx.bus, now)
+    return applied
 
 
 def sweep_job(ctx: AppContext, policy: SlaPolicy | None = None) -> Callable[[], list[Action]]:
