@@ -20,6 +20,7 @@ from ops_center.core.geo import locate, outside_site
 from ops_center.core.model import Event
 from ops_center.core.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
 from ops_center.core.source_mapping import load_category_map
+from ops_center.store.photos import MAX_PHOTOS, is_photo_id
 
 # Dead-letter reasons (docs/ingest.md lists them with examples).
 OVERSIZED = "oversized"
@@ -289,7 +290,9 @@ def _map_vendor_code(cfg: Config, source_id: str, data: dict, fields: dict) -> N
 
 
 def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, received_at: datetime) -> Event:
-    """`<prefix>/grid/<grid_code>/report` + `{report_id, reporter, category?, text, lat?, lon?, photo_url?, ts}`."""
+    """`<prefix>/grid/<grid_code>/report` + `{report_id, reporter, category?, text, lat?, lon?, photo_url?, photos?, ts}`.
+
+    `photos` lists ids of photos the center already stores (the phone screen uploads them first)."""
     parts = topic_parts(cfg.mqtt.topic_prefix, topic)
     if len(parts) != 3 or parts[0] != "grid" or parts[2] != "report" or not parts[1]:
         raise Invalid(BAD_TOPIC, f"expected <prefix>/grid/<grid_code>/report, got {topic!r}")
@@ -307,6 +310,7 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     _check_time(cfg, occurred_at, received_at)
     category = _text(data, "category")
     photo_url = _text(data, "photo_url")
+    photos = _photo_ids(data)
     lat, lon = _number(data, "lat"), _number(data, "lon")
     if (lat is None) != (lon is None):
         raise Invalid(MISSING_FIELD, "'lat' and 'lon' come together")
@@ -322,6 +326,8 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
         lat, lon = cfg.area_by_code[grid_code].centroid
     if photo_url:
         fields["photo_url"] = photo_url
+    if photos:
+        fields["photos"] = photos
     return Event(
         source="grid",
         source_id=source_id,
@@ -335,6 +341,21 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
         lon=lon,
         fields=fields,
     )
+
+
+def _photo_ids(data: Mapping) -> list[str]:
+    """Optional `photos`: at most MAX_PHOTOS stored photo ids (`<sha256>.<jpg|png|webp>`)."""
+    value = data.get("photos")
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise Invalid(WRONG_TYPE, "field 'photos' must be a list of photo ids")
+    if len(value) > MAX_PHOTOS:
+        raise Invalid(INVALID_VALUE, f"field 'photos' has {len(value)} ids, at most {MAX_PHOTOS}")
+    bad = next((v for v in value if not is_photo_id(v)), None)
+    if bad is not None:
+        raise Invalid(INVALID_VALUE, f"{bad[:80]!r} is not a photo id")
+    return list(dict.fromkeys(value))
 
 
 def truncate(raw: bytes, limit: int = 200) -> str:

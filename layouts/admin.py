@@ -15,7 +15,7 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from ingest import replay as dl_replay
-from layouts import admin_models, ids
+from layouts import admin_catalogue, admin_models, ids
 from layouts.common import gate, local_time, shell
 from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
 from ops_center.read import queries_admin as qa
@@ -32,6 +32,7 @@ from rules.suppress import SuppressionError, cancel_suppression, create_suppress
 
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
+admin_catalogue.callbacks()  # and the 派单目录 block's
 
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知",
                "running": "运行中", "stopped": "已停止", "connecting": "连接中", "disconnected": "已断开",
@@ -72,7 +73,7 @@ def layout(**_: object):
         [
             dmc.TabsList([dmc.TabsTab(label, value=v) for v, label in (
                 ("sources", "数据源与死信"), ("rules", "规则"), ("suppressions", "屏蔽"), ("users", "用户与角色"),
-                ("audit", "审计日志"), ("models", "文本模型"))]),
+                ("audit", "审计日志"), ("models", "文本模型"), ("catalogue", "派单目录"))]),
             dmc.TabsPanel(panel(
                 dmc.Group([dmc.Title("数据源健康", order=5), dmc.Button("刷新", id=ids.ADMIN_REFRESH, size="xs",
                                                                     variant="light")]),
@@ -143,6 +144,7 @@ def layout(**_: object):
                 dmc.ScrollAreaAutosize(html.Div(id=ids.ADMIN_AUDIT), mah=520),
             ), value="audit"),
             dmc.TabsPanel(admin_models.panel(), value="models"),
+            dmc.TabsPanel(admin_catalogue.panel(), value="catalogue"),
         ],
         id=ids.ADMIN_TABS, value="sources",
     )
@@ -457,7 +459,7 @@ SUP_STATE_NAMES = {"active": "生效中", "scheduled": "待生效", "expired": "
 AUDIT_ACTION_NAMES = {
     "login": "登录", "logout": "退出", "login_failed": "登录失败", "user.create": "新建用户", "user.update": "修改用户",
     "user.activate": "启用用户", "user.deactivate": "停用用户", "user.reset_password": "重置密码",
-    "suppression.create": "新建屏蔽", "suppression.cancel": "取消屏蔽", dl_replay.REPLAYED: "重放死信",
+    "suppression.create": "新建屏蔽", "suppression.cancel": "取消屏蔽", "catalogue.publish": "发布派单目录", dl_replay.REPLAYED: "重放死信",
     dl_replay.DISCARDED: "丢弃死信", dl_replay.REPLAY_FAILED: "重放死信失败",
 }
 
@@ -489,6 +491,8 @@ def audit_detail(detail: str, tz: str) -> str:
                 value = stamp.tz_convert(tz).strftime("%Y-%m-%d %H:%M:%S")
             except ValueError:
                 pass
+        if isinstance(value, (list, dict)):  # e.g. a catalogue publish's changed rows: JSON, not Python repr
+            value = json.dumps(value, ensure_ascii=False)
         parts.append(f"{key}：{value}")
     return "；".join(parts)
 

@@ -35,6 +35,8 @@ SCREEN_TITLES = {
     "areas": "区域钻取",
     "reports": "统计报表",
     "admin": "系统管理",
+    "tasks": "本单位任务",
+    "grid": "网格上报",
 }
 
 

@@ -10,7 +10,7 @@ import dash_mantine_components as dmc
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from layouts import ids
+from layouts import console_catalogue, console_dispatch, console_revisit, ids
 from layouts.common import (
     BLANK_FIGURE,
     MAP_STYLE_URL,
@@ -34,14 +34,13 @@ from ops_center.core.area_codes import ancestors, level_of, street_of
 from ops_center.core.domains import (
     DOMAIN_CODES,
     LEVEL_NAMES,
-    LEVELS,
     SEVERITIES,
     SOURCE_NAMES,
     STATUS_NAMES,
     UNCLASSIFIED,
 )
 from ops_center.core.lifecycle import Actor, Conflict
-from ops_center.core.ports import IncidentActions
+from ops_center.core.ports import IncidentActions, WorkOrderActions
 from ops_center.read import queries
 from ops_center.service.incidents import ACTION_NAMES, ServiceError, allowed_actions
 from ops_center.web.context import get_context
@@ -102,6 +101,8 @@ def layout(**_: Any) -> Any:
             dmc.Select(id=ids.CONSOLE_SORT, value="due", w=170, allowDeselect=False,
                        data=_options(SORT_NAMES.items())),
             html.Button("批量受理", id=ids.CONSOLE_BULK_ACK, className="btn", n_clicks=0),
+            dcc.ConfirmDialog(id=ids.CONSOLE_BULK_CONFIRM),
+            console_revisit.open_button(),
             html.Span(id=ids.CONSOLE_COUNT, className="console-count"),
         ],
         className="console-filters",
@@ -127,17 +128,15 @@ def layout(**_: Any) -> Any:
         [
             html.Div([_button(a) for a in ("acknowledge", "dispatch", "escalate", "resolve", "close", "verify_fail",
                                            "reopen", "false_alarm")], className="action-row"),
+            console_dispatch.dispatch_row(cfg),
             html.Div(
                 [
-                    dmc.Select(id=ids.CONSOLE_DEPARTMENT, label="派遣部门", w=170,
-                               data=_options((d.code, d.name) for d in cfg.departments)),
-                    dmc.Select(id=ids.CONSOLE_LEVEL, label="派遣层级", w=120, clearable=True,
-                               data=_options((lv, LEVEL_NAMES[lv]) for lv in LEVELS)),
                     dmc.Select(id=ids.CONSOLE_MERGE_TARGET, label="合并到", w=200, data=[], placeholder="选择主事件"),
                     _button("merge"),
                 ],
                 className="action-row",
             ),
+            console_catalogue.guard_row(),
             html.Div(
                 [
                     dmc.Select(id=ids.CONSOLE_DOMAIN, label="分类领域", w=150,
@@ -174,6 +173,7 @@ def layout(**_: Any) -> Any:
             actions,
             html.Div(
                 [
+                    console_dispatch.workorder_block(),
                     html.Div([html.H4("处置时间线"), html.Div(id=ids.CONSOLE_TIMELINE)], className="detail-block"),
                     html.Div([html.H4("定位"), dcc.Graph(id=ids.CONSOLE_PIN, config={"displayModeBar": False},
                                                        figure=BLANK_FIGURE, className="console-pin")],
@@ -200,6 +200,7 @@ def layout(**_: Any) -> Any:
             dcc.Store(id=ids.CONSOLE_REFRESH, data=0),
             dcc.Store(id=ids.CONSOLE_SELECTED),
             dcc.Interval(id=ids.CONSOLE_TICK, interval=TICK_MS),
+            console_revisit.modal(),
         ],
         id=ids.CONSOLE_ROOT,
         className="console-root",
@@ -332,7 +333,7 @@ def show_detail(selected_rows, _refresh, current):
         related_view(detail.related, inc, tz),
         _pin_figure(inc),
         merge_targets,
-        inc.get("department") or None,
+        console_dispatch.suggestion(ctx.cfg, inc)[0],
         inc["domain"] if inc["domain"] in DOMAIN_CODES else None,
         *[a not in allowed for a in ACTIONS],
         "decide_extension" not in allowed,
@@ -350,7 +351,7 @@ def show_detail(selected_rows, _refresh, current):
     ],
     inputs={
         "action_clicks": [Input(ids.CONSOLE_ACTIONS[a], "n_clicks") for a in ACTIONS],
-        "bulk_clicks": Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
+        "bulk_clicks": Input(ids.CONSOLE_BULK_CONFIRM, "submit_n_clicks"),
         "retry_clicks": Input(ids.CONSOLE_RETRY_BTN, "n_clicks"),
         "reject_clicks": Input(ids.CONSOLE_EXT_REJECT, "n_clicks"),
     },
@@ -358,7 +359,7 @@ def show_detail(selected_rows, _refresh, current):
         "selected": State(ids.CONSOLE_SELECTED, "data"),
         "selected_rows": State(ids.CONSOLE_GRID, "selectedRows"),
         "department": State(ids.CONSOLE_DEPARTMENT, "value"),
-        "level": State(ids.CONSOLE_LEVEL, "value"),
+        "co_units": State(ids.CONSOLE_CO_UNITS, "value"),
         "merge_target": State(ids.CONSOLE_MERGE_TARGET, "value"),
         "domain": State(ids.CONSOLE_DOMAIN, "value"),
         "category": State(ids.CONSOLE_CATEGORY, "value"),
@@ -366,11 +367,12 @@ def show_detail(selected_rows, _refresh, current):
         "refresh": State(ids.CONSOLE_REFRESH, "data"),
         "retry": State(ids.CONSOLE_RETRY, "data"),
         "hours": State(ids.CONSOLE_EXT_HOURS, "value"),
+        "confirmed": State(ids.CONSOLE_GUARD_CONFIRM, "checked"),
     },
     prevent_initial_call=True,
 )
-def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selected_rows, department, level,
-        merge_target, domain, category, note, refresh, retry, hours):
+def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selected_rows, department, co_units,
+        merge_target, domain, category, note, refresh, retry, hours, confirmed):
     clicks = [*action_clicks, bulk_clicks, retry_clicks, reject_clicks]
     trigger = dash.ctx.triggered_id
     hidden = {"display": "none"}
@@ -378,13 +380,14 @@ def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selec
         return (no_update,) * 5
     user = current_user()
     service = get_context().service
+    work_orders = get_context().work_orders
     actor = user.actor()
     note = (note or "").strip()
-    params = {"department": department, "level": level, "merge_target": merge_target, "domain": domain,
+    params = {"department": department, "co_units": list(co_units or []), "merge_target": merge_target, "domain": domain,
               "category": category, "note": note, "hours": hours, "approve": trigger != ids.CONSOLE_EXT_REJECT,
               "extension_id": (selected or {}).get("extension_id")}
     try:
-        if trigger == ids.CONSOLE_BULK_ACK:
+        if trigger == ids.CONSOLE_BULK_CONFIRM:
             items = [(int(r["incident_id"]), int(r["version"])) for r in (selected_rows or []) if r.get("status") == "new"]
             if not items:
                 return message("请先勾选待受理的事件", "warn"), no_update, no_update, None, hidden
@@ -405,7 +408,13 @@ def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selec
             action = next(a for a, cid in ids.CONSOLE_ACTIONS.items() if cid == trigger)
         if not selected:
             return message("请先选择一个事件", "warn"), no_update, no_update, None, hidden
-        run_action(service, actor, action, selected, **params)
+        if action == "dispatch" and department:
+            warning = console_catalogue.guard_text(get_context(), int(selected["incident_id"]), department)
+            if warning and not confirmed:
+                return message(f"{warning}（请勾选“确认派往基层”后再派遣）", "warn"), no_update, no_update, None, hidden
+            if warning:
+                params["note"] = f"［基层减负提醒已确认］{warning}" + (f" {note}" if note else "")
+        run_action(service, actor, action, selected, work_orders=work_orders, **params)
     except Conflict:
         # Someone (or the SLA sweep) changed it since it was opened: say what, and offer the same action again.
         iid = int(selected["incident_id"])
@@ -449,7 +458,7 @@ def _change_text(r: Any) -> str:
 
 
 def run_action(service: IncidentActions, actor: Actor, action: str, selected: dict, *, department: str | None,
-               level: str | None,
+               co_units: list[str] | None = None, work_orders: WorkOrderActions | None = None,
                merge_target: str | None, domain: str | None, category: str | None, note: str,
                hours: float | None = None, approve: bool = True, extension_id: int | None = None) -> Any:
     """Call the one service method for `action` with the version the officer saw."""
@@ -460,10 +469,12 @@ def run_action(service: IncidentActions, actor: Actor, action: str, selected: di
         if not extension_id:
             raise ServiceError("没有待审批的延期申请")
         return service.decide_extension(actor, iid, version, int(extension_id), approve, note=note)
-    if action == "dispatch":
+    if action == "dispatch":  # to a lead unit and co-handlers: the work order (layouts/console_dispatch.py)
         if not department:
-            raise ServiceError("请选择派遣部门")
-        return service.dispatch(actor, iid, version, department, level or None, note=note)
+            raise ServiceError("请选择主办单位")
+        if work_orders is None:
+            raise ServiceError("派单服务未启动")
+        return work_orders.dispatch(actor, iid, version, department, co_units or (), note=note)
     if action == "merge":
         if not merge_target:
             raise ServiceError("请选择要合并到的主事件")
@@ -649,3 +660,26 @@ def _pin_figure(inc: dict | None) -> go.Figure:
     fig.update_layout(map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom}, showlegend=False,
                       paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0}, height=220)
     return fig
+
+
+@callback(
+    Output(ids.CONSOLE_BULK_CONFIRM, "displayed"),
+    Output(ids.CONSOLE_BULK_CONFIRM, "message"),
+    Output(ids.CONSOLE_MESSAGE, "children", allow_duplicate=True),
+    Input(ids.CONSOLE_BULK_ACK, "n_clicks"),
+    State(ids.CONSOLE_GRID, "selectedRows"),
+    prevent_initial_call=True,
+)
+def confirm_bulk(clicks, selected_rows):
+    """A bulk action asks first, with the count it will act on."""
+    if not clicks:
+        return no_update, no_update, no_update
+    count = sum(1 for r in (selected_rows or []) if r.get("status") == "new")
+    if not count:
+        return False, no_update, message("请先勾选待受理的事件", "warn")
+    return True, f"确认批量受理 {count} 条待受理事件？", no_update
+
+
+console_dispatch.callbacks()
+console_catalogue.callbacks()
+console_revisit.callbacks()

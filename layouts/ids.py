@@ -86,6 +86,26 @@ CONSOLE_ACTIONS = {
 CONSOLE_EXT_REJECT = "console-act-reject-extension"
 CONSOLE_EXT_HOURS = "console-ext-hours"
 CONSOLE_EXTENSION = "console-extension"
+# work order with the responsible units (layouts/console_dispatch.py); CONSOLE_DEPARTMENT is the lead unit
+CONSOLE_CO_UNITS = "console-co-units"
+CONSOLE_DISPATCH_HINT = "console-dispatch-hint"
+CONSOLE_WORKORDER = "console-workorder"
+CONSOLE_REASSIGN_UNIT = "console-reassign-unit"
+CONSOLE_REASSIGN = "console-reassign"
+CONSOLE_FORCE = "console-force"
+CONSOLE_REMIND = "console-remind"
+CONSOLE_SUPERVISE_HOURS = "console-supervise-hours"
+CONSOLE_SUPERVISE = "console-supervise"
+CONSOLE_WO_MESSAGE = "console-wo-message"
+CONSOLE_BULK_CONFIRM = "console-bulk-confirm"
+# 回访 queue (layouts/console_revisit.py)
+CONSOLE_REVISIT_OPEN = "console-revisit-open"
+CONSOLE_REVISIT_SEEN = "console-revisit-seen"
+CONSOLE_REVISIT_MODAL = "console-revisit-modal"
+CONSOLE_REVISIT_LIST = "console-revisit-list"
+CONSOLE_REVISIT_NOTE = "console-revisit-note"
+CONSOLE_REVISIT_MESSAGE = "console-revisit-message"
+CONSOLE_REVISIT_RATE = "console-revisit-rate"  # pattern-matching type: {"type": ..., "id": incident id, "rating": 满意…}
 
 # --- drill-down (layouts/areas.py) ---
 AREAS_URL = "areas-url"
@@ -172,3 +192,76 @@ ADMIN_USER_STATUS = "admin-user-status"
 ADMIN_AUDIT = "admin-audit"
 ADMIN_AUDIT_ACTOR = "admin-audit-actor"
 ADMIN_CALENDAR_NOTICE = "admin-calendar-notice"
+
+# 系统管理 → 派单目录 (layouts/admin_catalogue.py)
+ADMIN_CAT_VERSIONS = "admin-cat-versions"
+ADMIN_CAT_SELECT = "admin-cat-select"
+ADMIN_CAT_DIFF = "admin-cat-diff"
+ADMIN_CAT_UNITS = "admin-cat-units"
+ADMIN_CAT_TABLE = "admin-cat-table"
+ADMIN_CAT_ADD_ROW = "admin-cat-add-row"
+ADMIN_CAT_DELETE_ROWS = "admin-cat-delete-rows"
+ADMIN_CAT_EFFECTIVE = "admin-cat-effective"
+ADMIN_CAT_NOTE = "admin-cat-note"
+ADMIN_CAT_PUBLISH = "admin-cat-publish"
+ADMIN_CAT_STATUS = "admin-cat-status"
+ADMIN_CAT_PUBLISHED_VERSION = "admin-cat-published-version"
+# 值班台 dispatch pre-fill from the 派单目录 and the 基层减负 guard
+CONSOLE_CATALOGUE_HINT = "console-catalogue-hint"
+CONSOLE_GUARD = "console-guard"
+CONSOLE_GUARD_CONFIRM = "console-guard-confirm"
+
+# --- grid worker's phone screen (layouts/grid.py, layouts/grid_verify.py) ---
+GRID_ROOT = "grid-root"
+GRID_REPORT_ID = "grid-report-id"
+GRID_CATEGORY = "grid-category"
+GRID_TEXT = "grid-text"
+GRID_CELL = "grid-cell"
+GRID_LOCATE = "grid-locate"
+GRID_LOCATION = "grid-location"
+GRID_LOCATION_TEXT = "grid-location-text"
+GRID_MAP = "grid-map"
+GRID_PHOTOS = "grid-photos"
+GRID_PHOTO_IDS = "grid-photo-ids"
+GRID_PHOTO_PREVIEW = "grid-photo-preview"
+GRID_SUBMIT = "grid-submit"
+GRID_MESSAGE = "grid-message"
+GRID_REFRESH = "grid-refresh"
+GRID_TICK = "grid-tick"
+GRID_MINE = "grid-mine"
+GRID_VERIFY_LIST = "grid-verify-list"
+GRID_VERIFY_NOTE = "grid-verify-note"
+GRID_VERIFY_PHOTOS = "grid-verify-photos"
+GRID_VERIFY_PHOTO_IDS = "grid-verify-photo-ids"
+GRID_VERIFY_PREVIEW = "grid-verify-preview"
+GRID_VERIFY_MESSAGE = "grid-verify-message"
+GRID_VERIFY_PASS = "grid-verify-pass"  # pattern-matching type: {"type": GRID_VERIFY_PASS, "id": incident id}
+GRID_VERIFY_FAIL = "grid-verify-fail"  # pattern-matching type: {"type": GRID_VERIFY_FAIL, "id": incident id}
+GRID_VERIFY_PICK = "grid-verify-pick"  # pattern-matching type: {"type": GRID_VERIFY_PICK, "id": incident id}
+GRID_VERIFY_SELECTED = "grid-verify-selected"
+
+# --- a responsible unit's queue (layouts/tasks.py, layouts/tasks_actions.py) ---
+TASKS_ROOT = "tasks-root"
+TASKS_TICK = "tasks-tick"
+TASKS_SEEN = "tasks-seen"
+TASKS_REFRESH = "tasks-refresh"
+TASKS_LIST = "tasks-list"
+TASKS_HUNG = "tasks-hung"
+TASKS_COUNT = "tasks-count"
+TASKS_SELECTED = "tasks-selected"
+TASKS_OPEN = "tasks-open"  # pattern-matching type: {"type": TASKS_OPEN, "id": assignment id}
+TASKS_DETAIL = "tasks-detail"
+TASKS_NOTE = "tasks-note"
+TASKS_EXT_HOURS = "tasks-ext-hours"
+TASKS_HANG_KIND = "tasks-hang-kind"
+TASKS_PHOTOS = "tasks-photos"
+TASKS_PHOTO_IDS = "tasks-photo-ids"
+TASKS_PHOTO_PREVIEW = "tasks-photo-preview"
+TASKS_MESSAGE = "tasks-message"
+TASKS_ACTIONS = {
+    "accept": "tasks-act-accept",
+    "return_order": "tasks-act-return",
+    "feedback": "tasks-act-feedback",
+    "request_extension": "tasks-act-extension",
+    "hang": "tasks-act-hang",
+}

@@ -33,6 +33,7 @@ from selenium.webdriver.support.wait import WebDriverWait
 
 from ops_center.read.hot_incidents import HotIncidents
 from ops_center.service.bus import Bus
+from ops_center.service.work_orders import WorkOrderService
 from ops_center.store.store import Store
 from ops_center.web.context import AppContext, set_context
 from ops_center.web.forms import CSRF_KEY
@@ -71,14 +72,16 @@ def web_ctx(cfg, config_path, db_path, fixed_now) -> Iterator[AppContext]:
         return fixed_now
 
     seed_users(store, cfg, fixed_now)
+    service = build_service(store, bus, cfg, clock)
     ctx = AppContext(
         cfg=cfg,
         config_path=config_path,
         store=store,
-        service=build_service(store, bus, cfg, clock),
+        service=service,
         bus=bus,
         clock=clock,
         hot_incidents=HotIncidents(store, clock=clock).attach(bus),
+        work_orders=WorkOrderService(store, bus, cfg, clock, incidents=service),
     )
     set_context(ctx)
     yield ctx

@@ -53,9 +53,17 @@ def test_bulk_acknowledge_reports_each_result(web_ctx, web_app, web_client, demo
     client_login(web_client, "officer")
     rows = [{"incident_id": demo_incidents[d], "version": 1, "status": "new"} for d in ("traffic", "environment")]
     rows.append({"incident_id": demo_incidents["elderly_care"], "version": 7, "status": "new"})  # stale
-    resp = dash_post(web_client, web_app, ids.CONSOLE_MESSAGE, {
-        f"{ids.CONSOLE_BULK_ACK}.n_clicks": 1, f"{ids.CONSOLE_GRID}.selectedRows": rows,
-        f"{ids.CONSOLE_REFRESH}.data": 3}, changed=f"{ids.CONSOLE_BULK_ACK}.n_clicks")
+    # The button only asks, with the count of selected 待受理 rows; nothing is acknowledged yet.
+    resp = dash_post(web_client, web_app, ids.CONSOLE_BULK_CONFIRM, {
+        f"{ids.CONSOLE_BULK_ACK}.n_clicks": 1, f"{ids.CONSOLE_GRID}.selectedRows": rows},
+        changed=f"{ids.CONSOLE_BULK_ACK}.n_clicks")
+    confirm = json.loads(resp.get_data())["response"][ids.CONSOLE_BULK_CONFIRM]
+    assert confirm == {"displayed": True, "message": "确认批量受理 3 条待受理事件？"}
+    assert web_ctx.store.query("SELECT count(*) FROM incidents WHERE status = 'acknowledged'") == [(0,)]
+    # Confirmed: each result is reported (the retry button is the acting callback's own output).
+    resp = dash_post(web_client, web_app, ids.CONSOLE_RETRY_BTN, {
+        f"{ids.CONSOLE_BULK_CONFIRM}.submit_n_clicks": 1, f"{ids.CONSOLE_GRID}.selectedRows": rows,
+        f"{ids.CONSOLE_REFRESH}.data": 3}, changed=f"{ids.CONSOLE_BULK_CONFIRM}.submit_n_clicks")
     text = json.loads(resp.get_data())["response"][ids.CONSOLE_MESSAGE]["children"]["props"]["children"]
     assert "成功 2 条" in text and "失败 1 条" in text and "已被他人处理" in text
     statuses = dict(web_ctx.store.query("SELECT incident_id, status FROM incidents"))

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from ops_center.core import area_codes
+from ops_center.core.dispatch_catalogue import EPOCH, Catalogue, Entry, Version, known_units, load_seed
 from ops_center.core.domains import DOMAIN_CODES, LEVELS, ROLES, SEVERITIES
 from ops_center.core.source_mapping import load_category_map
 from ops_center.core.units import APPROVER_ROLES, is_unit_code
@@ -127,6 +128,7 @@ class WebConfig(Strict):
     https: bool = False
     proxy_hops: int = Field(default=0, ge=0, le=5)
     login_limit: LoginLimitConfig = LoginLimitConfig()
+    photo_max_mb: float = Field(default=8, gt=0, le=50)
 
 
 class TlsConfig(Strict):
@@ -433,6 +435,7 @@ class Config(Strict):
     areas: AreasConfig
     domains: tuple[DomainConfig, ...]
     departments: tuple[DepartmentConfig, ...]
+    dispatch_catalogue: str | None = None  # the shipped 派单目录 (version 0); None: one default row per domain
     sla: SlaConfig
     escalation: EscalationConfig = EscalationConfig()
     calendar: CalendarConfig
@@ -467,6 +470,14 @@ class Config(Strict):
 
     def source(self, source_id: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.id == source_id), None)
+
+    @cached_property
+    def dispatch_seed(self) -> Catalogue:
+        """The shipped 派单目录 as version 0, read once (load_config has already checked it)."""
+        if self.dispatch_catalogue is None:
+            rows = tuple(Entry(d.code, None, "*", d.department, (), d.level) for d in self.domains)
+            return Catalogue((Version(0, EPOCH, rows, "config", None, "各领域默认部门"),))
+        return load_seed(self.path_of(self.dispatch_catalogue), known_units(self))
 
 
 class ConfigError(SourceError):
@@ -558,6 +569,11 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         raise doc.error(("store", "retention", "after"),
                         f"store.retention.after ({after}) must be at least store.dedup_horizon "
                         f"({cfg.store.dedup_horizon}): a redelivered input must still find its event")
+    if cfg.dispatch_catalogue is not None:
+        path = cfg.path_of(cfg.dispatch_catalogue)
+        if not path.is_file():
+            raise doc.error(("dispatch_catalogue",), f"dispatch catalogue {path} not found")
+        load_seed(path, known_units(cfg))  # a SourceError names the catalogue file and its line
     for i, sup in enumerate(cfg.suppressions):
         entry: tuple[str | int, ...] = ("suppressions", i)
         if sup.ends <= sup.starts:

@@ -172,6 +172,20 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         """,
     ),
     (
+        5,
+        "派单目录: published versions of the dispatch catalogue",
+        # Version 0 is config/dispatch_catalogue.yaml; admins publish 1, 2, … (ops_center/service/catalogue.py).
+        # Old versions are never changed or deleted: a case is judged by the version in force at its creation.
+        """
+        CREATE TABLE dispatch_catalogue_versions (
+            version INTEGER NOT NULL, effective_from TIMESTAMP NOT NULL, published_by VARCHAR NOT NULL,
+            published_at TIMESTAMP NOT NULL, note VARCHAR);
+        CREATE TABLE dispatch_catalogue_entries (
+            version INTEGER NOT NULL, domain VARCHAR NOT NULL, category VARCHAR, area_level VARCHAR NOT NULL,
+            lead_unit VARCHAR NOT NULL, co_units VARCHAR[], level VARCHAR NOT NULL);
+        """,
+    ),
+    (
         7,
         "archive of closed incidents: the month manifest and the *_all views the reports read",
         # ops_center/store/retention.py: the manifest is the archive's commit point, and re-creates the views

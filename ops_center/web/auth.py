@@ -31,13 +31,14 @@ SCREEN_ROLES: dict[str, frozenset[str]] = {
     "areas": frozenset({"officer", "shift_lead", "leader", "admin"}),
     "reports": frozenset({"officer", "shift_lead", "leader", "admin"}),  # officers: their own area's report (issue 16)
     "admin": frozenset({"admin"}),
-    "tasks": frozenset({"unit", "grid"}),  # a unit's queue and the grid worker's phone screen (issue 15)
+    "tasks": frozenset({"unit"}),  # a responsible unit's own queue (issue 15), phone and desk
+    "grid": frozenset({"grid"}),  # 网格员: report and 核查 on the phone (issue 15)
 }
 SCREEN_PATHS = {"wall": "/wall", "console": "/console", "areas": "/areas", "reports": "/reports", "admin": "/admin",
-                "tasks": "/tasks"}
+                "tasks": "/tasks", "grid": "/grid"}
 # Component-id prefix -> screen: every callback output id of a screen starts with its prefix (layouts/ids.py).
 ID_PREFIXES = {"wall-": "wall", "console-": "console", "areas-": "areas", "reports-": "reports", "admin-": "admin",
-               "tasks-": "tasks"}
+               "tasks-": "tasks", "grid-": "grid"}
 # Ids anyone may drive: the pages router (it renders only the login page or a "please log in" stub
 # for anonymous clients, see layouts/common.require) and the login page.
 PUBLIC_ID_PREFIXES = ("_pages_", "login-")
@@ -45,7 +46,7 @@ PUBLIC_PATHS = ("/login", "/auth/login", "/logout", "/_dash-layout", "/_dash-dep
 PUBLIC_PREFIXES = ("/_dash-component-suites/", "/assets/", "/_reload-hash")
 # Where each role lands after login (its main screen).
 HOME_SCREEN = {"viewer": "wall", "officer": "console", "shift_lead": "console", "leader": "areas", "admin": "console",
-               "unit": "tasks", "grid": "tasks"}
+               "unit": "tasks", "grid": "grid"}
 KIOSK_USERNAME = "kiosk"
 UPDATE_PATH = "/_dash-update-component"
 LIMITER_KEY = "ops_center.login_limiter"

@@ -21,6 +21,7 @@ from ops_center.core.ports import (
     RulesPort,
     RunningSource,
     StorePort,
+    WorkOrderActions,
 )
 
 
@@ -74,6 +75,7 @@ class AppContext:
     health: HealthFn = no_health
     clock: Callable[[], datetime] = utc_now
     hot_incidents: HotSet | None = None  # the wall's in-memory hot set; build_context and web tests give one
+    work_orders: WorkOrderActions | None = None  # the units' work order (issue 15); build_context gives one
 
 
 _context: AppContext | None = None

@@ -12,7 +12,7 @@ import flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ingest import open311_server
-from ops_center.web import auth
+from ops_center.web import auth, photo_route
 from ops_center.web.context import AppContext, get_context, set_context
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,6 +59,7 @@ def create_app(ctx: AppContext, secret_key: str | None = None) -> dash.Dash:
     ctx.bus.subscribe(version.bump)
     server.extensions[DATA_VERSION_KEY] = version
     auth.install(server, ctx.cfg, get_context)
+    photo_route.mount(server, get_context)
     if ctx.cfg.open311_server.enabled:  # citizen and grid-worker apps: /open311/v2/, API keys, no login
         open311_server.mount(server, get_context)
 

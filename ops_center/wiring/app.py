@@ -53,6 +53,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
     policy = SlaPolicy(cfg)
     pipeline = Pipeline(store, bus, cfg, rules, policy, clock)
     service = IncidentService(store, bus, cfg, clock)
+    work_orders = WorkOrderService(store, bus, cfg, clock, policy, incidents=service)
     seed_users(store, cfg, clock())
     sync_configured(store, cfg, clock())
     sources = RunningSources()
@@ -66,7 +67,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
 
     return AppContext(cfg=cfg, config_path=Path(config_path), store=store, service=service, bus=bus,
                       pipeline=pipeline, rules=rules, registry=registry, sources=sources,
-                      health=health, clock=clock, hot_incidents=hot)
+                      health=health, clock=clock, hot_incidents=hot, work_orders=work_orders)
 
 
 @dataclass
