@@ -125,8 +125,8 @@ def layout(**_: Any) -> Any:
     )
     actions = html.Div(
         [
-            html.Div([_button(a) for a in ("acknowledge", "dispatch", "escalate", "resolve", "close", "verify_fail",
-                                           "reopen", "false_alarm")], className="action-row"),
+            html.Div([_button(a) for a in ("acknowledge", "dispatch", "escalate", "supervise", "resolve", "close",
+                                           "verify_fail", "reopen", "false_alarm")], className="action-row"),
             html.Div(
                 [
                     dmc.Select(id=ids.CONSOLE_DEPARTMENT, label="派遣部门", w=170,
@@ -476,7 +476,7 @@ def run_action(service: IncidentActions, actor: Actor, action: str, selected: di
         return service.add_note(actor, iid, version, note=note)
     plain = {"acknowledge": service.acknowledge, "resolve": service.resolve, "close": service.close,
              "verify_fail": service.verify_fail, "reopen": service.reopen, "false_alarm": service.false_alarm,
-             "escalate": service.escalate}
+             "escalate": service.escalate, "supervise": service.supervise}
     if action not in plain:
         raise ServiceError(f"未知操作：{action}")
     return plain[action](actor, iid, version, note=note)

@@ -72,6 +72,7 @@ CONSOLE_ACTIONS = {
     "acknowledge": "console-act-acknowledge",
     "dispatch": "console-act-dispatch",
     "escalate": "console-act-escalate",
+    "supervise": "console-act-supervise",
     "resolve": "console-act-resolve",
     "close": "console-act-close",
     "verify_fail": "console-act-verify-fail",

@@ -6,7 +6,8 @@ people's actions against it; the pipeline's source and sensor steps and the SLA 
 from- and to-statuses from it (the bulk paths stay set-based SQL, with these statuses as parameters);
 the synthetic history replays it. Legal steps, as a 12345 / 城运 dispatcher expects them (SPEC §6):
 
-- people (person): new → acknowledged → dispatched (→ dispatched: 改派) → resolved → closed (核查通过);
+- people (person): 督办 (`supervise`, leaders) marks an open incident supervised and keeps its status;
+  new → acknowledged → dispatched (→ dispatched: 改派) → resolved → closed (核查通过);
   resolved → dispatched (核查不通过); closed → dispatched and false_alarm → acknowledged (reopen);
   any open status → false_alarm or merged. `resolve` only from dispatched: a person resolves what was sent out.
 - the source (source): `source_close` — the source system (12345) closed its request: any open status or
@@ -91,6 +92,7 @@ STEPS: tuple[Step, ...] = (
     Step("false_alarm", "person", _to("false_alarm", *OPEN_STATUSES), "标记误报"),
     Step("merge", "person", _to("merged", *OPEN_STATUSES), "合并"),
     Step("escalate", "person", _stay(*OPEN_STATUSES), "上报"),
+    Step("supervise", "person", _stay(*OPEN_STATUSES), "督办"),
     Step("set_domain", "person", _stay(*OPEN_STATUSES), "分类"),
     Step("request_extension", "person", _stay("acknowledged", "dispatched"), "申请延期"),
     Step("decide_extension", "person", _stay(*OPEN_STATUSES), "审批延期"),
@@ -113,10 +115,12 @@ SYSTEM_ACTIONS = frozenset(s.action for s in STEPS if s.actor in ("source", "sen
 SLA_ACTIONS = frozenset(s.action for s in STEPS if s.actor == "sla")
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset(),
-    "officer": PERSON_ACTIONS - {"decide_extension"},
-    "leader": frozenset({"add_note", "decide_extension"}),
+    "officer": PERSON_ACTIONS - {"decide_extension", "supervise"},
+    "leader": frozenset({"add_note", "decide_extension", "supervise"}),
     "admin": PERSON_ACTIONS,
     "system": SYSTEM_ACTIONS,
+    # the city center's commands, applied in the district that owns the incident (docs/federation.md)
+    "city": frozenset({"supervise", "escalate"}),
 }
 ACTION_NAMES = {s.action: s.name for s in STEPS}
 # Statuses the sweep may act in (every SLA step starts there), and those the acknowledge clock runs in.

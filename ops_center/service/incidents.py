@@ -57,7 +57,7 @@ _UPDATABLE = frozenset({
     "status", "domain", "category", "level", "department", "updated_at", "acknowledged_at",
     "dispatched_at", "resolved_at", "closed_at", "ack_due_at", "resolve_due_at", "ack_warned",
     "resolve_warned", "escalations", "paused_seconds", "merged_into", "reopen_count",
-    "verify_failures", "report_count", "sources", "last_report_at",
+    "verify_failures", "report_count", "sources", "last_report_at", "supervised",
 })
 
 
@@ -157,6 +157,15 @@ class IncidentService:
             return [IncidentEscalated(incident_id, now, row["level"], sets["level"], "manual", actor.username)]
 
         return self._act(actor, "escalate", incident_id, version, note, changes, events=events)
+
+    def supervise(self, actor: Actor, incident_id: int, version: int, note: str = "") -> dict:
+        """督办: a leader (or the city, by command) puts an open incident under supervision; the status stays."""
+        def changes(row, now):
+            if row["supervised"]:
+                raise InvalidTransition("该事件已在督办中", detail=f"incident {incident_id} is already supervised")
+            return {"supervised": True}
+
+        return self._act(actor, "supervise", incident_id, version, note, changes)
 
     def set_domain(self, actor: Actor, incident_id: int, version: int, domain: str, category: str | None = None,
                    note: str = "") -> dict:
@@ -297,7 +306,8 @@ class IncidentService:
     def system_transitions(self, conn, items: list[tuple[Actor, str, int, str]], now: datetime) -> list:
         """Status changes a source or rule asks for (closed at source, auto-resolve), inside the pipeline's
         transaction and in bulk (a backfill closes thousands): the same graph, timeline and audit as a
-        human action; a status the action does not apply to (closed by hand, say) is left alone."""
+        human action; a status the action does not apply to (closed by hand, say) is left alone. The
+        pipeline reports these ids to `store.incidents_changed` with the rest of its batch."""
         for actor, action, _, _ in items:
             self._check_role(actor, action)
         ids = sorted({incident_id for _, _, incident_id, _ in items})
@@ -451,6 +461,7 @@ class IncidentService:
             "RETURNING version", [*values, incident_id, version]).fetchall()
         if not hit:
             raise Conflict(detail=f"incident {incident_id} changed under version {version}")
+        self.store.incidents_changed(conn, (incident_id,))
         return int(hit[0][0])
 
     @staticmethod
