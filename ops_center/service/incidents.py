@@ -77,6 +77,9 @@ class IncidentService:
         self.cfg = cfg
         self.clock = clock
         self.policy = policy or SlaPolicy(cfg)
+        # A city center (federation.role city) sets this: its incidents belong to the districts, so an action
+        # is checked and sent to the owning district as a command (ingest/fed_consumer.py), never applied here.
+        self.forward: Callable[[Actor, str, int, str], None] | None = None
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -278,6 +281,8 @@ class IncidentService:
     def bulk_acknowledge(self, actor: Actor, items: Iterable[tuple[int, int]], note: str = "") -> list[BulkResult]:
         """Acknowledge many incidents in one transaction; each succeeds or fails on its own."""
         self._check_role(actor, "acknowledge")
+        if self.forward is not None:
+            raise PermissionDenied("区县事件由区县中心办理，市级只能督办或上报", detail="bulk acknowledge at a city center")
         items = list(items)
         now = self._now()
 
@@ -389,6 +394,9 @@ class IncidentService:
         """Check role, run the action in one store.write, publish its events after commit."""
         try:
             self._check_role(actor, action)
+            if self.forward is not None:
+                self.forward(actor, action, incident_id, note)
+                return self.get(incident_id)
             now = self._now()
             out = self.store.write(lambda conn: self._apply(
                 conn, actor, action, incident_id, version, note, now, changes, conn_changes, events, check_version,

@@ -110,7 +110,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     from ingest.outbound import Outbound
     from ingest.sources import build_sources
     from ingest.store_watch import StoreWatch
-    from ops_center.wiring.scheduler import build_scheduler
+    from ops_center.wiring.scheduler import SWEEP_JOB_ID, build_scheduler
 
     pipeline, rules = ctx.pipeline, ctx.rules
     if pipeline is None or rules is None:
@@ -120,6 +120,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
     if simulate and ctx.cfg.simulator.history_days:
         seed_history(ctx)
+    attach_federation(ctx, mqtt_url=mqtt_url)  # the outbox hook before the pipeline's first commit
     pipeline.start()
     if ctx.cfg.mqtt.embedded and mqtt_url is None:
         running.broker = start_embedded(ctx.cfg)
@@ -131,10 +132,38 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
         source.start()
     if scheduler:
         sched = running.scheduler = build_scheduler(ctx)
+        if is_city(ctx.cfg):  # the districts own their incidents and sweep them; the city only mirrors
+            sched.remove_job(SWEEP_JOB_ID)
         add_product_jobs(ctx, sched, rules)
         sched.start()
     settle_gc()
     return running
+
+
+def is_city(cfg: Config) -> bool:
+    return cfg.federation is not None and cfg.federation.role == "city"
+
+
+def attach_federation(ctx: AppContext, *, mqtt_url: str | None = None) -> None:
+    """federation.role district: the outbox hook and its publisher; city: the consumer, district feeds, commands."""
+    from ingest.fed_consumer import FedCommands, FedConsumer
+    from ingest.fed_publisher import FedPublisher
+    from ops_center.service.fed_apply import FederatedIncidents
+    from ops_center.service.outbox import Outbox
+
+    fed = ctx.cfg.federation
+    if fed is None:
+        return
+    if fed.role == "district":
+        assert fed.district_code is not None, "config validation requires it"
+        outbox = Outbox(ctx.store, fed.district_code, ctx.clock).install()
+        ctx.sources.append(FedPublisher(ctx.cfg, outbox, ctx.service, url=mqtt_url, clock=ctx.clock))
+        return
+    incidents = FederatedIncidents(ctx.store, tuple(d.code for d in fed.districts), ctx.clock)
+    consumer = FedConsumer(ctx.cfg, incidents, ctx.pipeline, ctx.bus, url=mqtt_url, clock=ctx.clock)
+    ctx.sources.extend([consumer, *consumer.feeds])
+    if isinstance(ctx.service, IncidentService):
+        ctx.service.forward = FedCommands(ctx.cfg, consumer, ctx.store, ctx.clock)
 
 
 def seed_history(ctx: AppContext) -> int:
