@@ -26,6 +26,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
+import orjson
+
 from ingest.fed_wire import BadMessage, command, decode_changes, district_of_topic, replay_request, topic
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import MqttLink, use_mqtt5
@@ -203,40 +205,52 @@ def silent_text(last_heard: datetime | None, now: datetime) -> str:
 
 
 class FedCommands:
-    """The city's actions on a district's incident: checked here, sent to the district, applied there."""
+    """The city's actions on a district's incident: checked here, sent to the district, applied there.
 
-    def __init__(self, cfg: Config, consumer: FedConsumer, store, clock: Callable[[], datetime] = utc_now):
-        self.cfg, self.consumer, self.store, self.clock = cfg, consumer, store, clock
+    Used by the city's IncidentService (`forward`, with the store: the incident must exist, the command is
+    audited) and by `run.py federation` (store None: the running city holds the file; the district audits).
+    """
 
-    def __call__(self, actor: Actor, action: str, incident_id: int, note: str = "") -> None:
-        """Send `action` for the city incident `incident_id`; raises ServiceError when it cannot go."""
-        fed = self.consumer.fed
-        if action not in fed.city_actions:
+    def __init__(self, cfg: Config, link: MqttLink, store=None, clock: Callable[[], datetime] = utc_now):
+        if cfg.federation is None or cfg.federation.role != "city":
+            raise ValueError("FedCommands needs federation.role city")
+        self.cfg, self.fed, self.link, self.store, self.clock = cfg, cfg.federation, link, store, clock
+
+    def __call__(self, actor: Actor, action: str, incident_id: int, note: str = "") -> str:
+        """Send `action` for the city incident `incident_id`; returns the command id, raises ServiceError."""
+        if action not in self.fed.city_actions:
             raise PermissionDenied("区县事件由区县中心办理，市级只能督办或上报（发送指令）",
                                    detail=f"{action} on a federated incident")
         if action not in ROLE_ACTIONS.get(actor.role, frozenset()):
             raise PermissionDenied(f"当前角色无权执行“{ACTION_NAMES[action]}”操作",
                                    detail=f"{actor.username} ({actor.role}) may not {action}")
         district, upstream = upstream_of(incident_id)
-        if district not in {d.code for d in fed.districts}:
+        if district not in {d.code for d in self.fed.districts}:
             raise ServiceError("该事件不属于已配置的区县", detail=f"incident {incident_id}: district {district}")
-        rows = self.store.query("SELECT area_code FROM incidents WHERE incident_id = ?", [incident_id])
-        if not rows:
-            raise ServiceError("事件不存在", detail=f"incident {incident_id} not found")
-        if actor.role != "admin" and actor.scope != self.cfg.site.city.code and not rows[0][0].startswith(actor.scope):
+        if self.store is not None:
+            rows = self.store.query("SELECT area_code FROM incidents WHERE incident_id = ?", [incident_id])
+            if not rows:
+                raise ServiceError("事件不存在", detail=f"incident {incident_id} not found")
+            area = rows[0][0]
+        else:
+            area = district
+        if actor.role != "admin" and actor.scope != self.cfg.site.city.code and not area.startswith(actor.scope):
             raise PermissionDenied("该事件不在您的管辖范围内", detail=f"{actor.username} scope {actor.scope}")
         command_id = uuid.uuid4().hex
-        info = self.consumer.link.publish(topic(self.consumer.prefix, district, "commands"),
-                                          command(command_id, action, upstream, actor.username, note), qos=1)
+        info = self.link.publish(topic(self.fed.prefix(self.cfg.mqtt), district, "commands"),
+                                 command(command_id, action, upstream, actor.username, note), qos=1)
         if info.rc != 0:
             raise ServiceError("与区县的联网中断，指令未发出，请稍后重试", detail=f"publish rc={info.rc}")
         info.wait_for_publish(COMMAND_PUBLISH_S)
         if not info.is_published():
             raise ServiceError("指令未得到确认，请稍后查看区县是否已执行", detail="no PUBACK")
-        now = self.clock()
-        self.store.write(lambda conn: conn.execute(
-            "INSERT INTO audit_log (audit_id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
-            [self.store.allocate_ids(conn, "audit_log"), to_db(now), actor.username, f"command:{action}",
-             f"incident:{incident_id}", f'{{"district": "{district}", "command_id": "{command_id}"}}']).fetchall())
+        if self.store is not None:
+            now, store = self.clock(), self.store
+            store.write(lambda conn: conn.execute(
+                "INSERT INTO audit_log (audit_id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                [store.allocate_ids(conn, "audit_log"), to_db(now), actor.username, f"command:{action}",
+                 f"incident:{incident_id}", orjson.dumps({"district": district, "command_id": command_id}).decode()],
+            ).fetchall())
         log.info("federation: %s sent %s for #%s to district %s (%s)", actor.username, action, upstream, district,
                  command_id)
+        return command_id

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 TICK_S = 0.02
 SAVE_EVERY_S = 0.5  # the acked watermark is written at most this often (a restart resends the rest)
 PRUNE_EVERY_S = 3600
+EXIT_GRACE_S = 5  # at stop, time for the outbox's last rows to reach the broker
 
 
 class FedPublisher:
@@ -129,8 +130,24 @@ class FedPublisher:
                 log.exception("federation publisher: tick failed")
                 self._fault = f"发送失败：{str(exc).splitlines()[0][:120]}"
                 time.sleep(1)
-        if self.acked != saved_seq:
+        self._drain(inflight)
+
+    def _drain(self, inflight: deque) -> None:
+        """At stop (after the pipeline drained): what the outbox still holds goes out, then a last heartbeat."""
+        deadline = time.monotonic() + EXIT_GRACE_S
+        try:
+            while self.link.connected.is_set() and time.monotonic() < deadline:
+                while inflight and inflight[0][1].is_published():
+                    self.acked = inflight.popleft()[0]
+                self._send(inflight)
+                if not inflight and self.sent >= self.outbox.head():
+                    break
+                time.sleep(TICK_S)
+            if self.link.connected.is_set():
+                self.link.publish(self.changes_topic, heartbeat(self.code, self.outbox.head()), qos=1).wait_for_publish(1)
             self.outbox.save_acked(self.acked)
+        except Exception:  # noqa: BLE001 - stopping must finish; the next start resends after the saved watermark
+            log.exception("federation publisher: final flush failed")
 
     def _send(self, inflight: deque) -> None:
         while len(inflight) < self.fed.inflight_messages:

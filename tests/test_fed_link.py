@@ -58,7 +58,7 @@ def link(cfg, tmp_path, fixed_now, private_mosquitto):  # noqa: F811 - the fixtu
     pipeline = Pipeline(cstore, cbus, ccfg, StubRules(), SlaPolicy(ccfg), clock).start()
     incidents = FederatedIncidents(cstore, (CODE,), clock)
     consumer = FedConsumer(ccfg, incidents, pipeline, cbus, url=private_mosquitto.url, clock=clock)
-    commands = FedCommands(ccfg, consumer, cstore, clock)
+    commands = FedCommands(ccfg, consumer.link, cstore, clock)
     consumer.start()
     assert consumer.link.subscribed.wait(10)
     parts = {"dstore": dstore, "cstore": cstore, "service": service, "outbox": outbox, "publisher": publisher,

@@ -163,7 +163,7 @@ def attach_federation(ctx: AppContext, *, mqtt_url: str | None = None) -> None:
     consumer = FedConsumer(ctx.cfg, incidents, ctx.pipeline, ctx.bus, url=mqtt_url, clock=ctx.clock)
     ctx.sources.extend([consumer, *consumer.feeds])
     if isinstance(ctx.service, IncidentService):
-        ctx.service.forward = FedCommands(ctx.cfg, consumer, ctx.store, ctx.clock)
+        ctx.service.forward = FedCommands(ctx.cfg, consumer.link, ctx.store, ctx.clock)
 
 
 def seed_history(ctx: AppContext) -> int:
