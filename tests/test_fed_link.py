@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import orjson
 import paho.mqtt.client as mqtt
@@ -162,3 +163,10 @@ def test_configs_refuse_half_a_federation():
         FederationConfig(role="city", districts=(FederatedDistrict(code=CODE, name="a"),
                                                  FederatedDistrict(code=CODE, name="b")))
     assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}')]))["changes"][0]["row"] == {"a": 1}
+
+
+def test_the_example_bridge_forwards_exactly_the_federation_topics():
+    conf = (Path(__file__).resolve().parent.parent / "docs" / "federation" / "mosquitto-bridge.conf").read_text()
+    lines = {line.split("#")[0].strip() for line in conf.splitlines()}
+    assert {f"topic {topic('city', CODE, 'changes')} out 1", f"topic {topic('city', CODE, 'replay/request')} in 1",
+            f"topic {topic('city', CODE, 'commands')} in 1", "cleansession false"} <= lines
