@@ -62,10 +62,16 @@ def main(argv: list[str] | None = None) -> Result:
     parser.add_argument("--profile", action="store_true", help="py-spy the full path (bench/out/profiles)")
     parser.add_argument("--receive-maximum", type=int, default=None,
                         help="experiment: override ingest.mqtt_client.RECEIVE_MAXIMUM (QoS 1 messages in flight)")
+    parser.add_argument("--federation", action="store_true",
+                        help="as a federated district: every incident change also written to the outbox and published")
     args = parser.parse_args(argv)
     n = pick_size(args, 300_000, 2_000)
     history = args.history or (2_000 if args.quick else FULL)
     cfg = load_cfg()
+    if args.federation:
+        from ops_center.core.config import FederationConfig
+
+        cfg = cfg.model_copy(update={"federation": FederationConfig(role="district", district_code="510108")})
     if args.receive_maximum:
         import ingest.mqtt_client
 
@@ -127,6 +133,9 @@ def main(argv: list[str] | None = None) -> Result:
     }
     if args.receive_maximum:
         details["EXPERIMENT receive maximum"] = args.receive_maximum
+    if args.federation:
+        with Store(db) as store:
+            details["federation outbox rows written"] = f"{store.query('SELECT count(*) FROM fed_outbox')[0][0]:,}"
     if batches:
         sizes = [b for b, _ in batches]
         busy = sum(t for _, t in batches)

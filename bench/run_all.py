@@ -39,6 +39,7 @@ BENCHES = (
     ("startup", "startup", []),
     ("open311_backfill", "open311_backfill", []),
     ("ingest_file", "ingest_file", []),
+    ("federation", "federation", []),
 )
 
 
