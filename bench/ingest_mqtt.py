@@ -103,6 +103,26 @@ def main(argv: list[str] | None = None) -> Result:
                 batches.append((len(events) + len(dead), time.perf_counter() - t))
 
         ctx.pipeline.writer.apply = timed_apply
+        hook_seconds: list[float] = []
+        if args.federation:
+            import ops_center.wiring.app as app_wiring
+
+            attach = app_wiring.attach_federation
+
+            def timed_attach(ctx, **kw):  # time the outbox hook on the writer thread
+                attach(ctx, **kw)
+                hook = ctx.store.change_hook
+
+                def timed_hook(conn, ids):
+                    t = time.perf_counter()
+                    try:
+                        return hook(conn, ids)
+                    finally:
+                        hook_seconds.append(time.perf_counter() - t)
+
+                ctx.store.change_hook = timed_hook
+
+            app_wiring.attach_federation = timed_attach
         running = None
         try:
             with Profile("ingest_mqtt", enabled=args.profile) as prof:
@@ -135,7 +155,10 @@ def main(argv: list[str] | None = None) -> Result:
         details["EXPERIMENT receive maximum"] = args.receive_maximum
     if args.federation:
         with Store(db) as store:
-            details["federation outbox rows written"] = f"{store.query('SELECT count(*) FROM fed_outbox')[0][0]:,}"
+            outbox_rows = store.query("SELECT count(*) FROM fed_outbox")[0][0]
+        details["federation outbox rows written"] = f"{outbox_rows:,}"
+        details["outbox hook: calls / total s / ms per call"] = (
+            f"{len(hook_seconds):,} / {sum(hook_seconds):.2f} / {1000 * sum(hook_seconds) / max(1, len(hook_seconds)):.1f}")
     if batches:
         sizes = [b for b, _ in batches]
         busy = sum(t for _, t in batches)

@@ -392,6 +392,7 @@ def render(search, kpi_now, span_now, domain_now):
     title = (f"{cfg.area_by_code[code].name} · {RANGES[span]} · " +
              (f"下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个" if drill.incidents is None
               else f"本网格事件（含误报） {len(drill.incidents)} 起"))
+    title += silent_note(app.health(), code)
     same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
     return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
             table(drill, cfg), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
@@ -405,3 +406,13 @@ dash.clientside_callback(
     Input(ids.AREAS_URL, "search"),
     prevent_initial_call=True,
 )
+
+
+def silent_note(health, code: str) -> str:
+    """A city center: the federated districts in view not heard from, with their age (their figures are as last
+    received, never zero)."""
+    silent = [h for h in health if h.source_id.startswith("fed_") and h.state == "silent"
+              and (h.source_id[4:].startswith(code) or code.startswith(h.source_id[4:]))]
+    if not silent:
+        return ""
+    return " · 区县静默：" + "；".join(f"{h.name}{h.fault}" for h in silent)

@@ -43,6 +43,7 @@ dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统
 
 PATROL_SECONDS = 15
 RATES_SECONDS = 15
+FED_FEED_PREFIX = "fed_"  # source ids of the district rows a city center shows (one per federated district)
 HEALTH_SECONDS = 5
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "running": "运行中",
                "stopped": "已停止", "connecting": "连接中", "disconnected": "已断开", "auth_failed": "认证失败",
@@ -570,8 +571,23 @@ def health_items(sources: Iterable[HealthRow], now: Any, tz: str) -> list[dict[s
             "last": local_time(last, tz, "%H:%M:%S") if last else "—",
             "rate": float(s.messages_per_min),
             "dead": int(s.dead_letters_total),
+            "fault": s.fault,
         })
     return items
+
+
+def silent_districts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The federated districts a city center has not heard from (ingest/fed_consumer.py DistrictFeed rows)."""
+    return [i for i in items if i["id"].startswith(FED_FEED_PREFIX) and i["state"] == "silent"]
+
+
+def silent_banner(items: list[dict[str, Any]]) -> list:
+    """A city wall names every silent district and its age: its incidents are as last heard, never zero."""
+    silent = silent_districts(items)
+    if not silent:
+        return []
+    text = "；".join(f"{i['name']}{i['fault'] or '已静默'}" for i in silent)
+    return [html.Div(f"区县静默：{text}（其事件为最后收到时的状态）", className="wall-fed-silent", id="wall-fed-silent")]
 
 
 def rate_text(per_min: float) -> str:
@@ -582,7 +598,7 @@ def rate_text(per_min: float) -> str:
 def health_view(items: list[dict[str, Any]]) -> list:
     if not items:
         return [html.Span("暂无数据源", className="health-empty")]
-    return [
+    return [*silent_banner(items)] + [
         html.Div(
             [html.Span(className="health-dot"), html.Span(item["name"], className="health-name"),
              html.Span(STATE_NAMES.get(item["state"], item["state"]), className="health-state"),

@@ -15,6 +15,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.fed_consumer import FedCommands, FedConsumer, silent_text
 from ingest.fed_publisher import FedPublisher
 from ingest.fed_wire import changes, topic
+from ingest.health import SourceHealth
+from layouts.areas import silent_note
+from layouts.wall import health_items, health_view
 from ops_center.core.config import FederatedDistrict, FederationConfig
 from ops_center.core.lifecycle import Actor, PermissionDenied
 from ops_center.core.sla import SlaPolicy
@@ -170,3 +173,15 @@ def test_the_example_bridge_forwards_exactly_the_federation_topics():
     lines = {line.split("#")[0].strip() for line in conf.splitlines()}
     assert {f"topic {topic('city', CODE, 'changes')} out 1", f"topic {topic('city', CODE, 'replay/request')} in 1",
             f"topic {topic('city', CODE, 'commands')} in 1", "cleansession false"} <= lines
+
+
+def test_the_wall_and_the_drill_down_name_a_silent_district_with_its_age(fixed_now):
+    rows = [SourceHealth("fed_510104", "锦江区（区县中心）", "silent", fixed_now - timedelta(minutes=3), 0, 0, 0,
+                         silent_text(fixed_now - timedelta(minutes=3), fixed_now)),
+            SourceHealth("fed_510108", "成华区（区县中心）", "connected", fixed_now, 0, 0, 0, "")]
+    banner = health_view(health_items(rows, fixed_now, "Asia/Shanghai"))[0]
+    assert banner.id == "wall-fed-silent"
+    assert banner.children == "区县静默：锦江区（区县中心）已静默 3分0秒，数据截至最后一次收到时（其事件为最后收到时的状态）"
+    assert health_view(health_items(rows[1:], fixed_now, "Asia/Shanghai"))[0].id == "wall-health-fed_510108"
+    assert "锦江区" in silent_note(rows, "510100") and "锦江区" in silent_note(rows, "510104001")
+    assert silent_note(rows, "510108") == ""
