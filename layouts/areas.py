@@ -16,6 +16,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
 from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
+from layouts.fed_banner import silent_note
 from ops_center.core import geo
 from ops_center.core.area_codes import ancestors, level_of
 from ops_center.core.config import Config
@@ -407,12 +408,3 @@ dash.clientside_callback(
     prevent_initial_call=True,
 )
 
-
-def silent_note(health, code: str) -> str:
-    """A city center: the federated districts in view not heard from, with their age (their figures are as last
-    received, never zero)."""
-    silent = [h for h in health if h.source_id.startswith("fed_") and h.state == "silent"
-              and (h.source_id[4:].startswith(code) or code.startswith(h.source_id[4:]))]
-    if not silent:
-        return ""
-    return " · 区县静默：" + "；".join(f"{h.name}{h.fault}" for h in silent)

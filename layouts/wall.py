@@ -33,6 +33,7 @@ from layouts.common import (
     server_clock,
     status_name,
 )
+from layouts.fed_banner import silent_banner
 from ops_center.core import geo
 from ops_center.core.domains import DOMAIN_CODES, SEVERITY_NAMES
 from ops_center.core.ports import HealthRow
@@ -43,7 +44,6 @@ dash.register_page(__name__, path="/wall", title="一屏统调", name="一屏统
 
 PATROL_SECONDS = 15
 RATES_SECONDS = 15
-FED_FEED_PREFIX = "fed_"  # source ids of the district rows a city center shows (one per federated district)
 HEALTH_SECONDS = 5
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "running": "运行中",
                "stopped": "已停止", "connecting": "连接中", "disconnected": "已断开", "auth_failed": "认证失败",
@@ -576,20 +576,6 @@ def health_items(sources: Iterable[HealthRow], now: Any, tz: str) -> list[dict[s
     return items
 
 
-def silent_districts(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The federated districts a city center has not heard from (ingest/fed_consumer.py DistrictFeed rows)."""
-    return [i for i in items if i["id"].startswith(FED_FEED_PREFIX) and i["state"] == "silent"]
-
-
-def silent_banner(items: list[dict[str, Any]]) -> list:
-    """A city wall names every silent district and its age: its incidents are as last heard, never zero."""
-    silent = silent_districts(items)
-    if not silent:
-        return []
-    text = "；".join(f"{i['name']}{i['fault'] or '已静默'}" for i in silent)
-    return [html.Div(f"区县静默：{text}（其事件为最后收到时的状态）", className="wall-fed-silent", id="wall-fed-silent")]
-
-
 def rate_text(per_min: float) -> str:
     """Messages a minute, 万 past ten thousand so 114 k/min reads 11.4万条/分."""
     return f"{per_min / 10000:.1f}万条/分" if per_min >= 10000 else f"{per_min:.0f}条/分"
@@ -598,7 +584,7 @@ def rate_text(per_min: float) -> str:
 def health_view(items: list[dict[str, Any]]) -> list:
     if not items:
         return [html.Span("暂无数据源", className="health-empty")]
-    return [*silent_banner(items)] + [
+    return [*silent_banner(items, html.Div)] + [
         html.Div(
             [html.Span(className="health-dot"), html.Span(item["name"], className="health-name"),
              html.Span(STATE_NAMES.get(item["state"], item["state"]), className="health-state"),

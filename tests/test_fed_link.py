@@ -16,8 +16,7 @@ from ingest.fed_consumer import FedCommands, FedConsumer, silent_text
 from ingest.fed_publisher import FedPublisher
 from ingest.fed_wire import changes, topic
 from ingest.health import SourceHealth
-from layouts.areas import silent_note
-from layouts.wall import health_items, health_view
+from layouts.fed_banner import silent_banner, silent_note
 from ops_center.core.config import FederatedDistrict, FederationConfig
 from ops_center.core.lifecycle import Actor, PermissionDenied
 from ops_center.core.sla import SlaPolicy
@@ -179,9 +178,14 @@ def test_the_wall_and_the_drill_down_name_a_silent_district_with_its_age(fixed_n
     rows = [SourceHealth("fed_510104", "锦江区（区县中心）", "silent", fixed_now - timedelta(minutes=3), 0, 0, 0,
                          silent_text(fixed_now - timedelta(minutes=3), fixed_now)),
             SourceHealth("fed_510108", "成华区（区县中心）", "connected", fixed_now, 0, 0, 0, "")]
-    banner = health_view(health_items(rows, fixed_now, "Asia/Shanghai"))[0]
-    assert banner.id == "wall-fed-silent"
-    assert banner.children == "区县静默：锦江区（区县中心）已静默 3分0秒，数据截至最后一次收到时（其事件为最后收到时的状态）"
-    assert health_view(health_items(rows[1:], fixed_now, "Asia/Shanghai"))[0].id == "wall-health-fed_510108"
-    assert "锦江区" in silent_note(rows, "510100") and "锦江区" in silent_note(rows, "510104001")
+    items = [{"id": r.source_id, "name": r.name, "state": r.state, "fault": r.fault} for r in rows]
+    def div(children, **kw):
+        return {"children": children, **kw}
+
+    (banner,) = silent_banner(items, div)
+    assert banner == {"children": "区县静默：锦江区（区县中心）已静默 3分0秒，数据截至最后一次收到时（其事件为最后收到时的状态）",
+                      "className": "wall-fed-silent", "id": "wall-fed-silent"}
+    assert silent_banner(items[1:], div) == []
+    assert "锦江区（区县中心）已静默 3分0秒" in silent_note(rows, "510100")
+    assert "锦江区" in silent_note(rows, "510104001")
     assert silent_note(rows, "510108") == ""
