@@ -24,7 +24,7 @@ def silent_note(health: Iterable[Any], code: str) -> str:
               and in_view(h.source_id[len(FED_FEED_PREFIX):], code)]
     if not silent:
         return ""
-    return " · 区县静默：" + "；".join(f"{h.name}{h.fault}" for h in silent)
+    return " · 区县静默：" + "；".join(f"{h.name}{getattr(h, 'fault', '') or '已静默'}" for h in silent)
 
 
 def in_view(district: str, code: str) -> bool:

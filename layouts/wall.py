@@ -571,7 +571,7 @@ def health_items(sources: Iterable[HealthRow], now: Any, tz: str) -> list[dict[s
             "last": local_time(last, tz, "%H:%M:%S") if last else "—",
             "rate": float(s.messages_per_min),
             "dead": int(s.dead_letters_total),
-            "fault": s.fault,
+            "fault": getattr(s, "fault", ""),  # SourceHealth has one; HealthRow does not require it
         })
     return items
 
