@@ -2,8 +2,8 @@
 
 One Mosquitto, a district store with the outbox hook and its publisher, a city store with the consumer
 (ingest/fed_publisher.py, ingest/fed_consumer.py), in one process like a center runs them.
-- lag: a writer commits incident changes at `--rate` per second (10 ms batches through
-  `store.incidents_changed`, as the pipeline does); the lag of a change is the time from its commit at the
+- lag: a writer commits incident changes at `--rate` per second (what is due, every ≥ 10 ms, in one
+  commit through `store.incidents_changed`, as the pipeline's batches do); the lag of a change is the time from its commit at the
   district to the commit of the city's transaction that applied it. Baseline: bare paho, the same message
   rate and size (one message per 10 ms batch), publish → receive on the same broker.
 - replay: the outage left `--outage-minutes` × rate changes in the district's outbox that the city never
@@ -117,17 +117,20 @@ def measure_lag(broker: Mosquitto, rate: int, seconds: float) -> tuple[list[floa
         parts.publisher.start()
         parts.publisher.link.connected.wait(10)
         committed: list[tuple[int, float]] = []  # (last seq of the commit, monotonic time)
-        ticks = int(seconds / TICK_S)
         start = time.monotonic()
-        next_id = 1
-        for n in range(ticks):
-            ids = [(next_id + k - 1) % 5_000 + 1 for k in range(per_tick)]
-            next_id += per_tick
+        sent = 0
+        total = int(seconds * rate)
+        while sent < total:
+            # what the rate says is due by now, in one commit (a slow write makes the next batch larger, as
+            # the pipeline's batches grow under load): the offered rate stays `rate` on average
+            due = min(total, int((time.monotonic() - start) * rate) + per_tick) - sent
+            if due <= 0:
+                time.sleep(TICK_S / 2)
+                continue
+            ids = [(sent + k) % 5_000 + 1 for k in range(min(due, 5_000))]
             change(parts.dstore, ids)
-            committed.append(((n + 1) * per_tick, time.monotonic()))  # every id exists: one sequence each
-            delay = start + (n + 1) * TICK_S - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
+            sent += len(ids)
+            committed.append((sent, time.monotonic()))
         achieved = committed[-1][0] / (time.monotonic() - start)
         head = committed[-1][0]
         deadline = time.monotonic() + 60
