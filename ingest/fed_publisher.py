@@ -30,7 +30,7 @@ from ingest.mqtt_intake import message_topic
 from ops_center.core.clock import utc_now
 from ops_center.core.config import Config
 from ops_center.core.lifecycle import Actor, Conflict, ServiceError
-from ops_center.service.incidents import IncidentService
+from ops_center.core.ports import IncidentActions
 from ops_center.service.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class FedPublisher:
     name = "市级联网"
     stop_last = True  # stopped after the pipeline drained: its last changes are in the outbox and go out
 
-    def __init__(self, cfg: Config, outbox: Outbox, service: IncidentService, *, url: str | None = None,
+    def __init__(self, cfg: Config, outbox: Outbox, service: IncidentActions, *, url: str | None = None,
                  clock: Callable[[], datetime] = utc_now):
         fed = cfg.federation
         if fed is None or fed.role != "district" or fed.district_code is None:
@@ -208,7 +208,7 @@ class FedPublisher:
                         incident_id, exc)
 
 
-def apply_command(service: IncidentService, actor: Actor, action: str, incident_id: int, note: str, top: str) -> bool:
+def apply_command(service: IncidentActions, actor: Actor, action: str, incident_id: int, note: str, top: str) -> bool:
     """督办, or escalation up to the top level, idempotent by meaning: a redelivered command changes nothing.
     Returns whether anything changed; a person acting at the same moment (Conflict) is retried on the new version."""
     changed = False

@@ -79,7 +79,7 @@ class IncidentService:
         self.policy = policy or SlaPolicy(cfg)
         # A city center (federation.role city) sets this: its incidents belong to the districts, so an action
         # is checked and sent to the owning district as a command (ingest/fed_consumer.py), never applied here.
-        self.forward: Callable[[Actor, str, int, str], None] | None = None
+        self.forward: Callable[[Actor, str, int, str], object] | None = None
 
     # --- reads ---------------------------------------------------------------------------
 

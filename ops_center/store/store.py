@@ -129,7 +129,7 @@ class Store:
         self._counters: dict[str, int] = {}
         # Called as hook(conn, incident_ids) inside every transaction that changes incidents (federation's
         # outbox, ops_center/service/outbox.py); None, the default, costs nothing.
-        self.change_hook: Callable[[duckdb.DuckDBPyConnection, Iterable[int]], None] | None = None
+        self.change_hook: Callable[[duckdb.DuckDBPyConnection, Iterable[int]], object] | None = None
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()

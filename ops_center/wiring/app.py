@@ -154,12 +154,14 @@ def attach_federation(ctx: AppContext, *, mqtt_url: str | None = None) -> None:
     fed = ctx.cfg.federation
     if fed is None:
         return
+    store = ctx.store
+    assert isinstance(store, Store), "federation runs on the real store (build_context)"
     if fed.role == "district":
         assert fed.district_code is not None, "config validation requires it"
-        outbox = Outbox(ctx.store, fed.district_code, ctx.clock).install()
+        outbox = Outbox(store, fed.district_code, ctx.clock).install()
         ctx.sources.append(FedPublisher(ctx.cfg, outbox, ctx.service, url=mqtt_url, clock=ctx.clock))
         return
-    incidents = FederatedIncidents(ctx.store, tuple(d.code for d in fed.districts), ctx.clock)
+    incidents = FederatedIncidents(store, tuple(d.code for d in fed.districts), ctx.clock)
     consumer = FedConsumer(ctx.cfg, incidents, ctx.pipeline, ctx.bus, url=mqtt_url, clock=ctx.clock)
     ctx.sources.extend([consumer, *consumer.feeds])
     if isinstance(ctx.service, IncidentService):
