@@ -69,6 +69,7 @@ class FedPublisher:
         self.acked = self.sent = 0
         self.replayed = 0
         self._fault = ""
+        self._replay_fault = ""  # a replay asked for pruned changes: shown until a replay is whole again
 
     # --- source interface ---
 
@@ -87,7 +88,8 @@ class FedPublisher:
 
     def health(self, now: datetime | None = None) -> SourceHealth:
         backlog = max(0, self.outbox.head() - self.acked)
-        fault = self._fault or (f"待发送 {backlog} 条变更" if backlog > self.fed.batch_changes * 10 else "")
+        fault = self._fault or self._replay_fault or (
+            f"待发送 {backlog} 条变更" if backlog > self.fed.batch_changes * 10 else "")
         return self.meter.health(self.source_id, self.name, self.link.state, now, fault)
 
     # --- paho's thread ---
@@ -183,11 +185,16 @@ class FedPublisher:
         """Publish first..last again (at most replay_max changes): the city asks again for any rest."""
         last = min(last, first + self.fed.replay_max - 1)
         after = first - 1
+        self._replay_fault = ""
         head = self.outbox.head()
         while after < last:
             rows = self.outbox.read(after, self.fed.batch_changes, upto=last)
             if not rows:
                 break
+            if rows[0][0] != after + 1:  # pruned (older than federation.keep): the city cannot be made whole
+                log.error("federation: replay %d..%d asked for changes pruned from the outbox (oldest kept %d)",
+                          first, last, rows[0][0])
+                self._replay_fault = f"市级请求的变更 {after + 1}–{rows[0][0] - 1} 已超出保留期，需人工重新同步"
             self.link.publish(self.changes_topic, changes(self.code, head, rows, replay=True), qos=1)
             after = rows[-1][0]
             self.replayed += len(rows)

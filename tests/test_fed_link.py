@@ -189,3 +189,15 @@ def test_the_wall_and_the_drill_down_name_a_silent_district_with_its_age(fixed_n
     assert "锦江区（区县中心）已静默 3分0秒" in silent_note(rows, "510100")
     assert "锦江区" in silent_note(rows, "510104001")
     assert silent_note(rows, "510108") == ""
+
+
+def test_a_replay_of_pruned_changes_is_reported_not_papered_over(link, cfg, fixed_now):
+    p = link
+    ids = [make_incident(p["dstore"], cfg, now=fixed_now) for _ in range(5)]
+    p["dstore"].write(lambda conn: p["dstore"].incidents_changed(conn, ids))
+    p["outbox"].save_acked(5)
+    assert p["outbox"].prune(timedelta(days=7), fixed_now + timedelta(days=30)) == 4  # the newest stays
+    p["publisher"]._replay(1, 5)
+    assert "1–4 已超出保留期" in p["publisher"].health(fixed_now).fault
+    p["publisher"]._replay(5, 5)  # a whole replay clears it
+    assert "保留期" not in p["publisher"].health(fixed_now).fault
