@@ -16,7 +16,7 @@ log = logging.getLogger("ops_center")
 ROOT = Path(__file__).resolve().parent
 
 
-SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level")
+SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level", "--mqtt-url")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -61,10 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     shots.add_argument("--out", type=Path, default=ROOT / "out" / "screenshots", help="folder (default out/screenshots)")
     from ops_center.wiring.archive_cli import add_parsers as add_archive_parsers
     from ops_center.wiring.backup_cli import add_parsers as add_backup_parsers
+    from ops_center.wiring.fed_cli import add_parsers as add_federation_parsers
     from rules.cli import add_parser as add_rules_parser
 
     add_backup_parsers(sub)
     add_archive_parsers(sub)
+    add_federation_parsers(sub)
     add_rules_parser(sub)
     _add_common_everywhere(parser)
     return parser
@@ -101,6 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         from ops_center.wiring.archive_cli import run as run_archive
 
         return run_archive(args, cfg, args.config, utc_now)
+    if command == "federation":
+        from ops_center.wiring.fed_cli import run as run_federation
+
+        return run_federation(args, cfg)
     if command == "screenshots":
         from ops_center.wiring.screenshots import main as screenshots_main
 
