@@ -14,6 +14,7 @@ from ops_center.service.incidents import IncidentService
 from ops_center.service.outbox import Outbox
 from ops_center.service.pipeline import Pipeline
 from ops_center.service.sweep import apply_sweep, load_open, sweep
+from ops_center.service.work_orders import WorkOrderService
 from ops_center.store.store import Store
 from tests.factories import FixedClock, make_incident
 from tests.test_pipeline import StubRules, hotline, sensor
@@ -56,7 +57,8 @@ def test_human_actions_and_their_rollbacks(outbox, store, bus, cfg, clock, fixed
     with pytest.raises(Conflict):
         service.dispatch(ADMIN, iid, 1, department="fire")  # stale version: rolled back, no number taken
     service.dispatch(ADMIN, iid, 2, department="fire")
-    service.supervise(Actor("leader", "leader", "510108"), iid, 3, note="限期办结")
+    WorkOrderService(store, bus, cfg, clock, incidents=service).supervise(
+        Actor("leader", "leader", "510108"), iid, fixed_now + timedelta(days=3), "限期办结")
     got = rows(store)
     assert [s for s, _, _ in got] == [1, 2, 3]
     assert [(r["status"], r["supervised"], r["version"]) for _, _, r in got] == [
