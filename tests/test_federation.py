@@ -69,6 +69,7 @@ def district_doc(tmp: Path, code: str) -> dict:
     doc["rules"]["text_model"].update(shipped=str(ROOT / doc["rules"]["text_model"]["shipped"]), dir=str(tmp / "models"))
     doc["reports"]["folder"] = str(tmp / f"reports-{code}")
     doc["open311_server"]["services"] = str(ROOT / doc["open311_server"]["services"])
+    doc["dispatch_catalogue"] = str(ROOT / doc["dispatch_catalogue"])
     doc["federation"] = {"role": "district", "district_code": code, "topic_prefix": PREFIX, **FED_TIMING}
     return doc
 
