@@ -16,7 +16,7 @@ log = logging.getLogger("ops_center")
 ROOT = Path(__file__).resolve().parent
 
 
-SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level")
+SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level", "--mqtt-url")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -59,10 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", required=True, type=Path, help="output file, .xlsx or .csv")
     shots = sub.add_parser("screenshots", help="write PNG screenshots of every screen on demo data")
     shots.add_argument("--out", type=Path, default=ROOT / "out" / "screenshots", help="folder (default out/screenshots)")
+    from ops_center.wiring.archive_cli import add_parsers as add_archive_parsers
     from ops_center.wiring.backup_cli import add_parsers as add_backup_parsers
+    from ops_center.wiring.fed_cli import add_parsers as add_federation_parsers
     from rules.cli import add_parser as add_rules_parser
 
     add_backup_parsers(sub)
+    add_archive_parsers(sub)
+    add_federation_parsers(sub)
     add_rules_parser(sub)
     _add_common_everywhere(parser)
     return parser
@@ -94,6 +98,15 @@ def main(argv: list[str] | None = None) -> int:
         from ops_center.wiring.backup_cli import run as run_backup
 
         return run_backup(args, cfg, args.config, utc_now)
+    if command == "archive":
+        from ops_center.core.clock import utc_now
+        from ops_center.wiring.archive_cli import run as run_archive
+
+        return run_archive(args, cfg, args.config, utc_now)
+    if command == "federation":
+        from ops_center.wiring.fed_cli import run as run_federation
+
+        return run_federation(args, cfg)
     if command == "screenshots":
         from ops_center.wiring.screenshots import main as screenshots_main
 
@@ -180,14 +193,19 @@ def _serve(args: argparse.Namespace, cfg) -> int:
 
 
 def _announce_pid(ctx, running) -> Path:
-    """`<store>.pid` for `run.py backup`, and SIGUSR1 as its request: a backup on the scheduler's thread."""
-    from ops_center.wiring.app import backup_running_store
+    """`<store>.pid` for `run.py backup` and `run.py archive`; SIGUSR1 / SIGUSR2 their requests, run on the scheduler's thread."""
+    from ops_center.wiring.app import archive_running_store, backup_running_store
+    from ops_center.wiring.archive_cli import ARCHIVE_SIGNAL
     from ops_center.wiring.backup_cli import BACKUP_SIGNAL, pid_path
 
     def _on_backup(_signum, _frame):  # serve always starts the scheduler; the job runs off the signal handler
         running.scheduler.add_job(backup_running_store, args=[ctx], id="store_backup_now", replace_existing=True)
 
+    def _on_archive(_signum, _frame):
+        running.scheduler.add_job(archive_running_store, args=[ctx], id="store_archive_now", replace_existing=True)
+
     signal.signal(BACKUP_SIGNAL, _on_backup)
+    signal.signal(ARCHIVE_SIGNAL, _on_archive)
     path = pid_path(ctx.store.path)  # the file this center holds, as it opened it
     path.write_text(f"{os.getpid()}\n")
     return path

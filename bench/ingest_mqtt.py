@@ -62,10 +62,16 @@ def main(argv: list[str] | None = None) -> Result:
     parser.add_argument("--profile", action="store_true", help="py-spy the full path (bench/out/profiles)")
     parser.add_argument("--receive-maximum", type=int, default=None,
                         help="experiment: override ingest.mqtt_client.RECEIVE_MAXIMUM (QoS 1 messages in flight)")
+    parser.add_argument("--federation", action="store_true",
+                        help="as a federated district: every incident change also written to the outbox and published")
     args = parser.parse_args(argv)
     n = pick_size(args, 300_000, 2_000)
     history = args.history or (2_000 if args.quick else FULL)
     cfg = load_cfg()
+    if args.federation:
+        from ops_center.core.config import FederationConfig
+
+        cfg = cfg.model_copy(update={"federation": FederationConfig(role="district", district_code="510108")})
     if args.receive_maximum:
         import ingest.mqtt_client
 
@@ -97,6 +103,26 @@ def main(argv: list[str] | None = None) -> Result:
                 batches.append((len(events) + len(dead), time.perf_counter() - t))
 
         ctx.pipeline.writer.apply = timed_apply
+        hook_seconds: list[float] = []
+        if args.federation:
+            import ops_center.wiring.app as app_wiring
+
+            attach = app_wiring.attach_federation
+
+            def timed_attach(ctx, **kw):  # time the outbox hook on the writer thread
+                attach(ctx, **kw)
+                hook = ctx.store.change_hook
+
+                def timed_hook(conn, ids):
+                    t = time.perf_counter()
+                    try:
+                        return hook(conn, ids)
+                    finally:
+                        hook_seconds.append(time.perf_counter() - t)
+
+                ctx.store.change_hook = timed_hook
+
+            app_wiring.attach_federation = timed_attach
         running = None
         try:
             with Profile("ingest_mqtt", enabled=args.profile) as prof:
@@ -127,6 +153,12 @@ def main(argv: list[str] | None = None) -> Result:
     }
     if args.receive_maximum:
         details["EXPERIMENT receive maximum"] = args.receive_maximum
+    if args.federation:
+        with Store(db) as store:
+            outbox_rows = store.query("SELECT count(*) FROM fed_outbox")[0][0]
+        details["federation outbox rows written"] = f"{outbox_rows:,}"
+        details["outbox hook: calls / total s / ms per call"] = (
+            f"{len(hook_seconds):,} / {sum(hook_seconds):.2f} / {1000 * sum(hook_seconds) / max(1, len(hook_seconds)):.1f}")
     if batches:
         sizes = [b for b, _ in batches]
         busy = sum(t for _, t in batches)

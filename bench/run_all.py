@@ -39,6 +39,8 @@ BENCHES = (
     ("startup", "startup", []),
     ("open311_backfill", "open311_backfill", []),
     ("ingest_file", "ingest_file", []),
+    ("retention", "retention", []),
+    ("federation", "federation", []),
 )
 
 

@@ -16,6 +16,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
 from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
+from layouts.fed_banner import silent_note
 from ops_center.core import geo
 from ops_center.core.area_codes import ancestors, level_of
 from ops_center.core.config import Config
@@ -418,6 +419,7 @@ def render(search, kpi_now, span_now, domain_now):
     title = (f"{cfg.area_by_code[code].name} · {RANGES[span]} · " +
              (f"下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个" if drill.incidents is None
               else f"本网格事件（含误报） {len(drill.incidents)} 起"))
+    title += silent_note(app.health(), code)
     same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
     return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
             table(drill, cfg), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
@@ -432,3 +434,4 @@ dash.clientside_callback(
     Input(ids.AREAS_URL, "search"),
     prevent_initial_call=True,
 )
+

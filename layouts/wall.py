@@ -33,6 +33,7 @@ from layouts.common import (
     server_clock,
     status_name,
 )
+from layouts.fed_banner import silent_banner
 from ops_center.core import geo
 from ops_center.core.domains import DOMAIN_CODES, SEVERITY_NAMES
 from ops_center.core.ports import HealthRow
@@ -570,6 +571,7 @@ def health_items(sources: Iterable[HealthRow], now: Any, tz: str) -> list[dict[s
             "last": local_time(last, tz, "%H:%M:%S") if last else "—",
             "rate": float(s.messages_per_min),
             "dead": int(s.dead_letters_total),
+            "fault": getattr(s, "fault", ""),  # SourceHealth has one; HealthRow does not require it
         })
     return items
 
@@ -582,7 +584,7 @@ def rate_text(per_min: float) -> str:
 def health_view(items: list[dict[str, Any]]) -> list:
     if not items:
         return [html.Span("暂无数据源", className="health-empty")]
-    return [
+    return [*silent_banner(items, html.Div)] + [
         html.Div(
             [html.Span(className="health-dot"), html.Span(item["name"], className="health-name"),
              html.Span(STATE_NAMES.get(item["state"], item["state"]), className="health-state"),

@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ops_center.core import area_codes
 from ops_center.core.dispatch_catalogue import EPOCH, Catalogue, Entry, Version, known_units, load_seed
@@ -91,12 +100,22 @@ class BackupConfig(Strict):
     keep: int = Field(default=7, ge=1)
 
 
+class RetentionConfig(Strict):
+    """Closed incidents older than `after` move to Parquet in `dir` daily at `at` (None: never, the default)."""
+
+    after: Duration | None = None
+    dir: str = "data/archive"
+    at: str = Field(default="03:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    keep_replaced: Duration = timedelta(days=30)
+
+
 class StoreConfig(Strict):
     path: str = "data/ops.duckdb"
     batch_max_rows: int = Field(default=2000, ge=1)
     flush_interval_ms: int = Field(default=50, ge=1)
     dedup_horizon: Duration = timedelta(days=30)
     backup: BackupConfig = BackupConfig()
+    retention: RetentionConfig = RetentionConfig()
 
 
 class LoginLimitConfig(Strict):
@@ -412,6 +431,45 @@ class Open311ServerConfig(Strict):
     clients: tuple[Open311ClientConfig, ...] = ()
 
 
+class FederatedDistrict(Strict):
+    """One district center a city center hears (federation.districts)."""
+
+    code: str = Field(pattern=r"^\d{6}$")
+    name: str = Field(min_length=1)
+
+
+class FederationConfig(Strict):
+    """District centers federated into a city center over bridged MQTT (docs/federation.md)."""
+
+    role: Literal["district", "city"]
+    district_code: str | None = Field(default=None, pattern=r"^\d{6}$")  # role district: the code we publish as
+    topic_prefix: str | None = None  # `<prefix>/fed/<district>/…`; default mqtt.topic_prefix
+    districts: tuple[FederatedDistrict, ...] = ()  # role city: every district it hears
+    city_actions: tuple[Literal["supervise", "escalate"], ...] = ("supervise", "escalate")
+    batch_changes: int = Field(default=200, ge=1, le=5000)  # changes per MQTT message
+    inflight_messages: int = Field(default=50, ge=1, le=1000)  # sent and not yet acked by the broker
+    replay_max: int = Field(default=20_000, ge=100)  # changes one replay request answers at most
+    heartbeat: Duration = timedelta(seconds=2)
+    gap_wait: Duration = timedelta(seconds=2)  # a gap stays open this long before the city asks for a replay
+    silent_after: Duration = timedelta(seconds=30)
+    keep: Duration = timedelta(days=7)  # acked outbox rows stay this long for replays
+    supervise_within: Duration = timedelta(days=3)  # a city 督办's deadline, from when the district applies it
+
+    @model_validator(mode="after")
+    def _role_needs(self) -> FederationConfig:
+        if self.role == "district" and not self.district_code:
+            raise ValueError("role district needs district_code")
+        if self.role == "city" and not self.districts:
+            raise ValueError("role city needs districts")
+        codes = [d.code for d in self.districts]
+        if len(set(codes)) != len(codes):
+            raise ValueError("a district is listed twice")
+        return self
+
+    def prefix(self, mqtt: MqttConfig) -> str:
+        return (self.topic_prefix or mqtt.topic_prefix).strip("/")
+
+
 class Config(Strict):
     site: SiteConfig
     store: StoreConfig = StoreConfig()
@@ -434,6 +492,7 @@ class Config(Strict):
     reports: ReportsConfig = ReportsConfig()
     suppressions: tuple[SuppressionConfig, ...] = ()
     open311_server: Open311ServerConfig = Open311ServerConfig()
+    federation: FederationConfig | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -554,6 +613,11 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if sub.area not in codes:
             raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     _check_open311_server(cfg, doc, ids)
+    after = cfg.store.retention.after
+    if after is not None and after < cfg.store.dedup_horizon:
+        raise doc.error(("store", "retention", "after"),
+                        f"store.retention.after ({after}) must be at least store.dedup_horizon "
+                        f"({cfg.store.dedup_horizon}): a redelivered input must still find its event")
     if cfg.dispatch_catalogue is not None:
         path = cfg.path_of(cfg.dispatch_catalogue)
         if not path.is_file():

@@ -6,7 +6,8 @@ people's actions against it; the pipeline's source and sensor steps and the SLA 
 from- and to-statuses from it (the bulk paths stay set-based SQL, with these statuses as parameters);
 the synthetic history replays it. Legal steps, as a 12345 / 城运 dispatcher expects them (SPEC §6):
 
-- people (person): new → acknowledged → dispatched (→ dispatched: 改派) → resolved → closed (核查通过);
+- people (person): 督办 (`supervise`, leaders) marks an open incident supervised and keeps its status;
+  new → acknowledged → dispatched (→ dispatched: 改派) → resolved → closed (核查通过);
   resolved → dispatched (核查不通过); closed → dispatched and false_alarm → acknowledged (reopen);
   any open status → false_alarm or merged. `resolve` only from dispatched: a person resolves what was sent out.
 - the source (source): `source_close` — the source system (12345) closed its request: any open status or
@@ -139,6 +140,8 @@ ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "unit": UNIT_ACTIONS,
     "grid": GRID_ACTIONS,
     "system": SYSTEM_ACTIONS,
+    # the city center's commands, applied in the district that owns the incident (docs/federation.md)
+    "city": frozenset({"supervise", "escalate"}),
 }
 ACTION_NAMES = {s.action: s.name for s in STEPS}
 # Actions that need a written reason (the note): nobody closes a P1 as 误报 or resolves in one silent click.

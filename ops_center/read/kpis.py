@@ -10,6 +10,8 @@ every time it is asked. Excluded, as in 12345 practice:
 Rates are fractions 0..1, NULL (NaN in the DataFrame) when their denominator is 0. Durations are
 minutes. One aggregate query per call: one scan of the time range with FILTER clauses, grouped
 by area level (code prefixes: district 6, street 9, community 12, grid 15 digits) and/or domain.
+The population is `incidents_all`: the table plus the archived months (ops_center/store/retention.py), so a
+period that reaches into the archive gives the numbers it gave before archiving.
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def kpi_sql(group_by: str | Sequence[str] | None = "street", *, parent: str | No
     if domain:
         where.append("domain = $domain")
     outer = list(keys) + [f"{kpi.sql} AS {kpi.key}" for kpi in KPIS.values()]
-    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM incidents "  # noqa: S608
+    sql = (f"SELECT {', '.join(outer)} FROM (SELECT {', '.join(inner)} FROM incidents_all "  # noqa: S608
            f"WHERE {' AND '.join(where)})")
     if keys:
         positions = ", ".join(str(i + 1) for i in range(len(keys)))
@@ -396,7 +398,7 @@ def unit_kpi_sql(area: bool = False) -> str:
         where.append("starts_with(i.area_code, $area)")
     outer = ", ".join(f"{k.sql} AS {k.key}" for k in UNIT_KPIS.values())
     # Every fragment is a constant of this module; values arrive as parameters.
-    return (f"SELECT unit, {outer} FROM (SELECT a.unit, {inner} FROM assignments a JOIN incidents i "  # noqa: S608
+    return (f"SELECT unit, {outer} FROM (SELECT a.unit, {inner} FROM assignments a JOIN incidents_all i "  # noqa: S608
             f"USING (incident_id) WHERE {' AND '.join(where)}) GROUP BY unit ORDER BY unit")
 
 

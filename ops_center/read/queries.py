@@ -39,6 +39,14 @@ _REPORTS_SQL = """
 SELECT source, source_id, occurred_at, kind, text, address FROM events
 WHERE incident_id = ? ORDER BY occurred_at DESC LIMIT 50
 """
+# An incident the retention job archived (ops_center/store/retention.py) is read from the *_all views, only once
+# the table has no such id: the console's reads of live incidents never reach the archive's files.
+_ARCHIVED_DETAIL_SQL = _DETAIL_SQL.replace("FROM incidents", "FROM incidents_all")
+_ARCHIVED_TIMELINE_SQL = """
+SELECT ts, actor, action, from_status, to_status, note FROM incident_timeline_all
+WHERE incident_id = ? ORDER BY ts
+"""
+_ARCHIVED_REPORTS_SQL = _REPORTS_SQL.replace("FROM events", "FROM events_all")
 _RELATED_SQL = """
 SELECT incident_id, version, status, domain, severity, title, area_code, created_at, merged_into
 FROM incidents
@@ -250,11 +258,14 @@ def incident_detail(store: Any, incident_id: int, scope: str | None = None) -> I
     cur = store.cursor()
     try:
         inc = cur.execute(_DETAIL_SQL, [incident_id, scope, scope]).df()
-        if inc.empty:
-            return None
+        archived = inc.empty
+        if archived:
+            inc = cur.execute(_ARCHIVED_DETAIL_SQL, [incident_id, scope, scope]).df()
+            if inc.empty:
+                return None
         row = {k: (from_db(v) if k.endswith("_at") else v) for k, v in inc.iloc[0].to_dict().items()}
-        timeline = cur.execute(_TIMELINE_SQL, [incident_id]).df()
-        reports = cur.execute(_REPORTS_SQL, [incident_id]).df()
+        timeline = cur.execute(_ARCHIVED_TIMELINE_SQL if archived else _TIMELINE_SQL, [incident_id]).df()
+        reports = cur.execute(_ARCHIVED_REPORTS_SQL if archived else _REPORTS_SQL, [incident_id]).df()
         created = row["created_at"]
         related = cur.execute(
             _RELATED_SQL,
@@ -332,7 +343,7 @@ def console_rows_by_id(store: Any, incident_ids: list[int], scope: str | None) -
 
 _AREA_INCIDENTS_SQL = """
 SELECT incident_id, title, domain, severity, status, area_code, lat, lon, created_at
-FROM incidents
+FROM incidents_all
 WHERE starts_with(area_code, ?) AND created_at >= ? AND created_at < ? AND status <> 'merged'
   AND (? IS NULL OR domain = ?)
 ORDER BY created_at DESC, incident_id DESC

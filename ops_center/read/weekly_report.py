@@ -127,7 +127,7 @@ SELECT incident_id, title, domain, category, severity, status, area_code, street
        source, report_count, created_at, acknowledged_at, resolved_at, closed_at, ack_due_at, resolve_due_at,
        escalations, coalesce({kpis.FLAGS["overdue"]}, false) AS kpi_overdue,
        coalesce(({kpis.FLAGS["ack_due"]}) AND NOT coalesce({kpis.FLAGS["ack_on_time"]}, false), false) AS ack_late
-FROM incidents
+FROM incidents_all
 WHERE created_at >= $start AND created_at < $end AND status <> 'merged' AND starts_with(area_code, $area)
 ORDER BY created_at, incident_id
 """  # noqa: S608 - the fragments are constants of ops_center.read.kpis; values arrive as parameters

@@ -95,7 +95,7 @@ SELECT s.supervision_id, s.incident_id, i.title, i.street_code, i.area_code, s.i
        s.note, CASE WHEN s.closed_at <= $as_of THEN s.closed_at END AS closed_at,
        coalesce(s.closed_at <= $as_of AND s.closed_at > s.due_at, false)
            OR (NOT coalesce(s.closed_at <= $as_of, false) AND s.due_at < $as_of) AS late
-FROM supervisions s JOIN incidents i USING (incident_id)
+FROM supervisions s JOIN incidents_all i USING (incident_id)
 WHERE s.issued_at >= $start AND s.issued_at < $end AND starts_with(i.area_code, $area)
 ORDER BY s.issued_at, s.supervision_id
 """

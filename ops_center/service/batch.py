@@ -171,6 +171,7 @@ class BatchWriter:
             writes.event(event_id, h, ev, incident_id, rule_id, suppressed)
         writes.flush(conn, self.index)
         self._transitions(conn, writes, now)
+        self.store.incidents_changed(conn, writes.touched)  # created, bumped, transitioned: one call per batch
         result.domain_events.extend(writes.domain_events)
         result.incident_ids.update(writes.touched)
 

@@ -82,6 +82,9 @@ class IncidentService:
         self.cfg = cfg
         self.clock = clock
         self.policy = policy or SlaPolicy(cfg)
+        # A city center (federation.role city) sets this: its incidents belong to the districts, so an action
+        # is checked and sent to the owning district as a command (ingest/fed_consumer.py), never applied here.
+        self.forward: Callable[[Actor, str, int, str], object] | None = None
 
     # --- reads ---------------------------------------------------------------------------
 
@@ -289,6 +292,8 @@ class IncidentService:
     def bulk_acknowledge(self, actor: Actor, items: Iterable[tuple[int, int]], note: str = "") -> list[BulkResult]:
         """Acknowledge many incidents in one transaction; each succeeds or fails on its own."""
         self._check_role(actor, "acknowledge")
+        if self.forward is not None:
+            raise PermissionDenied("区县事件由区县中心办理，市级只能督办或上报", detail="bulk acknowledge at a city center")
         items = list(items)
         now = self._now()
 
@@ -317,7 +322,8 @@ class IncidentService:
     def system_transitions(self, conn, items: list[tuple[Actor, str, int, str]], now: datetime) -> list:
         """Status changes a source or rule asks for (closed at source, auto-resolve), inside the pipeline's
         transaction and in bulk (a backfill closes thousands): the same graph, timeline and audit as a
-        human action; a status the action does not apply to (closed by hand, say) is left alone."""
+        human action; a status the action does not apply to (closed by hand, say) is left alone. The
+        pipeline reports these ids to `store.incidents_changed` with the rest of its batch."""
         for actor, action, _, _ in items:
             self._check_role(actor, action)
         ids = sorted({incident_id for _, _, incident_id, _ in items})
@@ -403,6 +409,9 @@ class IncidentService:
             self._check_role(actor, action)
             if action in REASON_REQUIRED and not (note or "").strip():
                 raise ServiceError(REASON_REQUIRED[action], detail=f"{action} without a reason")
+            if self.forward is not None:
+                self.forward(actor, action, incident_id, note)
+                return self.get(incident_id)
             now = self._now()
             out = self.store.write(lambda conn: self._apply(
                 conn, actor, action, incident_id, version, note, now, changes, conn_changes, events, check_version,
@@ -478,6 +487,7 @@ class IncidentService:
             "RETURNING version", [*values, incident_id, version]).fetchall()
         if not hit:
             raise Conflict(detail=f"incident {incident_id} changed under version {version}")
+        self.store.incidents_changed(conn, (incident_id,))
         return int(hit[0][0])
 
     @staticmethod

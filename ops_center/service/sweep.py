@@ -268,6 +268,7 @@ def apply_sweep(store, bus, actions: Sequence[Action], now: datetime) -> list[Ac
             hit = {r[0] for r in conn.execute(_APPLY_SQL, {"now": to_db(now), **_SWEPT_PARAMS}).fetchall()}
         finally:
             conn.unregister("sweep_updates")
+        store.incidents_changed(conn, hit)
         applied = [a for a in actions if a.incident_id in hit]
         if len(hit) < len(updates):
             log.info("sweep: %d incident(s) changed since they were read; left for the next sweep",

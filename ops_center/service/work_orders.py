@@ -272,8 +272,9 @@ class WorkOrderService:
         self.incidents.act(actor, "remind", incident_id, None, note, conn_changes=changes, check_version=False)
         return ids
 
-    def supervise(self, actor: Actor, incident_id: int, due_at: datetime, note: str) -> int:
-        """督办: a leader's formal record with its own deadline, listed on the wall and in the report."""
+    def supervise(self, actor: Actor, incident_id: int, due_at: datetime, note: str) -> int | None:
+        """督办: a leader's formal record with its own deadline, listed on the wall and in the report.
+        None at a city center: the command went to the owning district, whose record comes back federated."""
         if due_at.tzinfo is None:
             raise ValueError("督办期限 must be an aware datetime")
         data: dict = {"due_at": due_at.isoformat()}
@@ -290,7 +291,7 @@ class WorkOrderService:
 
         self.incidents.act(actor, "supervise", incident_id, None, note, conn_changes=changes, check_version=False,
                             data=data)
-        return int(data["supervision_id"])
+        return data.get("supervision_id")
 
     def record_callback(self, actor: Actor, incident_id: int, satisfaction: str, note: str = "") -> dict:
         """回访 of a closed case: 满意/基本满意 is recorded; 不满意 reopens it as 重办 to the same lead unit."""

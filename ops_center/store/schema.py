@@ -185,6 +185,37 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             lead_unit VARCHAR NOT NULL, co_units VARCHAR[], level VARCHAR NOT NULL);
         """,
     ),
+    (
+        6,
+        "federation: the district's outbox and publish watermark, the city's per-district watermarks",
+        # fed_outbox: one row per incident change, a snapshot of the whole row (JSON, so a column added later
+        # travels without a migration here), numbered by the writer's counter in the change's own transaction.
+        """
+        CREATE TABLE fed_outbox (
+            seq BIGINT NOT NULL, incident_id BIGINT NOT NULL, written_at TIMESTAMP_S NOT NULL, snapshot JSON NOT NULL);
+        CREATE TABLE fed_published (
+            district_code VARCHAR PRIMARY KEY, acked_seq BIGINT NOT NULL, acked_at TIMESTAMP_S NOT NULL);
+        CREATE TABLE fed_watermarks (
+            district_code VARCHAR PRIMARY KEY, seq BIGINT NOT NULL, head BIGINT NOT NULL,
+            last_heard TIMESTAMP_S, applied_at TIMESTAMP_S);
+        """,
+    ),
+    (
+        7,
+        "archive of closed incidents: the month manifest and the *_all views the reports read",
+        # ops_center/store/retention.py: the manifest is the archive's commit point, and re-creates the views
+        # over the Parquet files it names; with no archive the views are the tables themselves.
+        """
+        CREATE TABLE archive_months (
+            month VARCHAR NOT NULL, incidents_file VARCHAR NOT NULL, incident_timeline_file VARCHAR NOT NULL,
+            events_file VARCHAR NOT NULL, incidents BIGINT NOT NULL, incident_timeline BIGINT NOT NULL,
+            events BIGINT NOT NULL, last_created_at TIMESTAMP NOT NULL, last_incident_id BIGINT NOT NULL,
+            written_at TIMESTAMP NOT NULL);
+        CREATE VIEW incidents_all AS SELECT * FROM incidents;
+        CREATE VIEW incident_timeline_all AS SELECT * FROM incident_timeline;
+        CREATE VIEW events_all AS SELECT * FROM events;
+        """,
+    ),
 )
 
 

@@ -7,7 +7,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ _ID_COLUMNS = {
     "reminders": "reminder_id",
     "supervisions": "supervision_id",
     "callbacks": "callback_id",
+    "fed_outbox": "seq",  # rolled back with its transaction: the federation sequence has no gaps
 }
 
 
@@ -132,6 +133,9 @@ class Store:
         self._conn = duckdb.connect(str(self.path), config=config)
         self.schema_version = migrate(self._conn)
         self._counters: dict[str, int] = {}
+        # Called as hook(conn, incident_ids) inside every transaction that changes incidents (federation's
+        # outbox, ops_center/service/outbox.py); None, the default, costs nothing.
+        self.change_hook: Callable[[duckdb.DuckDBPyConnection, Iterable[int]], object] | None = None
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
@@ -165,6 +169,11 @@ class Store:
         first = self._counters[table] + 1
         self._counters[table] += n
         return first
+
+    def incidents_changed(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int]) -> None:
+        """Every writer of incident rows calls this, in its transaction, with the ids it changed."""
+        if self.change_hook is not None:
+            self.change_hook(conn, incident_ids)
 
     def _run(self) -> None:
         while True:

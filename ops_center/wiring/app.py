@@ -19,6 +19,7 @@ from ops_center.read.calendar_coverage import health_rows as calendar_health
 from ops_center.read.hot_incidents import HotIncidents
 from ops_center.service.bus import Bus
 from ops_center.store.backup import BackupError, BackupResult, backup
+from ops_center.store.retention import ArchiveResult, archive, refresh_views
 from ops_center.web.context import AppContext, RunningSources
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None 
                   clock: Callable[[], datetime] = utc_now) -> AppContext:
     """Open the store and build the core services; nothing is started yet."""
     store = Store(db_path or resolve_path(config_path, cfg.store.path))
+    refresh_views(store, resolve_path(config_path, cfg.store.retention.dir))  # the archive folder may have moved
     bus = Bus()
     registry = load_devices(resolve_path(config_path, cfg.devices.path), cfg)
     rules = RulesHolder([resolve_path(config_path, p) for p in cfg.rules.paths], cfg)
@@ -113,7 +115,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     from ingest.outbound import Outbound
     from ingest.sources import build_sources
     from ingest.store_watch import StoreWatch
-    from ops_center.wiring.scheduler import build_scheduler
+    from ops_center.wiring.scheduler import SWEEP_JOB_ID, build_scheduler
 
     pipeline, rules = ctx.pipeline, ctx.rules
     if pipeline is None or rules is None:
@@ -123,6 +125,7 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
     simulate = ctx.cfg.simulator.enabled if simulator is None else simulator
     if simulate and ctx.cfg.simulator.history_days:
         seed_history(ctx)
+    attach_federation(ctx, mqtt_url=mqtt_url)  # the outbox hook before the pipeline's first commit
     pipeline.start()
     if ctx.cfg.mqtt.embedded and mqtt_url is None:
         running.broker = start_embedded(ctx.cfg)
@@ -134,6 +137,8 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
         source.start()
     if scheduler:
         sched = running.scheduler = build_scheduler(ctx)
+        if is_city(ctx.cfg):  # the districts own their incidents and sweep them; the city only mirrors
+            sched.remove_job(SWEEP_JOB_ID)
         add_product_jobs(ctx, sched, rules)
         if simulate:
             add_unit_player(ctx, sched)
@@ -144,8 +149,8 @@ def start(ctx: AppContext, *, mqtt_url: str | None = None, simulator: bool | Non
 
 def add_unit_player(ctx: AppContext, sched) -> None:
     """Demo only: the responsible units answer the officer's dispatches (ops_center/demo/unit_player.py)."""
-    work_orders = WorkOrderService(ctx.store, ctx.bus, ctx.cfg, ctx.clock)
-    player = UnitPlayer(work_orders, ctx.cfg, ctx.clock, seed=ctx.cfg.simulator.seed)
+    assert isinstance(ctx.work_orders, WorkOrderService), "build_context gives every center one"
+    player = UnitPlayer(ctx.work_orders, ctx.cfg, ctx.clock, seed=ctx.cfg.simulator.seed)
 
     def play() -> None:
         try:
@@ -157,6 +162,33 @@ def add_unit_player(ctx: AppContext, sched) -> None:
 
     sched.add_job(play, "interval", seconds=20, id="unit_player", name="demo: the units answer (签收, 反馈, 延期)",
                   coalesce=True, max_instances=1, replace_existing=True)
+def is_city(cfg: Config) -> bool:
+    return cfg.federation is not None and cfg.federation.role == "city"
+
+
+def attach_federation(ctx: AppContext, *, mqtt_url: str | None = None) -> None:
+    """federation.role district: the outbox hook and its publisher; city: the consumer, district feeds, commands."""
+    from ingest.fed_consumer import FedCommands, FedConsumer
+    from ingest.fed_publisher import FedPublisher
+    from ops_center.service.fed_apply import FederatedIncidents
+    from ops_center.service.outbox import Outbox
+
+    fed = ctx.cfg.federation
+    if fed is None:
+        return
+    store = ctx.store
+    assert isinstance(store, Store), "federation runs on the real store (build_context)"
+    if fed.role == "district":
+        assert fed.district_code is not None, "config validation requires it"
+        assert ctx.work_orders is not None, "build_context gives every center one"
+        outbox = Outbox(store, fed.district_code, ctx.clock).install()
+        ctx.sources.append(FedPublisher(ctx.cfg, outbox, ctx.service, ctx.work_orders, url=mqtt_url, clock=ctx.clock))
+        return
+    incidents = FederatedIncidents(store, tuple(d.code for d in fed.districts), ctx.clock)
+    consumer = FedConsumer(ctx.cfg, incidents, ctx.pipeline, ctx.bus, url=mqtt_url, clock=ctx.clock)
+    ctx.sources.extend([consumer, *consumer.feeds])
+    if isinstance(ctx.service, IncidentService):
+        ctx.service.forward = FedCommands(ctx.cfg, consumer.link, ctx.store, ctx.clock)
 
 
 def seed_history(ctx: AppContext) -> int:
@@ -184,10 +216,29 @@ def add_product_jobs(ctx: AppContext, sched: BackgroundScheduler, rules: RulesPo
                   coalesce=True, max_instances=1)
     sched.add_job(coverage_job, "cron", args=[ctx.cfg, ctx.clock], hour=9, minute=0, id="calendar_coverage",
                   coalesce=True, max_instances=1, misfire_grace_time=3600)
+    retention = ctx.cfg.store.retention
+    if retention.after is not None:
+        at_hour, at_minute = (int(x) for x in retention.at.split(":"))
+        sched.add_job(archive_running_store, "cron", args=[ctx], hour=at_hour, minute=at_minute, id="store_archive",
+                      coalesce=True, max_instances=1, misfire_grace_time=3600)
     every = ctx.cfg.store.backup.every
     if every is not None:
         sched.add_job(backup_running_store, "interval", args=[ctx], seconds=every.total_seconds(), id="store_backup",
                       coalesce=True, max_instances=1, misfire_grace_time=int(every.total_seconds()))
+
+
+def archive_running_store(ctx: AppContext) -> ArchiveResult | None:
+    """Move finished incidents older than store.retention.after to Parquet (daily, or asked by `run.py archive`)."""
+    settings = ctx.cfg.store.retention
+    if settings.after is None:
+        log.error("archive asked for, but store.retention.after is not set (retention is off)")
+        return None
+    try:
+        return archive(ctx.store, resolve_path(ctx.config_path, settings.dir), ctx.clock(), settings.after,
+                       settings.keep_replaced)
+    except Exception:  # noqa: BLE001 - a failed run moved nothing (retention.py); the next one tries again
+        log.exception("archive failed")
+        return None
 
 
 def backup_running_store(ctx: AppContext) -> BackupResult | None:

@@ -1,0 +1,137 @@
+"""The city's side of federation in the store: districts' changes applied exactly once, in sequence order.
+
+Each district numbers its changes (ops_center/service/outbox.py). The city keeps, per district, the
+sequence applied so far (`seq`, the watermark), the highest sequence it has heard of (`head`) and when
+it last heard anything, in `fed_watermarks`, updated in the same transaction as the rows. A change at
+`seq + 1` is applied and moves the watermark; one at or below it is a redelivery and is skipped; one
+beyond it opens a gap: it and the rest of its message are skipped (the district's outbox still has
+them) and `head` says how far the replay must reach. Redeliveries, replays and lost bridge messages
+therefore all end in the same state: every change applied once, in order.
+
+A change is a snapshot of the whole incident row, so applying it replaces the city's copy. City incident
+ids are `district code × 10¹⁰ + the district's id` (below 2⁵³, so exact in JavaScript) (`city_incident_id`): unique per district,
+and the district and its own id are read back from the id alone.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import duckdb
+import pyarrow as pa
+
+from ops_center.store.store import Store, from_db, to_db
+
+log = logging.getLogger(__name__)
+
+ID_SPACE = 10**10  # a district's own ids stay below this; 6-digit code × 10¹⁰ < 2⁵³, exact in the browser
+
+
+def city_incident_id(district_code: str, upstream_id: int) -> int:
+    """The id a district's incident has at the city."""
+    if not 0 < upstream_id < ID_SPACE:
+        raise ValueError(f"district incident id {upstream_id} outside 1..10^10")
+    return int(district_code) * ID_SPACE + upstream_id
+
+
+def upstream_of(city_id: int) -> tuple[str, int]:
+    """(district code, the district's incident id) of a city incident id."""
+    return f"{city_id // ID_SPACE:06d}", city_id % ID_SPACE
+
+
+@dataclass(frozen=True, slots=True)
+class Watermark:
+    """Where the city stands with one district."""
+
+    seq: int = 0  # every change up to here is applied
+    head: int = 0  # the highest sequence heard of (a change or a heartbeat)
+    last_heard: datetime | None = None
+
+
+@dataclass
+class Applied:
+    """What one batch of messages did."""
+
+    watermarks: dict[str, Watermark]
+    changed: set[int] = dataclasses.field(default_factory=set)
+    applied: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    unknown: int = 0
+
+
+_UPSERT = """
+INSERT INTO incidents BY NAME
+SELECT * EXCLUDE (city_id, base, incident_id, merged_into), city_id AS incident_id,
+       CASE WHEN merged_into IS NULL THEN NULL ELSE base + merged_into END AS merged_into
+FROM (SELECT city_id, base, unnest(json_transform(snapshot, $shape)) FROM fed_rows)
+"""
+
+
+class FederatedIncidents:
+    """Applies districts' change messages to the city's store; the watermarks live here and in the table."""
+
+    def __init__(self, store: Store, districts: tuple[str, ...], clock):
+        self.store, self.districts, self.clock = store, frozenset(districts), clock
+        self._shape = json.dumps({name: kind for name, kind, *_ in store.query("DESCRIBE incidents")})
+        self.watermarks = {code: Watermark() for code in districts}
+        for code, seq, head, heard in store.query("SELECT district_code, seq, head, last_heard FROM fed_watermarks"):
+            if code in self.watermarks:
+                self.watermarks[code] = Watermark(int(seq), int(head), from_db(heard))
+
+    def apply(self, messages: list[dict]) -> Applied:
+        """Apply decoded messages (changes or heartbeats) in one transaction; the watermarks move on commit."""
+        result = self.store.write(lambda conn: self.apply_in(conn, messages))
+        self.watermarks = result.watermarks
+        return result
+
+    def apply_in(self, conn: duckdb.DuckDBPyConnection, messages: list[dict]) -> Applied:
+        now = self.clock()
+        marks = dict(self.watermarks)
+        out = Applied(marks)
+        latest: dict[int, tuple[int, str]] = {}  # city id -> (base, snapshot JSON): the last change wins
+        touched: set[str] = set()
+        for msg in messages:
+            code = msg["district"]
+            if code not in self.districts:
+                out.unknown += 1
+                continue
+            mark = marks[code]
+            seq, head = mark.seq, max(mark.head, int(msg.get("head") or 0))
+            for change in msg.get("changes") or ():
+                n = int(change["seq"])
+                if n <= seq:
+                    out.duplicates += 1
+                    continue
+                if n != seq + 1:
+                    out.gaps += 1
+                    head = max(head, n)
+                    break
+                base = int(code) * ID_SPACE
+                latest[city_incident_id(code, int(change["incident_id"]))] = (base, change["row"])
+                seq = n
+                out.applied += 1
+            marks[code] = Watermark(seq, max(head, seq), now)
+            touched.add(code)
+        if latest:
+            rows = pa.table({"city_id": pa.array(list(latest), pa.int64()),
+                             "base": pa.array([b for b, _ in latest.values()], pa.int64()),
+                             "snapshot": pa.array([r for _, r in latest.values()], pa.string())})
+            conn.register("fed_rows", rows)
+            try:
+                conn.execute("DELETE FROM incidents WHERE incident_id IN (SELECT city_id FROM fed_rows)")
+                conn.execute(_UPSERT, {"shape": self._shape})
+            finally:
+                conn.unregister("fed_rows")
+            out.changed = set(latest)
+        for code in touched:
+            mark = marks[code]
+            conn.execute("INSERT INTO fed_watermarks VALUES (?, ?, ?, ?, ?) ON CONFLICT (district_code) DO UPDATE SET "
+                         "seq = excluded.seq, head = excluded.head, last_heard = excluded.last_heard, "
+                         "applied_at = excluded.applied_at",
+                         [code, mark.seq, mark.head, to_db(mark.last_heard), to_db(now)]).fetchall()
+        return out

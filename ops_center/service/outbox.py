@@ -1,0 +1,97 @@
+"""The district's federation outbox: every incident change, snapshotted in the change's own transaction.
+
+Installed as the store's `change_hook` (ops_center/store/store.py) when `federation.role` is `district`:
+every writer of incident rows (the pipeline's batch, the incident service's checked update, the SLA
+sweep's set-based UPDATE … RETURNING) reports the ids it changed, and `record` appends one row per id with
+the whole incident row as JSON and the next sequence number. The number comes from the writer's
+counter, which a rolled-back transaction restores, and is taken only for the rows written: committed
+sequences have no gaps. The publisher (ops_center/service/fed_publisher.py) sends them in order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+import duckdb
+
+from ops_center.store.store import Store, to_db
+
+log = logging.getLogger(__name__)
+
+_RECORD = """
+INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot)
+SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i)
+FROM incidents i WHERE i.incident_id IN (SELECT unnest($ids::BIGINT[]))
+RETURNING seq
+"""
+
+
+class Outbox:
+    """Writes the outbox rows (writer thread) and answers what the publisher and replays read."""
+
+    def __init__(self, store: Store, district_code: str, clock):
+        self.store, self.district_code, self.clock = store, district_code, clock
+
+    def install(self) -> Outbox:
+        """Become the store's change hook; an outbox still empty is first seeded with every incident."""
+        self.store.change_hook = self.record
+        self.store.write(self.seed)
+        return self
+
+    def record(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int]) -> int:
+        """Snapshot the changed incidents into the outbox, numbered on; returns how many rows it wrote."""
+        ids = sorted({int(i) for i in incident_ids})
+        if not ids:
+            return 0
+        first = self.store.allocate_ids(conn, "fed_outbox", 0)  # peek: only rows actually written take numbers
+        written = len(conn.execute(_RECORD, {"first": first, "at": to_db(self.clock()), "ids": ids}).fetchall())
+        self.store.allocate_ids(conn, "fed_outbox", written)
+        return written
+
+    def seed(self, conn: duckdb.DuckDBPyConnection) -> int:
+        """A district that turns federation on with incidents already stored publishes them all once."""
+        if conn.execute("SELECT count(*) FROM fed_outbox").fetchall()[0][0]:
+            return 0
+        ids = [r[0] for r in conn.execute("SELECT incident_id FROM incidents ORDER BY incident_id").fetchall()]
+        n = self.record(conn, ids)
+        if n:
+            log.info("federation: outbox seeded with the %d incidents already stored", n)
+        return n
+
+    # --- reads (any thread, own cursor) ---
+
+    def head(self) -> int:
+        """The newest committed sequence (0: none)."""
+        return int(self.store.query("SELECT coalesce(max(seq), 0) FROM fed_outbox")[0][0])
+
+    def read(self, after: int, limit: int, upto: int | None = None) -> list[tuple[int, int, str]]:
+        """(seq, incident_id, row JSON) after `after`, in order, at most `limit`, not past `upto`."""
+        return [(int(s), int(i), r) for s, i, r in self.store.query(
+            "SELECT seq, incident_id, snapshot FROM fed_outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            [after, upto if upto is not None else 2**62, limit])]
+
+    def acked(self) -> int:
+        rows = self.store.query("SELECT acked_seq FROM fed_published WHERE district_code = ?", [self.district_code])
+        return int(rows[0][0]) if rows else 0
+
+    def save_acked(self, seq: int) -> None:
+        """The broker acknowledged everything up to `seq`: a restart resumes after it."""
+        at = to_db(self.clock())
+        self.store.write(lambda conn: conn.execute(
+            "INSERT INTO fed_published VALUES (?, ?, ?) ON CONFLICT (district_code) DO UPDATE SET "
+            "acked_seq = greatest(fed_published.acked_seq, excluded.acked_seq), acked_at = excluded.acked_at",
+            [self.district_code, seq, at]).fetchall())
+
+    def prune(self, keep: timedelta, now: datetime) -> int:
+        """Drop acknowledged rows older than `keep` (replays reach back that far); returns how many."""
+        acked, cutoff = self.acked(), to_db(now - keep)
+
+        def delete(conn) -> int:
+            # The newest row always stays: the sequence counter restarts from max(seq).
+            return len(conn.execute(
+                "DELETE FROM fed_outbox WHERE seq <= ? AND written_at < ? AND seq < (SELECT max(seq) FROM fed_outbox) "
+                "RETURNING seq", [acked, cutoff]).fetchall())
+
+        return self.store.write(delete)
