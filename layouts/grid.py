@@ -75,7 +75,7 @@ def layout(**_: Any) -> Any:
                    allowDeselect=False),
         html.Div([
             html.Button("使用当前位置定位", id=ids.GRID_LOCATE, className="btn btn-big", n_clicks=0, type="button"),
-            html.Div("未定位：可点“使用当前位置”，或在下方地图上点选所在网格", id=ids.GRID_LOCATION_TEXT,
+            html.Div("未定位：可点“使用当前位置定位”，或在下方地图上点选所在网格", id=ids.GRID_LOCATION_TEXT,
                      className="dim location-text", role="status"),
         ], className="locate-row"),
         dcc.Graph(id=ids.GRID_MAP, figure=map_figure(cfg, grids, None), config={"displayModeBar": False,

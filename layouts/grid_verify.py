@@ -36,8 +36,11 @@ def sections() -> list:
         html.H3("待核查", className="phone-h"),
         html.P("责任单位已反馈处置的事件：到现场查看，写明情况、拍照，再点该事件的“核查通过”或“不通过（返工）”。",
                className="dim phone-note"),
-        dmc.Textarea(id=ids.GRID_VERIFY_NOTE, label="核查说明（不通过须写明原因）", autosize=True, minRows=2, size="lg"),
-        photo_upload.picker(ids.GRID_VERIFY_PHOTOS, ids.GRID_VERIFY_PHOTO_IDS, ids.GRID_VERIFY_PREVIEW, "拍照 / 选择核查照片"),
+        html.Div([
+            dmc.Textarea(id=ids.GRID_VERIFY_NOTE, label="核查说明（不通过须写明原因）", autosize=True, minRows=2, size="lg"),
+            photo_upload.picker(ids.GRID_VERIFY_PHOTOS, ids.GRID_VERIFY_PHOTO_IDS, ids.GRID_VERIFY_PREVIEW,
+                                "拍照 / 选择核查照片"),
+        ], id=ids.GRID_VERIFY_FORM, className="phone-fields"),
         html.Div(id=ids.GRID_VERIFY_MESSAGE, role="status"),
         html.Ul(id=ids.GRID_VERIFY_LIST, className="task-list"),
     ], className="phone-card")
@@ -99,6 +102,7 @@ def callbacks() -> None:
         Output(ids.GRID_VERIFY_LIST, "children"),
         Output(ids.GRID_MINE, "children"),
         Output(ids.GRID_SEEN, "data"),
+        Output(ids.GRID_VERIFY_FORM, "style"),
         Input(ids.GRID_TICK, "n_intervals"),
         Input(ids.GRID_REFRESH, "data"),
         State(ids.GRID_SEEN, "data"),
@@ -107,12 +111,13 @@ def callbacks() -> None:
         """Both lists, queried again only after a committed change (own reports scan the grid events)."""
         key = [data_version(), refresh]
         if key == seen:
-            return no_update, no_update, no_update
+            return no_update, no_update, no_update, no_update
         ctx = get_context()
         user = current_user()
         tasks = work_queue.grid_tasks(ctx.store, user.username, read_scope(ctx.cfg, user))
         tz = ctx.cfg.site.timezone
-        return verify_items(tasks.verify, tz), report_items(tasks.reports, tz), key
+        form = {"display": "none"} if tasks.verify.empty else {}  # the note and photo only when there is a case
+        return verify_items(tasks.verify, tz), report_items(tasks.reports, tz), key, form
 
     @callback(
         Output(ids.GRID_VERIFY_MESSAGE, "children"),
