@@ -319,7 +319,8 @@ def parse_grid(cfg: Config, registry, source_id: str, topic: str, raw: bytes, re
     if grid_code not in cfg.area_by_code:
         raise Invalid(UNKNOWN_GRID, f"grid code {grid_code!r} is not a configured area")
     area = locate(cfg, registry, grid_code=grid_code)
-    fields = {"reporter": reporter, "grid_code": grid_code, "position": "reported" if lat is not None else "grid_centroid"}
+    fields: dict[str, object] = {"reporter": reporter, "grid_code": grid_code,
+                                 "position": "reported" if lat is not None else "grid_centroid"}
     if outside_rule(cfg, lat, lon, fields):
         area = cfg.site.default_area
     if lat is None:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dash
 import flask
 import pandas as pd
 from dash import dcc, html
@@ -38,6 +39,18 @@ SCREEN_TITLES = {
     "tasks": "本单位任务",
     "grid": "网格上报",
 }
+
+
+def tapped(triggered_id: Any) -> bool:
+    """Whether the pattern-matching button that triggered a callback was really clicked (n_clicks > 0), not just
+    (re)rendered; read from the callback's inputs, since Dash leaves `triggered` values empty for wildcards."""
+    if not isinstance(triggered_id, dict):
+        return False
+    for group in dash.ctx.inputs_list:
+        for item in group if isinstance(group, list) else [group]:
+            if item.get("id") == triggered_id and item.get("property") == "n_clicks":
+                return bool(item.get("value"))
+    return False
 
 
 def current_user() -> auth.User | None:

@@ -170,10 +170,10 @@ def layout(**_: Any) -> Any:
     detail = html.Div(
         [
             html.Div(id=ids.CONSOLE_DETAIL, className="detail-head", children=html.Div("选择左侧事件查看详情", className="dim")),
+            console_dispatch.workorder_block(),  # who has the case now, and a 退单 to rule on, before the buttons
             actions,
             html.Div(
                 [
-                    console_dispatch.workorder_block(),
                     html.Div([html.H4("处置时间线"), html.Div(id=ids.CONSOLE_TIMELINE)], className="detail-block"),
                     html.Div([html.H4("定位"), dcc.Graph(id=ids.CONSOLE_PIN, config={"displayModeBar": False},
                                                        figure=BLANK_FIGURE, className="console-pin")],

@@ -11,7 +11,7 @@ import dash_mantine_components as dmc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import area_name, current_user, data_version, display_title, local_time
+from layouts.common import area_name, current_user, data_version, display_title, local_time, tapped
 from ops_center.core.lifecycle import ServiceError
 from ops_center.core.units import SATISFACTION, unit_name
 from ops_center.read import work_queue
@@ -96,7 +96,7 @@ def callbacks() -> None:
     )
     def rate(_clicks, note, refresh):
         trig = dash.ctx.triggered_id
-        if not isinstance(trig, dict) or not dash.ctx.triggered[0].get("value"):
+        if not tapped(trig):
             return no_update, no_update, no_update  # the list re-rendered, nobody clicked
         ctx = get_context()
         iid, rating = int(trig["id"]), str(trig["rating"])

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from dash import ClientsideFunction, Input, Output, State, callback, clientside_callback, dcc, html, no_update
 
 from ingest.phone_report import PhoneReport, ReportRefused, new_report_id, submit
-from layouts import ids, photo_upload
+from layouts import grid_verify, ids, photo_upload
 from layouts.common import MAP_STYLE_URL, area_name, current_user, gate, shell
 from ops_center.core import geo
 from ops_center.core.category_names import CATEGORY_NAMES
@@ -75,7 +75,7 @@ def layout(**_: Any) -> Any:
                    allowDeselect=False),
         html.Div([
             html.Button("使用当前位置定位", id=ids.GRID_LOCATE, className="btn btn-big", n_clicks=0, type="button"),
-            html.Div("未定位：可点“使用当前位置”，或在下方地图上点选所在网格", id=ids.GRID_LOCATION_TEXT,
+            html.Div("未定位：可点“使用当前位置定位”，或在下方地图上点选所在网格", id=ids.GRID_LOCATION_TEXT,
                      className="dim location-text", role="status"),
         ], className="locate-row"),
         dcc.Graph(id=ids.GRID_MAP, figure=map_figure(cfg, grids, None), config={"displayModeBar": False,
@@ -88,7 +88,9 @@ def layout(**_: Any) -> Any:
         dcc.Store(id=ids.GRID_REPORT_ID, data=new_report_id(user.username, ctx.clock())),
         dcc.Store(id=ids.GRID_LOCATION),
     ], className="phone-card")
-    root = html.Div([form, dcc.Store(id=ids.GRID_REFRESH, data=0)], id=ids.GRID_ROOT, className="phone-page")
+    verify, mine, *stores = grid_verify.sections()
+    # 核查 first: a task waiting on site is what the worker opens the phone for; then a new report, then history.
+    root = html.Div([verify, form, mine, *stores], id=ids.GRID_ROOT, className="phone-page")
     return shell("grid", user, root)
 
 
@@ -232,3 +234,5 @@ def file_report(clicks, report_id, category, text, grid_code, location, photos, 
 
 
 photo_upload.register(ids.GRID_PHOTOS, ids.GRID_PHOTO_IDS, ids.GRID_PHOTO_PREVIEW, ids.GRID_MESSAGE)
+photo_upload.register(ids.GRID_VERIFY_PHOTOS, ids.GRID_VERIFY_PHOTO_IDS, ids.GRID_VERIFY_PREVIEW, ids.GRID_VERIFY_MESSAGE)
+grid_verify.callbacks()

@@ -228,17 +228,18 @@ GRID_SUBMIT = "grid-submit"
 GRID_MESSAGE = "grid-message"
 GRID_REFRESH = "grid-refresh"
 GRID_TICK = "grid-tick"
+GRID_SEEN = "grid-seen"
 GRID_MINE = "grid-mine"
 GRID_VERIFY_LIST = "grid-verify-list"
+GRID_VERIFY_FORM = "grid-verify-form"
 GRID_VERIFY_NOTE = "grid-verify-note"
 GRID_VERIFY_PHOTOS = "grid-verify-photos"
 GRID_VERIFY_PHOTO_IDS = "grid-verify-photo-ids"
 GRID_VERIFY_PREVIEW = "grid-verify-preview"
 GRID_VERIFY_MESSAGE = "grid-verify-message"
-GRID_VERIFY_PASS = "grid-verify-pass"  # pattern-matching type: {"type": GRID_VERIFY_PASS, "id": incident id}
-GRID_VERIFY_FAIL = "grid-verify-fail"  # pattern-matching type: {"type": GRID_VERIFY_FAIL, "id": incident id}
-GRID_VERIFY_PICK = "grid-verify-pick"  # pattern-matching type: {"type": GRID_VERIFY_PICK, "id": incident id}
-GRID_VERIFY_SELECTED = "grid-verify-selected"
+# pattern-matching types: {"type": GRID_VERIFY_PASS / _FAIL, "id": incident id, "version": the version shown}
+GRID_VERIFY_PASS = "grid-verify-pass"
+GRID_VERIFY_FAIL = "grid-verify-fail"
 
 # --- a responsible unit's queue (layouts/tasks.py, layouts/tasks_actions.py) ---
 TASKS_ROOT = "tasks-root"

@@ -34,33 +34,32 @@ def _when(value: Any) -> datetime | None:
 
 
 def deadline(row: dict) -> tuple[datetime | None, str]:
-    """The deadline the unit works to now: 签收 while pending, else the case's 办结 deadline."""
-    if row["assignment_status"] == "pending":
-        return _when(row["accept_due_at"]), "签收"
-    return _when(row["resolve_due_at"]), "办结"
+    """The deadline the unit works to now (work_queue.unit_queue's `deadline`): 签收 while pending, else 办结."""
+    return _when(row["deadline"]), ("签收" if row["assignment_status"] == "pending" else "办结")
 
 
-def flags(row: dict, now: datetime) -> list[html.Span]:
-    """催办 and 督办 on the item, and a deadline already passed."""
+def flags(row: dict) -> list[html.Span]:
+    """催办 and 督办 on the item, a passed deadline, a 退单 waiting for the center, a 延期 waiting for approval."""
     out = []
-    due, _ = deadline(row)
-    if due is not None and due < now and not text_or_empty(row.get("hung_kind")):
+    if bool(row.get("overdue")) or bool(row.get("accept_late")):
         out.append(html.Span("已超时", className="task-flag danger"))
+    if row["assignment_status"] == "returned":
+        out.append(html.Span("已退单，待中心裁定", className="task-flag"))
     if int(row.get("reminders") or 0):
         out.append(html.Span(f"催办 {int(row['reminders'])} 次", className="task-flag"))
-    if text_or_empty(row.get("supervision_note")):
+    if bool(row.get("supervised")):
         out.append(html.Span("督办", className="task-flag danger"))
     if int(row.get("round") or 1) > 1:
         out.append(html.Span(f"重办 第{int(row['round'])}轮", className="task-flag danger"))
-    if row.get("pending_extension"):
+    if bool(row.get("extension_pending")):
         out.append(html.Span("延期审批中", className="task-flag"))
     return out
 
 
-def card(row: dict, tz: str, now: datetime, picked: int | None) -> html.Li:
+def card(row: dict, picked: int | None) -> html.Li:
     aid = int(row["assignment_id"])
     due, label = deadline(row)
-    late = due is not None and due < now
+    late = bool(row.get("overdue")) or bool(row.get("accept_late"))
     return html.Li([
         html.Div([html.Span(f"#{int(row['incident_id'])}", className="dim"), " ",
                   html.Span(display_title(row["title"]))], className="task-title"),
@@ -68,17 +67,17 @@ def card(row: dict, tz: str, now: datetime, picked: int | None) -> html.Li:
                   html.Span(ASSIGNMENT_NAMES.get(row["assignment_status"], row["assignment_status"])),
                   html.Span(area_name(row["area_code"]))], className="task-meta"),
         html.Div([html.Span([f"{label}时限：", countdown(epoch_ms(due), label=label)]) if due else None,
-                  *flags(row, now)], className="task-meta"),
+                  *flags(row)], className="task-meta"),
         html.Button("办理" if aid != picked else "办理中 ▸", id={"type": ids.TASKS_OPEN, "id": aid},
                     className="btn btn-big task-open", n_clicks=0, type="button"),
     ], className="task-item" + (" selected" if aid == picked else "") + (" late" if late else ""),
         id=f"task-{aid}")
 
 
-def task_list(df: pd.DataFrame, tz: str, now: datetime, picked: int | None) -> list:
+def task_list(df: pd.DataFrame, picked: int | None) -> list:
     if df.empty:
         return [html.Li("暂无待办", className="dim")]
-    return [card(r, tz, now, picked) for r in df.to_dict("records")]
+    return [card(r, picked) for r in df.to_dict("records")]
 
 
 def hung_list(df: pd.DataFrame, tz: str, picked: int | None) -> list:

@@ -9,7 +9,7 @@ import dash_mantine_components as dmc
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from layouts import ids, photo_upload, tasks_actions
-from layouts.common import current_user, data_version, gate, server_clock, shell
+from layouts.common import current_user, data_version, gate, server_clock, shell, tapped
 from layouts.task_cards import hung_list, task_detail, task_list
 from ops_center.core.units import HANG_KINDS, unit_name
 from ops_center.read import work_queue
@@ -93,7 +93,7 @@ def load_queue(_tick, refresh, selected, seen):
     pending = int((open_rows["assignment_status"] == "pending").sum()) if not open_rows.empty else 0
     count = [html.Span(f"待签收 {pending}"), html.Span(f"办理中 {len(open_rows) - pending}"),
              html.Span(f"挂账 {len(hung_rows)}"), server_clock(now)]
-    return task_list(open_rows, tz, now, picked), hung_list(hung_rows, tz, picked), count, key
+    return task_list(open_rows, picked), hung_list(hung_rows, tz, picked), count, key
 
 
 @callback(
@@ -104,7 +104,7 @@ def load_queue(_tick, refresh, selected, seen):
 def pick(clicks):
     """A tap on a task opens it (the button re-rendering is not a tap)."""
     trig = dash.ctx.triggered_id
-    if not isinstance(trig, dict) or not any(clicks or []) or not dash.ctx.triggered[0].get("value"):
+    if not any(clicks or []) or not tapped(trig):
         return no_update
     return {"assignment_id": int(trig["id"])}
 

@@ -35,10 +35,12 @@ def allowed(item: dict) -> set[str]:
     open_case = item["status"] == "dispatched"
     out: set[str] = set()
     if status == "pending":
-        out |= {"accept", "return_order"}
+        out.add("accept")
+        if open_case and item.get("decision") != "force":
+            out.add("return_order")
     if status == "accepted":
         out.add("feedback")
-        if item.get("decision") != "force":
+        if open_case and item.get("decision") != "force":
             out.add("return_order")
         if lead and open_case and not item.get("pending_extension"):
             out.add("request_extension")

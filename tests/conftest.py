@@ -13,7 +13,8 @@ from ops_center.core.config import Config, load_config
 from ops_center.service.bus import Bus
 from ops_center.store.store import Store
 
-pytest_plugins = ["tests.fixtures_mqtt", "tests.fixtures_web", "tests.fixtures_ingest", "tests.fixtures_rules"]
+pytest_plugins = ["tests.fixtures_mqtt", "tests.fixtures_web", "tests.fixtures_ingest", "tests.fixtures_rules",
+                  "tests.fixtures_phone"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

@@ -1,10 +1,16 @@
-"""Helpers for the phone screens' browser tests: a real PNG, a 390×844 phone viewport, a fixed geolocation."""
+"""Fixtures for the phone screens' browser tests: the real context with a running pipeline on a clock the test
+moves (`live_ctx`), the app in dash_duo (`live_duo`), a second browser with its own cookie jar (`second_browser`),
+a real PNG, a 390×844 phone viewport and a fixed geolocation."""
 
 from __future__ import annotations
 
 import struct
 import zlib
 from pathlib import Path
+
+import pytest
+
+from tests.factories import FixedClock
 
 PHONE = (390, 844)
 DESK = (1440, 900)
@@ -62,3 +68,41 @@ def map_drawn(driver, graph_id: str, timeout: float = 10) -> None:
               "const sub = gd && gd._fullLayout && gd._fullLayout.map && gd._fullLayout.map._subplot;"
               "return !!(sub && sub.map && sub.map.loaded() && sub.map.isStyleLoaded());")
     WebDriverWait(driver, timeout).until(lambda d: d.execute_script(script, f"#{graph_id}"), f"{graph_id} not drawn")
+
+
+@pytest.fixture
+def live_ctx(cfg, config_path, db_path, fixed_now):
+    """build_context on a test store with its pipeline running; `live_ctx.clock` is a FixedClock to advance."""
+    from ops_center.web.context import set_context
+    from ops_center.wiring.app import build_context
+
+    ctx = build_context(cfg, config_path, db_path=db_path, clock=FixedClock(fixed_now))
+    ctx.pipeline.start()
+    set_context(ctx)
+    yield ctx
+    ctx.pipeline.stop()
+    ctx.bus.drain()
+    ctx.bus.close()
+    if ctx.hot_incidents is not None:
+        ctx.hot_incidents.close()
+    ctx.store.close()
+
+
+@pytest.fixture
+def live_duo(dash_duo, live_ctx):
+    """dash_duo serving the app on live_ctx."""
+    from ops_center.web.server import create_app
+
+    dash_duo.start_server(create_app(live_ctx))
+    return dash_duo
+
+
+@pytest.fixture
+def second_browser(request, live_duo):
+    """Another Chromium with its own cookies (another person's session) on the same server."""
+    from dash.testing.browser import Browser
+
+    with Browser(browser=request.config.getoption("webdriver"), headless=request.config.getoption("headless"),
+                 options=request.config.hook.pytest_setup_options()) as other:
+        other.server_url = live_duo.server_url
+        yield other
