@@ -37,6 +37,8 @@ def write_config(cfg_src: Path, tmp: Path) -> Path:
     data["sources"] = [s for s in data["sources"] if s["kind"] == "mqtt_sensor"]
     data["reports"]["folder"] = str(tmp / "reports")
     data["ingest"] = {"max_age": "3650d"}  # the readings carry fixed late-2026 times; the clock is live
+    if data.get("dispatch_catalogue"):
+        data["dispatch_catalogue"] = str(cfg_src.parent / data["dispatch_catalogue"])
     if data.get("areas", {}).get("geojson_path"):
         data["areas"]["geojson_path"] = str(cfg_src.parent / data["areas"]["geojson_path"])
     out = tmp / "config.yaml"
