@@ -187,6 +187,7 @@ def test_config_files_load_or_fail_with_a_config_error(config_path, config_doc, 
             doc["devices"]["path"] = str(Path(config_path).parent / doc["devices"]["path"])
         else:
             doc["rules"]["paths"] = [str(Path(config_path).parent / p) for p in doc["rules"]["paths"]]
+    doc["dispatch_catalogue"] = str(Path(config_path).parent / doc["dispatch_catalogue"])
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     try:

@@ -83,6 +83,8 @@ def _site_config(tmp_path: Path) -> Path:
     data["sources"] = [s for s in data["sources"] if s["kind"] == "mqtt_sensor"]
     data["reports"]["folder"] = str(tmp_path / "reports")
     data["simulator"]["history_days"] = 0
+    if data.get("dispatch_catalogue"):
+        data["dispatch_catalogue"] = str(src.parent / data["dispatch_catalogue"])
     if data.get("areas", {}).get("geojson_path"):
         data["areas"]["geojson_path"] = str(src.parent / data["areas"]["geojson_path"])
     out = tmp_path / "config.yaml"
