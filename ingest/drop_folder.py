@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +37,16 @@ MAX_RAW_KEPT = 1024 * 1024  # a rejected file's first MiB goes into the dead let
 COMMIT_TIMEOUT_S = 60
 STOP_GRACE_S = 2.0
 LOUD_REJECTS_PER_FILE = 10  # rejected records logged at WARNING per file; the rest at DEBUG plus a summary
+IN_FLIGHT = 2  # chunks of one file submitted and not yet committed: the one committing and the next
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A submitted chunk: its end offset is saved once all its pieces commit."""
+
+    end: int
+    events: int
+    pending: Pending
 
 
 class DropFolder(PolledSource):
@@ -53,7 +65,7 @@ class DropFolder(PolledSource):
         self._pipeline = pipeline
         self._registry = registry
         self._progress = ProgressStore(self.path)
-        self._sub_chunk = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
+        self._piece = cfg.store.batch_max_rows  # one transaction each; other sources' inputs commit between them
         self._parser = FileParser(ParseContext(cfg, self.source_id))
 
     @property
@@ -139,35 +151,56 @@ class DropFolder(PolledSource):
             layout = self._parser.layout(file, self.chunk_rows)
             self._csv_records(layout.header)  # an empty file or a header without the required columns
             todo = spans(layout.bounds, progress.offset)
-            for end, parsed in self._parser.chunks(file, layout.header, todo, self._clock, file.name):
-                outcome = self._commit_chunk(file, parsed, progress, end)
-                if outcome != "done":
-                    return outcome
-            return "done"
+            return self._commit_chunks(file, progress, self._parser.chunks(file, layout.header, todo, self._clock,
+                                                                           file.name))
         if suffix == ".json":
             size = file.stat().st_size
             limit = self.cfg.ingest.max_json_file_bytes
             if size > limit:
                 raise Invalid(OVERSIZED, f"JSON file is {size} bytes, limit {limit} (send CSV for big exports)")
             records = load_json_document(file.read_bytes())
-            for start in range(progress.offset, len(records), self.chunk_rows):
-                end = min(start + self.chunk_rows, len(records))
-                parsed = parse_records(self.cfg, self._registry, self.source_id, records[start:end], self._clock(),
-                                       file.name)
-                outcome = self._commit_chunk(file, parsed, progress, end)
-                if outcome != "done":
-                    return outcome
-            return "done"
+
+            def parsed_chunks() -> Iterator[tuple[int, Parsed]]:
+                for start in range(progress.offset, len(records), self.chunk_rows):
+                    end = min(start + self.chunk_rows, len(records))
+                    yield end, parse_records(self.cfg, self._registry, self.source_id, records[start:end],
+                                             self._clock(), file.name)
+
+            return self._commit_chunks(file, progress, parsed_chunks())
         raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
+
+    def _commit_chunks(self, file: Path, progress: Progress, chunks: Iterator[tuple[int, Parsed]]) -> str:
+        """Keep IN_FLIGHT chunks queued, so the writer never idles at a chunk boundary waiting for the next.
+
+        The pipeline commits in submission order, so each chunk's offset is saved, in order, once it commits;
+        whatever ends the read (a stop, a dead parser, a bad record) first settles the chunks in flight.
+        """
+        in_flight: deque[InFlight] = deque()
+        outcome, settled = "done", True  # settled: False once a chunk did not commit (the rest is read again)
+        try:
+            for end, parsed in chunks:
+                if self._stop.is_set():
+                    outcome = "stopped"
+                    break
+                in_flight.append(self._submit_chunk(file, parsed, progress, end))
+                while len(in_flight) >= IN_FLIGHT and settled:
+                    outcome = self._settle(file, progress, in_flight.popleft())
+                    settled = outcome == "done"
+                if not settled:
+                    break
+        finally:
+            while in_flight and settled:
+                settled = self._settle(file, progress, in_flight.popleft()) == "done"
+                if not settled and outcome == "done":
+                    outcome = "stopped" if self._stop.is_set() else "retry"
+        return outcome
 
     def _csv_records(self, raw: bytes) -> list[dict]:
         """The header check: the same row → record call the chunks go through."""
         return load_csv_document(raw, mapping_for(self.cfg, self.source_id))
 
-    def _commit_chunk(self, file: Path, parsed: Parsed, progress: Progress, end: int) -> str:
-        """Submit one chunk in pieces the batcher can interleave with other sources; save the offset on commit."""
-        if self._stop.is_set():
-            return "stopped"
+    def _submit_chunk(self, file: Path, parsed: Parsed, progress: Progress, end: int) -> InFlight:
+        """Submit one chunk in pieces the batcher can interleave with other sources."""
         received = self._clock()
         items: list = list(parsed.events)
         for reject, raw in parsed.rejects:
@@ -177,13 +210,17 @@ class DropFolder(PolledSource):
                     self.source_id, file.name, reject.reason, reject.detail)
             items.append(DeadLetter(self.source_id, file.name, reject.reason, raw, reject.detail, received))
         pending = Pending()
-        for i in range(0, len(items), self._sub_chunk):
-            self._pipeline.submit_many(items[i : i + self._sub_chunk], on_committed=pending.add())
+        for i in range(0, len(items), self._piece):
+            self._pipeline.submit_many(items[i : i + self._piece], on_committed=pending.add())
         self.meter.add(len(items), len(parsed.rejects), received)
-        if not self._wait(pending, file):
+        return InFlight(end, len(parsed.events), pending)
+
+    def _settle(self, file: Path, progress: Progress, chunk: InFlight) -> str:
+        """Wait for one chunk's commit, then save its end offset."""
+        if not self._wait(chunk.pending, file):
             return "stopped" if self._stop.is_set() else "retry"
-        progress.offset = end
-        progress.accepted += len(parsed.events)
+        progress.offset = chunk.end
+        progress.accepted += chunk.events
         self._progress.save(file, progress)
         self.beat()
         return "done"
