@@ -37,16 +37,17 @@ MAX_RAW_KEPT = 1024 * 1024  # a rejected file's first MiB goes into the dead let
 COMMIT_TIMEOUT_S = 60
 STOP_GRACE_S = 2.0
 LOUD_REJECTS_PER_FILE = 10  # rejected records logged at WARNING per file; the rest at DEBUG plus a summary
-IN_FLIGHT = 2  # chunks of one file submitted and not yet committed: the one committing and the next
+PIECES_IN_FLIGHT = 4  # pieces of a file queued or committing: the writer never waits for the next chunk,
+# and another source's input waits behind at most this many pieces (sensors ack only what is committed)
 
 
 @dataclass(frozen=True)
-class InFlight:
-    """A submitted chunk: its end offset is saved once all its pieces commit."""
+class Piece:
+    """A submitted piece of a chunk; the last piece of a chunk carries its end offset and event count."""
 
-    end: int
-    events: int
     pending: Pending
+    end: int | None = None
+    events: int = 0
 
 
 class DropFolder(PolledSource):
@@ -65,7 +66,7 @@ class DropFolder(PolledSource):
         self._pipeline = pipeline
         self._registry = registry
         self._progress = ProgressStore(self.path)
-        self._piece = cfg.store.batch_max_rows  # one transaction each; other sources' inputs commit between them
+        self._piece = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
         self._parser = FileParser(ParseContext(cfg, self.source_id))
 
     @property
@@ -170,27 +171,38 @@ class DropFolder(PolledSource):
         raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
 
     def _commit_chunks(self, file: Path, progress: Progress, chunks: Iterator[tuple[int, Parsed]]) -> str:
-        """Keep IN_FLIGHT chunks queued, so the writer never idles at a chunk boundary waiting for the next.
+        """Submit the file's pieces through a window of PIECES_IN_FLIGHT, across chunk boundaries.
 
-        The pipeline commits in submission order, so each chunk's offset is saved, in order, once it commits;
-        whatever ends the read (a stop, a dead parser, a bad record) first settles the chunks in flight.
+        The pipeline commits in submission order, so a chunk's end offset is saved, in order, once its last
+        piece commits; whatever ends the read (a stop, a dead parser, a bad record) first settles the pieces
+        in flight. A chunk is submitted only while the window has room, so the one after it is parsed meanwhile.
         """
-        in_flight: deque[InFlight] = deque()
-        outcome, settled = "done", True  # settled: False once a chunk did not commit (the rest is read again)
+        window: deque[Piece] = deque()
+        outcome, settled = "done", True  # settled: False once a piece did not commit (the rest is read again)
         try:
             for end, parsed in chunks:
                 if self._stop.is_set():
                     outcome = "stopped"
                     break
-                in_flight.append(self._submit_chunk(file, parsed, progress, end))
-                while len(in_flight) >= IN_FLIGHT and settled:
-                    outcome = self._settle(file, progress, in_flight.popleft())
-                    settled = outcome == "done"
+                items = self._chunk_items(file, parsed, progress)
+                starts = range(0, len(items), self._piece) or range(1)  # an empty chunk still saves its offset
+                for start in starts:
+                    while len(window) >= PIECES_IN_FLIGHT and settled:
+                        outcome = self._settle(file, progress, window.popleft())
+                        settled = outcome == "done"
+                    if not settled:
+                        break
+                    pending = Pending()
+                    piece = items[start : start + self._piece]
+                    if piece:
+                        self._pipeline.submit_many(piece, on_committed=pending.add())
+                    last = start + self._piece >= len(items)
+                    window.append(Piece(pending, end, len(parsed.events)) if last else Piece(pending))
                 if not settled:
                     break
         finally:
-            while in_flight and settled:
-                settled = self._settle(file, progress, in_flight.popleft()) == "done"
+            while window and settled:
+                settled = self._settle(file, progress, window.popleft()) == "done"
                 if not settled and outcome == "done":
                     outcome = "stopped" if self._stop.is_set() else "retry"
         return outcome
@@ -199,8 +211,8 @@ class DropFolder(PolledSource):
         """The header check: the same row → record call the chunks go through."""
         return load_csv_document(raw, mapping_for(self.cfg, self.source_id))
 
-    def _submit_chunk(self, file: Path, parsed: Parsed, progress: Progress, end: int) -> InFlight:
-        """Submit one chunk in pieces the batcher can interleave with other sources."""
+    def _chunk_items(self, file: Path, parsed: Parsed, progress: Progress) -> list:
+        """A chunk's events and, as dead letters, its rejected records (the first few logged loudly)."""
         received = self._clock()
         items: list = list(parsed.events)
         for reject, raw in parsed.rejects:
@@ -209,20 +221,18 @@ class DropFolder(PolledSource):
             log.log(logging.WARNING if loud else logging.DEBUG, "%s: %s: rejected record (%s): %s",
                     self.source_id, file.name, reject.reason, reject.detail)
             items.append(DeadLetter(self.source_id, file.name, reject.reason, raw, reject.detail, received))
-        pending = Pending()
-        for i in range(0, len(items), self._piece):
-            self._pipeline.submit_many(items[i : i + self._piece], on_committed=pending.add())
         self.meter.add(len(items), len(parsed.rejects), received)
-        return InFlight(end, len(parsed.events), pending)
+        return items
 
-    def _settle(self, file: Path, progress: Progress, chunk: InFlight) -> str:
-        """Wait for one chunk's commit, then save its end offset."""
-        if not self._wait(chunk.pending, file):
+    def _settle(self, file: Path, progress: Progress, piece: Piece) -> str:
+        """Wait for one piece's commit; the last piece of a chunk saves the chunk's end offset."""
+        if not self._wait(piece.pending, file):
             return "stopped" if self._stop.is_set() else "retry"
-        progress.offset = chunk.end
-        progress.accepted += chunk.events
-        self._progress.save(file, progress)
-        self.beat()
+        if piece.end is not None:
+            progress.offset = piece.end
+            progress.accepted += piece.events
+            self._progress.save(file, progress)
+            self.beat()
         return "done"
 
     def _wait(self, pending: Pending, file: Path) -> bool:
