@@ -2,9 +2,9 @@
 
 A file is read only when complete: its name is not in-progress (`*.tmp`, `*.part`, …) and its size and
 modification time have not changed for `ingest.file_settle`. It is read in chunks of
-`ingest.file_chunk_rows` (ingest/file_chunks.py); each chunk is committed before the next is submitted
-and its end offset saved, so a big file neither floods the pipeline nor is re-read from the top after a
-restart. A started source parses CSV chunks in a process of its own, one chunk ahead
+`ingest.file_chunk_rows` (ingest/file_chunks.py), submitted in pieces through a window of
+PIECES_IN_FLIGHT, and each chunk's end offset is saved once its last piece commits, so a big file neither
+floods the pipeline nor is re-read from the top after a restart. A started source parses CSV chunks in a process of its own, one chunk ahead
 (ingest/file_parser.py). A file that grew while it was read is read on from its offset at the next scan. It moves to
 `processed/` (or `rejected/` when nothing in it was usable) only after everything in it is committed.
 """
