@@ -2,9 +2,9 @@
 
 A file is read only when complete: its name is not in-progress (`*.tmp`, `*.part`, …) and its size and
 modification time have not changed for `ingest.file_settle`. It is read in chunks of
-`ingest.file_chunk_rows` (ingest/file_chunks.py); each chunk is committed before the next is submitted
-and its end offset saved, so a big file neither floods the pipeline nor is re-read from the top after a
-restart. A started source parses CSV chunks in a process of its own, one chunk ahead
+`ingest.file_chunk_rows` (ingest/file_chunks.py), submitted in pieces through a window of
+PIECES_IN_FLIGHT, and each chunk's end offset is saved once its last piece commits, so a big file neither
+floods the pipeline nor is re-read from the top after a restart. A started source parses CSV chunks in a process of its own, one chunk ahead
 (ingest/file_parser.py). A file that grew while it was read is read on from its offset at the next scan. It moves to
 `processed/` (or `rejected/` when nothing in it was usable) only after everything in it is committed.
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import shutil
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -35,6 +37,17 @@ MAX_RAW_KEPT = 1024 * 1024  # a rejected file's first MiB goes into the dead let
 COMMIT_TIMEOUT_S = 60
 STOP_GRACE_S = 2.0
 LOUD_REJECTS_PER_FILE = 10  # rejected records logged at WARNING per file; the rest at DEBUG plus a summary
+PIECES_IN_FLIGHT = 4  # pieces of a file queued or committing: the writer never waits for the next chunk,
+# and another source's input waits behind at most this many pieces (sensors ack only what is committed)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A submitted piece of a chunk; the last piece of a chunk carries its end offset and event count."""
+
+    pending: Pending
+    end: int | None = None
+    events: int = 0
 
 
 class DropFolder(PolledSource):
@@ -53,7 +66,7 @@ class DropFolder(PolledSource):
         self._pipeline = pipeline
         self._registry = registry
         self._progress = ProgressStore(self.path)
-        self._sub_chunk = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
+        self._piece = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
         self._parser = FileParser(ParseContext(cfg, self.source_id))
 
     @property
@@ -139,35 +152,67 @@ class DropFolder(PolledSource):
             layout = self._parser.layout(file, self.chunk_rows)
             self._csv_records(layout.header)  # an empty file or a header without the required columns
             todo = spans(layout.bounds, progress.offset)
-            for end, parsed in self._parser.chunks(file, layout.header, todo, self._clock, file.name):
-                outcome = self._commit_chunk(file, parsed, progress, end)
-                if outcome != "done":
-                    return outcome
-            return "done"
+            return self._commit_chunks(file, progress, self._parser.chunks(file, layout.header, todo, self._clock,
+                                                                           file.name))
         if suffix == ".json":
             size = file.stat().st_size
             limit = self.cfg.ingest.max_json_file_bytes
             if size > limit:
                 raise Invalid(OVERSIZED, f"JSON file is {size} bytes, limit {limit} (send CSV for big exports)")
             records = load_json_document(file.read_bytes())
-            for start in range(progress.offset, len(records), self.chunk_rows):
-                end = min(start + self.chunk_rows, len(records))
-                parsed = parse_records(self.cfg, self._registry, self.source_id, records[start:end], self._clock(),
-                                       file.name)
-                outcome = self._commit_chunk(file, parsed, progress, end)
-                if outcome != "done":
-                    return outcome
-            return "done"
+
+            def parsed_chunks() -> Iterator[tuple[int, Parsed]]:
+                for start in range(progress.offset, len(records), self.chunk_rows):
+                    end = min(start + self.chunk_rows, len(records))
+                    yield end, parse_records(self.cfg, self._registry, self.source_id, records[start:end],
+                                             self._clock(), file.name)
+
+            return self._commit_chunks(file, progress, parsed_chunks())
         raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
+
+    def _commit_chunks(self, file: Path, progress: Progress, chunks: Iterator[tuple[int, Parsed]]) -> str:
+        """Submit the file's pieces through a window of PIECES_IN_FLIGHT, across chunk boundaries.
+
+        The pipeline commits in submission order, so a chunk's end offset is saved, in order, once its last
+        piece commits; whatever ends the read (a stop, a dead parser, a bad record) first settles the pieces
+        in flight. A chunk is submitted only while the window has room, so the one after it is parsed meanwhile.
+        """
+        window: deque[Piece] = deque()
+        outcome, settled = "done", True  # settled: False once a piece did not commit (the rest is read again)
+        try:
+            for end, parsed in chunks:
+                if self._stop.is_set():
+                    outcome = "stopped"
+                    break
+                items = self._chunk_items(file, parsed, progress)
+                starts = range(0, len(items), self._piece) or range(1)  # an empty chunk still saves its offset
+                for start in starts:
+                    while len(window) >= PIECES_IN_FLIGHT and settled:
+                        outcome = self._settle(file, progress, window.popleft())
+                        settled = outcome == "done"
+                    if not settled:
+                        break
+                    pending = Pending()
+                    piece = items[start : start + self._piece]
+                    if piece:
+                        self._pipeline.submit_many(piece, on_committed=pending.add())
+                    last = start + self._piece >= len(items)
+                    window.append(Piece(pending, end, len(parsed.events)) if last else Piece(pending))
+                if not settled:
+                    break
+        finally:
+            while window and settled:
+                settled = self._settle(file, progress, window.popleft()) == "done"
+                if not settled and outcome == "done":
+                    outcome = "stopped" if self._stop.is_set() else "retry"
+        return outcome
 
     def _csv_records(self, raw: bytes) -> list[dict]:
         """The header check: the same row → record call the chunks go through."""
         return load_csv_document(raw, mapping_for(self.cfg, self.source_id))
 
-    def _commit_chunk(self, file: Path, parsed: Parsed, progress: Progress, end: int) -> str:
-        """Submit one chunk in pieces the batcher can interleave with other sources; save the offset on commit."""
-        if self._stop.is_set():
-            return "stopped"
+    def _chunk_items(self, file: Path, parsed: Parsed, progress: Progress) -> list:
+        """A chunk's events and, as dead letters, its rejected records (the first few logged loudly)."""
         received = self._clock()
         items: list = list(parsed.events)
         for reject, raw in parsed.rejects:
@@ -176,16 +221,18 @@ class DropFolder(PolledSource):
             log.log(logging.WARNING if loud else logging.DEBUG, "%s: %s: rejected record (%s): %s",
                     self.source_id, file.name, reject.reason, reject.detail)
             items.append(DeadLetter(self.source_id, file.name, reject.reason, raw, reject.detail, received))
-        pending = Pending()
-        for i in range(0, len(items), self._sub_chunk):
-            self._pipeline.submit_many(items[i : i + self._sub_chunk], on_committed=pending.add())
         self.meter.add(len(items), len(parsed.rejects), received)
-        if not self._wait(pending, file):
+        return items
+
+    def _settle(self, file: Path, progress: Progress, piece: Piece) -> str:
+        """Wait for one piece's commit; the last piece of a chunk saves the chunk's end offset."""
+        if not self._wait(piece.pending, file):
             return "stopped" if self._stop.is_set() else "retry"
-        progress.offset = end
-        progress.accepted += len(parsed.events)
-        self._progress.save(file, progress)
-        self.beat()
+        if piece.end is not None:
+            progress.offset = piece.end
+            progress.accepted += piece.events
+            self._progress.save(file, progress)
+            self.beat()
         return "done"
 
     def _wait(self, pending: Pending, file: Path) -> bool:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bench.hotline_csv import HEADER, write_hotline_csv
-from ingest.drop_folder import DropFolder
+from ingest.drop_folder import PIECES_IN_FLIGHT, DropFolder
 from ingest.file_chunks import csv_layout, spans
 from ingest.store_watch import StoreWatch
 from ops_center.core.clock import utc_now
@@ -108,6 +108,61 @@ def test_a_big_csv_goes_in_chunks_and_a_restart_resumes_at_the_saved_offset(app_
     stats = app.pipeline.stats("hotline_drop")
     assert stats.duplicates == 0  # nothing was read twice
     assert not (path / ".progress" / "big.csv.json").exists()
+
+
+def test_a_file_keeps_a_window_of_pieces_in_flight_across_chunks_and_saves_each_chunk_in_order(app_for, cfg,
+                                                                                                tmp_path):
+    """The writer never waits for the next chunk, another source never waits behind more than the window,
+    and every chunk's end offset is saved once, in file order, after its last piece committed."""
+    small = ingest_cfg(cfg, file_chunk_rows=700)
+    app = app_for(small.model_copy(update={"store": small.store.model_copy(update={"batch_max_rows": 400})}))
+    path = tmp_path / "drop"
+    drop = folder(app, path, settle_s=0)
+    write_hotline_csv(path / "big.csv", 5000, end=utc_now())
+    bounds = [end for _, end in spans(csv_layout(path / "big.csv", 700).bounds, 0)]
+    assert len(bounds) == 8  # chunks of 700 rows, each in four pieces (batch_max_rows / 2 is 200)
+    saved: list[int] = []
+    save = drop._progress.save  # noqa: SLF001 - observe each saved offset
+
+    def record(file, progress):
+        saved.append(progress.offset)
+        save(file, progress)
+
+    drop._progress.save = record  # noqa: SLF001
+
+    class Window:
+        """The real pipeline, counting the file's pieces submitted and not yet committed."""
+
+        def __init__(self, pipeline):
+            self.pipeline, self.open, self.most, self.pieces = pipeline, 0, 0, 0
+            self.open_before: list[int] = []  # pieces still open when each piece was submitted
+            self.lock = threading.Lock()
+
+        def submit_many(self, items, on_committed=None):
+            with self.lock:
+                self.open_before.append(self.open)
+                self.open += 1
+                self.pieces += 1
+                self.most = max(self.most, self.open)
+
+            def committed():
+                with self.lock:
+                    self.open -= 1
+                on_committed()
+
+            self.pipeline.submit_many(items, committed)
+
+        def __getattr__(self, name):
+            return getattr(self.pipeline, name)
+
+    window = Window(app.pipeline)
+    drop._pipeline = window  # noqa: SLF001
+    assert drop.scan_once() == [(path / "big.csv", "processed")]
+    assert hotline_events(app) == (5000, 5000)
+    assert saved == bounds  # one save per chunk, in order, none skipped
+    assert window.pieces == 29 and window.most <= PIECES_IN_FLIGHT
+    # a chunk's first piece went in while the one before was still committing: no idle writer between them
+    assert any(window.open_before[first] > 0 for first in range(4, 29, 4))
 
 
 def test_stop_returns_promptly_while_a_big_file_is_being_read(app_for, cfg, tmp_path):

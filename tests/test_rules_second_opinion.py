@@ -103,6 +103,20 @@ def test_batch_predictions_spare_the_per_text_call(shipped):
     assert out[0][0].domain == "traffic" and model.single_calls == 0
 
 
+def test_a_text_with_its_reporters_category_is_asked_only_when_no_rule_reads_it(shipped):
+    """A 12345 row carries its category: a rule that reads it stands, so the batch never asks the model for it."""
+    model = FixedModel("traffic", 0.9)
+    ruleset = shipped.with_model(model)
+    read = text_event(FIGHT, category="矛盾纠纷")
+    unread = replace(text_event("请问这个事情找哪个部门", category="咨询"), natural_key="u")
+    predictions = ruleset.predictions([read, unread])
+    assert predictions == [None, None]
+    assert ruleset.evaluate(read, prediction=predictions[0])[0].domain == "public_security"
+    assert model.single_calls == 0  # the rule decided; the model was never consulted
+    assert ruleset.evaluate(unread, prediction=predictions[1])[0].rule_id.startswith(MODEL_RULE_PREFIX)
+    assert model.single_calls == 1  # no rule read it: the model was asked for this text alone
+
+
 def test_explain_names_the_rule_the_model_overrode(shipped):
     rows = explain_event(shipped.with_model(FixedModel("traffic", 0.9)), text_event(FIGHT), RuleState())
     assert any("overrides" in str(r.get("outcome", "")) or "overrides" in r["reason"] for r in rows), rows

@@ -310,8 +310,10 @@ class BatchWriter:
             due = self._deadlines[key] = (self.policy.ack_due(*key, now), self.policy.resolve_due(*key, now))
         ack_due, resolve_due = due
         writes.create(incident_id, ev, decision, area, now, ack_due, resolve_due)
-        self.index.add(OpenIncident(incident_id, decision.domain, decision.dedup_key, area, ev.lat, ev.lon, now, 1,
-                                    [ev.source]), place=not self._backfill(ev))
+        place = not self._backfill(ev)
+        if place or decision.dedup_key:  # else nothing could find it (OpenIndex.add): not even built
+            self.index.add(OpenIncident(incident_id, decision.domain, decision.dedup_key, area, ev.lat, ev.lon, now,
+                                        1, [ev.source]), place=place)
         return incident_id
 
     def _backfill(self, ev: Event) -> bool:

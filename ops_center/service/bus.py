@@ -160,9 +160,13 @@ class Bus:
         self._handlers.append(handler)
 
     def publish(self, events: Iterable[object]) -> None:
-        """Queue events for delivery; call only after the transaction that made them committed."""
-        for event in events:
-            self._queue.put(event)
+        """Queue events for delivery; call only after the transaction that made them committed.
+
+        One queue item per call: a batch that opened 2,000 incidents paid two locked queue operations each.
+        """
+        batch = list(events)
+        if batch:
+            self._queue.put(batch)
 
     def drain(self, timeout: float = 10) -> None:
         """Wait until every event published so far was delivered (tests, shutdown)."""
@@ -177,14 +181,16 @@ class Bus:
 
     def _run(self) -> None:
         while True:
-            event = self._queue.get()
-            if event is _STOP:
+            item = self._queue.get()
+            if item is _STOP:
                 return
-            if isinstance(event, threading.Event):
-                event.set()
+            if isinstance(item, threading.Event):
+                item.set()
                 continue
-            for handler in list(self._handlers):
-                try:
-                    handler(event)
-                except Exception:  # noqa: BLE001 - a failing subscriber is logged, never raised
-                    log.exception("bus handler %r failed on %s", handler, type(event).__name__)
+            handlers = list(self._handlers)
+            for event in item:
+                for handler in handlers:
+                    try:
+                        handler(event)
+                    except Exception:  # noqa: BLE001 - a failing subscriber is logged, never raised
+                        log.exception("bus handler %r failed on %s", handler, type(event).__name__)

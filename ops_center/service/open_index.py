@@ -58,6 +58,10 @@ class OpenIndex:
             self.add(inc, place=inc.last_report_at >= recent_from)
 
     def add(self, inc: OpenIncident, *, place: bool = True) -> None:
+        if not place and not inc.dedup_key:
+            # Nothing could ever find it (no key for a repeat, no place for correlation): a 100,000-row export
+            # of old requests kept ~20 MB of these for the next reload to drop.
+            return
         self.by_id[inc.incident_id] = inc
         if inc.dedup_key:
             self.by_dedup[inc.dedup_key] = inc.incident_id

@@ -226,9 +226,8 @@ class Pipeline:
                                    "by one", len(events), len(dead))
                 result = self._commit_one_by_one(events, dead)
             self._count(result, dead)
-            self.bus.publish(result.domain_events)
-            self.bus.publish([EventsCommitted(at=self.clock(), events=len(events),
-                                              incident_ids=tuple(sorted(result.incident_ids)))])
+            self.bus.publish([*result.domain_events, EventsCommitted(
+                at=self.clock(), events=len(events), incident_ids=tuple(sorted(result.incident_ids)))])
         for _, callback in batch:
             if callback is not None:
                 try:
