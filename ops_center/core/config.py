@@ -571,6 +571,7 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if sub.area not in codes:
             raise doc.error(("reports", "subscriptions", i, "area"), f"report subscription {sub.id} names unknown area {sub.area}")
     _check_open311_server(cfg, doc, ids)
+    _check_city_areas(cfg, doc)
     for i, sup in enumerate(cfg.suppressions):
         entry: tuple[str | int, ...] = ("suppressions", i)
         if sup.ends <= sup.starts:
@@ -579,6 +580,26 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(entry + ("value",), f"suppression names unknown area {sup.value}")
         if sup.scope == "domain" and sup.value not in domain_codes:
             raise doc.error(entry + ("value",), f"suppression names unknown domain {sup.value!r}")
+
+
+def _check_city_areas(cfg: Config, doc: LocatedDocument) -> None:
+    """A city center drills 市 → 区: its areas are its districts' (each listed district configured, no other)."""
+    fed = cfg.federation
+    if fed is None or fed.role != "city":
+        return
+    listed = {d.code for d in fed.districts}
+    for i, district in enumerate(fed.districts):
+        if district.code not in cfg.area_by_code:
+            raise doc.error(("federation", "districts", i, "code"),
+                            f"district {district.code} ({district.name}) is not a configured area: a city center "
+                            "configures the areas of every district it hears")
+        if district.code == cfg.site.city.code:
+            raise doc.error(("federation", "districts", i, "code"), f"district {district.code} is the city's own code")
+    for i, area in enumerate(cfg.areas.items):
+        if area.level == "district" and area.code not in listed:
+            raise doc.error(("areas", "items", i, "code"),
+                            f"area {area.code} ({area.name}) is a district the city does not hear: "
+                            "list it in federation.districts")
 
 
 def _check_open311_server(cfg: Config, doc: LocatedDocument, source_ids: set[str]) -> None:
