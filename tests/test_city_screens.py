@@ -7,6 +7,7 @@ The city's config is the Done-when test's (the districts' areas united, `federat
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from dataclasses import replace
 from datetime import timedelta
@@ -30,7 +31,8 @@ from tests.fixtures_web import FakeHealth, click_settled, login
 from tests.test_areas import goto_selector
 from tests.test_federation import DISTRICTS, city_doc, district_doc, write
 
-PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "areas.py")
+ROOT = Path(__file__).resolve().parent.parent
+PAGE_FILE = str(ROOT / "layouts" / "areas.py")
 SHOTS = Path("/tmp/shots")
 JINJIANG = "510104"
 # 锦江区 is the shipped 成华区 renamed: moved south-west so the two districts do not share their centroids.
@@ -99,7 +101,7 @@ def test_the_city_is_the_root_of_its_areas(cfg):
 
 
 def test_a_district_center_still_starts_at_its_district(config_path):
-    shipped = load_config(Path(__file__).resolve().parent.parent / "config.yaml")
+    shipped = load_config(ROOT / "config.yaml")
     assert area_tree.root(shipped) == "510108" and area_tree.level(shipped, "510100") == "district"
     assert area_tree.trail(shipped, "510108002") == ["510108", "510108002"]
 
@@ -183,3 +185,22 @@ def test_city_wall_and_drill_down_at_1080p(silent_jinjiang, web_duo):
     duo.wait_for_text_to_equal(".areas-crumb-current", "成都市", timeout=10)
     logs = duo.get_logs()
     assert logs == [], [e["message"][:300] for e in logs]
+
+
+def test_mode_overrides_the_configured_role(config_path, tmp_path):
+    doc = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    doc["federation"]["district_code"] = "510108"  # one file that can run either way
+    both = write(tmp_path, "both.yaml", doc)
+    assert load_config(both).federation.role == "city"
+    district = load_config(both, role="district")
+    assert district.federation.role == "district" and area_tree.root(district) == district.site.default_area
+    with pytest.raises(ConfigError, match="role district needs district_code"):
+        load_config(config_path, role="district")
+    with pytest.raises(ConfigError, match="--mode city needs a federation section"):
+        load_config(ROOT / "config.yaml", role="city")
+    ran = subprocess.run([sys.executable, "run.py", "--config", str(both), "--mode", "district", "check-config"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    ran = subprocess.run([sys.executable, "run.py", "check-config", "--config", str(config_path), "--mode", "district"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2 and "role district needs district_code" in ran.stderr

@@ -673,8 +673,10 @@ def _format_validation(exc: ValidationError, doc: LocatedDocument) -> ConfigErro
     return ConfigError(doc.file, doc.line_of(loc), message)
 
 
-def load_config(path: str | Path) -> Config:
-    """Parse and cross-check config.yaml; raise ConfigError('config.yaml:LINE: …') on any problem."""
+def load_config(path: str | Path, role: Literal["district", "city"] | None = None) -> Config:
+    """Parse and cross-check config.yaml; raise ConfigError('config.yaml:LINE: …') on any problem.
+
+    `role` (`run.py --mode`) overrides `federation.role` before the checks, so a city's are made as a city's."""
     path = Path(path)
     try:
         doc = load_located(path, path.name)
@@ -682,6 +684,11 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(exc.file, exc.line, exc.message) from exc
     if not isinstance(doc.data, dict):
         raise ConfigError(doc.file, 1, "the top level must be a mapping of sections")
+    if role is not None:
+        if not isinstance(doc.data.get("federation"), dict):
+            raise ConfigError(doc.file, 1, f"--mode {role} needs a federation section (docs/federation.md): "
+                              "a district names its district_code, a city its districts")
+        doc.data["federation"]["role"] = role
     try:
         cfg = Config.model_validate(doc.data)
     except ValidationError as exc:
