@@ -27,9 +27,8 @@ def rows(store) -> list[tuple[int, int, dict]]:
 
 def carried(store) -> list[tuple[int, str, str | None]]:
     """Every timeline entry the outbox carries, in outbox order: (incident, action, note)."""
-    return [(i, e["action"], e["note"]) for i, t in store.query(
-        "SELECT incident_id, timeline FROM fed_outbox WHERE timeline IS NOT NULL ORDER BY seq")
-        for e in json.loads(t)]
+    box = Outbox(store, "510108", None)  # reads only
+    return [(i, e["action"], e["note"]) for _, i, _, t in box.read(0, 10**6) if t for e in json.loads(t)]
 
 
 def written(store) -> list[tuple[int, str, str | None]]:

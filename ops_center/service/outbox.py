@@ -3,8 +3,9 @@
 Installed as the store's `change_hook` (ops_center/store/store.py) when `federation.role` is `district`:
 every writer of incident rows (the pipeline's batch, the incident service's checked update, the SLA
 sweep's set-based UPDATE … RETURNING) reports the ids it changed, and `record` appends one row per id with
-the whole incident row as JSON, the incident's timeline entries written since the last record (in the
-same transaction: the store runs the hook just before COMMIT) and the next sequence number. The number comes from the writer's
+the whole incident row as JSON, the `entry_id` range of the incident's timeline entries written since the
+last record (in this transaction: the store runs the hook just before COMMIT; `read` fetches them, off the
+commit path) and the next sequence number. The number comes from the writer's
 counter, which a rolled-back transaction restores, and is taken only for the rows written: committed
 sequences have no gaps. The publisher (ops_center/service/fed_publisher.py) sends them in order.
 """
@@ -22,19 +23,20 @@ from ops_center.store.store import Store, to_db
 log = logging.getLogger(__name__)
 
 _RECORD = """
-INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot, timeline)
-WITH entries AS (
-    SELECT incident_id, to_json(list({'ts': ts, 'actor': actor, 'action': action, 'from_status': from_status,
-                                      'to_status': to_status, 'note': note, 'data': data} ORDER BY entry_id)) AS timeline
-    FROM incident_timeline WHERE entry_id > $after AND incident_id IN (SELECT unnest($ids::BIGINT[]))
-    GROUP BY incident_id)
-SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i), e.timeline
-FROM incidents i LEFT JOIN entries e ON e.incident_id = i.incident_id
-WHERE i.incident_id IN (SELECT unnest($ids::BIGINT[]))
+INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot, entries_after, entries_upto)
+SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i), $after, $upto
+FROM incidents i WHERE i.incident_id IN (SELECT unnest($ids::BIGINT[]))
 RETURNING seq
 """
 # Timeline entries written since the last record (this transaction's: the hook runs just before COMMIT).
 _FRESH_ENTRIES = "SELECT incident_id, max(entry_id) FROM incident_timeline WHERE entry_id > ? GROUP BY incident_id"
+# The entries a batch of outbox rows names, as JSON each, read by the publisher (not in the writer's transaction).
+_ENTRIES = """
+SELECT incident_id, entry_id, to_json({'ts': ts, 'actor': actor, 'action': action, 'from_status': from_status,
+                                      'to_status': to_status, 'note': note, 'data': data})
+FROM incident_timeline WHERE entry_id > ? AND entry_id <= ? AND incident_id IN (SELECT unnest(?::BIGINT[]))
+ORDER BY entry_id
+"""
 
 
 class Outbox:
@@ -60,11 +62,12 @@ class Outbox:
         if not ids:
             return 0
         first = self.store.allocate_ids(conn, "fed_outbox", 0)  # peek: only rows actually written take numbers
-        written = len(conn.execute(_RECORD, {"first": first, "at": to_db(self.clock()), "ids": ids,
-                                             "after": after}).fetchall())
+        upto = max((int(r[1]) for r in fresh), default=None)
+        written = len(conn.execute(_RECORD, {"first": first, "at": to_db(self.clock()), "ids": ids, "after": after,
+                                             "upto": upto}).fetchall())
         self.store.allocate_ids(conn, "fed_outbox", written)
         # Entry ids come from a sequence a rollback does not rewind: a later entry is always above this mark.
-        self.entries_sent = max([self.entries_sent, *(int(r[1]) for r in fresh)])
+        self.entries_sent = max(self.entries_sent, upto or 0)
         return written
 
     def seed(self, conn: duckdb.DuckDBPyConnection) -> int:
@@ -86,9 +89,23 @@ class Outbox:
     def read(self, after: int, limit: int, upto: int | None = None) -> list[tuple[int, int, str, str | None]]:
         """(seq, incident_id, row JSON, timeline entries JSON or None) after `after`, in order, at most `limit`,
         not past `upto`."""
-        return [(int(s), int(i), r, t) for s, i, r, t in self.store.query(
-            "SELECT seq, incident_id, snapshot, timeline FROM fed_outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-            [after, upto if upto is not None else 2**62, limit])]
+        cur = self.store.cursor()
+        try:
+            rows = cur.execute(
+                "SELECT seq, incident_id, snapshot, entries_after, entries_upto FROM fed_outbox "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", [after, upto if upto is not None else 2**62, limit],
+            ).fetchall()
+            ranged = [r for r in rows if r[4] is not None]
+            entries: dict[int, list[tuple[int, str]]] = {}
+            if ranged:
+                for incident_id, entry_id, entry in cur.execute(
+                        _ENTRIES, [min(r[3] for r in ranged), max(r[4] for r in ranged),
+                                   sorted({r[1] for r in ranged})]).fetchall():
+                    entries.setdefault(int(incident_id), []).append((int(entry_id), entry))
+        finally:
+            cur.close()
+        return [(int(s), int(i), snapshot, _entries_json(entries.get(int(i), ()), lo, hi))
+                for s, i, snapshot, lo, hi in rows]
 
     def acked(self) -> int:
         rows = self.store.query("SELECT acked_seq FROM fed_published WHERE district_code = ?", [self.district_code])
@@ -113,3 +130,11 @@ class Outbox:
                 "RETURNING seq", [acked, cutoff]).fetchall())
 
         return self.store.write(delete)
+
+
+def _entries_json(entries, lo: int | None, hi: int | None) -> str | None:
+    """An outbox row's timeline: its incident's entries in (lo, hi] as a JSON array, None when there are none."""
+    if hi is None:
+        return None
+    mine = [entry for entry_id, entry in entries if lo < entry_id <= hi]
+    return "[" + ",".join(mine) + "]" if mine else None
