@@ -16,7 +16,7 @@ log = logging.getLogger("ops_center")
 ROOT = Path(__file__).resolve().parent
 
 
-SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level", "--mqtt-url")
+SUBCOMMAND_OPTIONS = ("--config", "--db", "--log-level", "--mqtt-url", "--mode")
 
 
 def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -34,6 +34,8 @@ def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         ("--no-simulator", dict(action="store_true", default=default(False), help="do not run the demo traffic simulator")),
         ("--no-web", dict(action="store_true", default=default(False), help="run ingest, rules and scheduler without the web server")),
         ("--log-level", dict(default=default("INFO"), help="DEBUG, INFO, WARNING …")),
+        ("--mode", dict(choices=("city", "district"), default=default(None),
+                        help="run as a city or a district center (overrides federation.role; docs/federation.md)")),
     )
     for flag, kwargs in options:
         if flag not in taken and (not suppress or flag in SUBCOMMAND_OPTIONS):
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     for chatty in ("apscheduler", "werkzeug"):  # a line per job run / per request drowns the useful lines
         logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, role=args.mode)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)  # noqa: T201 - the CLI's answer
         return 2

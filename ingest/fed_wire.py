@@ -2,7 +2,8 @@
 
 Topics, under `federation.topic_prefix` (default `mqtt.topic_prefix`), all QoS 1:
 - `<prefix>/fed/<district>/changes` (district → city): `{"v":1, "type":"changes", "district", "head",
-  "changes":[{"seq", "incident_id", "row":{…whole incident row…}}, …]}` in sequence order, or
+  "changes":[{"seq", "incident_id", "row":{…whole incident row…}, "timeline":[{…entry…}, …]?}, …]}` in sequence
+  order (`timeline`: the entries that change wrote, absent when none), or
   `{"v":1, "type":"heartbeat", "district", "head"}` (`head`: the newest sequence in the district's outbox);
 - `<prefix>/fed/<district>/replay/request` (city → district): `{"v":1, "from", "to"}`; the district
   answers by publishing that range again on `…/changes` (`"replay": true`), at most `replay_max` changes;
@@ -15,6 +16,7 @@ from __future__ import annotations
 import orjson
 
 VERSION = 1
+ENTRY_KEYS = ("ts", "actor", "action")  # what a timeline entry cannot be without
 
 
 class BadMessage(ValueError):
@@ -34,10 +36,12 @@ def district_of_topic(prefix: str, name: str) -> str | None:
     return parts[len(base) + 1]
 
 
-def changes(district: str, head: int, rows: list[tuple[int, int, str]], replay: bool = False) -> bytes:
-    """Outbox rows (seq, incident_id, snapshot JSON) as one message; the snapshots are embedded as they are."""
+def changes(district: str, head: int, rows: list[tuple[int, int, str, str | None]], replay: bool = False) -> bytes:
+    """Outbox rows (seq, incident_id, snapshot JSON, timeline JSON or None) as one message; the JSON is embedded
+    as it is."""
     return orjson.dumps({"v": VERSION, "type": "changes", "district": district, "head": head, "replay": replay,
-                         "changes": [{"seq": s, "incident_id": i, "row": orjson.Fragment(r)} for s, i, r in rows]})
+                         "changes": [{"seq": s, "incident_id": i, "row": orjson.Fragment(r)}
+                                     | ({"timeline": orjson.Fragment(t)} if t else {}) for s, i, r, t in rows]})
 
 
 def heartbeat(district: str, head: int) -> bytes:
@@ -85,11 +89,16 @@ def decode_changes(raw: bytes, district: str) -> dict:
     for change in msg["changes"]:
         if not isinstance(change, dict) or not isinstance(change.get("row"), dict):
             raise BadMessage("a change needs seq, incident_id and row")
+        timeline = change.get("timeline")
+        if timeline is not None and not (isinstance(timeline, list) and all(
+                isinstance(e, dict) and all(isinstance(e.get(k), str) and e[k] for k in ENTRY_KEYS) for e in timeline)):
+            raise BadMessage(f"a change's timeline must be a list of entries, each with {', '.join(ENTRY_KEYS)}")
         seq, incident_id = _int(change, "seq"), _int(change, "incident_id")
         if seq <= last:
             raise BadMessage("changes out of sequence order")
         last = seq
-        out.append({"seq": seq, "incident_id": incident_id, "row": orjson.dumps(change["row"]).decode()})
+        out.append({"seq": seq, "incident_id": incident_id, "row": orjson.dumps(change["row"]).decode(),
+                    "timeline": orjson.dumps(timeline).decode() if timeline else None})
     return {"district": district, "head": msg["head"], "changes": out}
 
 

@@ -17,8 +17,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 from layouts import ids
 from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
 from layouts.fed_banner import silent_note
-from ops_center.core import geo
-from ops_center.core.area_codes import ancestors, level_of
+from ops_center.core import area_tree, geo
 from ops_center.core.config import Config
 from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
 from ops_center.core.units import unit_name
@@ -32,7 +31,7 @@ DEFAULT_RANGE = "30d"
 DEFAULT_KPI = "created"
 TABLE_KPIS = ("created", "open", "overdue", "ack_on_time_rate", "resolved_rate", "resolved_on_time_rate",
               "median_resolve_minutes", "satisfaction_rate", "rework_rate")
-CHILD_LEVEL = {"district": "street", "street": "community", "community": "grid"}
+CHILD_LEVEL = area_tree.CHILD_LEVEL
 # No tiles, no glyphs: a plain background, so the map never asks the internet for anything. The one
 # (empty, inline) source is there because plotly.js drops an empty `sources` object when it restyles an
 # existing map, and MapLibre then rejects the style ("missing required property sources").
@@ -56,17 +55,18 @@ def range_bounds(key: str, now: datetime, tz: str) -> tuple[datetime, datetime]:
 
 
 def clean_place(cfg: Config, code: str | None, scope: str) -> str:
-    """A configured area inside the user's scope (else the scope itself, or the default district)."""
-    home = scope if scope in cfg.area_by_code else cfg.site.default_area
-    if code and code in cfg.area_by_code and code.startswith(home):
+    """A configured area inside the user's scope (else the scope itself, or the root: the city or the district)."""
+    home = scope if area_tree.known(cfg, scope) else area_tree.root(cfg)
+    if code and area_tree.known(cfg, code) and area_tree.within(cfg, code, home):
         return code
     return home
 
 
 def trail(cfg: Config, code: str, scope: str) -> list[tuple[str, str]]:
     """(code, name) from the top the user may see down to `code`."""
-    codes = [c for c in [*ancestors(code), code] if c.startswith(scope) or scope not in cfg.area_by_code]
-    return [(c, cfg.area_by_code[c].name) for c in codes if c in cfg.area_by_code]
+    top = scope if area_tree.known(cfg, scope) else area_tree.root(cfg)
+    codes = [c for c in area_tree.trail(cfg, code) if area_tree.known(cfg, c) and area_tree.within(cfg, c, top)]
+    return [(c, area_tree.name(cfg, c)) for c in codes]
 
 
 def fmt(value: object, unit: str) -> str:
@@ -99,8 +99,9 @@ class Drill(NamedTuple):
 
 def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, domain: str | None) -> Drill:
     """All numbers via ops_center.read.kpis (as of `end`, the live now): children, summary, domain mix."""
-    level = level_of(code)
+    level = area_tree.level(cfg, code)
     child = CHILD_LEVEL.get(level)
+    area = area_tree.kpi_area(cfg, code)  # the city root: every stored incident
     incidents = None
     if child and geo.children(cfg, code):
         shapes = geo.area_polygons(cfg, child, code)
@@ -114,14 +115,14 @@ def load_drill(store, cfg: Config, code: str, start: datetime, end: datetime, do
         areas = [(code, cfg.area_by_code[code].name)]
         group = level
         incidents = queries.area_incidents(store, code, start, end, domain)
-    table = kpis.kpi_table(store, start, end, group_by=group, parent=code, domain=domain, as_of=end)
+    table = kpis.kpi_table(store, start, end, group_by=group, parent=area, domain=domain, as_of=end)
     table = table.dropna(subset=[group]).set_index(group)
     rows = pd.DataFrame(areas, columns=["code", "name"]).set_index("code", drop=False)
     rows = rows.join(table[[k for k in kpis.KPIS]], how="left")
     for column in kpis.COUNT_COLUMNS:
         rows[column] = rows[column].fillna(0).astype("int64")
-    summary = kpis.kpi_summary(store, start, end, area=code, domain=domain, as_of=end)
-    domains = kpis.kpi_table(store, start, end, group_by="domain", parent=code, as_of=end)
+    summary = kpis.kpi_summary(store, start, end, area=area, domain=domain, as_of=end)
+    domains = kpis.kpi_table(store, start, end, group_by="domain", parent=area, as_of=end)
     return Drill(code, child, shapes, rows.reset_index(drop=True), summary, domains, incidents)
 
 
@@ -234,7 +235,7 @@ def crumbs(cfg: Config, code: str, scope: str) -> list:
 def table(drill: Drill, cfg: Config) -> dmc.Table:
     if drill.incidents is not None:
         return incident_table(drill, cfg)
-    can_go_down = drill.level != level_of(drill.code)
+    can_go_down = drill.level != area_tree.level(cfg, drill.code)
     head = dmc.TableThead(dmc.TableTr([dmc.TableTh(LEVEL_NAMES[drill.level])]
                                       + [dmc.TableTh(kpis.KPIS[k].name) for k in TABLE_KPIS]))
     body = []
@@ -416,7 +417,7 @@ def render(search, kpi_now, span_now, domain_now):
     domain = domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"
     start, end = range_bounds(span, app.clock(), cfg.site.timezone)
     drill = load_drill(app.store, cfg, code, start, end, None if domain == "all" else domain)
-    title = (f"{cfg.area_by_code[code].name} · {RANGES[span]} · " +
+    title = (f"{area_tree.name(cfg, code)} · {RANGES[span]} · " +
              (f"下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个" if drill.incidents is None
               else f"本网格事件（含误报） {len(drill.incidents)} 起"))
     title += silent_note(app.health(), code)

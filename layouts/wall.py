@@ -34,8 +34,8 @@ from layouts.common import (
     status_name,
 )
 from layouts.fed_banner import silent_banner
-from ops_center.core import geo
-from ops_center.core.domains import DOMAIN_CODES, SEVERITY_NAMES
+from ops_center.core import area_tree, geo
+from ops_center.core.domains import DOMAIN_CODES, LEVEL_NAMES, SEVERITY_NAMES
 from ops_center.core.ports import HealthRow
 from ops_center.read import kpis, queries
 from ops_center.web.context import get_context
@@ -90,7 +90,7 @@ def layout(**_: Any) -> Any:
             html.Section(
                 [dcc.Graph(id=ids.WALL_MAP, config={"displayModeBar": False, "scrollZoom": False, "responsive": True},
                            className="wall-map-graph", figure=BLANK_FIGURE),
-                 map_legend()],
+                 map_legend(ranked_load(cfg, {})[1].removesuffix("在办排名"))],
                 className="wall-map panel",
             ),
             html.Div(
@@ -209,7 +209,7 @@ def draw(cfg: Any, tz: str, scope: str | None, focus: str | None, daily: Any, co
               "list": _frame_digest(summary.urgent), "p1": _frame_digest(summary.p1), "trend": _digest(trend)}
     return Drawn(cols.version, totals, summary.p1_open, hashes,
                  map_figure(cfg, summary.street_load, summary.markers, focus or scope),
-                 plain(tiles_view(summary.domains, trend) + [ranking_tile(summary.street_load)]),
+                 plain(tiles_view(summary.domains, trend) + [ranking_tile(*ranked_load(cfg, summary.street_load))]),
                  plain(list_view(summary.urgent, tz)), plain(p1_view(summary.p1)), plain(trend_view(trend)))
 
 
@@ -281,11 +281,10 @@ def _frame_digest(frame: Any) -> str:
 
 
 def patrol_street(cfg: Any, state: dict | None, scope: str | None = None) -> str | None:
-    """The street patrol mode shows now (cycling through the district's streets inside the viewer's scope), or None."""
+    """The area patrol mode shows now (cycling through the root's streets, or a city's districts, in scope), or None."""
     if not state or not state.get("on"):
         return None
-    streets = [a.code for a in geo.children(cfg, cfg.site.default_area)
-               if a.level == "street" and (scope is None or a.code.startswith(scope))]
+    streets = [a.code for a in geo.children(cfg, area_tree.root(cfg)) if scope is None or a.code.startswith(scope)]
     if not streets:
         return None
     i = state.get("i")
@@ -346,7 +345,7 @@ def _zoom_for(extent: tuple[float, float, float, float], panel_px: float = 1000)
 def map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> dict:
     """Street load, open incidents by domain, P1 rings: a plain dict (go.Figure's validation cost ~80 ms a redraw)."""
     # Positions stay numpy arrays: the JSON encoder passes them through instead of walking 4,000 floats.
-    district = cfg.site.default_area
+    district = area_tree.root(cfg)  # a city center's map is its districts
     lats, lons = _positions(cfg, markers)
     domains = markers["domain"].to_numpy(dtype=object)
     titles = np.array([str(t) for t in markers["title"]], dtype=object)
@@ -378,7 +377,9 @@ def map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str |
 
 
 def _street_trace(cfg: Any, district: str, street_load: dict[str, int]) -> dict:
-    fc = geo.area_polygons(cfg, "street", district)
+    level = area_tree.CHILD_LEVEL[area_tree.level(cfg, district)]
+    fc = geo.area_polygons(cfg, level, district)
+    street_load = area_tree.roll_up(street_load, level)
     codes = [f["properties"]["code"] for f in fc["features"]]
     names = [f["properties"]["name"] for f in fc["features"]]
     loads = [street_load.get(code, 0) for code in codes]
@@ -408,26 +409,32 @@ def _positions(cfg: Any, markers: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def street_labels(cfg: Any, district: str) -> list[list]:
     """[lon, lat, name] per street: assets/ops.js writes the names over the map (the offline style has no glyphs)."""
-    return [[a.centroid[1], a.centroid[0], a.name] for a in geo.children(cfg, district) if a.level == "street"]
+    return [[a.centroid[1], a.centroid[0], a.name] for a in geo.children(cfg, district)]
 
 
 def scope_title(cfg: Any, scope: str | None) -> str:
     """The header names the area this wall shows: the site for the whole district, else the officer's area."""
-    return cfg.site.name if scope in (None, cfg.site.default_area) else f"{cfg.site.name} · {area_name(scope)}"
+    return cfg.site.name if scope in (None, area_tree.root(cfg)) else f"{cfg.site.name} · {area_name(scope)}"
 
 
 def scope_label(cfg: Any, scope: str | None) -> str:
-    return "范围：" + (area_name(cfg.site.default_area) if scope is None else area_name(scope))
+    return "范围：" + (area_tree.name(cfg, area_tree.root(cfg)) if scope is None else area_name(scope))
 
 
-def map_legend() -> html.Div:
+def ranked_load(cfg: Any, street_load: dict[str, int]) -> tuple[dict[str, int], str]:
+    """The ranking tile's rows and title: streets at a district center, districts at a city center."""
+    level = area_tree.CHILD_LEVEL[area_tree.level(cfg, area_tree.root(cfg))]
+    return area_tree.roll_up(street_load, level), f"{LEVEL_NAMES[level]}在办排名"
+
+
+def map_legend(areas: str = "街道") -> html.Div:
     """What dot colours (domain), red rings (P1) and street fill (open load) mean, read from 3–5 m."""
     dots = [html.Span([html.Span(className="legend-dot", style={"background": domain_color(code)}), domain_name(code)],
                       className="legend-item") for code in (*DOMAIN_CODES, "unclassified")]
     return html.Div(
         [html.Div(dots, className="legend-row"),
          html.Div([html.Span([html.Span(className="legend-ring"), "P1 紧急"], className="legend-item"),
-                   html.Span(["街道在办量：", html.Span("少", className="legend-lo"), html.Span(className="legend-ramp"),
+                   html.Span([f"{areas}在办量：", html.Span("少", className="legend-lo"), html.Span(className="legend-ramp"),
                               html.Span("多", className="legend-hi")], className="legend-item")],
                   className="legend-row")],
         id=ids.WALL_LEGEND, className="wall-legend",
@@ -458,8 +465,8 @@ def p1_view(p1: Any) -> list:
 RANKED_STREETS = 5
 
 
-def ranking_tile(street_load: dict[str, int]) -> html.Div:
-    """街道在办排名: the streets carrying the most open incidents, as bars (the map's fill, ranked)."""
+def ranking_tile(street_load: dict[str, int], title: str = "街道在办排名") -> html.Div:
+    """街道在办排名: the streets (a city's districts) carrying the most open incidents, as bars (the map's fill)."""
     top = sorted(street_load.items(), key=lambda kv: (-kv[1], kv[0]))[:RANKED_STREETS]
     peak = max((n for _, n in top), default=0) or 1
     rows = [html.Div([html.Span(area_name(code).removesuffix("街道"), className="rank-name"),
@@ -467,7 +474,7 @@ def ranking_tile(street_load: dict[str, int]) -> html.Div:
                                 className="rank-bar"),
                       html.Span(str(n), className="rank-num")], className="rank-row")
             for code, n in top]
-    return html.Div([html.Div("街道在办排名", className="tile-name rank-title"),
+    return html.Div([html.Div(title, className="tile-name rank-title"),
                      html.Div(rows or [html.Span("暂无在办事件", className="tile-lbl")], className="rank-rows")],
                     className="wall-tile wall-rank", id="wall-tile-ranking")
 

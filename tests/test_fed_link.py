@@ -20,6 +20,7 @@ from layouts.fed_banner import silent_banner, silent_note
 from ops_center.core.config import FederatedDistrict, FederationConfig
 from ops_center.core.lifecycle import Actor, PermissionDenied
 from ops_center.core.sla import SlaPolicy
+from ops_center.read.queries import incident_detail
 from ops_center.service.bus import Bus
 from ops_center.service.fed_apply import FederatedIncidents, city_incident_id, upstream_of
 from ops_center.service.incidents import IncidentService
@@ -84,6 +85,13 @@ def district_rows(dstore) -> dict[int, tuple]:
         "SELECT incident_id, status, version, supervised, level, district_code FROM incidents")}
 
 
+def timelines(store, city: bool) -> list[tuple]:
+    """Every timeline entry in the order written, under the city's ids."""
+    return [((r[0] if city else city_incident_id(CODE, r[0])), *r[1:]) for r in store.query(
+        "SELECT incident_id, ts, actor, action, from_status, to_status, note FROM incident_timeline "
+        "ORDER BY incident_id, entry_id")]
+
+
 def converged(p) -> bool:
     return city_rows(p["cstore"]) == district_rows(p["dstore"]) and bool(district_rows(p["dstore"]))
 
@@ -129,6 +137,18 @@ def test_changes_reach_the_city_once_in_order_and_commands_come_back(link, cfg, 
     assert converged(p)
     assert p["cstore"].query("SELECT count(*), count(DISTINCT incident_id) FROM incidents") == [(7, 7)]
 
+    # The district's timelines, exactly once (the redelivery above added nothing): created, acknowledged,
+    # 督办, escalated, and a note that changes no column; the city's incident detail shows them.
+    p["service"].add_note(OFFICER, ids[1], note="已联系物业")
+    wait_for(lambda: timelines(p["cstore"], True) == timelines(p["dstore"], False), what="timelines at the city")
+    detail = incident_detail(p["cstore"], city_id)
+    assert detail is not None
+    own = incident_detail(p["dstore"], ids[1])
+    assert own is not None and detail.timeline.equals(own.timeline)
+    assert {"created", "supervise", "escalate", "add_note"} == set(detail.timeline["action"])
+    assert detail.timeline["note"].iloc[-1] == "已联系物业"
+    assert len(timelines(p["cstore"], True)) == 7 + 1 + len(own.timeline) - 1
+
 
 def test_a_gap_is_replayed_from_the_outbox(link, cfg, fixed_now):
     p = link
@@ -149,6 +169,7 @@ def test_a_gap_is_replayed_from_the_outbox(link, cfg, fixed_now):
     wait_for(lambda: converged(p), what="replay fills the gap")
     assert p["consumer"].replays_requested >= 1 and p["publisher"].replayed >= 10
     assert p["cstore"].query("SELECT count(*) FROM incidents") == [(10,)]
+    assert timelines(p["cstore"], True) == timelines(p["dstore"], False)  # the replayed 8..10 applied once
 
 
 def test_a_silent_district_says_so_with_its_age(link, fixed_now):
@@ -166,7 +187,7 @@ def test_configs_refuse_half_a_federation():
     with pytest.raises(ValueError, match="twice"):
         FederationConfig(role="city", districts=(FederatedDistrict(code=CODE, name="a"),
                                                  FederatedDistrict(code=CODE, name="b")))
-    assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}')]))["changes"][0]["row"] == {"a": 1}
+    assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}', None)]))["changes"][0]["row"] == {"a": 1}
 
 
 def test_the_example_bridge_forwards_exactly_the_federation_topics():

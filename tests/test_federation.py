@@ -285,6 +285,10 @@ def test_two_districts_and_a_city_agree_exactly_through_a_broken_bridge(tmp_path
     assert (lost, extra) == ([], []), f"lost {len(lost)}, e.g. {lost[:5]}; extra {len(extra)}, e.g. {extra[:5]}"
     differ = [i for i in expected if city_rows[i] != expected[i]]
     assert differ == [], f"{len(differ)} differ, e.g. {[(i, city_rows[i], expected[i]) for i in differ[:3]]}"
+    # and their timelines: every entry once, in the district's order
+    entries = "SELECT incident_id, ts, actor, action, to_status, note FROM incident_timeline ORDER BY incident_id, entry_id"
+    own_entries = [(city_incident_id(code, r[0]), *r[1:]) for code in DISTRICTS for r in rows(tmp_path / f"{code}.duckdb", entries)]
+    assert rows(tmp_path / "city.duckdb", entries) == sorted(own_entries, key=lambda e: e[0]) and len(own_entries) > len(expected)
 
     # KPIs through the one KPI module: per district equal, counts summed
     start, stop = end - timedelta(days=2), end + timedelta(hours=1)

@@ -26,6 +26,16 @@ def rows(store) -> list[tuple[int, int, dict]]:
     return [(s, i, json.loads(r)) for s, i, r in store.query("SELECT seq, incident_id, snapshot FROM fed_outbox ORDER BY seq")]
 
 
+def carried(store) -> list[tuple[int, str, str | None]]:
+    """Every timeline entry the outbox carries, in outbox order: (incident, action, note)."""
+    box = Outbox(store, "510108", None)  # reads only
+    return [(i, e["action"], e["note"]) for _, i, _, t in box.read(0, 10**6) if t for e in json.loads(t)]
+
+
+def written(store) -> list[tuple[int, str, str | None]]:
+    return [tuple(r) for r in store.query("SELECT incident_id, action, note FROM incident_timeline ORDER BY entry_id")]
+
+
 @pytest.fixture
 def clock(fixed_now):
     return FixedClock(fixed_now)
@@ -114,6 +124,8 @@ def test_pipeline_batches_and_the_sweep_are_recorded(cfg, db_path, fixed_now):
         assert all(r["overdue"] for _, _, r in after)
         seqs = [s for s, _, _ in rows(store)]
         assert seqs == list(range(1, len(seqs) + 1))
+        # every timeline entry (created, repeat, source close, the sweep's) rides with its change, once
+        assert sorted(carried(store)) == sorted(written(store)) and len(written(store)) > 4
     finally:
         pipeline.stop()
         bus.close()
@@ -129,3 +141,19 @@ def test_prune_keeps_unacked_and_the_newest(outbox, store, cfg, clock, fixed_now
     outbox.save_acked(4)
     assert outbox.prune(timedelta(days=7), fixed_now + timedelta(days=8)) == 0  # the newest stays
     assert outbox.acked() == 4 and outbox.head() == 4
+
+
+def test_timeline_entries_travel_once_with_the_change_that_wrote_them(store, bus, cfg, clock, fixed_now):
+    before = make_incident(store, cfg, now=fixed_now)  # stored before federation: seeded with its whole timeline
+    outbox = Outbox(store, "510108", clock).install()
+    service = IncidentService(store, bus, cfg, clock)
+    service.acknowledge(ADMIN, before, 1, note="收到")  # the service writes the entry after the row
+    service.add_note(ADMIN, before, note="已联系物业")  # no column changes: still a change of its history
+    other = make_incident(store, cfg, now=fixed_now)  # a factory: entries written behind the hook's back …
+    store.write(lambda conn: store.incidents_changed(conn, [before]))  # … ride with the next recorded change
+    assert [(i, a) for i, a, _ in carried(store)] == [
+        (before, "created"), (before, "acknowledge"), (before, "add_note"), (other, "created")]
+    assert sorted(carried(store)) == sorted(written(store))
+    assert rows(store)[2][2]["version"] == rows(store)[1][2]["version"]  # the note: same row, new entry
+    assert [(i, t is None) for _, i, _, t in outbox.read(0, 10)] == [
+        (before, False), (before, False), (before, False), (before, True), (other, False)]

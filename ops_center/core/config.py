@@ -623,6 +623,7 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
         if not path.is_file():
             raise doc.error(("dispatch_catalogue",), f"dispatch catalogue {path} not found")
         load_seed(path, known_units(cfg))  # a SourceError names the catalogue file and its line
+    _check_city_areas(cfg, doc)
     for i, sup in enumerate(cfg.suppressions):
         entry: tuple[str | int, ...] = ("suppressions", i)
         if sup.ends <= sup.starts:
@@ -631,6 +632,26 @@ def _check_references(cfg: Config, doc: LocatedDocument) -> None:
             raise doc.error(entry + ("value",), f"suppression names unknown area {sup.value}")
         if sup.scope == "domain" and sup.value not in domain_codes:
             raise doc.error(entry + ("value",), f"suppression names unknown domain {sup.value!r}")
+
+
+def _check_city_areas(cfg: Config, doc: LocatedDocument) -> None:
+    """A city center drills 市 → 区: its areas are its districts' (each listed district configured, no other)."""
+    fed = cfg.federation
+    if fed is None or fed.role != "city":
+        return
+    listed = {d.code for d in fed.districts}
+    for i, district in enumerate(fed.districts):
+        if district.code not in cfg.area_by_code:
+            raise doc.error(("federation", "districts", i, "code"),
+                            f"district {district.code} ({district.name}) is not a configured area: a city center "
+                            "configures the areas of every district it hears")
+        if district.code == cfg.site.city.code:
+            raise doc.error(("federation", "districts", i, "code"), f"district {district.code} is the city's own code")
+    for i, area in enumerate(cfg.areas.items):
+        if area.level == "district" and area.code not in listed:
+            raise doc.error(("areas", "items", i, "code"),
+                            f"area {area.code} ({area.name}) is a district the city does not hear: "
+                            "list it in federation.districts")
 
 
 def _check_open311_server(cfg: Config, doc: LocatedDocument, source_ids: set[str]) -> None:
@@ -704,8 +725,10 @@ def _format_validation(exc: ValidationError, doc: LocatedDocument) -> ConfigErro
     return ConfigError(doc.file, doc.line_of(loc), message)
 
 
-def load_config(path: str | Path) -> Config:
-    """Parse and cross-check config.yaml; raise ConfigError('config.yaml:LINE: …') on any problem."""
+def load_config(path: str | Path, role: Literal["district", "city"] | None = None) -> Config:
+    """Parse and cross-check config.yaml; raise ConfigError('config.yaml:LINE: …') on any problem.
+
+    `role` (`run.py --mode`) overrides `federation.role` before the checks, so a city's are made as a city's."""
     path = Path(path)
     try:
         doc = load_located(path, path.name)
@@ -713,6 +736,11 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(exc.file, exc.line, exc.message) from exc
     if not isinstance(doc.data, dict):
         raise ConfigError(doc.file, 1, "the top level must be a mapping of sections")
+    if role is not None:
+        if not isinstance(doc.data.get("federation"), dict):
+            raise ConfigError(doc.file, 1, f"--mode {role} needs a federation section (docs/federation.md): "
+                              "a district names its district_code, a city its districts")
+        doc.data["federation"]["role"] = role
     try:
         cfg = Config.model_validate(doc.data)
     except ValidationError as exc:

@@ -8,7 +8,8 @@ beyond it opens a gap: it and the rest of its message are skipped (the district'
 them) and `head` says how far the replay must reach. Redeliveries, replays and lost bridge messages
 therefore all end in the same state: every change applied once, in order.
 
-A change is a snapshot of the whole incident row, so applying it replaces the city's copy. City incident
+A change is a snapshot of the whole incident row, so applying it replaces the city's copy; the timeline
+entries it carries are appended (once, as the change is applied once), so the city shows the district's history. City incident
 ids are `district code × 10¹⁰ + the district's id` (below 2⁵³, so exact in JavaScript) (`city_incident_id`): unique per district,
 and the district and its own id are read back from the id alone.
 """
@@ -70,6 +71,13 @@ SELECT * EXCLUDE (city_id, base, incident_id, merged_into), city_id AS incident_
        CASE WHEN merged_into IS NULL THEN NULL ELSE base + merged_into END AS merged_into
 FROM (SELECT city_id, base, unnest(json_transform(snapshot, $shape)) FROM fed_rows)
 """
+# Every applied change's timeline entries, in sequence order (`n`), under the city's id.
+_TIMELINE = """
+INSERT INTO incident_timeline BY NAME
+SELECT city_id AS incident_id, unnest(entry) FROM (
+    SELECT n, city_id, unnest(json_transform(timeline, $shape)) AS entry, generate_subscripts(json_transform(timeline, $shape), 1) AS k
+    FROM fed_timelines) ORDER BY n, k
+"""
 
 
 class FederatedIncidents:
@@ -78,6 +86,8 @@ class FederatedIncidents:
     def __init__(self, store: Store, districts: tuple[str, ...], clock):
         self.store, self.districts, self.clock = store, frozenset(districts), clock
         self._shape = json.dumps({name: kind for name, kind, *_ in store.query("DESCRIBE incidents")})
+        self._entry_shape = json.dumps([{name: kind for name, kind, *_ in store.query("DESCRIBE incident_timeline")
+                                         if name not in ("incident_id", "entry_id")}])
         self.watermarks = {code: Watermark() for code in districts}
         for code, seq, head, heard in store.query("SELECT district_code, seq, head, last_heard FROM fed_watermarks"):
             if code in self.watermarks:
@@ -94,6 +104,7 @@ class FederatedIncidents:
         marks = dict(self.watermarks)
         out = Applied(marks)
         latest: dict[int, tuple[int, str]] = {}  # city id -> (base, snapshot JSON): the last change wins
+        timelines: list[tuple[int, str]] = []  # (city id, entries JSON) of every applied change, in order
         touched: set[str] = set()
         for msg in messages:
             code = msg["district"]
@@ -112,7 +123,10 @@ class FederatedIncidents:
                     head = max(head, n)
                     break
                 base = int(code) * ID_SPACE
-                latest[city_incident_id(code, int(change["incident_id"]))] = (base, change["row"])
+                city_id = city_incident_id(code, int(change["incident_id"]))
+                latest[city_id] = (base, change["row"])
+                if change.get("timeline"):
+                    timelines.append((city_id, change["timeline"]))
                 seq = n
                 out.applied += 1
             marks[code] = Watermark(seq, max(head, seq), now)
@@ -128,6 +142,8 @@ class FederatedIncidents:
             finally:
                 conn.unregister("fed_rows")
             out.changed = set(latest)
+        if timelines:
+            self._append_timelines(conn, timelines)
         for code in touched:
             mark = marks[code]
             conn.execute("INSERT INTO fed_watermarks VALUES (?, ?, ?, ?, ?) ON CONFLICT (district_code) DO UPDATE SET "
@@ -135,3 +151,15 @@ class FederatedIncidents:
                          "applied_at = excluded.applied_at",
                          [code, mark.seq, mark.head, to_db(mark.last_heard), to_db(now)]).fetchall()
         return out
+
+    def _append_timelines(self, conn: duckdb.DuckDBPyConnection, timelines: list[tuple[int, str]]) -> None:
+        """The districts' timeline entries, appended once: each change is applied once (its sequence)."""
+        entries = pa.table({"n": pa.array(range(len(timelines)), pa.int64()),
+                            "city_id": pa.array([c for c, _ in timelines], pa.int64()),
+                            "timeline": pa.array([t for _, t in timelines], pa.string())})
+        conn.execute("SELECT 1").fetchall()  # register() refuses while an earlier result is unread
+        conn.register("fed_timelines", entries)
+        try:
+            conn.execute(_TIMELINE, {"shape": self._entry_shape})
+        finally:
+            conn.unregister("fed_timelines")

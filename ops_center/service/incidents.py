@@ -458,6 +458,8 @@ class IncidentService:
             sets["updated_at"] = now
             new_version = self._update(conn, incident_id, row["version"], sets)
             new_row.update(sets, version=new_version)
+        else:  # a note: only the timeline changes, which federation carries too
+            self.store.incidents_changed(conn, (incident_id,))
         extra = dict(data or {})
         self._timeline(conn, incident_id, now, actor.username, action, from_status, to_status, note, extra or None)
         self._audit(conn, now, actor.username, action, f"incident:{incident_id}",

@@ -3,7 +3,9 @@
 Installed as the store's `change_hook` (ops_center/store/store.py) when `federation.role` is `district`:
 every writer of incident rows (the pipeline's batch, the incident service's checked update, the SLA
 sweep's set-based UPDATE … RETURNING) reports the ids it changed, and `record` appends one row per id with
-the whole incident row as JSON and the next sequence number. The number comes from the writer's
+the whole incident row as JSON, the `entry_id` range of the incident's timeline entries written since the
+last record (in this transaction: the store runs the hook just before COMMIT; `read` fetches them, off the
+commit path) and the next sequence number. The number comes from the writer's
 counter, which a rolled-back transaction restores, and is taken only for the rows written: committed
 sequences have no gaps. The publisher (ops_center/service/fed_publisher.py) sends them in order.
 """
@@ -21,10 +23,19 @@ from ops_center.store.store import Store, to_db
 log = logging.getLogger(__name__)
 
 _RECORD = """
-INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot)
-SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i)
+INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot, entries_after, entries_upto)
+SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i), $after, $upto
 FROM incidents i WHERE i.incident_id IN (SELECT unnest($ids::BIGINT[]))
 RETURNING seq
+"""
+# Timeline entries written since the last record (this transaction's: the hook runs just before COMMIT).
+_FRESH_ENTRIES = "SELECT incident_id, max(entry_id) FROM incident_timeline WHERE entry_id > ? GROUP BY incident_id"
+# The entries a batch of outbox rows names, as JSON each, read by the publisher (not in the writer's transaction).
+_ENTRIES = """
+SELECT incident_id, entry_id, to_json({'ts': ts, 'actor': actor, 'action': action, 'from_status': from_status,
+                                      'to_status': to_status, 'note': note, 'data': data})
+FROM incident_timeline WHERE entry_id > ? AND entry_id <= ? AND incident_id IN (SELECT unnest(?::BIGINT[]))
+ORDER BY entry_id
 """
 
 
@@ -33,21 +44,30 @@ class Outbox:
 
     def __init__(self, store: Store, district_code: str, clock):
         self.store, self.district_code, self.clock = store, district_code, clock
+        self.entries_sent = 0  # timeline entries up to this entry_id are in the outbox (writer thread)
 
     def install(self) -> Outbox:
         """Become the store's change hook; an outbox still empty is first seeded with every incident."""
+        self.entries_sent = int(self.store.query("SELECT coalesce(max(entry_id), 0) FROM incident_timeline")[0][0])
         self.store.change_hook = self.record
         self.store.write(self.seed)
         return self
 
-    def record(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int]) -> int:
-        """Snapshot the changed incidents into the outbox, numbered on; returns how many rows it wrote."""
-        ids = sorted({int(i) for i in incident_ids})
+    def record(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int], entries_after: int | None = None) -> int:
+        """Snapshot the changed incidents into the outbox, numbered on, each with the timeline entries written since
+        the last record (an incident whose only change is a timeline entry too); returns how many rows it wrote."""
+        after = self.entries_sent if entries_after is None else entries_after
+        fresh = conn.execute(_FRESH_ENTRIES, [after]).fetchall()
+        ids = sorted({int(i) for i in incident_ids} | {int(r[0]) for r in fresh})
         if not ids:
             return 0
         first = self.store.allocate_ids(conn, "fed_outbox", 0)  # peek: only rows actually written take numbers
-        written = len(conn.execute(_RECORD, {"first": first, "at": to_db(self.clock()), "ids": ids}).fetchall())
+        upto = max((int(r[1]) for r in fresh), default=None)
+        written = len(conn.execute(_RECORD, {"first": first, "at": to_db(self.clock()), "ids": ids, "after": after,
+                                             "upto": upto}).fetchall())
         self.store.allocate_ids(conn, "fed_outbox", written)
+        # Entry ids come from a sequence a rollback does not rewind: a later entry is always above this mark.
+        self.entries_sent = max(self.entries_sent, upto or 0)
         return written
 
     def seed(self, conn: duckdb.DuckDBPyConnection) -> int:
@@ -55,7 +75,7 @@ class Outbox:
         if conn.execute("SELECT count(*) FROM fed_outbox").fetchall()[0][0]:
             return 0
         ids = [r[0] for r in conn.execute("SELECT incident_id FROM incidents ORDER BY incident_id").fetchall()]
-        n = self.record(conn, ids)
+        n = self.record(conn, ids, entries_after=0)  # with their whole timelines
         if n:
             log.info("federation: outbox seeded with the %d incidents already stored", n)
         return n
@@ -66,11 +86,26 @@ class Outbox:
         """The newest committed sequence (0: none)."""
         return int(self.store.query("SELECT coalesce(max(seq), 0) FROM fed_outbox")[0][0])
 
-    def read(self, after: int, limit: int, upto: int | None = None) -> list[tuple[int, int, str]]:
-        """(seq, incident_id, row JSON) after `after`, in order, at most `limit`, not past `upto`."""
-        return [(int(s), int(i), r) for s, i, r in self.store.query(
-            "SELECT seq, incident_id, snapshot FROM fed_outbox WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
-            [after, upto if upto is not None else 2**62, limit])]
+    def read(self, after: int, limit: int, upto: int | None = None) -> list[tuple[int, int, str, str | None]]:
+        """(seq, incident_id, row JSON, timeline entries JSON or None) after `after`, in order, at most `limit`,
+        not past `upto`."""
+        cur = self.store.cursor()
+        try:
+            rows = cur.execute(
+                "SELECT seq, incident_id, snapshot, entries_after, entries_upto FROM fed_outbox "
+                "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", [after, upto if upto is not None else 2**62, limit],
+            ).fetchall()
+            ranged = [r for r in rows if r[4] is not None]
+            entries: dict[int, list[tuple[int, str]]] = {}
+            if ranged:
+                for incident_id, entry_id, entry in cur.execute(
+                        _ENTRIES, [min(r[3] for r in ranged), max(r[4] for r in ranged),
+                                   sorted({r[1] for r in ranged})]).fetchall():
+                    entries.setdefault(int(incident_id), []).append((int(entry_id), entry))
+        finally:
+            cur.close()
+        return [(int(s), int(i), snapshot, _entries_json(entries.get(int(i), ()), lo, hi))
+                for s, i, snapshot, lo, hi in rows]
 
     def acked(self) -> int:
         rows = self.store.query("SELECT acked_seq FROM fed_published WHERE district_code = ?", [self.district_code])
@@ -95,3 +130,11 @@ class Outbox:
                 "RETURNING seq", [acked, cutoff]).fetchall())
 
         return self.store.write(delete)
+
+
+def _entries_json(entries, lo: int | None, hi: int | None) -> str | None:
+    """An outbox row's timeline: its incident's entries in (lo, hi] as a JSON array, None when there are none."""
+    if hi is None:
+        return None
+    mine = [entry for entry_id, entry in entries if lo < entry_id <= hi]
+    return "[" + ",".join(mine) + "]" if mine else None

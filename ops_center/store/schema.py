@@ -190,9 +190,15 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         "federation: the district's outbox and publish watermark, the city's per-district watermarks",
         # fed_outbox: one row per incident change, a snapshot of the whole row (JSON, so a column added later
         # travels without a migration here), numbered by the writer's counter in the change's own transaction.
+        # entries_after/_upto: the incident's timeline entries that change wrote are those with `entry_id` in
+        # (after, upto] (`entry_id` grows with every entry; existing entries are numbered by the ALTER); the
+        # publisher reads them with the row, so the city shows the district's history.
         """
         CREATE TABLE fed_outbox (
-            seq BIGINT NOT NULL, incident_id BIGINT NOT NULL, written_at TIMESTAMP_S NOT NULL, snapshot JSON NOT NULL);
+            seq BIGINT NOT NULL, incident_id BIGINT NOT NULL, written_at TIMESTAMP_S NOT NULL, snapshot JSON NOT NULL,
+            entries_after BIGINT, entries_upto BIGINT);
+        CREATE SEQUENCE timeline_entry_seq;
+        ALTER TABLE incident_timeline ADD COLUMN entry_id BIGINT DEFAULT nextval('timeline_entry_seq');
         CREATE TABLE fed_published (
             district_code VARCHAR PRIMARY KEY, acked_seq BIGINT NOT NULL, acked_at TIMESTAMP_S NOT NULL);
         CREATE TABLE fed_watermarks (

@@ -133,9 +133,10 @@ class Store:
         self._conn = duckdb.connect(str(self.path), config=config)
         self.schema_version = migrate(self._conn)
         self._counters: dict[str, int] = {}
-        # Called as hook(conn, incident_ids) inside every transaction that changes incidents (federation's
+        # Called as hook(conn, incident_ids) at the end of every transaction that changes incidents (federation's
         # outbox, ops_center/service/outbox.py); None, the default, costs nothing.
         self.change_hook: Callable[[duckdb.DuckDBPyConnection, Iterable[int]], object] | None = None
+        self._changed: set[int] = set()  # ids reported in the running transaction (writer thread only)
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
@@ -171,9 +172,10 @@ class Store:
         return first
 
     def incidents_changed(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int]) -> None:
-        """Every writer of incident rows calls this, in its transaction, with the ids it changed."""
+        """Every writer of incident rows calls this, in its transaction, with the ids it changed; the hook runs
+        once just before COMMIT, so it sees what the whole transaction wrote (timeline rows written after)."""
         if self.change_hook is not None:
-            self.change_hook(conn, incident_ids)
+            self._changed.update(int(i) for i in incident_ids)
 
     def _run(self) -> None:
         while True:
@@ -186,7 +188,11 @@ class Store:
             counters = dict(self._counters)
             try:
                 self._conn.execute("BEGIN TRANSACTION")
+                self._changed.clear()
                 result = fn(self._conn)
+                if self._changed and self.change_hook is not None:
+                    self.change_hook(self._conn, sorted(self._changed))
+                    self._changed.clear()
                 self._conn.execute("COMMIT")
                 self._last_error = None
             except BaseException as exc:  # noqa: BLE001 - every failure goes back to the caller

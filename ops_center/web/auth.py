@@ -16,6 +16,7 @@ import flask
 from flask_login import LoginManager, current_user, login_user, logout_user
 from werkzeug.security import check_password_hash
 
+from ops_center.core import area_tree
 from ops_center.core.config import Config
 from ops_center.core.lifecycle import Actor
 from ops_center.store.store import to_db
@@ -135,7 +136,7 @@ def check_password(store: Any, cfg: Config, username: str, password: str) -> Use
 
 
 def kiosk_user(cfg: Config) -> User:
-    return User(KIOSK_USERNAME, "大屏", "viewer", cfg.site.default_area, kiosk=True)
+    return User(KIOSK_USERNAME, "大屏", "viewer", area_tree.root(cfg), kiosk=True)
 
 
 def valid_kiosk_token(cfg: Config, token: str | None) -> bool:
