@@ -158,6 +158,7 @@ def test_real_geojson_is_used_for_maps_and_locating(tmp_path):
     (tmp_path / "areas.geojson").write_text(json.dumps(doc), encoding="utf-8")
     text = (
         (ROOT / "config.yaml").read_text(encoding="utf-8").replace("geojson_path: null", "geojson_path: areas.geojson")
+        .replace("dispatch_catalogue: config/", f"dispatch_catalogue: {ROOT}/config/")
     )
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     cfg = load_config(tmp_path / "config.yaml")
@@ -176,6 +177,7 @@ def test_bad_geojson_is_a_located_error(tmp_path):
     (tmp_path / "areas.geojson").write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
     text = (
         (ROOT / "config.yaml").read_text(encoding="utf-8").replace("geojson_path: null", "geojson_path: areas.geojson")
+        .replace("dispatch_catalogue: config/", f"dispatch_catalogue: {ROOT}/config/")
     )
     (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
     cfg = load_config(tmp_path / "config.yaml")
