@@ -14,7 +14,7 @@ from ops_center.service.bus import Bus
 from ops_center.store.store import Store
 
 pytest_plugins = ["tests.fixtures_mqtt", "tests.fixtures_web", "tests.fixtures_ingest", "tests.fixtures_rules",
-                  "tests.fixtures_phone"]
+                  "tests.fixtures_phone", "tests.fixtures_work_orders"]
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"

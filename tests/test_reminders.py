@@ -4,34 +4,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from ingest.outbound import PUBLISHED, outbound_topic
-from ops_center.core.lifecycle import Actor
 from ops_center.read.work_queue import unit_queue
 from ops_center.service.bus import UnitReminded
 from ops_center.service.reminders import issue_reminders
 from ops_center.service.sweep import apply_sweep, load_open, sweep
-from ops_center.service.work_orders import WorkOrderService
-from tests.factories import FixedClock, make_incident, policy_for
-
-JIANHUA = "community:510108002002"
-GRID = "510108002002001"
-
-
-@pytest.fixture
-def clock(fixed_now):
-    return FixedClock(fixed_now)
-
-
-@pytest.fixture
-def wo(store, bus, cfg, clock):
-    return WorkOrderService(store, bus, cfg, clock)
-
-
-@pytest.fixture
-def u(cfg):
-    return {x.username: Actor.of(x) for x in cfg.users}
+from tests.factories import make_incident, policy_for
+from tests.fixtures_work_orders import GRID, JIANHUA
 
 
 def tick(store, bus, cfg, now):

@@ -2,24 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ops_center.core.lifecycle import Actor
 from ops_center.demo.unit_player import Pace, UnitPlayer
-from ops_center.service.work_orders import WorkOrderService
-from tests.factories import FixedClock, make_incident
-
-GRID = "510108002002001"
-
-
-@pytest.fixture
-def clock(fixed_now):
-    return FixedClock(fixed_now)
-
-
-@pytest.fixture
-def wo(store, bus, cfg, clock):
-    return WorkOrderService(store, bus, cfg, clock)
+from tests.factories import make_incident
+from tests.fixtures_work_orders import GRID
 
 
 def dispatch_some(wo, store, cfg, now, count):

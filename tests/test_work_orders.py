@@ -22,28 +22,8 @@ from ops_center.core.units import approver_role, units
 from ops_center.service.bus import IncidentTransitioned, UnitReminded, WorkOrderChanged
 from ops_center.service.incidents import IncidentService
 from ops_center.service.sweep import load_open, sweep
-from ops_center.service.work_orders import WorkOrderService
 from tests.factories import FixedClock, make_incident, policy_for
-
-JIANHUA = "community:510108002002"  # 建华社区居委会, 猛追湾街道
-GRID = "510108002002001"  # 建华社区第1网格
-OTHER_STREET_COMMUNITY = "community:510108004003"
-
-
-@pytest.fixture
-def clock(fixed_now):
-    return FixedClock(fixed_now)
-
-
-@pytest.fixture
-def wo(store, bus, cfg, clock):
-    return WorkOrderService(store, bus, cfg, clock)
-
-
-@pytest.fixture
-def u(cfg):
-    """The configured demo users as actors, by username."""
-    return {x.username: Actor.of(x) for x in cfg.users}
+from tests.fixtures_work_orders import GRID, JIANHUA, OTHER_STREET_COMMUNITY
 
 
 def case(store, cfg, now, **kw):

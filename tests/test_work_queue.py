@@ -5,32 +5,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
-from ops_center.core.lifecycle import Actor
 from ops_center.core.sla import WorkCalendar
 from ops_center.read.work_queue import callback_cutoff, callback_queue, grid_tasks, supervision_list, unit_queue
-from ops_center.service.work_orders import WorkOrderService
 from ops_center.store.store import to_db
 from tests.factories import FixedClock, make_incident
-
-JIANHUA = "community:510108002002"
-GRID = "510108002002001"
-
-
-@pytest.fixture
-def clock(fixed_now):
-    return FixedClock(fixed_now)
-
-
-@pytest.fixture
-def wo(store, bus, cfg, clock):
-    return WorkOrderService(store, bus, cfg, clock)
-
-
-@pytest.fixture
-def u(cfg):
-    return {x.username: Actor.of(x) for x in cfg.users}
+from tests.fixtures_work_orders import GRID, JIANHUA
 
 
 def send(wo, store, cfg, now, u, severity="P3", area=GRID, co=()):
