@@ -15,14 +15,14 @@ import pandas as pd
 from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from ingest import replay as dl_replay
-from layouts import admin_catalogue, admin_models, ids
+from layouts import admin_catalogue, admin_models, admin_users, ids
 from layouts.common import gate, local_time, shell
-from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, ROLES, UNCLASSIFIED
+from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, UNCLASSIFIED
+from ops_center.core.units import unit_name
 from ops_center.read import queries_admin as qa
 from ops_center.read import queries_mapping
 from ops_center.read.calendar_coverage import coverage
-from ops_center.service import users as user_admin
-from ops_center.service.incidents import Actor, ServiceError
+from ops_center.service.incidents import ServiceError
 from ops_center.web.context import AppContext, get_context
 from rules.backtest import compare, replay
 from rules.engine import RuleSet
@@ -33,6 +33,7 @@ from rules.suppress import SuppressionError, cancel_suppression, create_suppress
 dash.register_page(__name__, path="/admin", title="系统管理", name="系统管理")
 admin_models.callbacks()  # Dash runs this file once per app; the 文本模型 block's callbacks come with it
 admin_catalogue.callbacks()  # and the 派单目录 block's
+admin_users.callbacks()  # and the 用户与角色 form's
 
 STATE_NAMES = {"connected": "在线", "polling": "轮询中", "silent": "静默", "down": "中断", "unknown": "未知",
                "running": "运行中", "stopped": "已停止", "connecting": "连接中", "disconnected": "已断开",
@@ -122,23 +123,7 @@ def layout(**_: object):
                 html.Div(id=ids.ADMIN_SUP_STATUS),
                 html.Div(id=ids.ADMIN_SUPPRESSIONS),
             ), value="suppressions"),
-            dmc.TabsPanel(panel(
-                dmc.Group([
-                    dmc.TextInput(id=ids.ADMIN_USER_NAME, label="用户名", w=150),
-                    dmc.TextInput(id=ids.ADMIN_USER_DISPLAY, label="姓名", w=150),
-                    dmc.Select(id=ids.ADMIN_USER_ROLE, label="角色", value="viewer", allowDeselect=False, w=150,
-                               data=[{"value": r, "label": f"{ROLE_NAMES[r]}（{r}）"} for r in ROLES]),
-                    dmc.TextInput(id=ids.ADMIN_USER_SCOPE, label="辖区编码", value=cfg.site.default_area, w=160),
-                    dmc.PasswordInput(id=ids.ADMIN_USER_PASSWORD, label="密码（新建/重置）", w=180),
-                ], align="flex-end"),
-                dmc.Group([dmc.Button("新建用户", id=ids.ADMIN_USER_CREATE, size="xs"),
-                           dmc.Button("修改角色/辖区/姓名", id=ids.ADMIN_USER_UPDATE, size="xs", variant="light"),
-                           dmc.Button("重置密码", id=ids.ADMIN_USER_RESET, size="xs", variant="light"),
-                           dmc.Button("停用", id=ids.ADMIN_USER_DEACTIVATE, size="xs", color="red", variant="light"),
-                           dmc.Button("启用", id=ids.ADMIN_USER_ACTIVATE, size="xs", variant="light")]),
-                html.Div(id=ids.ADMIN_USER_STATUS),
-                html.Div(id=ids.ADMIN_USERS),
-            ), value="users"),
+            dmc.TabsPanel(admin_users.panel(cfg), value="users"),
             dmc.TabsPanel(panel(
                 dmc.TextInput(id=ids.ADMIN_AUDIT_ACTOR, label="按操作人筛选", w=200, debounce=400),
                 dmc.ScrollAreaAutosize(html.Div(id=ids.ADMIN_AUDIT), mah=520),
@@ -225,8 +210,8 @@ def lists(_refresh, _sup, _user, actor):
     )
     us = qa.users(app.store)
     user_rows = text_table(
-        ["用户名", "姓名", "角色", "辖区", "状态", "更新时间"],
-        [[r.username, r.name, f"{ROLE_NAMES.get(r.role, r.role)}（{r.role}）", r.scope,
+        ["用户名", "姓名", "角色", "所属单位", "辖区", "状态", "更新时间"],
+        [[r.username, r.name, f"{ROLE_NAMES.get(r.role, r.role)}（{r.role}）", unit_name(app.cfg, r.unit), r.scope,
           "启用" if r.active else "停用", _t(r.updated_at, tz)] for r in us.itertuples()],
     )
     log = qa.audit_log(app.store, actor=(actor or "").strip() or None)
@@ -339,7 +324,7 @@ def backtest(_n, days):
     )])
 
 
-# --- suppressions and users -----------------------------------------------------------------
+# --- suppressions --------------------------------------------------------------------
 
 
 @callback(
@@ -376,49 +361,6 @@ def suppression(_create, _cancel, scope, value, hours, reason, cancel_id):
         return dmc.Alert(f"操作失败：{exc}", color="red")
     except ServiceError as exc:
         return dmc.Alert(exc.user_message, color="red")
-
-
-@callback(
-    Output(ids.ADMIN_USER_STATUS, "children"),
-    Input(ids.ADMIN_USER_CREATE, "n_clicks"),
-    Input(ids.ADMIN_USER_UPDATE, "n_clicks"),
-    Input(ids.ADMIN_USER_RESET, "n_clicks"),
-    Input(ids.ADMIN_USER_DEACTIVATE, "n_clicks"),
-    Input(ids.ADMIN_USER_ACTIVATE, "n_clicks"),
-    State(ids.ADMIN_USER_NAME, "value"),
-    State(ids.ADMIN_USER_DISPLAY, "value"),
-    State(ids.ADMIN_USER_ROLE, "value"),
-    State(ids.ADMIN_USER_SCOPE, "value"),
-    State(ids.ADMIN_USER_PASSWORD, "value"),
-    prevent_initial_call=True,
-)
-def manage_user(_c, _u, _r, _d, _a, username, name, role, scope, password):
-    """Thin: the service (ops_center.service.users) checks the admin role, validates and audits."""
-    user = gate("admin")[0]
-    if user is None:
-        return no_update
-    app = get_context()
-    actor, now, username = Actor.of(user), app.clock(), (username or "").strip()
-    trig = ctx.triggered_id
-    try:
-        if trig == ids.ADMIN_USER_CREATE:
-            user_admin.create_user(app.store, app.cfg, actor, username=username, name=name or "", role=role,
-                                   scope=(scope or "").strip(), password=password or "", now=now)
-            done = f"已新建用户 {username}"
-        elif trig == ids.ADMIN_USER_UPDATE:
-            user_admin.update_user(app.store, app.cfg, actor, username, role=role, scope=(scope or "").strip() or None,
-                                   name=(name or "").strip() or None, now=now)
-            done = f"已更新用户 {username}"
-        elif trig == ids.ADMIN_USER_RESET:
-            user_admin.reset_password(app.store, actor, username, password or "", now=now)
-            done = f"已重置 {username} 的密码"
-        else:
-            active = trig == ids.ADMIN_USER_ACTIVATE
-            user_admin.set_active(app.store, actor, username, active, now=now)
-            done = f"已{'启用' if active else '停用'}用户 {username}"
-    except ServiceError as exc:
-        return dmc.Alert(exc.user_message, color="red")
-    return dmc.Alert(done, color="green")
 
 
 # --- unmapped source category codes (issue 12): what an admin could add to a source's category map ---

@@ -86,7 +86,7 @@ def lists_body() -> dict:
 
 def create_user_body(username: str) -> dict:
     states = {I.ADMIN_USER_NAME: username, I.ADMIN_USER_DISPLAY: "越权", I.ADMIN_USER_ROLE: "admin",
-              I.ADMIN_USER_SCOPE: "510108", I.ADMIN_USER_PASSWORD: "password-123"}
+              I.ADMIN_USER_SCOPE: "510108", I.ADMIN_USER_PASSWORD: "password-123", I.ADMIN_USER_UNIT: None}
     buttons = [I.ADMIN_USER_CREATE, I.ADMIN_USER_UPDATE, I.ADMIN_USER_RESET, I.ADMIN_USER_DEACTIVATE,
                I.ADMIN_USER_ACTIVATE]
     return {

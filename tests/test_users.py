@@ -106,3 +106,90 @@ def test_admin_cannot_lock_themselves_out(store, cfg, fixed_now):
     with pytest.raises(users.UserAdminError, match="自己"):
         users.update_user(store, cfg, ADMIN, "admin", role="viewer", now=fixed_now)
     assert store.query("SELECT role, active FROM users WHERE username = 'admin'") == [("admin", True)]
+
+
+# --- users of the responsible units (issue 15): the unit, validated and audited like the other fields ---
+
+JIANHUA = "510108002002"  # 建华社区, under 猛追湾街道 510108002
+
+
+def new_user(**kwargs) -> dict:
+    args = {"username": "unit_new", "name": "新办件员", "role": "unit", "scope": "510108", "password": "long-enough"}
+    args.update(kwargs)
+    return args
+
+
+def test_create_a_department_unit_user_who_logs_in_with_the_unit(store, cfg, fixed_now):
+    row = users.create_user(store, cfg, ADMIN, now=fixed_now, **new_user(unit="urban_mgmt"))
+    assert row == users.UserRow("unit_new", "新办件员", "unit", "510108", True, "urban_mgmt")
+    assert store.query("SELECT unit FROM users WHERE username = 'unit_new'") == [("urban_mgmt",)]
+    logged_in = check_password(store, cfg, "unit_new", "long-enough")
+    assert (logged_in.role, logged_in.unit, logged_in.may_open("tasks")) == ("unit", "urban_mgmt", True)
+    [(_, action, _, detail)] = audit_rows(store)
+    assert action == "user.create"
+    assert json.loads(detail) == {"name": "新办件员", "role": "unit", "scope": "510108", "unit": "urban_mgmt"}
+    assert list(queries_admin.users(store).query("username == 'unit_new'")["unit"]) == ["urban_mgmt"]
+
+
+@pytest.mark.parametrize(("unit", "scope"), [
+    (f"community:{JIANHUA}", JIANHUA),  # the community itself
+    (f"community:{JIANHUA}", JIANHUA + "001"),  # one of its grids
+    ("street:510108002", "510108002"),
+    ("street:510108002", JIANHUA),  # a street office's user may work on one of its communities
+])
+def test_a_territorial_unit_user_works_inside_the_unit_area(store, cfg, fixed_now, unit, scope):
+    row = users.create_user(store, cfg, ADMIN, now=fixed_now, **new_user(unit=unit, scope=scope))
+    assert (row.unit, row.scope) == (unit, scope)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"unit": None}, "责任单位用户须选择所属单位"),
+    ({"unit": ""}, "责任单位用户须选择所属单位"),
+    ({"unit": "no_such_bureau"}, "未知的责任单位 'no_such_bureau'：须为职能部门代码"),
+    ({"unit": "community:510108002"}, "未知的责任单位 'community:510108002'"),  # a street is not a community
+    ({"unit": "community:510108002999"}, "未知的责任单位"),  # no such community
+    ({"unit": f"community:{JIANHUA}", "scope": "510108"}, "建华社区居委会的用户辖区须在建华社区（510108002002）之内"),
+    ({"unit": f"community:{JIANHUA}", "scope": "510108002003"}, "510108002003 不在其中"),  # the neighbour
+    ({"unit": "street:510108002", "scope": "510108004"}, "猛追湾街道办事处的用户辖区须在猛追湾街道"),
+    *[({"role": role, "unit": "urban_mgmt"}, f"只有责任单位用户有所属单位，{name}不能选择单位")
+      for role, name in (("viewer", "巡屏值守"), ("officer", "值班员"), ("shift_lead", "值班长"), ("leader", "领导"),
+                         ("admin", "管理员"), ("grid", "网格员"))],
+])
+def test_a_wrong_unit_is_refused_with_a_message_and_nothing_is_written(store, cfg, fixed_now, kwargs, message):
+    with pytest.raises(users.UserAdminError, match=message):
+        users.create_user(store, cfg, ADMIN, now=fixed_now, **new_user(**kwargs))
+    assert store.query("SELECT count(*) FROM users WHERE username = 'unit_new'") == [(0,)]
+    assert audit_rows(store) == []
+
+
+def test_update_gives_moves_and_takes_a_unit_and_audits_each_change(store, cfg, fixed_now):
+    users.update_user(store, cfg, ADMIN, "viewer", role="unit", unit="urban_mgmt", now=fixed_now)
+    users.update_user(store, cfg, ADMIN, "viewer", unit=f"community:{JIANHUA}", scope=JIANHUA, now=fixed_now)
+    users.update_user(store, cfg, ADMIN, "viewer", name="建华办件员", now=fixed_now)  # the unit stays
+    assert store.query("SELECT role, unit, scope, name FROM users WHERE username = 'viewer'") == [
+        ("unit", f"community:{JIANHUA}", JIANHUA, "建华办件员")]
+    users.update_user(store, cfg, ADMIN, "viewer", role="officer", now=fixed_now)  # a center role has no unit
+    assert store.query("SELECT role, unit FROM users WHERE username = 'viewer'") == [("officer", None)]
+    details = [json.loads(d) for _, action, _, d in audit_rows(store) if action == "user.update"]
+    assert details == [
+        {"role": ["viewer", "unit"], "unit": [None, "urban_mgmt"]},
+        {"scope": ["510108", JIANHUA], "unit": ["urban_mgmt", f"community:{JIANHUA}"]},
+        {"name": ["巡屏值守", "建华办件员"]},
+        {"role": ["unit", "officer"], "unit": [f"community:{JIANHUA}", None]},
+    ]
+
+
+@pytest.mark.parametrize(("username", "kwargs", "message"), [
+    ("viewer", {"role": "unit"}, "责任单位用户须选择所属单位"),
+    ("viewer", {"unit": "urban_mgmt"}, "只有责任单位用户有所属单位，巡屏值守不能选择单位"),
+    ("officer", {"role": "shift_lead", "unit": "urban_mgmt"}, "值班长不能选择单位"),
+    ("unit_cg", {"unit": "nowhere"}, "未知的责任单位 'nowhere'"),
+    ("unit_cg", {"unit": f"community:{JIANHUA}"}, "用户辖区须在建华社区"),  # its scope 510108 stays: outside
+    ("unit_jh", {"scope": "510108002003"}, "建华社区居委会的用户辖区须在建华社区"),  # moved out of its community
+])
+def test_update_refuses_a_wrong_unit_and_changes_nothing(store, cfg, fixed_now, username, kwargs, message):
+    before = store.query("SELECT role, unit, scope FROM users WHERE username = ?", [username])
+    with pytest.raises(users.UserAdminError, match=message):
+        users.update_user(store, cfg, ADMIN, username, now=fixed_now, **kwargs)
+    assert store.query("SELECT role, unit, scope FROM users WHERE username = ?", [username]) == before
+    assert audit_rows(store) == []

@@ -137,7 +137,7 @@ def suppressions(store: Any, *, now: datetime, include_past: bool = False) -> pd
 def users(store: Any) -> pd.DataFrame:
     """Users without their password hashes."""
     return store.query_df(
-        "SELECT username, name, role, scope, active, updated_at FROM users ORDER BY active DESC, username"
+        "SELECT username, name, role, scope, unit, active, updated_at FROM users ORDER BY active DESC, username"
     )
 
 

@@ -14,7 +14,7 @@ from werkzeug.security import generate_password_hash
 from ops_center.core.config import Config
 from ops_center.core.domains import ROLE_NAMES, ROLES
 from ops_center.core.lifecycle import Actor
-from ops_center.core.units import is_unit_code
+from ops_center.core.units import units
 from ops_center.service.incidents import PermissionDenied, ServiceError
 from ops_center.store.store import to_db
 
@@ -67,14 +67,20 @@ def _check_scope(cfg: Config, scope: str) -> None:
         raise UserAdminError(f"未知的辖区编码 {scope!r}")
 
 
-def _check_unit(cfg: Config, role: str, unit: str | None) -> None:
-    """A unit's user names a known unit; nobody else has one."""
+def _check_unit(cfg: Config, role: str, unit: str | None, scope: str) -> None:
+    """A unit's user names a known unit and works inside its area; nobody else has a unit."""
     if role == "unit" and not unit:
         raise UserAdminError("责任单位用户须选择所属单位")
     if role != "unit" and unit:
-        raise UserAdminError("只有责任单位用户有所属单位")
-    if unit and not is_unit_code(unit, {d.code for d in cfg.departments}, cfg.area_by_code):
-        raise UserAdminError(f"未知的责任单位 {unit!r}")
+        raise UserAdminError(f"只有责任单位用户有所属单位，{ROLE_NAMES.get(role, role)}不能选择单位")
+    if not unit:
+        return
+    found = units(cfg).get(unit)
+    if found is None:
+        raise UserAdminError(f"未知的责任单位 {unit!r}：须为职能部门代码、community:<社区编码> 或 street:<街道编码>")
+    if found.area is not None and not scope.startswith(found.area):
+        area = cfg.area_by_code[found.area].name
+        raise UserAdminError(f"{found.name}的用户辖区须在{area}（{found.area}）之内，{scope} 不在其中")
 
 
 def _check_password(password: str) -> None:
@@ -113,7 +119,7 @@ def create_user(
         raise UserAdminError("请填写姓名")
     _check_role(role)
     _check_scope(cfg, scope)
-    _check_unit(cfg, role, unit)
+    _check_unit(cfg, role, unit, scope)
     _check_password(password)
     password_hash = generate_password_hash(password, method=HASH_METHOD)
 
@@ -150,11 +156,11 @@ def update_user(
     def write(conn: Any) -> UserRow:
         before = _fetch(conn, username)
         new_role = role or before.role
-        new_unit = (unit or before.unit) if new_role == "unit" else None
-        _check_unit(cfg, new_role, new_unit)
+        new_unit = unit if unit is not None else (before.unit if new_role == "unit" else None)
+        new_scope = scope or before.scope
+        _check_unit(cfg, new_role, new_unit, new_scope)
         after = UserRow(
-            username, name.strip() if name is not None else before.name, new_role,
-            scope or before.scope, before.active, new_unit,
+            username, name.strip() if name is not None else before.name, new_role, new_scope, before.active, new_unit,
         )
         changes = {
             key: [getattr(before, key), getattr(after, key)]
