@@ -170,7 +170,7 @@ def test_the_session_cookie_is_secure_when_served_behind_https(web_ctx, base):
 def readme_logins() -> dict[str, str]:
     """user -> password from the README's demo login table."""
     text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    rows = re.findall(r"^\| `([a-z_]+)` \| `([^`]+)` \|", text, flags=re.MULTILINE)
+    rows = re.findall(r"^\| `([a-z][a-z0-9_]*)` \| `([^`]+)` \|", text, flags=re.MULTILINE)
     return dict(rows)
 
 
