@@ -59,12 +59,13 @@ def test_week_report_and_downloads_match_the_kpi_module(web_ctx, web_duo):
     assert duo.get_logs() == []
 
 
-def _download_body(week: str) -> dict:
+def _download_body(week: str, area: str | None = None) -> dict:
     return {"output": f"{I.REPORTS_DOWNLOAD}.data", "outputs": {"id": I.REPORTS_DOWNLOAD, "property": "data"},
             "inputs": [{"id": I.REPORTS_XLSX_BUTTON, "property": "n_clicks", "value": 1},
                        {"id": I.REPORTS_CSV_BUTTON, "property": "n_clicks", "value": None}],
             "changedPropIds": [f"{I.REPORTS_XLSX_BUTTON}.n_clicks"],
-            "state": [{"id": I.REPORTS_WEEK, "property": "value", "value": week}]}
+            "state": [{"id": I.REPORTS_WEEK, "property": "value", "value": week},
+                      {"id": I.REPORTS_AREA, "property": "value", "value": area}]}
 
 
 def test_viewers_are_refused_and_officers_get_their_own_area(web_ctx, web_app, web_client):

@@ -264,6 +264,14 @@ def report_area(cfg: Config, area: str | None) -> str:
     return area
 
 
+def report_areas(cfg: Config, scope: str | None) -> list[str]:
+    """What a reader may have a report of, their default first: at a city center a city-wide reader has the city
+    and each district it hears, anyone else their own area (None: the center's whole area)."""
+    if scope is None and area_tree.is_city_center(cfg) and cfg.federation is not None:
+        return [cfg.site.city.code, *(d.code for d in cfg.federation.districts)]
+    return [report_area(cfg, scope)]
+
+
 def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datetime | None = None,
                         area: str | None = None) -> WeeklyReport:
     """Build one week's report; the same store contents always give the same numbers.
