@@ -23,12 +23,13 @@ from ops_center.read import weekly_report as wr
 from ops_center.store.store import Store
 from tests.factories import FixedClock
 from tests.fixtures_city import JINJIANG, district_stores, federate, write_configs
-from tests.fixtures_web import client_login
+from tests.fixtures_web import client_login, login
 from tests.test_federation import DISTRICTS
 from tests.test_weekly_report import same, sheet_frame
 
 WEEK = "2026-W47"  # complete before fixed_now (Tue 2026-11-24); the districts' month of incidents covers it
 CITY = "510100"
+SHOTS = Path("/tmp/shots")
 COUNTS = [k for k in kpis.KPIS.values() if k.unit == "count"]
 
 
@@ -182,3 +183,27 @@ def test_the_reports_screen_offers_the_city_and_its_districts(web_ctx, districts
     assert wb["概览"]["A1"].value == "成都市城市运行管理中心 · 锦江区 城市运行周报"
     name, _ = download(web_client, "510199")  # not a choice: the reader's own area instead
     assert name == f"weekly-{WEEK}-{CITY}.xlsx"
+
+
+@pytest.mark.browser
+def test_the_city_reports_page_at_1080p(web_ctx, districts, web_duo, fixed_now):
+    federate(districts, web_ctx.store, FixedClock(fixed_now))
+    SHOTS.mkdir(exist_ok=True)
+    duo = web_duo
+    duo.driver.set_window_size(1920, 1080)
+    login(duo, "leader", next_path="/reports")
+    duo.wait_for_contains_text(f"#{I.REPORTS_TITLE}", "成都市 周报 · 2026-W47", timeout=10)
+    duo.wait_for_contains_text(f"#{I.REPORTS_TABLE}", "锦江区", timeout=10)
+    duo.wait_for_contains_text(f"#{I.REPORTS_TABLE}", "合计")
+    duo.wait_for_contains_text(f"#{I.REPORTS_STREET_CHART}", "各区受理数", timeout=10)
+    duo.driver.save_screenshot(str(SHOTS / "city-reports-1080p.png"))
+    picker = duo.find_element(f"#{I.REPORTS_AREA}")
+    assert picker.is_displayed()
+    picker.click()
+    assert {e.get_attribute("value") for e in duo.find_elements(".mantine-Select-option")} >= {CITY, *DISTRICTS}
+    duo.wait_for_element(f'.mantine-Select-option[value="{JINJIANG}"]', timeout=10).click()
+    duo.wait_for_contains_text(f"#{I.REPORTS_TITLE}", "锦江区 周报", timeout=10)
+    duo.wait_for_contains_text(f"#{I.REPORTS_STREET_CHART}", "各街道受理数", timeout=10)
+    duo.driver.save_screenshot(str(SHOTS / "city-reports-district-1080p.png"))
+    logs = duo.get_logs()
+    assert logs == [], [e["message"][:300] for e in logs]
