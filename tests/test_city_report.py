@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -29,6 +31,7 @@ from tests.test_weekly_report import same, sheet_frame
 
 WEEK = "2026-W47"  # complete before fixed_now (Tue 2026-11-24); the districts' month of incidents covers it
 CITY = "510100"
+ROOT = Path(__file__).resolve().parent.parent
 SHOTS = Path("/tmp/shots")
 COUNTS = [k for k in kpis.KPIS.values() if k.unit == "count"]
 
@@ -152,7 +155,7 @@ def test_the_city_and_its_districts_are_the_choices_of_a_city_wide_reader(cfg):
     assert wr.report_areas(cfg, None) == [CITY, *DISTRICTS]
     assert wr.report_areas(cfg, JINJIANG) == [JINJIANG]  # a district's reader has their district only
     assert wr.report_areas(cfg, "510104002") == ["510104002"]
-    shipped = load_config(Path(__file__).resolve().parent.parent / "config.yaml")
+    shipped = load_config(ROOT / "config.yaml")
     assert wr.report_areas(shipped, None) == ["510108"]  # a district center: its district, no choice
     with pytest.raises(ValueError, match="no configured area '510199'"):
         wr.build_weekly_report(None, cfg, WEEK, area="510199")
@@ -207,3 +210,23 @@ def test_the_city_reports_page_at_1080p(web_ctx, districts, web_duo, fixed_now):
     duo.driver.save_screenshot(str(SHOTS / "city-reports-district-1080p.png"))
     logs = duo.get_logs()
     assert logs == [], [e["message"][:300] for e in logs]
+
+
+def test_run_py_report_writes_the_city_or_a_district(config_path, districts, tmp_path, fixed_now):
+    path = tmp_path / "city-cli.duckdb"
+    with Store(path) as city:
+        federate(districts, city, FixedClock(fixed_now))
+    out = {}
+    for area in (None, JINJIANG):
+        target = tmp_path / f"{area or 'city'}.csv"
+        ran = subprocess.run([sys.executable, "run.py", "--config", str(config_path), "--db", str(path), "report",
+                              "--week", WEEK, "--out", str(target), *(["--area", area] if area else [])],
+                             cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert ran.returncode == 0, ran.stderr[-2000:]
+        out[area] = pd.read_csv(target, encoding="utf-8-sig", dtype=str)
+    assert set(out[None]["区编码"]) == {*DISTRICTS, CITY} and "街道编码" in out[JINJIANG].columns
+    assert set(out[JINJIANG]["街道编码"].str[:6]) == {JINJIANG}
+    ran = subprocess.run([sys.executable, "run.py", "--config", str(config_path), "--db", str(path), "report",
+                          "--week", WEEK, "--out", str(tmp_path / "x.csv"), "--area", "510199"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 2 and "no configured area '510199'" in ran.stderr
