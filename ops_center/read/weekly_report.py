@@ -171,7 +171,7 @@ def _query_frame(store: Any, sql: str, params: dict) -> pd.DataFrame:
 
 def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: datetime | None,
              area: str | None) -> pd.DataFrame:
-    params = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end)}
+    params: dict[str, Any] = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end)}
     if area is not None:
         params["area"] = area
     df = _query_frame(store, _detail_sql(area is not None), params)
