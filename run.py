@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write one ISO week's report (xlsx, or csv by extension)")
     report.add_argument("--week", required=True, help="ISO week, e.g. 2026-W47 (Asia/Shanghai)")
     report.add_argument("--out", required=True, type=Path, help="output file, .xlsx or .csv")
+    report.add_argument("--area", default=None,
+                        help="area code (district, street, …); default: the district, at a city center the city")
     shots = sub.add_parser("screenshots", help="write PNG screenshots of every screen on demo data")
     shots.add_argument("--out", type=Path, default=ROOT / "out" / "screenshots", help="folder (default out/screenshots)")
     from ops_center.wiring.archive_cli import add_parsers as add_archive_parsers
@@ -131,12 +133,18 @@ def _check_config_warnings(cfg) -> None:
 
 
 def _report(args: argparse.Namespace, cfg) -> int:
-    from ops_center.read.weekly_report import write_weekly_report
+    from ops_center.read.weekly_report import parse_week, report_area, write_weekly_report
     from ops_center.wiring.app import build_context
 
+    try:  # a bad week or area is the user's error, told before the store is opened
+        parse_week(args.week)
+        report_area(cfg, args.area)
+    except ValueError as exc:
+        print(f"report: {exc}", file=sys.stderr)  # noqa: T201 - the CLI's answer
+        return 2
     ctx = build_context(cfg, args.config, db_path=args.db)
     try:
-        path = write_weekly_report(ctx.store, cfg, args.week, args.out)
+        path = write_weekly_report(ctx.store, cfg, args.week, args.out, area=args.area)
     finally:
         ctx.store.close()
     print(f"report written: {path}")  # noqa: T201 - the CLI's answer

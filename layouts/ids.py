@@ -126,6 +126,7 @@ AREAS_GOTO = "areas-goto"  # pattern-matching type: {"type": AREAS_GOTO, "code":
 
 # --- reports (layouts/reports.py) ---
 REPORTS_WEEK = "reports-week"
+REPORTS_AREA = "reports-area"  # the area picker: shown at a city center (the city and its districts)
 REPORTS_TITLE = "reports-title"
 REPORTS_OVERVIEW = "reports-overview"
 REPORTS_TABLE = "reports-table"

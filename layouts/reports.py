@@ -1,4 +1,4 @@
-"""统计报表 /reports: one ISO week (Asia/Shanghai) per street × domain, week-over-week, xlsx/csv export."""
+"""统计报表 /reports: one ISO week (Asia/Shanghai) per street × domain (a city: per district), week-over-week, xlsx/csv."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
-from layouts.common import area_name, current_user, gate, kpi_text, shell
-from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, UNCLASSIFIED
+from layouts.common import current_user, gate, kpi_text, shell
+from ops_center.core import area_tree
+from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, LEVEL_NAMES, UNCLASSIFIED
 from ops_center.read import kpis, queries, report_sheets
 from ops_center.read import weekly_report as wr
 from ops_center.web.context import get_context
@@ -56,14 +57,15 @@ def overview_cards(report: wr.WeeklyReport) -> list:
 
 
 def street_table(report: wr.WeeklyReport) -> dmc.Table:
-    """Street × domain rows with each street's 小计 and the 合计, rounded as the xlsx has them, as text cells."""
+    """Street (city: district) × domain rows with each one's 小计 and the 合计, rounded as the xlsx has them."""
     df = report_sheets.street_domain_sheet(report, get_context().cfg, report.area).frame
     count_name = kpis.KPIS[wr.COUNT_KEY].name
-    headers = ["街道", "领域"] + [
+    part = LEVEL_NAMES[report.breakdown]
+    headers = [part, "领域"] + [
         {"上周": "上周" + count_name, "环比变化": "环比变化"}.get(k) or kpis.KPIS[k].name for k in TABLE_KEYS]
     body = []
     for row in df.to_dict("records"):
-        cells = [row["街道"], row["领域"]]
+        cells = [row[part], row["领域"]]
         for k in TABLE_KEYS:
             if k == "上周":
                 cells.append(str(row["上周" + count_name]))
@@ -84,37 +86,38 @@ def street_table(report: wr.WeeklyReport) -> dmc.Table:
 
 
 def street_chart(report: wr.WeeklyReport) -> go.Figure:
-    """Stacked counts per street by domain (config colours)."""
+    """Stacked counts per street (city: district) by domain (config colours)."""
     cfg = get_context().cfg
     df = report.street_domain
     count_name = kpis.KPIS[wr.COUNT_KEY].name
-    streets = list(dict.fromkeys(df["街道"]))
+    level = LEVEL_NAMES[report.breakdown]
+    streets = list(dict.fromkeys(df[level]))
     fig = go.Figure()
     for code in (*DOMAIN_CODES, UNCLASSIFIED):
-        part = df[df["领域"] == DOMAIN_NAMES[code]].set_index("街道").reindex(streets)
+        part = df[df["领域"] == DOMAIN_NAMES[code]].set_index(level).reindex(streets)
         if part[count_name].fillna(0).sum() == 0:
             continue
         colour = cfg.domain_by_code[code].color if code in cfg.domain_by_code else "#8b8d98"
         fig.add_bar(x=streets, y=part[count_name].fillna(0), name=DOMAIN_NAMES[code], marker_color=colour)
-    fig.update_layout(barmode="stack", title={"text": "各街道受理数（按领域）", "font": {"size": 14}},
+    fig.update_layout(barmode="stack", title={"text": f"各{level}受理数（按领域）", "font": {"size": 14}},
                       margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h", "y": -0.42}, height=380,
                       yaxis={"gridcolor": "#24314f"}, **DARK)
     return fig
 
 
 def rate_chart(report: wr.WeeklyReport) -> go.Figure:
-    """按期办结率 per street, this week against last week."""
+    """按期办结率 per street (city: district), this week against last week."""
     cfg = get_context().cfg
     key = "resolved_on_time_rate"
-    this = report.by_street.set_index("street")[key]
-    last = report.by_street_previous.set_index("street")[key]
+    this = report.by_street.set_index(report.breakdown)[key]
+    last = report.by_street_previous.set_index(report.breakdown)[key]
     codes = list(this.index)
-    names = [cfg.area_by_code[c].name if c in cfg.area_by_code else c for c in codes]
+    names = [area_tree.name(cfg, c) for c in codes]
     fig = go.Figure([
         go.Bar(x=names, y=last.reindex(codes), name="上周", marker_color="#4f6b9a"),
         go.Bar(x=names, y=this.reindex(codes), name="本周", marker_color="#3dd68c"),
     ])
-    fig.update_layout(barmode="group", title={"text": f"各街道{kpis.KPIS[key].name}（本周/上周）", "font": {"size": 14}},
+    fig.update_layout(barmode="group", title={"text": f"各{LEVEL_NAMES[report.breakdown]}{kpis.KPIS[key].name}（本周/上周）", "font": {"size": 14}},
                       yaxis={"tickformat": ".0%", "range": [0, 1.05], "gridcolor": "#24314f"},
                       margin=dict(l=8, r=8, t=36, b=8), legend={"orientation": "h", "y": -0.42}, height=380, **DARK)
     return fig
@@ -130,8 +133,12 @@ def layout(week: str | None = None, **_: object):
     choice = week if week in weeks else weeks[1]  # default: the last complete week
     options = [{"value": w, "label": wr.week_label(w, tz) + ("（本周，未结束）" if i == 0 else "")}
                for i, w in enumerate(weeks)]
+    areas = _areas(user)
     controls = dmc.Group(
         [
+            dmc.Select(id=ids.REPORTS_AREA, data=[{"value": c, "label": area_tree.name(app.cfg, c)} for c in areas],
+                       value=areas[0] if areas else None, allowDeselect=False, w=200, label="统计范围",
+                       style=None if len(areas) > 1 else {"display": "none"}),
             dmc.Select(id=ids.REPORTS_WEEK, data=options, value=choice, allowDeselect=False, w=320, label="统计周（ISO 周）"),
             dmc.Button("下载 Excel", id=ids.REPORTS_XLSX_BUTTON, variant="filled"),
             dmc.Button("下载 CSV", id=ids.REPORTS_CSV_BUTTON, variant="outline"),
@@ -152,17 +159,26 @@ def layout(week: str | None = None, **_: object):
     )
 
 
-def _report(week: str) -> wr.WeeklyReport | None:
-    """The week's report for the signed-in user's own area (an officer's street, a leader's district)."""
+def _areas(user) -> list[str]:
+    """The areas this user may pick (their default first); none for a user who may read nothing."""
+    cfg = get_context().cfg
+    scope = queries.read_scope(cfg, user)
+    return [] if scope == queries.NO_AREA else wr.report_areas(cfg, scope)
+
+
+def _report(week: str, area: str | None) -> wr.WeeklyReport | None:
+    """The week's report for an area the signed-in user may read: the one picked (a city-wide reader at a city
+    center: the city or a district), else their own (an officer's street, a leader's district)."""
     app = get_context()
     try:
         wr.parse_week(week)
     except ValueError:
         return None
-    area = queries.read_scope(app.cfg, current_user())
-    if area == queries.NO_AREA:
+    allowed = _areas(current_user())
+    if not allowed:
         return None
-    return wr.build_weekly_report(app.store, app.cfg, week, now=app.clock(), area=area)
+    chosen = area if area in allowed else allowed[0]  # the server decides: a posted area outside the list is ignored
+    return wr.build_weekly_report(app.store, app.cfg, week, now=app.clock(), area=chosen)
 
 
 @callback(
@@ -172,13 +188,14 @@ def _report(week: str) -> wr.WeeklyReport | None:
     Output(ids.REPORTS_STREET_CHART, "figure"),
     Output(ids.REPORTS_DOMAIN_CHART, "figure"),
     Input(ids.REPORTS_WEEK, "value"),
+    Input(ids.REPORTS_AREA, "value"),
 )
-def render(week):
-    report = _report(week or "")
+def render(week, area):
+    report = _report(week or "", area)
     if report is None:
         return (no_update,) * 5
     cfg = get_context().cfg
-    title = (f"{cfg.site.name} · {area_name(report.area)} 周报 · {wr.week_label(report.week, cfg.site.timezone)}"
+    title = (f"{cfg.site.name} · {area_tree.name(cfg, report.area)} 周报 · {wr.week_label(report.week, cfg.site.timezone)}"
              f" · 对比 {report.previous}")
     return title, overview_cards(report), street_table(report), street_chart(report), rate_chart(report)
 
@@ -188,10 +205,11 @@ def render(week):
     Input(ids.REPORTS_XLSX_BUTTON, "n_clicks"),
     Input(ids.REPORTS_CSV_BUTTON, "n_clicks"),
     State(ids.REPORTS_WEEK, "value"),
+    State(ids.REPORTS_AREA, "value"),
     prevent_initial_call=True,
 )
-def download(_xlsx, _csv, week):
-    report = _report(week or "")
+def download(_xlsx, _csv, week, area):
+    report = _report(week or "", area)
     if report is None:
         return no_update
     cfg = get_context().cfg

@@ -1,8 +1,6 @@
 """A city center's own screens: 市 → 区 → 街道 → 社区 over a store fed by fed_apply, with the one KPI module.
 
-Two district stores hold their own incidents; their outboxes cross to a real city store through the wire
-format and `FederatedIncidents` (no broker needed here: tests/test_federation.py covers the transport).
-The city's config is the Done-when test's (the districts' areas united, `federation.role: city`).
+Two district stores hold their own incidents; their outboxes cross to a real city store (tests/fixtures_city.py).
 """
 
 from __future__ import annotations
@@ -16,37 +14,26 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ingest.fed_wire import changes, decode_changes
 from layouts import ids as I
 from ops_center.core import area_tree
 from ops_center.core.config import ConfigError, load_config
-from ops_center.core.domains import DOMAIN_CODES
 from ops_center.read import kpis
-from ops_center.service.fed_apply import FederatedIncidents
-from ops_center.service.outbox import Outbox
 from ops_center.store.store import Store
 from ops_center.web.context import set_context
-from tests.factories import FixedClock, incident_row, insert_incidents
+from tests.factories import FixedClock
+from tests.fixtures_city import JINJIANG, district_stores, federate, write_configs
 from tests.fixtures_web import FakeHealth, click_settled, login
 from tests.test_areas import goto_selector
-from tests.test_federation import DISTRICTS, city_doc, district_doc, write
+from tests.test_federation import DISTRICTS, write
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_FILE = str(ROOT / "layouts" / "areas.py")
 SHOTS = Path("/tmp/shots")
-JINJIANG = "510104"
-# 锦江区 is the shipped 成华区 renamed: moved south-west so the two districts do not share their centroids.
-SHIFT = (-0.075, -0.03)
-STATUSES = ("new", "acknowledged", "dispatched", "resolved", "closed")
 
 
 @pytest.fixture(scope="module")
 def config_path(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("city")
-    docs = {code: district_doc(tmp, code) for code in DISTRICTS}
-    for area in docs[JINJIANG]["areas"]["items"]:
-        area["centroid"] = [area["centroid"][0] + SHIFT[0], area["centroid"][1] + SHIFT[1]]
-    return write(tmp, "city.yaml", city_doc(tmp, docs))
+    return write_configs(tmp_path_factory.mktemp("city"))[0]
 
 
 @pytest.fixture(scope="module")
@@ -56,28 +43,10 @@ def cfg(config_path):
 
 @pytest.fixture
 def districts(cfg, tmp_path, fixed_now) -> dict[str, Store]:
-    """Each district's own store with a month of incidents spread over its grids, domains and statuses."""
-    stores = {}
-    for n, code in enumerate(DISTRICTS):
-        grids = [a.code for a in cfg.areas.items if a.level == "grid" and a.code.startswith(code)]
-        rows = [incident_row(cfg, now=fixed_now - timedelta(hours=5 * i + n), created_at=fixed_now - timedelta(hours=7 * i + n),
-                             area_code=grids[(3 * i + n) % len(grids)], domain=DOMAIN_CODES[i % len(DOMAIN_CODES)],
-                             status=STATUSES[(i + n) % len(STATUSES)], overdue=i % 4 == 0, severity="P3")
-                for i in range(40 + 15 * n)]
-        stores[code] = Store(tmp_path / f"{code}.duckdb")
-        insert_incidents(stores[code], rows)
+    stores = district_stores(cfg, tmp_path, fixed_now)
     yield stores
     for store in stores.values():
         store.close()
-
-
-def federate(districts: dict[str, Store], city: Store, clock) -> None:
-    """Each district's outbox, as it crosses the wire, applied at the city."""
-    fed = FederatedIncidents(city, tuple(districts), clock)
-    for code, store in districts.items():
-        box = Outbox(store, code, clock).install()
-        applied = fed.apply([decode_changes(changes(code, box.head(), box.read(0, 10**6)), code)])
-        assert applied.applied == box.head() > 0
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def test_week_report_and_downloads_match_the_kpi_module(web_ctx, web_duo):
     duo.wait_for_contains_text(f"#{I.REPORTS_TITLE}", "2026-W47（11-16 至 11-22）", timeout=10)
     duo.wait_for_contains_text(f"#{I.REPORTS_TABLE}", "猛追湾街道", timeout=10)
     duo.wait_for_contains_text(f"#{I.REPORTS_TABLE}", "合计")  # the page shows the file's totals too
+    assert not duo.find_element(f"#{I.REPORTS_AREA}").is_displayed()  # a district center: no area to pick
     summary = kpis.kpi_summary(web_ctx.store, START, END, area="510108")
     assert f"{summary['ack_on_time_rate'] * 100:.1f}%" in duo.find_element(f"#{I.REPORTS_OVERVIEW}").text
 
@@ -59,12 +60,13 @@ def test_week_report_and_downloads_match_the_kpi_module(web_ctx, web_duo):
     assert duo.get_logs() == []
 
 
-def _download_body(week: str) -> dict:
+def _download_body(week: str, area: str | None = None) -> dict:
     return {"output": f"{I.REPORTS_DOWNLOAD}.data", "outputs": {"id": I.REPORTS_DOWNLOAD, "property": "data"},
             "inputs": [{"id": I.REPORTS_XLSX_BUTTON, "property": "n_clicks", "value": 1},
                        {"id": I.REPORTS_CSV_BUTTON, "property": "n_clicks", "value": None}],
             "changedPropIds": [f"{I.REPORTS_XLSX_BUTTON}.n_clicks"],
-            "state": [{"id": I.REPORTS_WEEK, "property": "value", "value": week}]}
+            "state": [{"id": I.REPORTS_WEEK, "property": "value", "value": week},
+                      {"id": I.REPORTS_AREA, "property": "value", "value": area}]}
 
 
 def test_viewers_are_refused_and_officers_get_their_own_area(web_ctx, web_app, web_client):
@@ -85,3 +87,6 @@ def test_viewers_are_refused_and_officers_get_their_own_area(web_ctx, web_app, w
     rows = list(wb["事件明细"].iter_rows(values_only=True))[wr.TITLE_ROWS:]
     detail = pd.DataFrame(rows[1:], columns=rows[0])
     assert len(detail) and set(detail["区域编码"].str[:9]) == {"510108002"}
+    # A posted area beyond the officer's street (the page offers none) is not honoured: still the street.
+    resp = officer.post("/_dash-update-component", json=_download_body(WEEK, "510108"))
+    assert json.loads(resp.get_data())["response"][I.REPORTS_DOWNLOAD]["data"]["filename"] == f"weekly-{WEEK}-510108002.xlsx"

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from ops_center.core.config import Config
+from ops_center.core.domains import LEVEL_NAMES
 from ops_center.core.units import unit_name
 from ops_center.read import kpis
 
@@ -78,6 +79,16 @@ def change(this: float | None, last: float | None, kpi: kpis.Kpi) -> float | int
     return round(a - b, HOUR_DIGITS) if kpi.unit == "minutes" else a - b
 
 
+def breakdown_columns(level: str) -> tuple[str, str]:
+    """The name and code columns of a breakdown level: 街道/街道编码, or 区/区编码 in a city's report."""
+    name = LEVEL_NAMES[level]
+    return name, name + "编码"
+
+
+def breakdown_sheet_name(level: str) -> str:
+    return f"{LEVEL_NAMES[level]}×领域"
+
+
 @dataclass(frozen=True)
 class Sheet:
     """One worksheet: its rows, the number format of some columns, and a per-row format for others."""
@@ -117,38 +128,40 @@ def overview_sheet(report) -> Sheet:
 
 
 def street_domain_sheet(report, cfg: Config, district: str) -> Sheet:
-    """Street × domain rows, each street's 小计 and the district's 合计, every total from the KPI module."""
+    """Street × domain rows, each street's 小计 and the district's 合计, every total from the KPI module (a city's
+    report: district × domain, each district's 小计 and the city's 合计)."""
     count = kpis.KPIS[COUNT_KEY]
     last_name = "上周" + count.name
     detail = report.street_domain
-    streets = report.by_street.set_index("street")
-    streets_last = report.by_street_previous.set_index("street")
+    name, code_column = breakdown_columns(report.breakdown)
+    streets = report.by_street.set_index(report.breakdown)
+    streets_last = report.by_street_previous.set_index(report.breakdown)
     overview = report.overview.set_index("指标")
     records: list[dict] = []
 
     def kpi_cells(source: dict) -> dict:
         return {column_name(k): shown(source.get(k.key), k) for k in kpis.KPIS.values()}
 
-    for code, part in detail.groupby("街道编码", sort=False):
+    for code, part in detail.groupby(code_column, sort=False):
         for r in part.to_dict("records"):
             raw = {k.key: r.get(k.name) for k in kpis.KPIS.values()}
-            records.append({"街道": r["街道"], "街道编码": code, "领域": r["领域"], **kpi_cells(raw),
+            records.append({name: r[name], code_column: code, "领域": r["领域"], **kpi_cells(raw),
                             last_name: int(r[last_name]), "环比变化": int(r["环比变化"])})
         if code in streets.index:
             total = streets.loc[code].to_dict()
             before = int(streets_last.loc[code, count.key]) if code in streets_last.index else 0
-            records.append({"街道": part["街道"].iloc[0], "街道编码": code, "领域": "小计", **kpi_cells(total),
+            records.append({name: part[name].iloc[0], code_column: code, "领域": "小计", **kpi_cells(total),
                             last_name: before, "环比变化": int(total[count.key]) - before})
     whole = {k.key: overview.loc[k.name, "本周"] for k in kpis.KPIS.values()}
     before = int(overview.loc[count.name, "上周"] or 0)
-    records.append({"街道": "合计", "街道编码": district, "领域": "全部领域", **kpi_cells(whole),
+    records.append({name: "合计", code_column: district, "领域": "全部领域", **kpi_cells(whole),
                     last_name: before, "环比变化": int(whole[count.key] or 0) - before})
     frame = pd.DataFrame(records)
     for k in kpis.KPIS.values():
         if k.unit == "count":
             frame[column_name(k)] = frame[column_name(k)].astype("Int64")
     formats = {column_name(k): FORMATS[unit_of(k)] for k in kpis.KPIS.values()}
-    return Sheet("街道×领域", frame, formats={**formats, "环比变化": CHANGE_FORMATS[COUNT]})
+    return Sheet(breakdown_sheet_name(report.breakdown), frame, formats={**formats, "环比变化": CHANGE_FORMATS[COUNT]})
 
 
 

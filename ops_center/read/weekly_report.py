@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from ops_center.core import area_codes, area_tree
 from ops_center.core.area_codes import district_of
 from ops_center.core.category_names import category_name
 from ops_center.core.config import Config
@@ -112,23 +113,30 @@ class WeeklyReport:
     incidents: pd.DataFrame  # every incident created in the week
     by_street: pd.DataFrame  # raw kpi_table('street') (KPI keys as columns), for the page's charts
     by_street_previous: pd.DataFrame
-    area: str = ""  # the area the report covers (district code by default)
+    area: str = ""  # the area the report covers (district code by default, the city's at a city center)
     units: pd.DataFrame = field(default_factory=pd.DataFrame)  # kpis.unit_kpis of the week (责任单位)
     supervisions: pd.DataFrame = field(default_factory=pd.DataFrame)  # 督办 records issued in the week
+    # The area level of the breakdown rows: streets, or districts in a city's report (then street_domain is
+    # 区×领域 and by_street / by_street_previous hold one row per district, keyed by column "district").
+    breakdown: str = "street"
 
     def sheets(self) -> dict[str, pd.DataFrame]:
-        return dict(zip(SHEETS, (self.overview, self.street_domain, self.units, self.supervisions, self.overdue,
-                                 self.incidents), strict=True))
+        names = (SHEETS[0], report_sheets.breakdown_sheet_name(self.breakdown), *SHEETS[2:])
+        return dict(zip(names, (self.overview, self.street_domain, self.units, self.supervisions, self.overdue,
+                                self.incidents), strict=True))
 
 
-# Detail rows of the same population as the KPIs; 超期 uses the KPI module's own definition.
-_DETAIL_SQL = f"""
-SELECT incident_id, title, domain, category, severity, status, area_code, street_code, level, department,
-       source, report_count, created_at, acknowledged_at, resolved_at, closed_at, ack_due_at, resolve_due_at,
-       escalations, coalesce({kpis.FLAGS["overdue"]}, false) AS kpi_overdue,
+def _detail_sql(area: bool) -> str:
+    """Detail rows of the same population as the KPIs (all stored incidents without `area`); 超期 uses the KPI
+    module's own definition."""
+    where = "AND starts_with(area_code, $area)" if area else ""
+    return f"""
+SELECT incident_id, title, domain, category, severity, status, area_code, district_code, street_code, level,
+       department, source, report_count, created_at, acknowledged_at, resolved_at, closed_at, ack_due_at,
+       resolve_due_at, escalations, coalesce({kpis.FLAGS["overdue"]}, false) AS kpi_overdue,
        coalesce(({kpis.FLAGS["ack_due"]}) AND NOT coalesce({kpis.FLAGS["ack_on_time"]}, false), false) AS ack_late
 FROM incidents_all
-WHERE created_at >= $start AND created_at < $end AND status <> 'merged' AND starts_with(area_code, $area)
+WHERE created_at >= $start AND created_at < $end AND status <> 'merged' {where}
 ORDER BY created_at, incident_id
 """  # noqa: S608 - the fragments are constants of ops_center.read.kpis; values arrive as parameters
 
@@ -162,9 +170,11 @@ def _query_frame(store: Any, sql: str, params: dict) -> pd.DataFrame:
 
 
 def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: datetime | None,
-             area: str) -> pd.DataFrame:
-    params = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end), "area": area}
-    df = _query_frame(store, _DETAIL_SQL, params)
+             area: str | None) -> pd.DataFrame:
+    params: dict[str, Any] = {"start": to_db(start), "end": to_db(end), "as_of": to_db(as_of or end)}
+    if area is not None:
+        params["area"] = area
+    df = _query_frame(store, _detail_sql(area is not None), params)
     tz = cfg.site.timezone
     departments = {d.code: d.name for d in cfg.departments}
     out = pd.DataFrame(
@@ -175,6 +185,7 @@ def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: dat
             "类别": _per_value(df["category"], category_name),
             "等级": _per_value(df["severity"], lambda s: f"{s} {SEVERITY_NAMES.get(s, '')}".strip()),
             "状态": _per_value(df["status"], lambda s: STATUS_NAMES.get(s, s)),
+            **({"区": _per_value(df["district_code"], lambda c: _area_name(cfg, c))} if area is None else {}),
             "街道": _per_value(df["street_code"], lambda c: _area_name(cfg, c)),
             "区域": _per_value(df["area_code"], lambda c: _area_name(cfg, c)),
             "区域编码": df["area_code"],
@@ -196,8 +207,9 @@ def _details(store: Any, cfg: Config, start: datetime, end: datetime, as_of: dat
     return out
 
 
-def _supervisions(df: pd.DataFrame, cfg: Config) -> pd.DataFrame:
-    """督办 records as the report lists them: local times, the street's name, 已办结 / 逾期 / 在办."""
+def _supervisions(df: pd.DataFrame, cfg: Config, city: bool = False) -> pd.DataFrame:
+    """督办 records as the report lists them: local times, the street's (and in a city's report the district's)
+    name, 已办结 / 逾期 / 在办."""
     tz = cfg.site.timezone
 
     def local(col: str) -> pd.Series:
@@ -207,7 +219,9 @@ def _supervisions(df: pd.DataFrame, cfg: Config) -> pd.DataFrame:
              for late, closed in zip(df["late"], df["closed_at"], strict=True)]
     return pd.DataFrame({
         "督办编号": df["supervision_id"].astype("int64"), "事件编号": df["incident_id"].astype("int64"),
-        "标题": df["title"], "街道": [_area_name(cfg, c) for c in df["street_code"]], "督办人": df["issued_by"],
+        "标题": df["title"],
+        **({"区": [_area_name(cfg, area_codes.prefix(c, "district")) for c in df["area_code"]]} if city else {}),
+        "街道": [_area_name(cfg, c) for c in df["street_code"]], "督办人": df["issued_by"],
         "督办时间": local("issued_at"), "督办期限": local("due_at"), "督办要求": df["note"],
         "办结时间": local("closed_at"), "状态": pd.Series(state, dtype="object"),
     })
@@ -228,8 +242,9 @@ def _named(cfg: Config, table: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFr
         if key == "domain":
             front["领域"] = table[key].map(lambda d: DOMAIN_NAMES.get(d, d))
         else:
-            front["街道" if key == "street" else key] = table[key].map(lambda c: _area_name(cfg, c))
-            front["街道编码" if key == "street" else key + "_code"] = table[key]
+            name, code = report_sheets.breakdown_columns(key)
+            front[name] = table[key].map(lambda c: _area_name(cfg, c))
+            front[code] = table[key]
     body = table[[k for k in kpi_columns() if k in table.columns]].rename(columns=kpi_columns())
     return pd.concat([pd.DataFrame(front, index=table.index), body], axis=1).reset_index(drop=True)
 
@@ -240,22 +255,42 @@ def _change(this: float | None, last: float | None) -> float | None:
     return float(this) - float(last)
 
 
+def report_area(cfg: Config, area: str | None) -> str:
+    """The area a report covers: the one asked for, else the whole city at a city center, else the site's district."""
+    if area is None:
+        return cfg.site.city.code if area_tree.is_city_center(cfg) else district_of(cfg.site.default_area)
+    if not area_tree.known(cfg, area):
+        raise ValueError(f"no configured area {area!r} to report on")
+    return area
+
+
+def report_areas(cfg: Config, scope: str | None) -> list[str]:
+    """What a reader may have a report of, their default first: at a city center a city-wide reader has the city
+    and each district it hears, anyone else their own area (None: the center's whole area)."""
+    if scope is None and area_tree.is_city_center(cfg) and cfg.federation is not None:
+        return [cfg.site.city.code, *(d.code for d in cfg.federation.districts)]
+    return [report_area(cfg, scope)]
+
+
 def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datetime | None = None,
                         area: str | None = None) -> WeeklyReport:
     """Build one week's report; the same store contents always give the same numbers.
 
     A complete week is judged as of its end (the KPI module's default); the current, unfinished
-    week is judged as of `now` so deadlines that have not come yet do not count.
+    week is judged as of `now` so deadlines that have not come yet do not count. A city center's own report
+    (no area) covers every stored incident, district by district.
     """
     tz = cfg.site.timezone
     start, end = week_bounds(week, tz)
     previous = shift_week(week, -1)
     p_start, p_end = week_bounds(previous, tz)
     as_of = now if now is not None and now < end else None
-    district = area or district_of(cfg.site.default_area)  # a leader's or a unit's own area, else the whole district
+    covered = report_area(cfg, area)  # a leader's or a unit's own area, else the whole district (or city)
+    parent = area_tree.kpi_area(cfg, covered)  # None: the city, every stored incident
+    breakdown = "district" if parent is None else "street"
 
-    this_sum = kpis.kpi_summary(store, start, end, area=district, as_of=as_of)
-    last_sum = kpis.kpi_summary(store, p_start, p_end, area=district)
+    this_sum = kpis.kpi_summary(store, start, end, area=parent, as_of=as_of)
+    last_sum = kpis.kpi_summary(store, p_start, p_end, area=parent)
     overview = pd.DataFrame(
         [
             {"指标": k.name, "单位": UNIT_NAMES.get(k.unit, k.unit), "本周": this_sum.get(k.key),
@@ -265,27 +300,28 @@ def build_weekly_report(store: StoreReads, cfg: Config, week: str, *, now: datet
         ]
     )
 
-    keys = ("street", "domain")
-    cur = kpis.kpi_table(store, start, end, group_by=keys, parent=district, as_of=as_of)
-    cur = cur[cur["street"].notna()].reset_index(drop=True)
-    prev = kpis.kpi_table(store, p_start, p_end, group_by=keys, parent=district)
-    last_counts = prev.dropna(subset=["street"]).set_index(list(keys))[COUNT_KEY]
+    keys = (breakdown, "domain")
+    cur = kpis.kpi_table(store, start, end, group_by=keys, parent=parent, as_of=as_of)
+    cur = cur[cur[breakdown].notna()].reset_index(drop=True)
+    prev = kpis.kpi_table(store, p_start, p_end, group_by=keys, parent=parent)
+    last_counts = prev.dropna(subset=[breakdown]).set_index(list(keys))[COUNT_KEY]
     street_domain = _named(cfg, cur, keys)
     count_name = kpis.KPIS[COUNT_KEY].name
-    last = [int(last_counts.get((s, d), 0)) for s, d in zip(cur["street"], cur["domain"], strict=True)]
+    last = [int(last_counts.get((s, d), 0)) for s, d in zip(cur[breakdown], cur["domain"], strict=True)]
     street_domain["上周" + count_name] = pd.Series(last, dtype="int64")
     street_domain["环比变化"] = street_domain[count_name] - street_domain["上周" + count_name]
 
-    def streets(a: datetime, b: datetime, at: datetime | None) -> pd.DataFrame:
-        t = kpis.kpi_table(store, a, b, group_by="street", parent=district, as_of=at)
-        return t[t["street"].notna()].reset_index(drop=True)
+    def parts(a: datetime, b: datetime, at: datetime | None) -> pd.DataFrame:
+        t = kpis.kpi_table(store, a, b, group_by=breakdown, parent=parent, as_of=at)
+        return t[t[breakdown].notna()].reset_index(drop=True)
 
-    incidents = _details(store, cfg, start, end, as_of, district)
+    incidents = _details(store, cfg, start, end, as_of, parent)
     overdue = incidents[incidents["超期"] == "是"].reset_index(drop=True)
-    units = kpis.unit_kpis(store, start, end, area=district, as_of=as_of)
-    supervisions = _supervisions(work_queue.supervisions_issued(store, start, end, district, as_of), cfg)
+    units = kpis.unit_kpis(store, start, end, area=parent, as_of=as_of)
+    issued = work_queue.supervisions_issued(store, start, end, parent, as_of)
+    supervisions = _supervisions(issued, cfg, city=parent is None)
     return WeeklyReport(week, previous, start, end, overview, street_domain, overdue, incidents,
-                        streets(start, end, as_of), streets(p_start, p_end, None), district, units, supervisions)
+                        parts(start, end, as_of), parts(p_start, p_end, None), covered, units, supervisions, breakdown)
 
 
 # --- files --------------------------------------------------------------------------------
@@ -315,7 +351,7 @@ def xlsx_bytes(report: WeeklyReport, cfg: Config, made_at: datetime | None = Non
     import xlsxwriter
 
     made_at = made_at or datetime.now(UTC)
-    lines = report_sheets.title_lines(report, cfg, made_at, _area_name(cfg, report.area))
+    lines = report_sheets.title_lines(report, cfg, made_at, area_tree.name(cfg, report.area))
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
                                    "strings_to_urls": False})
@@ -376,7 +412,7 @@ def _cell(value: Any) -> Any:
 
 
 def csv_text(report: WeeklyReport, cfg: Config) -> str:
-    """The street × domain sheet with its totals, rounded as shown (UTF-8 with BOM for spreadsheet programs)."""
+    """The street (city: district) × domain sheet with its totals, rounded as shown (UTF-8 with BOM for spreadsheet programs)."""
     sheet = report_sheets.street_domain_sheet(report, cfg, report.area)
     return "\ufeff" + sheet.frame.to_csv(index=False, lineterminator="\n")
 

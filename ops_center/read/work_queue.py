@@ -96,7 +96,7 @@ SELECT s.supervision_id, s.incident_id, i.title, i.street_code, i.area_code, s.i
        coalesce(s.closed_at <= $as_of AND s.closed_at > s.due_at, false)
            OR (NOT coalesce(s.closed_at <= $as_of, false) AND s.due_at < $as_of) AS late
 FROM supervisions s JOIN incidents_all i USING (incident_id)
-WHERE s.issued_at >= $start AND s.issued_at < $end AND starts_with(i.area_code, $area)
+WHERE s.issued_at >= $start AND s.issued_at < $end AND ($area IS NULL OR starts_with(i.area_code, $area))
 ORDER BY s.issued_at, s.supervision_id
 """
 
@@ -164,9 +164,9 @@ def supervision_list(store: Any, scope: str | None, now: datetime, open_only: bo
     return _aware(store.query_df(_SUPERVISION_SQL, {"scope": scope, "now": to_db(now), "open_only": open_only}))
 
 
-def supervisions_issued(store: Any, start: datetime, end: datetime, area: str,
+def supervisions_issued(store: Any, start: datetime, end: datetime, area: str | None,
                         as_of: datetime | None = None) -> pd.DataFrame:
-    """督办 records issued in [start, end) on cases in `area`, judged as of `as_of` (default `end`): closed or not,
+    """督办 records issued in [start, end) on cases in `area` (None: every stored case), judged as of `as_of` (default `end`): closed or not,
     late (closed after, or still open past, the 督办 deadline). The weekly report lists them."""
     params = {"start": to_db(start), "end": to_db(end), "area": area, "as_of": to_db(as_of or end)}
     return _aware(store.query_df(_ISSUED_SQL, params))
