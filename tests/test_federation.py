@@ -128,6 +128,7 @@ class Watcher:
         self.head: dict[str, int] = dict.fromkeys(DISTRICTS, 0)
         self.latest: dict[tuple[str, int], tuple[int, dict]] = {}
         self.moved = time.monotonic()
+        self.heard: dict[str, float] = dict.fromkeys(DISTRICTS, 0.0)  # monotonic time of each district's last message
         self.lock = threading.Lock()
         self.c = client("fed-watcher")
         self.c.on_message = self._on_message
@@ -139,6 +140,7 @@ class Watcher:
         body = orjson.loads(msg.payload)
         with self.lock:
             code = body["district"]
+            self.heard[code] = time.monotonic()
             if body["head"] > self.head[code]:
                 self.head[code], self.moved = body["head"], time.monotonic()
             for ch in body.get("changes", ()):
@@ -247,7 +249,11 @@ def test_two_districts_and_a_city_agree_exactly_through_a_broken_bridge(tmp_path
         for code, (published, _) in day.items():
             publish_all(district_broker.port, published[len(published) // 2:], f"sim-{code}-2")
 
+        restarted = time.monotonic()
         wait_for(lambda: watcher.open_grid_incident("510108"), 60, "an open grid report at the city")
+        # Commands have no application-level retry (docs/federation.md): send once 510108's publisher, which
+        # subscribes to them, is heard through the restarted broker again.
+        wait_for(lambda: watcher.heard["510108"] > restarted + 1, 60, "510108 heard again after the restart")
         upstream = watcher.open_grid_incident("510108")
         target = city_incident_id("510108", upstream)
         sent = subprocess.run([sys.executable, "run.py", "--config", str(city_config), "--mqtt-url", city_broker.url,
