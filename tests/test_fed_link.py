@@ -187,7 +187,7 @@ def test_configs_refuse_half_a_federation():
     with pytest.raises(ValueError, match="twice"):
         FederationConfig(role="city", districts=(FederatedDistrict(code=CODE, name="a"),
                                                  FederatedDistrict(code=CODE, name="b")))
-    assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}', None)]))["changes"][0]["row"] == {"a": 1}
+    assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}', None, None)]))["changes"][0]["row"] == {"a": 1}
 
 
 def test_the_example_bridge_forwards_exactly_the_federation_topics():

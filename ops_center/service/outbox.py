@@ -4,7 +4,7 @@ Installed as the store's `change_hook` (ops_center/store/store.py) when `federat
 every writer of incident rows (the pipeline's batch, the incident service's checked update, the SLA
 sweep's set-based UPDATE … RETURNING) reports the ids it changed, and `record` appends one row per id with
 the whole incident row as JSON, the `entry_id` range of the incident's timeline entries written since the
-last record (in this transaction: the store runs the hook just before COMMIT; `read` fetches them, off the
+last record and the incident's work-order rows (`related`, for the city's 责任单位 and 督办 sheets) (in this transaction: the store runs the hook just before COMMIT; `read` fetches them, off the
 commit path) and the next sequence number. The number comes from the writer's
 counter, which a rolled-back transaction restores, and is taken only for the rows written: committed
 sequences have no gaps. The publisher (ops_center/service/fed_publisher.py) sends them in order.
@@ -20,14 +20,24 @@ import duckdb
 
 from ops_center.store.store import Store, to_db
 
+# The incident's work-order rows each outbox row carries (`related`), by table and id column: what the city's
+# 责任单位 and 督办 sheets read (ops_center/read/kpis.py unit_kpis, read/work_queue.py supervisions_issued).
+RELATED_KEYS = {"assignments": "assignment_id", "supervisions": "supervision_id",
+                "verifications": "verification_id", "callbacks": "callback_id", "extensions": "extension_id"}
+
 log = logging.getLogger(__name__)
 
-_RECORD = """
-INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot, entries_after, entries_upto)
-SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i), $after, $upto
+_RELATED = ", ".join(
+    f"'{table}', coalesce((SELECT to_json(list(r ORDER BY r.{key})) FROM {table} r "  # noqa: S608 - constants
+    f"WHERE r.incident_id = i.incident_id), '[]'::JSON)" for table, key in RELATED_KEYS.items())
+# Every fragment is a constant of this module: the tables and their keys.
+_RECORD = f"""
+INSERT INTO fed_outbox (seq, incident_id, written_at, snapshot, entries_after, entries_upto, related)
+SELECT $first + row_number() OVER (ORDER BY i.incident_id) - 1, i.incident_id, $at, to_json(i), $after, $upto,
+       json_object({_RELATED})
 FROM incidents i WHERE i.incident_id IN (SELECT unnest($ids::BIGINT[]))
 RETURNING seq
-"""
+"""  # noqa: S608
 # Timeline entries written since the last record (this transaction's: the hook runs just before COMMIT).
 _FRESH_ENTRIES = "SELECT incident_id, max(entry_id) FROM incident_timeline WHERE entry_id > ? GROUP BY incident_id"
 # The entries a batch of outbox rows names, as JSON each, read by the publisher (not in the writer's transaction).
@@ -86,13 +96,18 @@ class Outbox:
         """The newest committed sequence (0: none)."""
         return int(self.store.query("SELECT coalesce(max(seq), 0) FROM fed_outbox")[0][0])
 
-    def read(self, after: int, limit: int, upto: int | None = None) -> list[tuple[int, int, str, str | None]]:
-        """(seq, incident_id, row JSON, timeline entries JSON or None) after `after`, in order, at most `limit`,
-        not past `upto`."""
+    def oldest(self) -> int:
+        """The oldest sequence still kept (0: none); a replay cannot reach below it."""
+        return int(self.store.query("SELECT coalesce(min(seq), 0) FROM fed_outbox")[0][0])
+
+    def read(self, after: int, limit: int,
+             upto: int | None = None) -> list[tuple[int, int, str, str | None, str | None]]:
+        """(seq, incident_id, row JSON, timeline entries JSON or None, work-order rows JSON or None) after `after`,
+        in order, at most `limit`, not past `upto`."""
         cur = self.store.cursor()
         try:
             rows = cur.execute(
-                "SELECT seq, incident_id, snapshot, entries_after, entries_upto FROM fed_outbox "
+                "SELECT seq, incident_id, snapshot, entries_after, entries_upto, related FROM fed_outbox "
                 "WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?", [after, upto if upto is not None else 2**62, limit],
             ).fetchall()
             ranged = [r for r in rows if r[4] is not None]
@@ -104,8 +119,8 @@ class Outbox:
                     entries.setdefault(int(incident_id), []).append((int(entry_id), entry))
         finally:
             cur.close()
-        return [(int(s), int(i), snapshot, _entries_json(entries.get(int(i), ()), lo, hi))
-                for s, i, snapshot, lo, hi in rows]
+        return [(int(s), int(i), snapshot, _entries_json(entries.get(int(i), ()), lo, hi), related)
+                for s, i, snapshot, lo, hi, related in rows]
 
     def acked(self) -> int:
         rows = self.store.query("SELECT acked_seq FROM fed_published WHERE district_code = ?", [self.district_code])
