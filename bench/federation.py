@@ -32,6 +32,7 @@ from ops_center.core.config import FederationConfig
 from ops_center.core.sla import SlaPolicy
 from ops_center.service.bus import Bus
 from ops_center.service.fed_apply import FederatedIncidents
+from ops_center.service.fed_commands import CityCommands
 from ops_center.service.incidents import IncidentService
 from ops_center.service.outbox import Outbox
 from ops_center.service.pipeline import Pipeline
@@ -86,7 +87,8 @@ class Parts:
         self.pipeline = Pipeline(self.cstore, self.cbus, self.ccfg, rules, SlaPolicy(self.ccfg),
                                  lambda: datetime.now(UTC)).start()
         self.incidents = FederatedIncidents(self.cstore, (CODE,), lambda: datetime.now(UTC))
-        self.consumer = FedConsumer(self.ccfg, self.incidents, self.pipeline, self.cbus, url=broker.url)
+        self.consumer = FedConsumer(self.ccfg, self.incidents, self.pipeline, self.cbus,
+                                    CityCommands(self.cstore, lambda: datetime.now(UTC)), url=broker.url)
         self.applied_at: list[tuple[int, float]] = []  # (watermark after a city commit, monotonic time)
         apply = self.incidents.apply
 

@@ -23,6 +23,7 @@ from ops_center.core.sla import SlaPolicy
 from ops_center.read.queries import incident_detail
 from ops_center.service.bus import Bus
 from ops_center.service.fed_apply import FederatedIncidents, city_incident_id, upstream_of
+from ops_center.service.fed_commands import CityCommands
 from ops_center.service.incidents import IncidentService
 from ops_center.service.outbox import Outbox
 from ops_center.service.pipeline import Pipeline
@@ -63,13 +64,14 @@ def link(cfg, tmp_path, fixed_now, private_mosquitto):  # noqa: F811 - the fixtu
                              url=private_mosquitto.url, clock=clock)
     pipeline = Pipeline(cstore, cbus, ccfg, StubRules(), SlaPolicy(ccfg), clock).start()
     incidents = FederatedIncidents(cstore, (CODE,), clock)
-    consumer = FedConsumer(ccfg, incidents, pipeline, cbus, url=private_mosquitto.url, clock=clock)
-    commands = FedCommands(ccfg, consumer.link, cstore, clock)
+    book = CityCommands(cstore, clock)
+    consumer = FedConsumer(ccfg, incidents, pipeline, cbus, book, url=private_mosquitto.url, clock=clock)
+    commands = FedCommands(ccfg, book, clock)
     consumer.start()
     assert consumer.link.subscribed.wait(10)
     parts = {"dstore": dstore, "cstore": cstore, "service": service, "outbox": outbox, "publisher": publisher,
              "consumer": consumer, "incidents": incidents, "commands": commands, "clock": clock, "cfg": dcfg,
-             "broker": private_mosquitto}
+             "broker": private_mosquitto, "book": book, "pipeline": pipeline, "ccfg": ccfg, "cbus": cbus}
     yield parts
     for stop in (publisher.stop, consumer.stop, pipeline.stop, dbus.close, cbus.close, dstore.close, cstore.close):
         stop()
