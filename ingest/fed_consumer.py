@@ -275,16 +275,17 @@ class FedCommands:
     def __call__(self, actor: Actor, action: str, incident_id: int, note: str = "") -> str:
         """Book `action` for the city incident `incident_id` (sent at once, resent until the district answers);
         returns the command id, raises ServiceError."""
-        if self.book is None:
+        book = self.book
+        if book is None:
             raise ValueError("FedCommands without a command book only checks")
-        store = self.book.store
+        store = book.store
         rows = store.query("SELECT area_code FROM incidents WHERE incident_id = ?", [incident_id])
         if not rows:
             raise ServiceError("事件不存在", detail=f"incident {incident_id} not found")
         district, _ = self.check(actor, action, incident_id, rows[0][0])
         command_id, now = uuid.uuid4().hex, self.clock()
-        store.write(lambda conn: self.book.record(conn, command_id, district, incident_id, action, actor.username,
-                                                  note, now))
+        store.write(lambda conn: book.record(conn, command_id, district, incident_id, action, actor.username, note,
+                                             now))
         log.info("federation: %s booked %s for #%s to district %s (%s)", actor.username, action, incident_id,
                  district, command_id)
         return command_id
