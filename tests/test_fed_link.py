@@ -196,7 +196,8 @@ def test_the_example_bridge_forwards_exactly_the_federation_topics():
     conf = (Path(__file__).resolve().parent.parent / "docs" / "federation" / "mosquitto-bridge.conf").read_text()
     lines = {line.split("#")[0].strip() for line in conf.splitlines()}
     assert {f"topic {topic('city', CODE, 'changes')} out 1", f"topic {topic('city', CODE, 'replay/request')} in 1",
-            f"topic {topic('city', CODE, 'commands')} in 1", "cleansession false"} <= lines
+            f"topic {topic('city', CODE, 'commands')} in 1", f"topic {topic('city', CODE, 'commands/ack')} out 1",
+            "cleansession false"} <= lines
 
 
 def test_the_wall_and_the_drill_down_name_a_silent_district_with_its_age(fixed_now):
