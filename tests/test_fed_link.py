@@ -16,7 +16,7 @@ from ingest.fed_consumer import FedCommands, FedConsumer, silent_text
 from ingest.fed_publisher import FedPublisher
 from ingest.fed_wire import changes, topic
 from ingest.health import SourceHealth
-from layouts.fed_banner import silent_banner, silent_note
+from layouts.fed_banner import attention_banner, silent_banner, silent_note
 from ops_center.core.config import FederatedDistrict, FederationConfig
 from ops_center.core.lifecycle import Actor, PermissionDenied
 from ops_center.core.sla import SlaPolicy
@@ -227,3 +227,25 @@ def test_a_replay_of_pruned_changes_is_reported_not_papered_over(link, cfg, fixe
     assert "1–4 已超出保留期" in p["publisher"].health(fixed_now).fault
     p["publisher"]._replay(5, 5)  # a whole replay clears it
     assert "保留期" not in p["publisher"].health(fixed_now).fault
+
+
+def test_a_gap_the_outbox_no_longer_holds_needs_a_resync(link, cfg, fixed_now):
+    """An outage longer than federation.keep: the heartbeat's oldest kept sequence tells the city to stop asking."""
+    p = link
+    ids = [make_incident(p["dstore"], cfg, now=fixed_now) for _ in range(5)]
+    p["dstore"].write(lambda conn: p["dstore"].incidents_changed(conn, ids))
+    p["outbox"].save_acked(5)  # the broker took them all, the bridge lost them, and a month went by
+    assert p["outbox"].prune(timedelta(days=7), fixed_now + timedelta(days=30)) == 4
+    p["publisher"].start()  # nothing to send after 5; its heartbeat says head 5, oldest 5
+    wait_for(lambda: p["incidents"].watermarks[CODE].needs_resync, what="the city sees the unreachable gap")
+    mark = p["incidents"].watermarks[CODE]
+    assert (mark.seq, mark.head, mark.oldest) == (0, 5, 5)
+    assert p["consumer"].check_gaps(time.monotonic() + 3600) == []  # no replay can fill it: not asked for
+    health = p["consumer"].feeds[0].health(fixed_now)
+    assert health.state == "error"
+    assert health.fault == "缺变更 1–4，已超出区县保留期（federation.keep），需人工重新同步"
+    items = [{"id": health.source_id, "name": health.name, "state": health.state, "fault": health.fault}]
+    (banner,) = attention_banner(items, lambda children, **kw: {"children": children, **kw})
+    assert banner["children"] == f"区县需重新同步：成华区（区县中心）{health.fault}"
+    # kept across a restart of the city
+    assert FederatedIncidents(p["cstore"], (CODE,), p["clock"]).watermarks[CODE].needs_resync
