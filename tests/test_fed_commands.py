@@ -8,20 +8,24 @@ district does not have is refused, and the city shows the refusal with the distr
 
 from __future__ import annotations
 
+import argparse
+import io
 import time
 from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import pandas as pd
+import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.fed_consumer import CommandsFeed, commands_text
-from ingest.fed_wire import changes, command, command_ack, decode_changes, decode_command_ack, topic
+from ingest.fed_wire import BadMessage, changes, command, command_ack, decode_changes, decode_command_ack, topic
 from layouts.common import local_time
 from layouts.fed_banner import attention_banner, command_notes
 from ops_center.read.queries import incident_detail
 from ops_center.service.fed_apply import city_incident_id
 from ops_center.service.fed_commands import Command, resend_delay
+from ops_center.wiring import fed_cli
 from tests.factories import make_incident
 from tests.test_fed_link import CITY_LEADER, CODE, converged, link, wait_for  # noqa: F401 - the fixture
 
@@ -162,4 +166,28 @@ def test_the_words_for_pending_and_refused_commands(fixed_now):
         "2 条指令待区县确认（最早 12 分钟前发出，自动重发中）")
     refused = [cmd("refused", 1, "事件不存在")] * 5
     assert commands_text([], refused, fixed_now).endswith("；另 2 条被拒")
-    assert command_ack("c", "refused", "x") and command_notes(pd.DataFrame(), TZ, local_time) == []
+    assert command_notes(pd.DataFrame(), TZ, local_time) == []
+    assert decode_command_ack(command_ack("c", "refused", "x")) == {"command_id": "c", "result": "refused", "reason": "x"}
+    with pytest.raises(BadMessage, match="result must be one of"):
+        decode_command_ack(b'{"v":1,"type":"command_ack","command_id":"c","result":"done"}')
+
+
+def test_run_py_federation_resends_until_the_district_answers(link, cfg, fixed_now):  # noqa: F811
+    p = link
+    ids = started(p, cfg, fixed_now)
+    p["publisher"].start()
+    wait_for(lambda: converged(p), what="city mirrors the district")
+
+    def cli(incident: int) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        args = argparse.Namespace(action="supervise", incident=incident, user="leader", note="限期办结", wait=20.0,
+                                  mqtt_url=p["broker"].url)
+        return fed_cli.run(args, p["ccfg"], out, err), out.getvalue(), err.getvalue()
+
+    code, out, _ = cli(city_incident_id(CODE, ids[2]))
+    assert code == 0 and out.startswith("supervise for incident") and "applied by the district" in out
+    assert supervisions(p, ids[2]) == 1
+    code, _, err = cli(city_incident_id(CODE, 999))
+    assert code == 1 and err.startswith(f"refused by district {CODE}: 事件不存在（区县事件 #999）")
+    assert p["dstore"].query("SELECT result FROM fed_applied_commands ORDER BY applied_at, result") == [
+        ("applied",), ("refused",)]
