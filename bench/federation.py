@@ -32,6 +32,7 @@ from ops_center.core.config import FederationConfig
 from ops_center.core.sla import SlaPolicy
 from ops_center.service.bus import Bus
 from ops_center.service.fed_apply import FederatedIncidents
+from ops_center.service.fed_commands import CityCommands
 from ops_center.service.incidents import IncidentService
 from ops_center.service.outbox import Outbox
 from ops_center.service.pipeline import Pipeline
@@ -86,7 +87,8 @@ class Parts:
         self.pipeline = Pipeline(self.cstore, self.cbus, self.ccfg, rules, SlaPolicy(self.ccfg),
                                  lambda: datetime.now(UTC)).start()
         self.incidents = FederatedIncidents(self.cstore, (CODE,), lambda: datetime.now(UTC))
-        self.consumer = FedConsumer(self.ccfg, self.incidents, self.pipeline, self.cbus, url=broker.url)
+        self.consumer = FedConsumer(self.ccfg, self.incidents, self.pipeline, self.cbus,
+                                    CityCommands(self.cstore, lambda: datetime.now(UTC)), url=broker.url)
         self.applied_at: list[tuple[int, float]] = []  # (watermark after a city commit, monotonic time)
         apply = self.incidents.apply
 
@@ -252,10 +254,10 @@ def main(argv: list[str] | None = None) -> Result:
         lags, lag_details = measure_lag(broker, args.rate, seconds)
         row = '{"incident_id":1,"status":"new","domain":"city_management","title":"占道经营","report_count":2}'
         per_tick = max(1, round(args.rate * TICK_S))
-        tick_payload = changes(CODE, 1, [(n, n, row, None) for n in range(per_tick)])
+        tick_payload = changes(CODE, 1, [(n, n, row, None, None) for n in range(per_tick)])
         raw_lags = paho_lag(broker, 1 / TICK_S, min(seconds, 10.0), tick_payload)
         replay_rate, replay_details = measure_replay(broker, backlog)
-        batch_payload = changes(CODE, 1, [(n, n, row, None) for n in range(200)])
+        batch_payload = changes(CODE, 1, [(n, n, row, None, None) for n in range(200)])
         raw_tp = paho_throughput(broker, batch_payload, max(50, backlog // 200)) * 200
     p50, p99 = percentile(lags, 0.5), percentile(lags, 0.99)
     raw_p50, raw_p99 = percentile(raw_lags, 0.5), percentile(raw_lags, 0.99)

@@ -13,7 +13,9 @@ replay the missing range (`…/replay/request`), again after another `gap_wait` 
 
 Each district is a health row of its own (`DistrictFeed`): connected while heard within
 `federation.silent_after`, else `silent` with its age; the wall shows silent districts in a banner.
-City actions (督办, escalation to 市级) leave as commands (`FedCommands`), never as local changes.
+City actions (督办, escalation to 市级) leave as commands (`FedCommands`), never as local changes: written
+to the city's command book with the action's audit and resent (every GAP_CHECK_S, due ones, bounded backoff)
+until the district's answer on `…/commands/ack` settles them (ops_center/service/fed_commands.py).
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
-import orjson
-
-from ingest.fed_wire import BadMessage, command, decode_changes, district_of_topic, replay_request, topic
+from ingest.fed_wire import (
+    BadMessage,
+    command,
+    decode_changes,
+    decode_command_ack,
+    district_of_topic,
+    replay_request,
+    topic,
+)
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import MqttLink, use_mqtt5
 from ingest.mqtt_intake import message_topic
@@ -37,14 +45,15 @@ from ops_center.core.config import Config, FederatedDistrict
 from ops_center.core.lifecycle import ACTION_NAMES, ROLE_ACTIONS, Actor, PermissionDenied, ServiceError
 from ops_center.service.bus import EventsCommitted
 from ops_center.service.fed_apply import FederatedIncidents, upstream_of
-from ops_center.store.store import to_db
+from ops_center.service.fed_commands import CityCommands
 
 log = logging.getLogger(__name__)
 
 GATHER_MAX = 500
 GATHER_LINGER_S = 0.01
 GAP_CHECK_S = 0.5
-COMMAND_PUBLISH_S = 5.0
+ACK_SUFFIX = "/commands/ack"
+REFUSED_SHOWN = timedelta(days=1)  # the health row names refused commands this long; the incident detail always
 
 
 class FedConsumer:
@@ -53,16 +62,18 @@ class FedConsumer:
     source_id = "fed_in"
     name = "区县联网"
 
-    def __init__(self, cfg: Config, incidents: FederatedIncidents, pipeline, bus, *, url: str | None = None,
-                 clock: Callable[[], datetime] = utc_now):
+    def __init__(self, cfg: Config, incidents: FederatedIncidents, pipeline, bus, commands: CityCommands, *,
+                 url: str | None = None, clock: Callable[[], datetime] = utc_now):
         fed = cfg.federation
         if fed is None or fed.role != "city":
             raise ValueError("FedConsumer needs federation.role city")
         self.cfg, self.fed, self.incidents, self.pipeline, self.bus, self.clock = cfg, fed, incidents, pipeline, bus, clock
+        self.commands = commands
         self.prefix = fed.prefix(cfg.mqtt)
         self.meter = Meter(clock)
         self.link = MqttLink(cfg.mqtt, f"{cfg.mqtt.client_id}-fed", url=url,
-                             subscriptions=[topic(self.prefix, "+", "changes")], on_message=self._on_message,
+                             subscriptions=[topic(self.prefix, "+", "changes"), topic(self.prefix, "+", "commands/ack")],
+                             on_message=self._on_message,
                              persistent=True, mqtt5=use_mqtt5(cfg.mqtt, url), name=self.source_id)
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
@@ -70,6 +81,7 @@ class FedConsumer:
         self._gap_since: dict[str, tuple[int, float]] = {}  # district -> (watermark when the gap was seen, when)
         self._asked: dict[str, float] = {}
         self.replays_requested = 0
+        self.commands_sent = 0
         self.feeds = [DistrictFeed(self, d) for d in fed.districts]
 
     # --- source interface ---
@@ -97,7 +109,7 @@ class FedConsumer:
         try:
             if district is None:
                 raise BadMessage(f"topic {name} names no district")
-            item: object = decode_changes(raw, district)
+            item: object = decode_command_ack(raw) if name.endswith(ACK_SUFFIX) else decode_changes(raw, district)
         except BadMessage as exc:
             self.meter.dead_letter()
             self.pipeline.dead_letter(self.source_id, name, "invalid_federation_message", raw, str(exc)[:500],
@@ -116,6 +128,7 @@ class FedConsumer:
                     self._apply(batch)
                 if time.monotonic() - last_check >= GAP_CHECK_S or batch:
                     self.check_gaps(time.monotonic())
+                    self.resend_due()
                     last_check = time.monotonic()
             except Exception:  # noqa: BLE001 - unacked messages come again; the link must keep going
                 log.exception("federation: applying %d message(s) failed; they will be redelivered", len(batch))
@@ -136,7 +149,10 @@ class FedConsumer:
         return batch
 
     def _apply(self, batch: list) -> None:
-        result = self.incidents.apply([item for item, _ in batch])
+        answers = [item for item, _ in batch if "command_id" in item]
+        if answers:
+            self.commands.settle(answers, self.clock())
+        result = self.incidents.apply([item for item, _ in batch if "command_id" not in item])
         for _, ack in batch:
             ack()
         self.meter.add(len(batch), 0, self.clock())
@@ -145,12 +161,30 @@ class FedConsumer:
         if result.changed:
             self.bus.publish([EventsCommitted(self.clock(), result.applied, tuple(sorted(result.changed)))])
 
+    def resend_due(self) -> int:
+        """Send the commands whose answer is due (new ones at once); returns how many went out."""
+        if not self.link.connected.is_set():
+            return 0
+        now = self.clock()
+        out = []
+        for cmd in self.commands.due(now):
+            info = self.link.publish(topic(self.prefix, cmd.district_code, "commands"),
+                                     command(cmd.command_id, cmd.action, cmd.upstream_id, cmd.actor, cmd.note), qos=1)
+            if info.rc != 0:
+                break  # the link dropped: the next connect sends them
+            out.append(cmd.command_id)
+            log.info("federation: command %s (%s on #%s) to district %s, send %d", cmd.command_id, cmd.action,
+                     cmd.upstream_id, cmd.district_code, cmd.attempts + 1)
+        self.commands.sent(out, now)
+        self.commands_sent += len(out)
+        return len(out)
+
     def check_gaps(self, now: float) -> list[tuple[str, int, int]]:
         """Ask for a replay where a gap stayed open for gap_wait; returns the ranges asked for."""
         wait = self.fed.gap_wait.total_seconds()
         asked = []
         for code, mark in self.incidents.watermarks.items():
-            if mark.head <= mark.seq:
+            if mark.head <= mark.seq or mark.needs_resync:  # nothing missing, or nothing a replay could bring
                 self._gap_since.pop(code, None)
                 continue
             seen = self._gap_since.get(code)
@@ -169,7 +203,8 @@ class FedConsumer:
 
 
 class DistrictFeed:
-    """One district as a health row: silent (with its age) when not heard within federation.silent_after."""
+    """One district as a health row: silent (with its age) when not heard within federation.silent_after; in error
+    when it misses changes its outbox no longer keeps (needs a manual resync)."""
 
     def __init__(self, consumer: FedConsumer, district: FederatedDistrict):
         self.consumer, self.district = consumer, district
@@ -189,6 +224,10 @@ class DistrictFeed:
         if mark.last_heard is None or now - mark.last_heard > self.consumer.fed.silent_after:
             state = "silent"
             fault = silent_text(mark.last_heard, now)
+        elif mark.needs_resync:
+            state = "error"
+            fault = (f"缺变更 {mark.seq + 1}–{mark.oldest - 1}，已超出区县保留期（federation.keep），"
+                     "需人工重新同步")
         elif mark.head > mark.seq:
             fault = f"缺 {mark.head - mark.seq} 条变更，正在补发"
         return SourceHealth(self.source_id, self.name, state, mark.last_heard, 0.0, 0.0, 0, fault)
@@ -205,19 +244,20 @@ def silent_text(last_heard: datetime | None, now: datetime) -> str:
 
 
 class FedCommands:
-    """The city's actions on a district's incident: checked here, sent to the district, applied there.
+    """The city's actions on a district's incident: checked here, booked with the audit, sent until answered.
 
-    Used by the city's IncidentService (`forward`, with the store: the incident must exist, the command is
-    audited) and by `run.py federation` (store None: the running city holds the file; the district audits).
+    The city's IncidentService calls it (`forward`); `run.py federation` uses `check` alone (the running city
+    holds the store) and waits for the district's answer itself.
     """
 
-    def __init__(self, cfg: Config, link: MqttLink, store=None, clock: Callable[[], datetime] = utc_now):
+    def __init__(self, cfg: Config, book: CityCommands | None = None, clock: Callable[[], datetime] = utc_now):
         if cfg.federation is None or cfg.federation.role != "city":
             raise ValueError("FedCommands needs federation.role city")
-        self.cfg, self.fed, self.link, self.store, self.clock = cfg, cfg.federation, link, store, clock
+        self.cfg, self.fed, self.book, self.clock = cfg, cfg.federation, book, clock
 
-    def __call__(self, actor: Actor, action: str, incident_id: int, note: str = "") -> str:
-        """Send `action` for the city incident `incident_id`; returns the command id, raises ServiceError."""
+    def check(self, actor: Actor, action: str, incident_id: int, area: str | None = None) -> tuple[str, int]:
+        """(district, the district's id) of a command the actor may send; raises ServiceError. `area`: the
+        incident's, when the caller has the store (else the district's code stands for it)."""
         if action not in self.fed.city_actions:
             raise PermissionDenied("区县事件由区县中心办理，市级只能督办或上报（发送指令）",
                                    detail=f"{action} on a federated incident")
@@ -227,30 +267,64 @@ class FedCommands:
         district, upstream = upstream_of(incident_id)
         if district not in {d.code for d in self.fed.districts}:
             raise ServiceError("该事件不属于已配置的区县", detail=f"incident {incident_id}: district {district}")
-        if self.store is not None:
-            rows = self.store.query("SELECT area_code FROM incidents WHERE incident_id = ?", [incident_id])
-            if not rows:
-                raise ServiceError("事件不存在", detail=f"incident {incident_id} not found")
-            area = rows[0][0]
-        else:
-            area = district
+        area = area or district
         if actor.role != "admin" and actor.scope != self.cfg.site.city.code and not area.startswith(actor.scope):
             raise PermissionDenied("该事件不在您的管辖范围内", detail=f"{actor.username} scope {actor.scope}")
-        command_id = uuid.uuid4().hex
-        info = self.link.publish(topic(self.fed.prefix(self.cfg.mqtt), district, "commands"),
-                                 command(command_id, action, upstream, actor.username, note), qos=1)
-        if info.rc != 0:
-            raise ServiceError("与区县的联网中断，指令未发出，请稍后重试", detail=f"publish rc={info.rc}")
-        info.wait_for_publish(COMMAND_PUBLISH_S)
-        if not info.is_published():
-            raise ServiceError("指令未得到确认，请稍后查看区县是否已执行", detail="no PUBACK")
-        if self.store is not None:
-            now, store = self.clock(), self.store
-            store.write(lambda conn: conn.execute(
-                "INSERT INTO audit_log (audit_id, ts, actor, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)",
-                [store.allocate_ids(conn, "audit_log"), to_db(now), actor.username, f"command:{action}",
-                 f"incident:{incident_id}", orjson.dumps({"district": district, "command_id": command_id}).decode()],
-            ).fetchall())
-        log.info("federation: %s sent %s for #%s to district %s (%s)", actor.username, action, upstream, district,
-                 command_id)
+        return district, upstream
+
+    def __call__(self, actor: Actor, action: str, incident_id: int, note: str = "") -> str:
+        """Book `action` for the city incident `incident_id` (sent at once, resent until the district answers);
+        returns the command id, raises ServiceError."""
+        book = self.book
+        if book is None:
+            raise ValueError("FedCommands without a command book only checks")
+        store = book.store
+        rows = store.query("SELECT area_code FROM incidents WHERE incident_id = ?", [incident_id])
+        if not rows:
+            raise ServiceError("事件不存在", detail=f"incident {incident_id} not found")
+        district, _ = self.check(actor, action, incident_id, rows[0][0])
+        command_id, now = uuid.uuid4().hex, self.clock()
+        store.write(lambda conn: book.record(conn, command_id, district, incident_id, action, actor.username, note,
+                                             now))
+        log.info("federation: %s booked %s for #%s to district %s (%s)", actor.username, action, incident_id,
+                 district, command_id)
         return command_id
+
+
+class CommandsFeed:
+    """The city's commands as a health row: how many wait for a district's answer, and the refused ones."""
+
+    source_id = "fedcmd"
+    name = "市级指令"
+
+    def __init__(self, commands: CityCommands, clock: Callable[[], datetime] = utc_now):
+        self.commands, self.clock = commands, clock
+
+    def start(self) -> None:
+        """Nothing of its own to start: the consumer sends and settles."""
+
+    def stop(self) -> None:
+        """Nothing of its own to stop."""
+
+    def health(self, now: datetime | None = None) -> SourceHealth:
+        now = now or self.clock()
+        open_ = self.commands.unsettled()
+        pending = [c for c in open_ if c.state == "pending"]
+        refused = [c for c in open_ if c.state == "refused" and now - c.issued_at <= REFUSED_SHOWN]
+        last = max((c.issued_at for c in open_), default=None)
+        return SourceHealth(self.source_id, self.name, "error" if refused else "connected", last, 0.0, 0.0, 0,
+                            commands_text(pending, refused, now))
+
+
+def commands_text(pending: list, refused: list, now: datetime) -> str:
+    """What the city user reads about commands not yet done: '' when every one was answered and none refused."""
+    parts = []
+    if pending:
+        oldest = min(c.issued_at for c in pending)
+        parts.append(f"{len(pending)} 条指令待区县确认（最早 {int((now - oldest).total_seconds() // 60)} 分钟前发出，"
+                     "自动重发中）")
+    for c in refused[:3]:
+        parts.append(f"#{c.incident_id} {ACTION_NAMES.get(c.action, c.action)}被区县拒绝：{c.reason or '未说明原因'}")
+    if len(refused) > 3:
+        parts.append(f"另 {len(refused) - 3} 条被拒")
+    return "；".join(parts)

@@ -10,7 +10,9 @@ newest sequence every `federation.heartbeat` lets the city see a lost tail as a 
 Receiving (persistent session, acknowledged after the work is done): replay requests, answered by
 publishing the range again on the changes topic; commands from the city (督办, escalation to 市级),
 applied through the incident service as actor `city:<user>` with role `city` (the district stays the
-owner; the change reaches the city through the outbox like any other).
+owner; the change reaches the city through the outbox like any other), once per command id
+(`fed_applied_commands`), and answered on `…/commands/ack` (applied, unchanged, or refused with the
+reason); the city resends a command until it has the answer, and a resent one is answered from the record.
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
-from ingest.fed_wire import BadMessage, changes, decode_command, decode_replay_request, heartbeat, topic
+from ingest.fed_wire import BadMessage, changes, command_ack, decode_command, decode_replay_request, heartbeat, topic
 from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import MqttLink, use_mqtt5
 from ingest.mqtt_intake import message_topic
 from ops_center.core.clock import utc_now
 from ops_center.core.config import Config
-from ops_center.core.lifecycle import Actor, Conflict, ServiceError
+from ops_center.core.lifecycle import ACTION_NAMES, Actor, Conflict, ServiceError
 from ops_center.core.ports import IncidentActions, WorkOrderActions
+from ops_center.service.fed_commands import AppliedCommands
 from ops_center.service.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ class FedPublisher:
         self.changes_topic = topic(prefix, self.code, "changes")
         self._replay_topic = topic(prefix, self.code, "replay/request")
         self._commands_topic = topic(prefix, self.code, "commands")
+        self._ack_topic = topic(prefix, self.code, "commands/ack")
+        self.applied_commands = AppliedCommands(outbox.store, clock)
         self.meter = Meter(clock)
         self.link = MqttLink(cfg.mqtt, f"{cfg.mqtt.client_id}-fed-{self.code}", url=url,
                              subscriptions=[self._replay_topic, self._commands_topic], on_message=self._on_message,
@@ -123,7 +128,7 @@ class FedPublisher:
                     self.outbox.save_acked(self.acked)
                     saved_seq, saved = self.acked, now
                 if now - beat >= self.fed.heartbeat.total_seconds():
-                    self.link.publish(self.changes_topic, heartbeat(self.code, self.outbox.head()), qos=1)
+                    self._heartbeat()
                     beat = now
                 if now - pruned >= PRUNE_EVERY_S:
                     self.outbox.prune(self.fed.keep, self.clock())
@@ -147,10 +152,15 @@ class FedPublisher:
                     break
                 time.sleep(TICK_S)
             if self.link.connected.is_set():
-                self.link.publish(self.changes_topic, heartbeat(self.code, self.outbox.head()), qos=1).wait_for_publish(1)
+                self._heartbeat().wait_for_publish(1)
             self.outbox.save_acked(self.acked)
         except Exception:  # noqa: BLE001 - stopping must finish; the next start resends after the saved watermark
             log.exception("federation publisher: final flush failed")
+
+    def _heartbeat(self):
+        """The outbox's newest and oldest kept sequence: the city sees a lost tail, or a gap it can no longer fill."""
+        return self.link.publish(self.changes_topic, heartbeat(self.code, self.outbox.head(), self.outbox.oldest()),
+                                 qos=1)
 
     def _send(self, inflight: deque) -> None:
         while len(inflight) < self.fed.inflight_messages:
@@ -202,19 +212,30 @@ class FedPublisher:
         log.info("federation: replayed %d..%d to the city", first, after)
 
     def _command(self, cmd: dict) -> None:
-        action, incident_id = cmd["action"], cmd["incident_id"]
-        if action not in self.fed.city_actions:
-            log.warning("federation: command %s refused: %s is not in federation.city_actions", cmd["command_id"],
-                        action)
+        """Apply once per command id and answer; a command seen before is answered from the record."""
+        command_id, action, incident_id = cmd["command_id"], cmd["action"], cmd["incident_id"]
+        known = self.applied_commands.answer_of(command_id)
+        if known is not None:
+            self.link.publish(self._ack_topic, command_ack(command_id, *known), qos=1)
             return
+        result, reason = self._apply_command(cmd)
+        self.applied_commands.record(command_id, action, incident_id, cmd["actor"], result, reason)
+        self.link.publish(self._ack_topic, command_ack(command_id, result, reason), qos=1)
+
+    def _apply_command(self, cmd: dict) -> tuple[str, str]:
+        command_id, action, incident_id = cmd["command_id"], cmd["action"], cmd["incident_id"]
+        if action not in self.fed.city_actions:
+            log.warning("federation: command %s refused: %s is not in federation.city_actions", command_id, action)
+            return "refused", f"本区未开放市级“{ACTION_NAMES.get(action, action)}”指令（federation.city_actions）"
         actor = Actor(f"city:{cmd['actor']}", "city", self.cfg.site.city.code)
         note = f"市级指令：{cmd.get('note') or ''}".rstrip("：")
         try:
-            apply_command(self.service, self.work_orders, actor, action, incident_id, note,
-                          self.cfg.escalation.chain[-1], self.clock() + self.fed.supervise_within)
+            changed = apply_command(self.service, self.work_orders, actor, action, incident_id, note,
+                                    self.cfg.escalation.chain[-1], self.clock() + self.fed.supervise_within)
         except ServiceError as exc:
-            log.warning("federation: command %s (%s on #%s) not applied: %s", cmd["command_id"], action,
-                        incident_id, exc)
+            log.warning("federation: command %s (%s on #%s) refused: %s", command_id, action, incident_id, exc)
+            return "refused", f"{exc.user_message}（区县事件 #{incident_id}）"
+        return ("applied" if changed else "unchanged"), ""
 
 
 def apply_command(service: IncidentActions, work_orders: WorkOrderActions, actor: Actor, action: str, incident_id: int,

@@ -29,6 +29,7 @@ from layouts.common import (
     status_name,
     text_or_empty,
 )
+from layouts.fed_banner import command_notes
 from ops_center.core import geo
 from ops_center.core.area_codes import ancestors, level_of, street_of
 from ops_center.core.domains import (
@@ -327,7 +328,8 @@ def show_detail(selected_rows, _refresh, current):
     ]
     return (
         selected,
-        detail_head(inc, tz),
+        detail_head(inc, tz) + [html.Div(line, className="detail-fed-command")
+                                for line in command_notes(detail.commands, tz, local_time)],
         timeline_view(detail.timeline, tz),
         reports_view(detail.reports, tz),
         related_view(detail.related, inc, tz),
@@ -425,6 +427,9 @@ def act(action_clicks, bulk_clicks, retry_clicks, reject_clicks, selected, selec
         # A refused role or scope, a wrong status: say so plainly.
         return message(exc.user_message, "error"), (refresh or 0) + 1, no_update, None, hidden
     done = f"#{selected['incident_id']} 已{ACTION_NAMES[action]}"
+    fed = get_context().cfg.federation
+    if fed is not None and fed.role == "city":  # a command to the district: applied there, answered later
+        done = f"#{selected['incident_id']} 已发送{ACTION_NAMES[action]}指令，待区县确认"
     if action == "decide_extension":
         done = f"#{selected['incident_id']} 延期申请已{'批准' if params['approve'] else '驳回'}"
     return message(done, "ok"), (refresh or 0) + 1, "", None, hidden

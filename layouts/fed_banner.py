@@ -1,4 +1,5 @@
-"""A city center's word on silent districts, for the wall and the drill-down (no page of its own)."""
+"""A city center's word on silent districts and on its commands, for the wall, the drill-down and the incident detail
+(no page of its own)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 FED_FEED_PREFIX = "fed_"  # source ids of the district rows a city center shows (ingest/fed_consumer.py DistrictFeed)
+COMMANDS_SOURCE = "fedcmd"  # the city's commands as a health row (ingest/fed_consumer.py CommandsFeed)
+COMMAND_ACTIONS = {"supervise": "督办", "escalate": "上报市级"}
 
 
 def silent_banner(items: list[dict[str, Any]], div: Callable[..., Any]) -> list:
@@ -16,6 +19,32 @@ def silent_banner(items: list[dict[str, Any]], div: Callable[..., Any]) -> list:
         return []
     text = "；".join(f"{i['name']}{i['fault'] or '已静默'}" for i in silent)
     return [div(f"区县静默：{text}（其事件为最后收到时的状态）", className="wall-fed-silent", id="wall-fed-silent")]
+
+
+def attention_banner(items: list[dict[str, Any]], div: Callable[..., Any]) -> list:
+    """Districts that need a manual resync, and commands waiting for or refused by a district: [] when none."""
+    out = []
+    resync = [i for i in items if i["id"].startswith(FED_FEED_PREFIX) and i["state"] == "error" and i["fault"]]
+    if resync:
+        out.append(div("区县需重新同步：" + "；".join(f"{i['name']}{i['fault']}" for i in resync),
+                       className="wall-fed-resync", id="wall-fed-resync"))
+    commands = next((i for i in items if i["id"] == COMMANDS_SOURCE and i["fault"]), None)
+    if commands is not None:
+        out.append(div(f"市级指令：{commands['fault']}", className="wall-fed-commands", id="wall-fed-commands"))
+    return out
+
+
+def command_notes(commands: Any, tz: str, local_time: Callable[[Any, str, str], str]) -> list[str]:
+    """The incident detail's lines on the city's commands the district has not applied (a DataFrame of
+    queries.IncidentDetail.commands): pending with its sends, or refused with the district's reason."""
+    lines = []
+    for c in commands.to_dict("records"):
+        what = f"{local_time(c['ts'], tz, '%m-%d %H:%M')} {c['actor']} {COMMAND_ACTIONS.get(c['action'], c['action'])}"
+        if c["state"] == "refused":
+            lines.append(f"市级指令被区县拒绝：{what} — {c['reason'] or '未说明原因'}")
+        else:
+            lines.append(f"市级指令待区县确认：{what}（已发送 {int(c['attempts'])} 次，自动重发）")
+    return lines
 
 
 def silent_note(health: Iterable[Any], code: str) -> str:

@@ -33,7 +33,7 @@ from layouts.common import (
     server_clock,
     status_name,
 )
-from layouts.fed_banner import silent_banner
+from layouts.fed_banner import attention_banner, silent_banner
 from ops_center.core import area_tree, geo
 from ops_center.core.domains import DOMAIN_CODES, LEVEL_NAMES, SEVERITY_NAMES
 from ops_center.core.ports import HealthRow
@@ -591,7 +591,7 @@ def rate_text(per_min: float) -> str:
 def health_view(items: list[dict[str, Any]]) -> list:
     if not items:
         return [html.Span("暂无数据源", className="health-empty")]
-    return [*silent_banner(items, html.Div)] + [
+    return [*silent_banner(items, html.Div), *attention_banner(items, html.Div)] + [
         html.Div(
             [html.Span(className="health-dot"), html.Span(item["name"], className="health-name"),
              html.Span(STATE_NAMES.get(item["state"], item["state"]), className="health-state"),

@@ -55,3 +55,50 @@ def federate(districts: dict[str, Store], city: Store, clock) -> None:
         box = Outbox(store, code, clock).install()
         applied = fed.apply([decode_changes(changes(code, box.head(), box.read(0, 10**6)), code)])
         assert applied.applied == box.head() > 0
+
+
+SHARED_UNIT = "510100_power"  # a unit both districts send work to: at the city its numbers add up
+
+
+def add_work_orders(districts: dict[str, Store]) -> None:
+    """Work orders, 督办, 核查, 回访 and 延期 on every third incident of each district (all five tables the city's
+    责任单位 and 督办 sheets read), some to a unit of the district's own, some to the shared one."""
+    for n, (code, store) in enumerate(districts.items()):
+        cases = store.query("SELECT incident_id, created_at FROM incidents ORDER BY incident_id")
+        assignments, supervisions, verifications, callbacks, extensions = [], [], [], [], []
+        for k, (iid, created) in enumerate(cases[::3]):
+            sent = created + timedelta(minutes=20 + n)
+            unit = SHARED_UNIT if k % 2 else f"{code}_cg"
+            accepted = sent + timedelta(minutes=10 + 50 * (k % 3 == 0))  # some late for the 30-minute 签收 deadline
+            done = sent + timedelta(hours=2 + 30 * (k % 4 == 0)) if k % 5 else None
+            assignments.append([iid, iid, unit, "lead", "done" if done else "accepted", 1, "officer", sent,
+                                sent + timedelta(minutes=30), "unit", accepted, accepted > sent + timedelta(minutes=30),
+                                done])
+            if k % 3 == 1:
+                supervisions.append([iid, iid, "leader", sent + timedelta(minutes=40), sent + timedelta(days=1),
+                                     "限期办结", done])
+            if done is not None:
+                verifications.append([iid, iid, "verifier", "officer", done + timedelta(minutes=30), k % 7 != 0])
+                callbacks.append([iid, iid, "callback", 1, done + timedelta(hours=1),
+                                  "不满意" if k % 6 == 0 else "满意", False])
+            if k % 4 == 2:
+                extensions.append([iid, iid, "unit", sent + timedelta(hours=1), 3600.0, "等材料", "approved", "leader",
+                                   sent + timedelta(hours=1, minutes=5), iid])
+
+        def write(conn, rows=(assignments, supervisions, verifications, callbacks, extensions)) -> None:
+            a, s, v, c, e = rows
+            conn.executemany(
+                "INSERT INTO assignments (assignment_id, incident_id, unit, role, status, round, dispatched_by, "
+                "dispatched_at, accept_due_at, accepted_by, accepted_at, accepted_late, done_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", a)
+            conn.executemany("INSERT INTO supervisions (supervision_id, incident_id, issued_by, issued_at, due_at, note, "
+                             "closed_at) VALUES (?, ?, ?, ?, ?, ?, ?)", s)
+            conn.executemany("INSERT INTO verifications (verification_id, incident_id, verifier, role, ts, passed) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", v)
+            conn.executemany("INSERT INTO callbacks (callback_id, incident_id, recorded_by, round, ts, satisfaction, "
+                             "redo) VALUES (?, ?, ?, ?, ?, ?, ?)", c)
+            conn.executemany("INSERT INTO extensions (extension_id, incident_id, requested_by, requested_at, seconds, "
+                             "reason, status, decided_by, decided_at, assignment_id) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", e)
+
+        store.write(write)

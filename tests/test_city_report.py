@@ -17,14 +17,17 @@ import openpyxl
 import pandas as pd
 import pytest
 
+from ingest.fed_wire import changes, decode_changes
 from layouts import ids as I
 from ops_center.core.config import load_config
 from ops_center.core.domains import DOMAIN_NAMES
 from ops_center.read import kpis, report_sheets
 from ops_center.read import weekly_report as wr
+from ops_center.service.fed_apply import FederatedIncidents
+from ops_center.service.outbox import Outbox
 from ops_center.store.store import Store
 from tests.factories import FixedClock
-from tests.fixtures_city import JINJIANG, district_stores, federate, write_configs
+from tests.fixtures_city import JINJIANG, SHARED_UNIT, add_work_orders, district_stores, federate, write_configs
 from tests.fixtures_web import client_login, login
 from tests.test_federation import DISTRICTS
 from tests.test_weekly_report import same, sheet_frame
@@ -149,6 +152,62 @@ def test_a_district_report_at_the_city_is_the_districts_own(city_store, cfg, own
         assert list(here.incidents["事件编号"] - int(code) * 10**10) == list(own.incidents["事件编号"])
         shown = report_sheets.street_domain_sheet(here, cfg, code).frame
         assert shown.equals(report_sheets.street_domain_sheet(own, cfg, code).frame)
+
+
+UNIT_COUNTS = ["assigned", "extensions", "supervisions"]
+
+
+def with_city_ids(frame: pd.DataFrame, code: str) -> pd.DataFrame:
+    """A district's 督办 sheet as the city lists it: the city's ids, and the 区 column."""
+    out = frame.assign(督办编号=frame["督办编号"] + int(code) * 10**10, 事件编号=frame["事件编号"] + int(code) * 10**10)
+    out.insert(3, "区", DISTRICTS[code])
+    return out
+
+
+def test_the_city_units_and_supervisions_sheets_are_the_districts_combined(cfg, own_cfg, districts, store, fixed_now):
+    add_work_orders(districts)
+    clock = FixedClock(fixed_now)
+    federate(districts, store, clock)
+    own = {code: wr.build_weekly_report(s, own_cfg[code], WEEK, now=fixed_now) for code, s in districts.items()}
+    city = wr.build_weekly_report(store, cfg, WEEK, now=fixed_now)
+    assert all(len(o.units) == 2 and len(o.supervisions) >= 2 for o in own.values())
+
+    # 责任单位: the KPI module over the mirrored work orders; a unit's counts are the districts' summed, and a
+    # district's own unit has exactly that district's numbers.
+    summed = pd.concat([o.units for o in own.values()]).groupby("unit")[UNIT_COUNTS].sum()
+    assert city.units.set_index("unit")[UNIT_COUNTS].sort_index().to_dict() == summed.sort_index().to_dict()
+    assert len(city.units) == 3 and summed.loc[SHARED_UNIT, "assigned"] > 0
+    rates = [k for k in kpis.UNIT_KPIS if k not in UNIT_COUNTS]
+    for o in own.values():
+        mine = o.units[o.units["unit"] != SHARED_UNIT].set_index("unit")[rates]
+        pd.testing.assert_frame_equal(city.units.set_index("unit").loc[mine.index, rates], mine)
+    assert len(report_sheets.unit_sheet(city, cfg).frame) == 3
+
+    # 督办: every district's records under the city's ids, each with its district.
+    expected = pd.concat([with_city_ids(o.supervisions, code) for code, o in own.items()])
+    ours = city.supervisions.sort_values("督办编号").reset_index(drop=True)
+    pd.testing.assert_frame_equal(ours, expected.sort_values("督办编号").reset_index(drop=True))
+    for code, o in own.items():  # and a district's report at the city is the district's own
+        here = wr.build_weekly_report(store, cfg, WEEK, now=fixed_now, area=code)
+        pd.testing.assert_frame_equal(here.units, o.units)
+        pd.testing.assert_frame_equal(here.supervisions.drop(columns=["督办编号", "事件编号"]),
+                                      o.supervisions.drop(columns=["督办编号", "事件编号"]))
+
+    # A later change replaces the incident's rows at the city (closed 督办, a reassigned order), never adds.
+    code, dstore = JINJIANG, districts[JINJIANG]
+    sid, iid = dstore.query("SELECT supervision_id, incident_id FROM supervisions WHERE closed_at IS NULL LIMIT 1")[0]
+    dstore.write(lambda conn: (conn.execute("UPDATE supervisions SET closed_at = issued_at + INTERVAL 1 HOUR "
+                                            "WHERE supervision_id = ?", [sid]).fetchall(),
+                               conn.execute("DELETE FROM assignments WHERE incident_id = ?", [iid]).fetchall(),
+                               dstore.incidents_changed(conn, [iid])))
+    fed, box = FederatedIncidents(store, tuple(districts), clock), Outbox(dstore, code, clock)
+    after = fed.watermarks[code].seq
+    fed.apply([decode_changes(changes(code, box.head(), box.read(after, 100)), code)])
+    city_id = int(code) * 10**10 + iid
+    assert store.query("SELECT count(*), count(closed_at) FROM supervisions WHERE incident_id = ?", [city_id]) == [(1, 1)]
+    assert store.query("SELECT count(*) FROM assignments WHERE incident_id = ?", [city_id]) == [(0,)]
+    assert store.query("SELECT count(*) FROM supervisions") == [(sum(s.query("SELECT count(*) FROM supervisions")[0][0]
+                                                                      for s in districts.values()),)]
 
 
 def test_the_city_and_its_districts_are_the_choices_of_a_city_wide_reader(cfg):

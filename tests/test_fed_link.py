@@ -16,13 +16,14 @@ from ingest.fed_consumer import FedCommands, FedConsumer, silent_text
 from ingest.fed_publisher import FedPublisher
 from ingest.fed_wire import changes, topic
 from ingest.health import SourceHealth
-from layouts.fed_banner import silent_banner, silent_note
+from layouts.fed_banner import attention_banner, silent_banner, silent_note
 from ops_center.core.config import FederatedDistrict, FederationConfig
 from ops_center.core.lifecycle import Actor, PermissionDenied
 from ops_center.core.sla import SlaPolicy
 from ops_center.read.queries import incident_detail
 from ops_center.service.bus import Bus
 from ops_center.service.fed_apply import FederatedIncidents, city_incident_id, upstream_of
+from ops_center.service.fed_commands import CityCommands
 from ops_center.service.incidents import IncidentService
 from ops_center.service.outbox import Outbox
 from ops_center.service.pipeline import Pipeline
@@ -63,13 +64,14 @@ def link(cfg, tmp_path, fixed_now, private_mosquitto):  # noqa: F811 - the fixtu
                              url=private_mosquitto.url, clock=clock)
     pipeline = Pipeline(cstore, cbus, ccfg, StubRules(), SlaPolicy(ccfg), clock).start()
     incidents = FederatedIncidents(cstore, (CODE,), clock)
-    consumer = FedConsumer(ccfg, incidents, pipeline, cbus, url=private_mosquitto.url, clock=clock)
-    commands = FedCommands(ccfg, consumer.link, cstore, clock)
+    book = CityCommands(cstore, clock)
+    consumer = FedConsumer(ccfg, incidents, pipeline, cbus, book, url=private_mosquitto.url, clock=clock)
+    commands = FedCommands(ccfg, book, clock)
     consumer.start()
     assert consumer.link.subscribed.wait(10)
     parts = {"dstore": dstore, "cstore": cstore, "service": service, "outbox": outbox, "publisher": publisher,
              "consumer": consumer, "incidents": incidents, "commands": commands, "clock": clock, "cfg": dcfg,
-             "broker": private_mosquitto}
+             "broker": private_mosquitto, "book": book, "pipeline": pipeline, "ccfg": ccfg, "cbus": cbus}
     yield parts
     for stop in (publisher.stop, consumer.stop, pipeline.stop, dbus.close, cbus.close, dstore.close, cstore.close):
         stop()
@@ -187,14 +189,15 @@ def test_configs_refuse_half_a_federation():
     with pytest.raises(ValueError, match="twice"):
         FederationConfig(role="city", districts=(FederatedDistrict(code=CODE, name="a"),
                                                  FederatedDistrict(code=CODE, name="b")))
-    assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}', None)]))["changes"][0]["row"] == {"a": 1}
+    assert orjson.loads(changes(CODE, 1, [(1, 5, '{"a":1}', None, None)]))["changes"][0]["row"] == {"a": 1}
 
 
 def test_the_example_bridge_forwards_exactly_the_federation_topics():
     conf = (Path(__file__).resolve().parent.parent / "docs" / "federation" / "mosquitto-bridge.conf").read_text()
     lines = {line.split("#")[0].strip() for line in conf.splitlines()}
     assert {f"topic {topic('city', CODE, 'changes')} out 1", f"topic {topic('city', CODE, 'replay/request')} in 1",
-            f"topic {topic('city', CODE, 'commands')} in 1", "cleansession false"} <= lines
+            f"topic {topic('city', CODE, 'commands')} in 1", f"topic {topic('city', CODE, 'commands/ack')} out 1",
+            "cleansession false"} <= lines
 
 
 def test_the_wall_and_the_drill_down_name_a_silent_district_with_its_age(fixed_now):
@@ -224,3 +227,25 @@ def test_a_replay_of_pruned_changes_is_reported_not_papered_over(link, cfg, fixe
     assert "1–4 已超出保留期" in p["publisher"].health(fixed_now).fault
     p["publisher"]._replay(5, 5)  # a whole replay clears it
     assert "保留期" not in p["publisher"].health(fixed_now).fault
+
+
+def test_a_gap_the_outbox_no_longer_holds_needs_a_resync(link, cfg, fixed_now):
+    """An outage longer than federation.keep: the heartbeat's oldest kept sequence tells the city to stop asking."""
+    p = link
+    ids = [make_incident(p["dstore"], cfg, now=fixed_now) for _ in range(5)]
+    p["dstore"].write(lambda conn: p["dstore"].incidents_changed(conn, ids))
+    p["outbox"].save_acked(5)  # the broker took them all, the bridge lost them, and a month went by
+    assert p["outbox"].prune(timedelta(days=7), fixed_now + timedelta(days=30)) == 4
+    p["publisher"].start()  # nothing to send after 5; its heartbeat says head 5, oldest 5
+    wait_for(lambda: p["incidents"].watermarks[CODE].needs_resync, what="the city sees the unreachable gap")
+    mark = p["incidents"].watermarks[CODE]
+    assert (mark.seq, mark.head, mark.oldest) == (0, 5, 5)
+    assert p["consumer"].check_gaps(time.monotonic() + 3600) == []  # no replay can fill it: not asked for
+    health = p["consumer"].feeds[0].health(fixed_now)
+    assert health.state == "error"
+    assert health.fault == "缺变更 1–4，已超出区县保留期（federation.keep），需人工重新同步"
+    items = [{"id": health.source_id, "name": health.name, "state": health.state, "fault": health.fault}]
+    (banner,) = attention_banner(items, lambda children, **kw: {"children": children, **kw})
+    assert banner["children"] == f"区县需重新同步：成华区（区县中心）{health.fault}"
+    # kept across a restart of the city
+    assert FederatedIncidents(p["cstore"], (CODE,), p["clock"]).watermarks[CODE].needs_resync

@@ -29,7 +29,7 @@ def rows(store) -> list[tuple[int, int, dict]]:
 def carried(store) -> list[tuple[int, str, str | None]]:
     """Every timeline entry the outbox carries, in outbox order: (incident, action, note)."""
     box = Outbox(store, "510108", None)  # reads only
-    return [(i, e["action"], e["note"]) for _, i, _, t in box.read(0, 10**6) if t for e in json.loads(t)]
+    return [(i, e["action"], e["note"]) for _, i, _, t, _ in box.read(0, 10**6) if t for e in json.loads(t)]
 
 
 def written(store) -> list[tuple[int, str, str | None]]:
@@ -155,5 +155,5 @@ def test_timeline_entries_travel_once_with_the_change_that_wrote_them(store, bus
         (before, "created"), (before, "acknowledge"), (before, "add_note"), (other, "created")]
     assert sorted(carried(store)) == sorted(written(store))
     assert rows(store)[2][2]["version"] == rows(store)[1][2]["version"]  # the note: same row, new entry
-    assert [(i, t is None) for _, i, _, t in outbox.read(0, 10)] == [
+    assert [(i, t is None) for _, i, _, t, _ in outbox.read(0, 10)] == [
         (before, False), (before, False), (before, False), (before, True), (other, False)]

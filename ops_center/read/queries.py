@@ -47,6 +47,11 @@ SELECT ts, actor, action, from_status, to_status, note FROM incident_timeline_al
 WHERE incident_id = ? ORDER BY ts
 """
 _ARCHIVED_REPORTS_SQL = _REPORTS_SQL.replace("FROM events", "FROM events_all")
+# A city's commands on the incident the district has not applied: pending (resent until answered) or refused.
+_COMMANDS_SQL = """
+SELECT command_id, action, actor, issued_at AS ts, state, attempts, reason FROM fed_commands
+WHERE incident_id = ? AND state IN ('pending', 'refused') ORDER BY issued_at DESC, command_id
+"""
 _RELATED_SQL = """
 SELECT incident_id, version, status, domain, severity, title, area_code, created_at, merged_into
 FROM incidents
@@ -250,6 +255,7 @@ class IncidentDetail:
     timeline: pd.DataFrame
     reports: pd.DataFrame
     related: pd.DataFrame
+    commands: pd.DataFrame = field(default_factory=pd.DataFrame)  # a city's commands not applied (pending, refused)
 
 
 def incident_detail(store: Any, incident_id: int, scope: str | None = None) -> IncidentDetail | None:
@@ -272,9 +278,10 @@ def incident_detail(store: Any, incident_id: int, scope: str | None = None) -> I
             [incident_id, incident_id, row.get("merged_into"), row["domain"], row.get("street_code"),
              to_db(created - timedelta(hours=6)), to_db(created + timedelta(hours=6)), scope, scope, incident_id],
         ).df()
+        commands = cur.execute(_COMMANDS_SQL, [incident_id]).df()
     finally:
         cur.close()
-    return IncidentDetail(row, _aware(timeline), _aware(reports), _aware(related))
+    return IncidentDetail(row, _aware(timeline), _aware(reports), _aware(related), _aware(commands))
 
 
 # --- console paging (issue 16): a real total, pages, and a sort the officer chooses -------------

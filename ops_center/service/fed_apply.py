@@ -9,7 +9,9 @@ them) and `head` says how far the replay must reach. Redeliveries, replays and l
 therefore all end in the same state: every change applied once, in order.
 
 A change is a snapshot of the whole incident row, so applying it replaces the city's copy; the timeline
-entries it carries are appended (once, as the change is applied once), so the city shows the district's history. City incident
+entries it carries are appended (once, as the change is applied once), so the city shows the district's history;
+its work-order rows (`related`: assignments, supervisions, verifications, callbacks, extensions) replace the
+city's rows of that incident, so the city's 责任单位 and 督办 sheets come from the same KPI module as the districts'. City incident
 ids are `district code × 10¹⁰ + the district's id` (below 2⁵³, so exact in JavaScript) (`city_incident_id`): unique per district,
 and the district and its own id are read back from the id alone.
 """
@@ -25,6 +27,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
+from ops_center.service.outbox import RELATED_KEYS
 from ops_center.store.store import Store, from_db, to_db
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,12 @@ class Watermark:
     seq: int = 0  # every change up to here is applied
     head: int = 0  # the highest sequence heard of (a change or a heartbeat)
     last_heard: datetime | None = None
+    oldest: int = 0  # the district's oldest kept sequence (its heartbeats): a replay cannot reach below it
+
+    @property
+    def needs_resync(self) -> bool:
+        """Missing changes the district's outbox no longer holds (an outage longer than federation.keep)."""
+        return self.head > self.seq and self.oldest > self.seq + 1
 
 
 @dataclass
@@ -78,6 +87,19 @@ SELECT city_id AS incident_id, unnest(entry) FROM (
     SELECT n, city_id, unnest(json_transform(timeline, $shape)) AS entry, generate_subscripts(json_transform(timeline, $shape), 1) AS k
     FROM fed_timelines) ORDER BY n, k
 """
+# Id columns that name rows of a district's own id space (besides incident_id), mapped like incident ids.
+_RELATED_IDS = {"assignments": ("assignment_id", "replaced_by"), "supervisions": ("supervision_id",),
+                "verifications": ("verification_id",), "callbacks": ("callback_id",),
+                "extensions": ("extension_id", "assignment_id")}
+assert set(_RELATED_IDS) == set(RELATED_KEYS), "every mirrored table maps its ids"
+
+
+def _related_sql(table: str) -> str:
+    """Replace-insert of one mirrored table's rows for the incidents in `fed_related` (constants only)."""
+    mapped = ", ".join(["city_id AS incident_id", *(f"base + {c} AS {c}" for c in _RELATED_IDS[table])])
+    return (f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (city_id, base) REPLACE ({mapped}) FROM ("  # noqa: S608
+            f"SELECT city_id, base, unnest(r) FROM (SELECT city_id, base, "
+            f"unnest(json_transform(related->'{table}', $shape)) AS r FROM fed_related))")
 
 
 class FederatedIncidents:
@@ -88,10 +110,13 @@ class FederatedIncidents:
         self._shape = json.dumps({name: kind for name, kind, *_ in store.query("DESCRIBE incidents")})
         self._entry_shape = json.dumps([{name: kind for name, kind, *_ in store.query("DESCRIBE incident_timeline")
                                          if name not in ("incident_id", "entry_id")}])
+        self._related_shapes = {table: json.dumps([{name: kind for name, kind, *_ in store.query(f"DESCRIBE {table}")}])
+                                for table in RELATED_KEYS}
         self.watermarks = {code: Watermark() for code in districts}
-        for code, seq, head, heard in store.query("SELECT district_code, seq, head, last_heard FROM fed_watermarks"):
+        for code, seq, head, heard, oldest in store.query(
+                "SELECT district_code, seq, head, last_heard, oldest FROM fed_watermarks"):
             if code in self.watermarks:
-                self.watermarks[code] = Watermark(int(seq), int(head), from_db(heard))
+                self.watermarks[code] = Watermark(int(seq), int(head), from_db(heard), int(oldest or 0))
 
     def apply(self, messages: list[dict]) -> Applied:
         """Apply decoded messages (changes or heartbeats) in one transaction; the watermarks move on commit."""
@@ -104,6 +129,7 @@ class FederatedIncidents:
         marks = dict(self.watermarks)
         out = Applied(marks)
         latest: dict[int, tuple[int, str]] = {}  # city id -> (base, snapshot JSON): the last change wins
+        related: dict[int, tuple[int, str]] = {}  # city id -> (base, work-order rows JSON): the last change wins
         timelines: list[tuple[int, str]] = []  # (city id, entries JSON) of every applied change, in order
         touched: set[str] = set()
         for msg in messages:
@@ -113,6 +139,7 @@ class FederatedIncidents:
                 continue
             mark = marks[code]
             seq, head = mark.seq, max(mark.head, int(msg.get("head") or 0))
+            oldest = mark.oldest if msg.get("oldest") is None else int(msg["oldest"])
             for change in msg.get("changes") or ():
                 n = int(change["seq"])
                 if n <= seq:
@@ -127,9 +154,11 @@ class FederatedIncidents:
                 latest[city_id] = (base, change["row"])
                 if change.get("timeline"):
                     timelines.append((city_id, change["timeline"]))
+                if change.get("related") is not None:
+                    related[city_id] = (base, change["related"])
                 seq = n
                 out.applied += 1
-            marks[code] = Watermark(seq, max(head, seq), now)
+            marks[code] = Watermark(seq, max(head, seq), now, oldest)
             touched.add(code)
         if latest:
             rows = pa.table({"city_id": pa.array(list(latest), pa.int64()),
@@ -144,12 +173,15 @@ class FederatedIncidents:
             out.changed = set(latest)
         if timelines:
             self._append_timelines(conn, timelines)
+        if related:
+            self._replace_related(conn, related)
         for code in touched:
             mark = marks[code]
-            conn.execute("INSERT INTO fed_watermarks VALUES (?, ?, ?, ?, ?) ON CONFLICT (district_code) DO UPDATE SET "
+            conn.execute("INSERT INTO fed_watermarks (district_code, seq, head, last_heard, applied_at, oldest) "
+                         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (district_code) DO UPDATE SET "
                          "seq = excluded.seq, head = excluded.head, last_heard = excluded.last_heard, "
-                         "applied_at = excluded.applied_at",
-                         [code, mark.seq, mark.head, to_db(mark.last_heard), to_db(now)]).fetchall()
+                         "applied_at = excluded.applied_at, oldest = excluded.oldest",
+                         [code, mark.seq, mark.head, to_db(mark.last_heard), to_db(now), mark.oldest]).fetchall()
         return out
 
     def _append_timelines(self, conn: duckdb.DuckDBPyConnection, timelines: list[tuple[int, str]]) -> None:
@@ -163,3 +195,17 @@ class FederatedIncidents:
             conn.execute(_TIMELINE, {"shape": self._entry_shape})
         finally:
             conn.unregister("fed_timelines")
+
+    def _replace_related(self, conn: duckdb.DuckDBPyConnection, related: dict[int, tuple[int, str]]) -> None:
+        """The incidents' work-order rows as their districts hold them now (a snapshot: replace, never add)."""
+        rows = pa.table({"city_id": pa.array(list(related), pa.int64()),
+                         "base": pa.array([b for b, _ in related.values()], pa.int64()),
+                         "related": pa.array([r for _, r in related.values()], pa.string())})
+        conn.execute("SELECT 1").fetchall()  # register() refuses while an earlier result is unread
+        conn.register("fed_related", rows)
+        try:
+            for table, shape in self._related_shapes.items():
+                conn.execute(f"DELETE FROM {table} WHERE incident_id IN (SELECT city_id FROM fed_related)")  # noqa: S608
+                conn.execute(_related_sql(table), {"shape": shape})
+        finally:
+            conn.unregister("fed_related")

@@ -222,6 +222,26 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE VIEW events_all AS SELECT * FROM events;
         """,
     ),
+    (
+        8,
+        "federation: city commands until the district answers, the district's applied commands, its oldest kept change",
+        # fed_commands (city): each 督办/escalation sent to a district, written with the action's audit, resent
+        # (next_at, attempts) while state is 'pending' until the district answers 'applied', 'unchanged' or
+        # 'refused' (reason). fed_applied_commands (district): what each command_id did, so a resent command is
+        # answered again and applied once. fed_watermarks.oldest: the district's oldest kept sequence (its
+        # heartbeats), so a gap the outbox no longer holds is shown as needing a resync.
+        """
+        CREATE TABLE fed_commands (
+            command_id VARCHAR PRIMARY KEY, district_code VARCHAR NOT NULL, incident_id BIGINT NOT NULL,
+            action VARCHAR NOT NULL, actor VARCHAR NOT NULL, note VARCHAR NOT NULL, issued_at TIMESTAMP_S NOT NULL,
+            state VARCHAR NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, next_at TIMESTAMP_S NOT NULL,
+            last_sent_at TIMESTAMP_S, answered_at TIMESTAMP_S, reason VARCHAR);
+        CREATE TABLE fed_applied_commands (
+            command_id VARCHAR PRIMARY KEY, action VARCHAR NOT NULL, incident_id BIGINT NOT NULL,
+            actor VARCHAR NOT NULL, result VARCHAR NOT NULL, reason VARCHAR, applied_at TIMESTAMP_S NOT NULL);
+        ALTER TABLE fed_watermarks ADD COLUMN oldest BIGINT;
+        """,
+    ),
 )
 
 

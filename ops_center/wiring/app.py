@@ -168,9 +168,10 @@ def is_city(cfg: Config) -> bool:
 
 def attach_federation(ctx: AppContext, *, mqtt_url: str | None = None) -> None:
     """federation.role district: the outbox hook and its publisher; city: the consumer, district feeds, commands."""
-    from ingest.fed_consumer import FedCommands, FedConsumer
+    from ingest.fed_consumer import CommandsFeed, FedCommands, FedConsumer
     from ingest.fed_publisher import FedPublisher
     from ops_center.service.fed_apply import FederatedIncidents
+    from ops_center.service.fed_commands import CityCommands
     from ops_center.service.outbox import Outbox
 
     fed = ctx.cfg.federation
@@ -185,10 +186,11 @@ def attach_federation(ctx: AppContext, *, mqtt_url: str | None = None) -> None:
         ctx.sources.append(FedPublisher(ctx.cfg, outbox, ctx.service, ctx.work_orders, url=mqtt_url, clock=ctx.clock))
         return
     incidents = FederatedIncidents(store, tuple(d.code for d in fed.districts), ctx.clock)
-    consumer = FedConsumer(ctx.cfg, incidents, ctx.pipeline, ctx.bus, url=mqtt_url, clock=ctx.clock)
-    ctx.sources.extend([consumer, *consumer.feeds])
+    book = CityCommands(store, ctx.clock)
+    consumer = FedConsumer(ctx.cfg, incidents, ctx.pipeline, ctx.bus, book, url=mqtt_url, clock=ctx.clock)
+    ctx.sources.extend([consumer, *consumer.feeds, CommandsFeed(book, ctx.clock)])
     if isinstance(ctx.service, IncidentService):
-        ctx.service.forward = FedCommands(ctx.cfg, consumer.link, ctx.store, ctx.clock)
+        ctx.service.forward = FedCommands(ctx.cfg, book, ctx.clock)
 
 
 def seed_history(ctx: AppContext) -> int:
