@@ -85,3 +85,11 @@ def pytest_setup_options():
     for arg in CHROMIUM_ARGS:
         options.add_argument(arg)
     return options
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """pytest-xdist (`--dist loadgroup`): every browser test on one worker, one Chromium at a time on a 2-core
+    machine; every other test file whole on whichever worker is free (its module fixtures built once)."""
+    for item in items:
+        group = "browser" if item.get_closest_marker("browser") else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))

@@ -100,13 +100,13 @@ def test_street_officer_sees_their_street_named_legend_and_chinese_health(web_ct
 
 @pytest.mark.browser
 def test_4k_map_stays_fitted_through_redraws(web_ctx, demo_incidents, web_duo):
-    """A 4K wall's first minute, with a new incident redrawing the map as fast as the browser takes them."""
+    """A 4K wall's first 20 s (four health refreshes, twenty ticks), a new incident redrawing the map as fast as it can."""
     web_duo.driver.set_window_size(3840, 2160)
     web_duo.driver.get(f"{web_duo.server_url}/wall?token={KIOSK}")
     web_duo.wait_for_element(f"#{ids.WALL_MAP} .js-plotly-plot[data-fitted]", timeout=15)
     script = "return window.opsMapFit(document.querySelector('#wall-map .js-plotly-plot'));"
     now, start, samples = web_ctx.clock(), time.monotonic(), []
-    while time.monotonic() - start < 60:  # the one bounded wait: 60 s of wall life, sampled after every redraw
+    while time.monotonic() - start < 20:  # the one bounded wait: 20 s of wall life, sampled after every redraw
         fresh = make_incident(web_ctx.store, web_ctx.cfg, now=now, domain="traffic", severity="P1",
                               area_code="510108007", title=f"信号灯故障 {len(samples)}")
         web_ctx.bus.publish([EventsCommitted(now, 1, (fresh,))])
