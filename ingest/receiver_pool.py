@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 RESTART_DELAYS_S = (1, 2, 5, 10, 30)  # back-off when a receiver keeps dying
 STOP_TIMEOUT_S = 10
 WATCH_INTERVAL_S = 1.0
+START_GRACE_S = 60.0  # a receiver not heard from since it was spawned is starting (imports, connect), not stalled
 FAULT_SHOWN_S = 600  # a restart stays visible in health for ten minutes
 # link states, best first: the source reports the worst of its receivers'
 _STATES = ("connected", "connecting", "disconnected", "starting", "auth_failed", "stopped")
@@ -53,6 +54,7 @@ class _Child:
         self._send_lock = threading.Lock()
         self.restarts = 0
         self.last_heard = time.monotonic()
+        self.heard = False  # has this process sent anything yet? until then it is starting, not stalled
         self.busy = False  # the reader is inside pipeline.submit_many: backpressure, not a stall
         self.stalled = False  # killed by the watchdog: its exit is no news
 
@@ -65,7 +67,7 @@ class _Child:
         self.process.start()
         child_end.close()
         self.conn = parent_end
-        self.last_heard = time.monotonic()
+        self.last_heard, self.heard = time.monotonic(), False
         self.drained.clear()
         threading.Thread(target=self._read, args=(parent_end,), name=self.process.name, daemon=True).start()
 
@@ -86,7 +88,7 @@ class _Child:
     def _read(self, conn) -> None:
         try:
             for message in pipe_messages(conn):
-                self.last_heard = time.monotonic()
+                self.last_heard, self.heard = time.monotonic(), True
                 self.busy = True
                 try:
                     self.pool.on_message(self, conn, message)
@@ -176,7 +178,10 @@ class ReceiverPool:
     def check_stalled(self, child: _Child, now: float) -> bool:
         """True (and the receiver killed) when it has sent nothing for stall_after and is not held back by us."""
         process = child.process
-        if process is None or not process.is_alive() or child.busy or now - child.last_heard < self._stall_s:
+        # A spawned receiver imports and connects before its first word; on a loaded host that can take longer
+        # than stall_after, and killing it then only restarts the same slow start, over and over.
+        limit = self._stall_s if child.heard else max(self._stall_s, START_GRACE_S)
+        if process is None or not process.is_alive() or child.busy or now - child.last_heard < limit:
             return False
         log.error("%s: receiver %d (pid %s) silent for %.0f s; killing it to restart", self.source_id,
                   child.index, process.pid, now - child.last_heard)

@@ -87,6 +87,41 @@ def test_a_stalled_receiver_is_killed_restarted_and_shown_in_health(mosquitto, c
         app.close()
 
 
+class _SpawnedProcess:
+    """The face of multiprocessing's Process that the watchdog uses: alive until killed."""
+
+    pid = 4242
+
+    def __init__(self) -> None:
+        self.killed = False
+
+    def is_alive(self) -> bool:
+        return not self.killed
+
+    def kill(self) -> None:
+        self.killed = True
+
+
+def test_a_receiver_slow_to_start_is_given_time_and_one_that_went_silent_is_not(cfg, config_path, db_path):
+    """On a loaded host a spawned receiver took longer than stall_after to import and connect, and the watchdog
+    killed every new one before it said a word: starting gets START_GRACE_S, silence after a word stall_after."""
+    from ingest.receiver_pool import START_GRACE_S
+
+    app = make_app(isolated_cfg(cfg, "mqtt://127.0.0.1:1", receivers=1).model_copy(update={"ingest": cfg.ingest.model_copy(
+        update={"stall_after": timedelta(seconds=2)})}), config_path, db_path)
+    try:
+        pool = pool_for(app, config_path)
+        child = pool._children[0]  # noqa: SLF001 - the watchdog's view of one receiver, driven by hand
+        child.process, child.last_heard, child.heard = _SpawnedProcess(), 1000.0, False
+        assert not pool.check_stalled(child, 1000.0 + 5) and not child.process.killed  # still importing
+        assert pool.check_stalled(child, 1000.0 + START_GRACE_S + 1) and child.process.killed  # never spoke: hung
+        child.process, child.last_heard, child.heard = _SpawnedProcess(), 2000.0, True
+        assert pool.check_stalled(child, 2000.0 + 3) and child.process.killed  # spoke, then fell silent
+        assert "停止响应" in pool.health().fault
+    finally:
+        app.close()
+
+
 def test_a_chunk_item_that_will_not_pickle_is_shipped_as_a_dead_letter(cfg, config_path):
     """Defence behind the parse-time bounds: the shipper never dies of a bad item, the rest of the chunk ships."""
     writer_end, receiver_end = multiprocessing.Pipe(duplex=True)
