@@ -17,7 +17,7 @@ from layouts.wall_trend import TREND_DAYS, day_trend, trend_view
 from ops_center.read import kpis, queries
 
 
-class Drawn(NamedTuple):  # not a dataclass: Dash executes page modules outside sys.modules
+class Drawn(NamedTuple):  # a NamedTuple from when it lived in the page (Dash runs pages outside sys.modules)
     """One hot-set snapshot's wall, drawn once (mostly by the hot set's catch-up thread) for every refresh."""
 
     version: int
