@@ -83,8 +83,8 @@ def load_cfg():
 def _fingerprint() -> str:
     """Caches are keyed by the generator and schema sources, so a change regenerates them."""
     h = hashlib.sha1()
-    for rel in ("ops_center/demo/synth.py", "ops_center/store/schema.py", "config/devices.csv"):
-        p = ROOT / rel
+    generator = sorted((ROOT / "ops_center/demo").glob("synth*.py"))  # synth.py and the modules it is split into
+    for p in (*generator, ROOT / "ops_center/store/schema.py", ROOT / "config/devices.csv"):
         if p.exists():
             h.update(p.read_bytes())
     cfg = load_cfg()  # only the config sections the generator reads

@@ -1,6 +1,6 @@
 """值班台 派单目录 block: what the catalogue in force at the case's creation says, and the 基层减负 guard.
 
-A block of the console (layouts/console.py places `guard_row()` under the dispatch row and calls `callbacks()`).
+A block of the console (console_actions places `guard_row()` under the dispatch row; console.py calls `callbacks()`).
 The pre-selected lead and co-units come from layouts/console_dispatch.suggestion, which asks the catalogue; the
 dispatch itself refuses to send a functional department's case to a community until the officer confirms.
 """

@@ -1,6 +1,6 @@
 """值班台 work-order block: dispatch to a lead unit and co-handlers, rule on a 退单, 催办 and a leader's 督办.
 
-A block of the console (layouts/console.py places `dispatch_row()` and `workorder_block()` and calls
+A block of the console (console_actions places `dispatch_row()`, console_detail `workorder_block()`; console.py calls
 `callbacks()`); every action goes through WorkOrderService, which checks role, scope and reasons itself.
 """
 

@@ -1,6 +1,6 @@
 """值班台 回访 queue: closed hotline cases from the next working day; 不满意 reopens the case as 重办.
 
-A block of the console (layouts/console.py places `open_button()` and `modal()` and calls `callbacks()`);
+A block of the console (console_filters places `open_button()`, console.py `modal()` and calls `callbacks()`);
 the rating goes through WorkOrderService.record_callback, which checks role, scope and the round itself.
 """
 

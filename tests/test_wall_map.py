@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -14,22 +12,15 @@ import plotly.graph_objects as go
 import pytest
 from plotly.io.json import to_json_plotly
 
+from layouts import wall_draw, wall_lists, wall_map, wall_tiles, wall_trend
 from layouts.common import MAP_STYLE_URL, domain_color, domain_name
 from ops_center.core import geo
 from ops_center.core.domains import DOMAIN_CODES
 from ops_center.read import kpis, queries
 from tests.factories import make_incident
 
-PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "wall.py")
 
-
-@pytest.fixture
-def wall(web_app):
-    """The page module as Dash loaded it for web_app (pages register themselves only inside an app)."""
-    return next(m for m in reversed(list(sys.modules.values())) if getattr(m, "__file__", None) == PAGE_FILE)
-
-
-def old_map_figure(wall, cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> go.Figure:
+def old_map_figure(cfg: Any, street_load: dict[str, int], markers: Any, focus: str | None) -> go.Figure:
     """map_figure as it was, built from go objects: the oracle."""
     district = cfg.site.default_area
     fc = geo.area_polygons(cfg, "street", district)
@@ -56,11 +47,11 @@ def old_map_figure(wall, cfg: Any, street_load: dict[str, int], markers: Any, fo
         mode="markers", name="P1", meta="p1-pulse", hoverinfo="skip",
         marker={"size": 30, "color": "#ff3b3b", "opacity": 0.45}))
     extent = geo.extent(cfg, focus or district)
-    center, zoom = wall._zoom_for(extent)
+    center, zoom = wall_map.zoom_for(extent)
     fig = go.Figure(traces)
     fig.update_layout(
         map={"style": MAP_STYLE_URL, "center": center, "zoom": zoom},
-        meta={"fit": [extent[1], extent[0], extent[3], extent[2]], "labels": wall.street_labels(cfg, district)},
+        meta={"fit": [extent[1], extent[0], extent[3], extent[2]], "labels": wall_map.street_labels(cfg, district)},
         showlegend=False, paper_bgcolor="#0a1222", margin={"l": 0, "r": 0, "t": 0, "b": 0},
         uirevision=focus or "district", hoverlabel={"font": {"size": 16}})
     return fig
@@ -78,41 +69,41 @@ def old_positions(cfg: Any, markers: Any) -> tuple[list[float], list[float]]:
 
 
 @pytest.mark.parametrize("focus", [None, "510108004"])
-def test_dict_map_is_the_go_figure_json(wall, web_ctx, demo_incidents, focus):
+def test_dict_map_is_the_go_figure_json(web_app, web_ctx, demo_incidents, focus):
     cfg, now = web_ctx.cfg, web_ctx.clock()
     make_incident(web_ctx.store, cfg, now=now - timedelta(minutes=3), domain="unclassified", severity="P1",
                   area_code="510108004003001", lat=30.67, lon=104.09, title="<b>未分类</b>")
     make_incident(web_ctx.store, cfg, now=now - timedelta(minutes=4), domain="traffic", area_code="999999")
     summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, cfg.site.timezone, None, focus))
     assert summary.markers["lat"].isna().any() and summary.markers["lat"].notna().any()
-    new = wall.map_figure(cfg, summary.street_load, summary.markers, focus)
-    old = old_map_figure(wall, cfg, summary.street_load, summary.markers, focus)
+    new = wall_map.map_figure(cfg, summary.street_load, summary.markers, focus)
+    old = old_map_figure(cfg, summary.street_load, summary.markers, focus)
     assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old))
     assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old.to_plotly_json()))
 
 
-def test_dict_map_without_markers(wall, web_ctx):
+def test_dict_map_without_markers(web_app, web_ctx):
     cfg, now = web_ctx.cfg, web_ctx.clock()
     summary = queries.summarize_wall(queries.wall_data(web_ctx.hot_incidents, now, cfg.site.timezone))
     assert summary.markers.empty
-    new = wall.map_figure(cfg, {}, summary.markers, None)
-    assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old_map_figure(wall, cfg, {}, summary.markers,
+    new = wall_map.map_figure(cfg, {}, summary.markers, None)
+    assert json.loads(to_json_plotly(new)) == json.loads(to_json_plotly(old_map_figure(cfg, {}, summary.markers,
                                                                                           None)))
     assert [t["type"] for t in new["data"]] == ["choroplethmap", "scattermap"]
     assert not math.isnan(new["layout"]["map"]["zoom"])
 
 
-def test_drawn_views_are_the_json_dash_sends_and_skip_its_python_walk(wall, web_ctx, demo_incidents):
+def test_drawn_views_are_the_json_dash_sends_and_skip_its_python_walk(web_app, web_ctx, demo_incidents):
     cfg, now = web_ctx.cfg, web_ctx.clock()
     tz = cfg.site.timezone
     hot = web_ctx.hot_incidents
-    drawn = wall.draw(cfg, tz, None, None, hot.daily, hot.columns(now), now)
-    summary = queries.summarize_wall(queries.wall_data(hot, now, tz), wall.LIST_ROWS)
-    trend = wall.day_trend(hot.daily.get(now, tz, None), kpis.created_since(hot.columns(now), now - timedelta(hours=10)),
+    drawn = wall_draw.draw(cfg, tz, None, None, hot.daily, hot.columns(now), now)
+    summary = queries.summarize_wall(queries.wall_data(hot, now, tz), wall_lists.LIST_ROWS)
+    trend = wall_trend.day_trend(hot.daily.get(now, tz, None), kpis.created_since(hot.columns(now), now - timedelta(hours=10)),
                            "10:00")  # fixed_now is 10:00 local
-    tiles = wall.tiles_view(summary.domains, trend) + [wall.ranking_tile(summary.street_load)]
-    for plain, components in ((drawn.tiles, tiles), (drawn.list, wall.list_view(summary.urgent, tz)),
-                              (drawn.p1, wall.p1_view(summary.p1)), (drawn.trend, wall.trend_view(trend))):
+    tiles = wall_tiles.tiles_view(summary.domains, trend) + [wall_tiles.ranking_tile(summary.street_load)]
+    for plain, components in ((drawn.tiles, tiles), (drawn.list, wall_lists.list_view(summary.urgent, tz)),
+                              (drawn.p1, wall_lists.p1_view(summary.p1)), (drawn.trend, wall_trend.trend_view(trend))):
         assert json.loads(to_json_plotly(plain)) == json.loads(to_json_plotly(components))
         orjson.dumps(plain)  # plotly's to_json tries orjson first: plain data never takes its slow walk
     orjson.dumps(drawn.map, option=orjson.OPT_SERIALIZE_NUMPY)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from layouts import ids
+from layouts import ids, wall_draw, wall_trend
 from ops_center.read import kpis
 from ops_center.read.hot_incidents import DailyCache, HotIncidents
 from tests.factories import make_incidents
@@ -18,7 +16,6 @@ from tests.fixtures_web import client_login, dash_post
 
 SITE = ZoneInfo("Asia/Shanghai")
 KIOSK = "wall-demo-kiosk-token"
-PAGE_FILE = str(Path(__file__).resolve().parent.parent / "layouts" / "wall.py")
 MZW, SQZ = "510108002", "510108004"  # 猛追湾街道, 双桥子街道
 DAYS = tuple(date(2026, 11, 18) + timedelta(days=k) for k in range(7))  # fixed_now is 2026-11-24 10:00 local
 
@@ -144,12 +141,7 @@ def test_daily_cache_queries_at_most_once_a_minute_and_on_a_new_day(web_ctx, han
 @pytest.mark.parametrize(("today", "before", "shown"), [(12, 9, ("↑3", "up")), (9, 12, ("↓3", "down")),
                                                         (5, 5, ("持平", "flat")), (0, 0, ("持平", "flat"))])
 def test_change_shows_arrow_and_difference(web_app, today, before, shown):
-    assert _page().change(today, before) == shown
-
-
-def _page():
-    """The wall page module as Dash loaded it (pages register themselves only inside an app)."""
-    return next(m for m in reversed(list(sys.modules.values())) if getattr(m, "__file__", None) == PAGE_FILE)
+    assert wall_trend.change(today, before) == shown
 
 
 @pytest.mark.parametrize(("scope", "focus", "today", "same"), [
@@ -157,7 +149,7 @@ def _page():
 def test_wall_cards_and_trend_follow_scope_and_patrol(web_ctx, web_app, hand_counted, scope, focus, today, same):
     now = web_ctx.clock()
     hot = web_ctx.hot_incidents
-    drawn = _page().draw(web_ctx.cfg, "Asia/Shanghai", scope, focus, hot.daily, hot.columns(now), now)
+    drawn = wall_draw.draw(web_ctx.cfg, "Asia/Shanghai", scope, focus, hot.daily, hot.columns(now), now)
     assert (drawn.totals["new_today"], drawn.totals["same_time_yesterday"]) == (today, same)
     texts = _texts(drawn.trend)
     assert f"昨日同期 {same}" in texts and "今日截至10:00 " in texts
