@@ -6,9 +6,8 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from functools import cache
 from operator import attrgetter
 
 log = logging.getLogger(__name__)
@@ -35,12 +34,19 @@ class DomainEvent:
         return data
 
 
-@cache  # one entry per event class
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[object], tuple]]] = {}
+
+
 def _fields_of(cls: type) -> tuple[tuple[str, ...], Callable[[object], tuple]]:
-    """A class's field names and one getter for all their values (a getattr per field cost ~2.5 µs an event)."""
-    names = tuple(cls.__dataclass_fields__)
-    getter = attrgetter(*names)
-    return names, (getter if len(names) > 1 else lambda obj: (getter(obj),))
+    """A class's field names and one getter for all their values (a getattr per field cost ~2.5 µs an event).
+
+    Every domain event has at least two fields (incident_id, at), so the getter always returns a tuple.
+    """
+    known = _FIELDS.get(cls)
+    if known is None:
+        names = tuple(f.name for f in fields(cls))
+        known = _FIELDS[cls] = (names, attrgetter(*names))
+    return known
 
 
 _last_at: tuple[datetime | None, str] = (None, "")
