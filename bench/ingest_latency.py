@@ -97,7 +97,8 @@ def main(argv: list[str] | None = None) -> Result:
 
         # in-process receiving submits events one by one; receiver processes (mqtt.receivers) whole chunks
         ctx.pipeline.submit = lambda event, on_committed=None: original(event, noting([event], on_committed))
-        ctx.pipeline.submit_many = lambda items, on_committed=None: original_many(items, noting(items, on_committed))
+        ctx.pipeline.submit_many = lambda items, on_committed=None, ahead=None: original_many(
+            items, noting(items, on_committed), ahead)
         commits: list[float] = []  # seconds per pipeline batch: rules + write + COMMIT (+ any auto-checkpoint)
         commit = ctx.pipeline._commit  # noqa: SLF001 - the bench times the real batch commit
 

@@ -95,10 +95,10 @@ def main(argv: list[str] | None = None) -> Result:
         batches: list[tuple[int, float]] = []  # (inputs, seconds inside BatchWriter.apply)
         apply = ctx.pipeline.writer.apply
 
-        def timed_apply(conn, events, dead):
+        def timed_apply(conn, events, dead, decided=()):
             t = time.perf_counter()
             try:
-                return apply(conn, events, dead)
+                return apply(conn, events, dead, decided)
             finally:
                 batches.append((len(events) + len(dead), time.perf_counter() - t))
 

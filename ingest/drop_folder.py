@@ -28,7 +28,7 @@ from ingest.payloads import OVERSIZED, Invalid
 from ingest.polled import PolledSource
 from ops_center.core.clock import utc_now
 from ops_center.core.config import Config, SourceConfig, resolve_path
-from ops_center.core.model import DeadLetter
+from ops_center.core.model import Ahead, DeadLetter
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,8 @@ class DropFolder(PolledSource):
     stop_timeout_s = 10.0
 
     def __init__(self, cfg: Config, source: SourceConfig, path: Path, pipeline, registry,
-                 clock: Callable[[], datetime] = utc_now, *, settle_s: float | None = None):
+                 clock: Callable[[], datetime] = utc_now, *, settle_s: float | None = None,
+                 rule_paths: tuple[Path, ...] = ()):
         super().__init__(source, clock, cfg.ingest.stall_after.total_seconds())
         self.cfg = cfg
         self.path = Path(path)
@@ -67,7 +68,7 @@ class DropFolder(PolledSource):
         self._registry = registry
         self._progress = ProgressStore(self.path)
         self._piece = max(1, cfg.store.batch_max_rows // 2)  # other sources' inputs fit between them
-        self._parser = FileParser(ParseContext(cfg, self.source_id))
+        self._parser = FileParser(ParseContext(cfg, self.source_id, rule_paths))  # classifies ahead with them
 
     @property
     def processed_dir(self) -> Path:
@@ -161,16 +162,17 @@ class DropFolder(PolledSource):
                 raise Invalid(OVERSIZED, f"JSON file is {size} bytes, limit {limit} (send CSV for big exports)")
             records = load_json_document(file.read_bytes())
 
-            def parsed_chunks() -> Iterator[tuple[int, Parsed]]:
+            def parsed_chunks() -> Iterator[tuple[int, Parsed, Ahead | None]]:
                 for start in range(progress.offset, len(records), self.chunk_rows):
                     end = min(start + self.chunk_rows, len(records))
                     yield end, parse_records(self.cfg, self._registry, self.source_id, records[start:end],
-                                             self._clock(), file.name)
+                                             self._clock(), file.name), None
 
             return self._commit_chunks(file, progress, parsed_chunks())
         raise Invalid(UNSUPPORTED_FILE, f"expected .json or .csv, got {file.name!r}")
 
-    def _commit_chunks(self, file: Path, progress: Progress, chunks: Iterator[tuple[int, Parsed]]) -> str:
+    def _commit_chunks(self, file: Path, progress: Progress,
+                       chunks: Iterator[tuple[int, Parsed, Ahead | None]]) -> str:
         """Submit the file's pieces through a window of PIECES_IN_FLIGHT, across chunk boundaries.
 
         The pipeline commits in submission order, so a chunk's end offset is saved, in order, once its last
@@ -180,7 +182,7 @@ class DropFolder(PolledSource):
         window: deque[Piece] = deque()
         outcome, settled = "done", True  # settled: False once a piece did not commit (the rest is read again)
         try:
-            for end, parsed in chunks:
+            for end, parsed, ahead in chunks:
                 if self._stop.is_set():
                     outcome = "stopped"
                     break
@@ -195,7 +197,8 @@ class DropFolder(PolledSource):
                     pending = Pending()
                     piece = items[start : start + self._piece]
                     if piece:
-                        self._pipeline.submit_many(piece, on_committed=pending.add())
+                        self._pipeline.submit_many(piece, on_committed=pending.add(),
+                                                   ahead=ahead.piece(start, start + self._piece) if ahead else None)
                     last = start + self._piece >= len(items)
                     window.append(Piece(pending, end, len(parsed.events)) if last else Piece(pending))
                 if not settled:
@@ -278,7 +281,9 @@ class DropFolder(PolledSource):
 
 def build(cfg: Config, source: SourceConfig, pipeline, registry, clock=utc_now, *, config_path=None, **_) -> DropFolder:
     path = resolve_path(config_path, source.path or "") if config_path else Path(source.path or "")
-    return DropFolder(cfg, source, path, pipeline, registry, clock)
+    # the rule files as the writer's RulesHolder names them (build_context), so their digests agree
+    rules = tuple(resolve_path(config_path, p) if config_path else Path(p) for p in cfg.rules.paths)
+    return DropFolder(cfg, source, path, pipeline, registry, clock, rule_paths=rules)
 
 
 

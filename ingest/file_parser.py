@@ -6,6 +6,10 @@ process, so the writer keeps the GIL and the parse of chunk n+1 overlaps the com
 The child only reads the file and returns Events; nothing there touches the store, the offsets or
 the file's place, so a crash of either side loses nothing: the saved offset is where reading resumes.
 The same functions run on the caller's thread when the parser is not started (tests, one-off scans).
+
+The child also classifies what it parsed (`RuleSet.decide_ahead`, with the rule files and text model it loads
+and reloads as the writer's RulesHolder does): the writer takes those decisions when its own rule set is
+the one they were made with, and decides again itself when an adopt or a rule change came in between.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from ingest.payloads import Invalid
 from ingest.receiver_process import ignore_stop_signals
 from ops_center.core.config import Config
 from ops_center.core.gc_tuning import settle_gc
-from ops_center.core.model import Event
+from ops_center.core.model import Ahead, Event
+from rules.holder import RulesHolder
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,7 @@ class ParseContext:
 
     cfg: Config
     source_id: str
+    rule_paths: tuple[Path, ...] = ()  # the writer's rule files (resolved as it resolves them); () decides nothing
 
 
 def parse_csv_span(ctx: ParseContext, path: Path, header: bytes, start: int, end: int, received: datetime,
@@ -59,28 +65,51 @@ def parse_csv_span(ctx: ParseContext, path: Path, header: bytes, start: int, end
 # --- the child's side ---------------------------------------------------------------------------
 
 _child: ParseContext | None = None
+_rules: RulesHolder | None = None
 
 
 def _init_child(ctx: ParseContext) -> None:
-    global _child
+    global _child, _rules
     ignore_stop_signals()  # the source stops the child, in order
     _child = ctx
+    if ctx.rule_paths:
+        try:
+            _rules = RulesHolder(ctx.rule_paths, ctx.cfg)
+        except Exception:  # noqa: BLE001 - the writer decides every row then, as it does without this process
+            log.exception("%s: the file parser cannot load the rules; the writer classifies the rows", ctx.source_id)
     settle_gc()
 
 
+def _decide_ahead(events: list[Event]) -> Ahead | None:
+    """The chunk's decisions with the rule files and model in force now (reloaded when they changed)."""
+    if _rules is None:
+        return None
+    try:
+        _rules.reload_if_changed()  # a rejected change keeps the set in force, as in the writer
+        return _rules.current.decide_ahead(events)
+    except Exception:  # noqa: BLE001 - the chunk is still parsed; the writer decides its rows
+        log.exception("%s: deciding a chunk ahead failed; the writer classifies its rows", _child_source())
+        return None
+
+
+def _child_source() -> str:
+    return _child.source_id if _child is not None else "?"
+
+
 def _parse_in_child(path: Path, header: bytes, start: int, end: int, received: datetime,
-                    origin: str) -> tuple[list[tuple], list]:
+                    origin: str) -> tuple[list[tuple], list, Ahead | None]:
     """Events travel as plain tuples: unpickled as frozen slotted dataclasses they cost ~50 % more CPU
     in the writer's process (dataclasses' __setstate__ looks up the fields for every object)."""
     if _child is None:  # _init_child runs first in every worker of the pool
         raise RuntimeError("file parser process used before its context was set")
     parsed = parse_csv_span(_child, path, header, start, end, received, origin)
-    return [tuple(getattr(ev, name) for name in EVENT_FIELDS) for ev in parsed.events], parsed.rejects
+    rows = [tuple(getattr(ev, name) for name in EVENT_FIELDS) for ev in parsed.events]
+    return rows, parsed.rejects, _decide_ahead(parsed.events)
 
 
-def _from_child(value: tuple[list[tuple], list]) -> Parsed:
-    rows, rejects = value
-    return Parsed([Event(*row) for row in rows], rejects)
+def _from_child(value: tuple[list[tuple], list, Ahead | None]) -> tuple[Parsed, Ahead | None]:
+    rows, rejects, ahead = value
+    return Parsed([Event(*row) for row in rows], rejects), ahead
 
 
 def _run_in_child(fn: Callable, *args) -> tuple[str, object]:
@@ -123,11 +152,12 @@ class FileParser:
         return self._result(self._submit(csv_layout, path, chunk_rows))
 
     def chunks(self, path: Path, header: bytes, todo: list[tuple[int, int]], clock: Callable[[], datetime],
-               origin: str) -> Iterator[tuple[int, Parsed]]:
-        """(end offset, parsed chunk) for each (start, end) in order; the next chunk is parsed meanwhile."""
+               origin: str) -> Iterator[tuple[int, Parsed, Ahead | None]]:
+        """(end offset, parsed chunk, its decisions made ahead) for each (start, end) in order; the next chunk is
+        parsed meanwhile. Parsed on the caller's thread, nothing is decided ahead: the writer decides."""
         if self._pool is None:
             for start, end in todo:
-                yield end, parse_csv_span(self.ctx, path, header, start, end, clock(), origin)
+                yield end, parse_csv_span(self.ctx, path, header, start, end, clock(), origin), None
             return
         pending: list[tuple[int, Future]] = []
         spans = iter(todo)
@@ -136,9 +166,9 @@ class FileParser:
                 self._queue(pending, spans, path, header, clock, origin)
             while pending:
                 end, future = pending.pop(0)
-                parsed = _from_child(self._result(future))
+                parsed, ahead = _from_child(self._result(future))
                 self._queue(pending, spans, path, header, clock, origin)
-                yield end, parsed
+                yield end, parsed, ahead
         finally:
             for _, future in pending:  # stopped or failed halfway: what was read ahead is dropped
                 future.cancel()

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from ops_center.core.config import Config
 from ops_center.core.domains import DOMAIN_NAMES, SEVERITIES, UNCLASSIFIED
-from ops_center.core.model import Decision, Event
+from ops_center.core.model import Ahead, Decision, Event
 from ops_center.core.yamlsource import SourceError, load_located
 from rules.compile import compile_document
 from rules.compiled import CompiledAmplify, CompiledRule
@@ -144,7 +144,8 @@ class RuleSet:
         return self._plan(source, kind)[0]
 
     def _plan(self, source: str | None, kind: str | None) -> tuple:
-        """(rules, positions of rules without a trigger, trigger word -> positions) for one pair."""
+        """(rules, positions of rules without a trigger, trigger word -> positions, all untriggered, no `for`
+        rule among them) for one pair."""
         key = (source, kind)
         plan = self._buckets.get(key)
         if plan is None:
@@ -157,7 +158,8 @@ class RuleSet:
             for i, r in enumerate(rules):
                 for word in r.trigger or ():
                     by_word.setdefault(word, []).append(i)
-            plan = (rules, always, {w: tuple(v) for w, v in by_word.items()}, len(always) == len(rules))
+            plan = (rules, always, {w: tuple(v) for w, v in by_word.items()}, len(always) == len(rules),
+                    all(r.for_ is None for r in rules))
             self._buckets[key] = plan
         return plan
 
@@ -200,6 +202,33 @@ class RuleSet:
                 out[i] = p
         return out
 
+    @property
+    def identity(self) -> tuple[str, str | None]:
+        """Which rule files and text model decide: decisions made ahead (`decide_ahead`) carry it."""
+        return self.digest, self.model.version if self.model is not None else None
+
+    def decide_ahead(self, events: Sequence[Event]) -> Ahead:
+        """Decisions for the events no `for` rule can see, made away from the writer (a file's parser process).
+
+        Without a pending condition to consult, a decision is a function of the event, the rules and the model
+        alone, the same wherever it is made: the writer takes it when its own set has this `identity`. None for
+        an event the writer must decide itself (a `for` rule in its bucket, or an evaluation that failed).
+        """
+        picked = [i for i, ev in enumerate(events) if self._plan(ev.source, ev.kind)[4]]
+        chosen = [events[i] for i in picked]
+        out: list[list[Decision] | None] = [None] * len(events)
+        try:
+            predictions = self.predictions(chosen)
+        except Exception:  # noqa: BLE001 - the writer decides them (and logs why the model failed)
+            return Ahead(self.identity, out)
+        no_state = RuleState()  # never touched: no rule in these buckets holds state
+        for i, ev, ctx, prediction in zip(picked, chosen, self.contexts(chosen), predictions, strict=True):
+            try:
+                out[i] = self._run(ev, no_state, ctx, prediction)[0]
+            except Exception:  # noqa: BLE001 - the writer evaluates it again and logs the failure there
+                continue
+        return Ahead(self.identity, out)
+
     def traced(self, ev: Event, state: RuleState, ctx: Ctx,
                prediction: Prediction | None = None) -> tuple[list[Decision], list[tuple[str, str]]]:
         """Decisions with the (rule id, what happened) trace rules/explain.py reports."""
@@ -212,7 +241,7 @@ class RuleSet:
         clears: list[Decision] = []
         held: set[str | None] = set()
         items = state.items
-        rules, always, by_word, untriggered = self._plan(ev.source, ev.kind)
+        rules, always, by_word, untriggered, _ = self._plan(ev.source, ev.kind)
         if not untriggered:
             # Only rules whose trigger words occur in the text (plus those without one) can hold.
             chosen = set(always)

@@ -18,6 +18,8 @@ class BatchlessRuleSet:
     """What a stub rule set needs besides `evaluate`: the per-batch calls the writer and backtest make, answered
     as a RuleSet without a text model and without keyword contexts made up front."""
 
+    identity = ("stub rules", None)  # no file digest: decisions made ahead by a real RuleSet never match it
+
     @staticmethod
     def predictions(events: list[Event]) -> list[None]:
         return [None] * len(events)

@@ -51,8 +51,8 @@ def test_process_and_thread_parse_the_same_events(cfg, tmp_path):
         in_child = list(child.chunks(path, layout.header, todo, lambda: received, "x.csv"))
     finally:
         child.stop()
-    assert [end for end, _ in in_child] == [end for _, end in todo]
-    assert sum(len(p.events) for _, p in in_child) == 2500
+    assert [end for end, _, _ in in_child] == [end for _, end in todo]
+    assert sum(len(p.events) for _, p, _ in in_child) == 2500
     assert in_child == in_thread  # every Event field, area codes included
 
 
@@ -67,9 +67,9 @@ def test_a_killed_parser_process_loses_nothing_and_reads_nothing_twice(app, tmp_
         def __init__(self, pipeline):
             self.pipeline, self.calls = pipeline, 0
 
-        def submit_many(self, items, on_committed=None):
+        def submit_many(self, items, on_committed=None, ahead=None):
             self.calls += 1
-            self.pipeline.submit_many(items, on_committed)
+            self.pipeline.submit_many(items, on_committed, ahead)
             if self.calls == 2:
                 for pid in list(drop._parser._pool._processes):  # noqa: SLF001 - the child to kill
                     os.kill(pid, signal.SIGKILL)

@@ -86,9 +86,9 @@ def test_a_big_csv_goes_in_chunks_and_a_restart_resumes_at_the_saved_offset(app_
         def __init__(self, pipeline):
             self.pipeline, self.calls = pipeline, 0
 
-        def submit_many(self, items, on_committed=None):
+        def submit_many(self, items, on_committed=None, ahead=None):
             self.calls += 1
-            self.pipeline.submit_many(items, on_committed)
+            self.pipeline.submit_many(items, on_committed, ahead)
             if self.calls == 2:  # chunk 2 is one piece: batch_max_rows / 2 is 1000
                 first._stop.set()  # noqa: SLF001 - what stop() sets
 
@@ -138,7 +138,7 @@ def test_a_file_keeps_a_window_of_pieces_in_flight_across_chunks_and_saves_each_
             self.open_before: list[int] = []  # pieces still open when each piece was submitted
             self.lock = threading.Lock()
 
-        def submit_many(self, items, on_committed=None):
+        def submit_many(self, items, on_committed=None, ahead=None):
             with self.lock:
                 self.open_before.append(self.open)
                 self.open += 1
@@ -150,7 +150,7 @@ def test_a_file_keeps_a_window_of_pieces_in_flight_across_chunks_and_saves_each_
                     self.open -= 1
                 on_committed()
 
-            self.pipeline.submit_many(items, committed)
+            self.pipeline.submit_many(items, committed, ahead)
 
         def __getattr__(self, name):
             return getattr(self.pipeline, name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -57,6 +57,32 @@ class Decision:
     amplified_by: tuple[str, ...] = ()  # ids of amplification rules that raised severity
     clears: bool = False  # the event ends a condition (e.g. feed back, reading back in range)
     auto_resolve: bool = False  # a clear resolves the incident by itself (signal restored), not just a note
+
+    def __reduce__(self) -> tuple:
+        """Pickled as its constructor's arguments, like Event: decisions made ahead travel with a file's chunks."""
+        return Decision, _DECISION_VALUES(self)
+
+
+_DECISION_VALUES = attrgetter(*(f.name for f in fields(Decision)))
+
+
+@dataclass(frozen=True, slots=True)
+class Ahead:
+    """Decisions made for a run of events before they reach the writer (a file's parser process).
+
+    They hold only for the rule set and text model they were made with, `ruleset` (`RuleSet.identity`); the
+    writer uses them when its current set is that one and decides again itself when it is not.
+    """
+
+    ruleset: tuple[str, str | None]
+    decisions: Sequence[list[Decision] | None]  # per event, in order; None: the writer decides that one
+
+    def piece(self, start: int, stop: int) -> Ahead:
+        return Ahead(self.ruleset, self.decisions[start:stop])
+
+    def of(self, index: int) -> list[Decision] | None:
+        """The decisions for the event at `index` of the run (None past its events: its dead letters)."""
+        return self.decisions[index] if index < len(self.decisions) else None
 
 
 @dataclass(frozen=True, slots=True)

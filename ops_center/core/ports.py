@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ops_center.core.lifecycle import Actor, BulkResult
-    from ops_center.core.model import DeadLetter, Event
+    from ops_center.core.model import Ahead, DeadLetter, Event
     from ops_center.core.sla import SlaPolicy
     from ops_center.read.hot_incidents import HotColumns
     from rules.engine import RuleSet
@@ -70,7 +70,8 @@ class Intake(Protocol):
 
     def submit(self, event: Event, on_committed: Callable[[], None] | None = None) -> None: ...
 
-    def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None) -> None: ...
+    def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None,
+                    ahead: Ahead | None = None) -> None: ...
 
     def dead_letter(self, source_id: str, topic: str | None, reason: str, raw: bytes, detail: str = "",
                     on_committed: Callable[[], None] | None = None) -> None: ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -94,26 +94,30 @@ class BatchWriter:
 
     # --- entry point -----------------------------------------------------------------------
 
-    def apply(self, conn: duckdb.DuckDBPyConnection, events: list[Event], dead: list[DeadLetter]) -> BatchResult:
+    def apply(self, conn: duckdb.DuckDBPyConnection, events: list[Event], dead: list[DeadLetter],
+              decided: Sequence[tuple | None] = ()) -> BatchResult:
+        """`decided`, per event: (rule set identity, decisions made ahead) or None (Pipeline._commit)."""
         now = self.clock()
         self._deadlines.clear()
         result = BatchResult()
         self._insert_dead_letters(conn, dead, now)
-        fresh = self._dedup(conn, events, result)
+        fresh = self._dedup(conn, events, decided, result)
         if fresh:
             self._process(conn, fresh, now, result)
         return result
 
     # --- dedup -------------------------------------------------------------------------------
 
-    def _dedup(self, conn: duckdb.DuckDBPyConnection, events: list[Event], result: BatchResult) -> list:
-        hashed: dict[int, Event] = {}
-        for ev in events:
+    def _dedup(self, conn: duckdb.DuckDBPyConnection, events: list[Event], decided: Sequence[tuple | None],
+               result: BatchResult) -> list:
+        """(key hash, event, what was decided ahead for it) of the events not stored before, in order."""
+        hashed: dict[int, tuple[Event, tuple | None]] = {}
+        for at, ev in enumerate(events):
             h = key_hash(ev.source_id, ev.natural_key)
             if h in hashed:
                 result.duplicates[ev.source_id] = result.duplicates.get(ev.source_id, 0) + 1
             else:
-                hashed[h] = ev
+                hashed[h] = (ev, decided[at] if at < len(decided) else None)
         if not hashed:
             return []
         keys = pa.table({"h": pa.array(np.fromiter(hashed, dtype=np.int64, count=len(hashed)))})
@@ -127,11 +131,11 @@ class BatchWriter:
         finally:
             conn.unregister("batch_keys")
         fresh = []
-        for h, ev in hashed.items():
+        for h, (ev, ahead) in hashed.items():
             if h in known:
                 result.duplicates[ev.source_id] = result.duplicates.get(ev.source_id, 0) + 1
             else:
-                fresh.append((h, ev))
+                fresh.append((h, ev, ahead))
                 result.accepted[ev.source_id] = result.accepted.get(ev.source_id, 0) + 1
         return fresh
 
@@ -142,11 +146,10 @@ class BatchWriter:
         self._reload_suppressions(conn, now)
         self._refresh_index(conn, now)
         writes = BatchRows()
-        originals = self._hotline_originals(conn, [ev for _, ev in fresh])
+        originals = self._hotline_originals(conn, [ev for _, ev, _ in fresh])
         ruleset = self.rules.current  # one rule set for the whole batch, even if an adopt swaps it meanwhile
-        contexts = ruleset.contexts([ev for _, ev in fresh])
-        predictions = self._predictions(ruleset, [ev for _, ev in fresh])
-        for offset, (h, ev) in enumerate(fresh):
+        made, contexts, predictions = self._prepare_rules(ruleset, fresh)
+        for offset, (h, ev, _) in enumerate(fresh):
             event_id = first_id + offset
             incident_id, rule_id, suppressed = None, None, None
             thread = (ev.source_id, ev.fields.get("request_id")) if ev.source == "hotline" else None
@@ -156,7 +159,7 @@ class BatchWriter:
                 if incident_id is not None:
                     self._hotline_update(ev, incident_id, now, writes)
             else:
-                for decision in self._decide(ev, ruleset, contexts[offset], predictions[offset]):
+                for decision in self._decide(ev, ruleset, contexts[offset], predictions[offset], made[offset]):
                     rule_id = rule_id or decision.rule_id
                     sup = self._suppressed(ev, decision, now)
                     if sup is not None:
@@ -211,6 +214,20 @@ class BatchWriter:
             self._index_at = now
         self.index.expire(now)
 
+    def _prepare_rules(self, ruleset, fresh: list) -> tuple[list, list, list]:
+        """Per fresh event: the decisions made ahead with this very rule set (else None), and for the rest the
+        keyword contexts and model predictions `evaluate` takes, computed for them together."""
+        identity = ruleset.identity
+        made = [ahead[1] if ahead is not None and ahead[0] == identity else None for _, _, ahead in fresh]
+        todo = [at for at, decisions in enumerate(made) if decisions is None]
+        contexts: list = [None] * len(fresh)
+        predictions: list = [None] * len(fresh)
+        events = [fresh[at][1] for at in todo]
+        for at, ctx, prediction in zip(todo, ruleset.contexts(events), self._predictions(ruleset, events),
+                                       strict=True):
+            contexts[at], predictions[at] = ctx, prediction
+        return made, contexts, predictions
+
     def _predictions(self, ruleset, events: list[Event]) -> list:
         """The text model's answers for the batch's texts in one pass (asking per text costs ~3x as much)."""
         try:
@@ -219,11 +236,13 @@ class BatchWriter:
             log.exception("text model batch prediction failed; classifying texts one by one")
             return [None] * len(events)
 
-    def _decide(self, ev: Event, ruleset, ctx, prediction=None) -> list[Decision]:
+    def _decide(self, ev: Event, ruleset, ctx, prediction=None, made: list[Decision] | None = None) -> list[Decision]:
         if ev.source == "system":
             return [system_decision(ev, self.cfg)] if ev.kind == "feed_silent" else []
         if ev.fields.get("mapped"):
             return [mapped_decision(ev, self.cfg)]
+        if made is not None:  # decided ahead with this rule set; no `for` rule could have seen the event
+            return made
         if self._rule_state is None or self._rules_version != self.rules.version:
             self._rule_state = RuleState()
             self._rules_version = self.rules.version

@@ -30,6 +30,11 @@ def key_hash(source_id: str, natural_key: str) -> int:
     return int.from_bytes(digest, "big") >> 1
 
 
+@lru_cache(maxsize=16_384)  # the configured areas: a few thousand codes
+def _street_district(area: str) -> tuple[str | None, str]:
+    return street_of(area), district_of(area)
+
+
 class BatchRows:
     """Rows a batch will write, gathered as columns and flushed with a few bulk statements."""
 
@@ -65,8 +70,8 @@ class BatchRows:
 
     def create(self, incident_id, ev: Event, d: Decision, area: str, now, ack_due, resolve_due) -> None:
         self.incidents.append((
-            incident_id, 1, "new", d.domain, d.category, d.severity, d.title[:200], area, street_of(area),
-            district_of(area), d.level, d.department, ev.lat, ev.lon, ev.source, [ev.source], d.rule_id, d.dedup_key,
+            incident_id, 1, "new", d.domain, d.category, d.severity, d.title[:200], area, *_street_district(area),
+            d.level, d.department, ev.lat, ev.lon, ev.source, [ev.source], d.rule_id, d.dedup_key,
             1, now, now, now, ack_due, resolve_due, list(d.notify_domains),
         ))
         note = ev.text[:500] if ev.text else f"{SOURCE_NAMES.get(ev.source, ev.source)}：{d.title}"
@@ -205,14 +210,21 @@ def epoch_seconds(col) -> list[int | None]:
     """Datetimes (naive ones are UTC) -> whole seconds since the epoch, truncated as to_db truncates.
 
     Arrow converts an aware datetime through its tzinfo at ~16 µs when the values differ (every row's
-    `occurred_at`); integer arithmetic on the timedelta gives the same second at ~0.4 µs.
+    `occurred_at`); integer arithmetic on the timedelta gives the same second at ~0.4 µs. A batch's incident
+    and timeline columns repeat one object (its `now`, a deadline), converted once per run of it.
     """
     out: list[int | None] = []
+    last: datetime | None = None
+    seconds: int | None = None
     for value in col:
-        if value is None:
-            out.append(None)
-            continue
-        delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
-        seconds = delta.days * 86400 + delta.seconds
-        out.append(seconds + 1 if seconds < 0 and delta.microseconds else seconds)  # toward zero, like a cast
+        if value is not last:
+            last = value
+            if value is None:
+                seconds = None
+            else:
+                delta = (value if value.tzinfo is not None else value.replace(tzinfo=UTC)) - _EPOCH
+                seconds = delta.days * 86400 + delta.seconds
+                if seconds < 0 and delta.microseconds:
+                    seconds += 1  # toward zero, like a cast
+        out.append(seconds)
     return out

@@ -6,8 +6,9 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
+from operator import attrgetter
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,39 @@ class DomainEvent:
 
     def to_dict(self) -> dict:
         """Flat fields (no nested dataclasses here), without asdict's deep copy: this runs per outbound message."""
-        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        names, values = _fields_of(type(self))
+        data = dict(zip(names, values(self), strict=True))
         data["event"] = self.name
-        data["at"] = self.at.isoformat()
+        data["at"] = _isoformat(self.at)
         return data
+
+
+_FIELDS: dict[type, tuple[tuple[str, ...], Callable[[object], tuple]]] = {}
+
+
+def _fields_of(cls: type) -> tuple[tuple[str, ...], Callable[[object], tuple]]:
+    """A class's field names and one getter for all their values (a getattr per field cost ~2.5 µs an event).
+
+    Every domain event has at least two fields (incident_id, at), so the getter always returns a tuple.
+    """
+    known = _FIELDS.get(cls)
+    if known is None:
+        names = tuple(f.name for f in fields(cls))
+        known = _FIELDS[cls] = (names, attrgetter(*names))
+    return known
+
+
+_last_at: tuple[datetime | None, str] = (None, "")
+
+
+def _isoformat(at: datetime) -> str:
+    """A committed batch's events share its `at`: the same object is formatted once, not once per incident."""
+    global _last_at
+    last, text = _last_at  # one tuple read: a pair from another thread is still a matching pair
+    if at is not last:
+        text = at.isoformat()
+        _last_at = (at, text)
+    return text
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import orjson
 from ops_center.core.config import Config
 from ops_center.core.domains import OPEN_STATUSES
 from ops_center.core.log_limit import LogLimiter
-from ops_center.core.model import Event
+from ops_center.core.model import Ahead, Event
 from ops_center.core.plausible import IMPLAUSIBLE_TIME, implausible, plausible_window
 from ops_center.core.ports import RulesPort
 from ops_center.core.sla import SlaPolicy
@@ -67,7 +67,7 @@ class Pipeline:
 
     def submit(self, event: Event, on_committed: Callable[[], None] | None = None) -> None:
         """Queue an accepted event; `on_committed` runs once it (or its duplicate) is committed."""
-        self._put((self._screen(event), on_committed))
+        self._put((self._screen(event), on_committed, None))
 
     def _implausible(self, event: Event) -> str:
         """Why the event's time cannot be right (the same window the MQTT parsers apply), or ''."""
@@ -75,9 +75,13 @@ class Pipeline:
             return ""
         return implausible(event.occurred_at, event.received_at, *self._window, name="occurred_at")
 
-    def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None) -> None:
-        """Queue a chunk (a receiver's, a file's) as one item; `on_committed` runs once all of it is committed."""
-        self._put(([self._screen(item) for item in items], on_committed))
+    def submit_many(self, items: list[Event | DeadLetter], on_committed: Callable[[], None] | None = None,
+                    ahead: Ahead | None = None) -> None:
+        """Queue a chunk (a receiver's, a file's) as one item; `on_committed` runs once all of it is committed.
+
+        `ahead`: decisions for its events made before (a file's parser process), in the order of `items`.
+        """
+        self._put(([self._screen(item) for item in items], on_committed, ahead))
 
     def _screen(self, item: Event | DeadLetter) -> Event | DeadLetter:
         reason = self._implausible(item) if isinstance(item, Event) else ""
@@ -89,7 +93,7 @@ class Pipeline:
     def dead_letter(self, source_id: str, topic: str | None, reason: str, raw: bytes, detail: str = "",
                     on_committed: Callable[[], None] | None = None) -> None:
         """Queue input we could not accept, raw bytes and reason kept for the admin screen."""
-        self._put((DeadLetter(source_id, topic, reason, bytes(raw or b""), detail, self.clock()), on_committed))
+        self._put((DeadLetter(source_id, topic, reason, bytes(raw or b""), detail, self.clock()), on_committed, None))
 
     def stats(self, source_id: str) -> SourceStats:
         with self._counters_lock:
@@ -98,7 +102,7 @@ class Pipeline:
     def flush(self, timeout: float = 30) -> None:
         """Block until everything submitted before this call is committed."""
         done = threading.Event()
-        self._put((None, done.set))
+        self._put((None, done.set, None))
         if not done.wait(timeout):
             raise TimeoutError("pipeline did not flush in time")
 
@@ -208,17 +212,25 @@ class Pipeline:
             except Exception as exc:  # noqa: BLE001 - the batcher must outlive a broken store; nothing is acked
                 self._errors.error(_error_key(exc), "batch could not be committed at all; %d inputs left "
                                    "unacknowledged", len(batch))
-                for payload, callback in batch:
+                for payload, callback, _ in batch:
                     if payload is None and callback is not None:
                         callback()  # release flush() waiters
 
     def _commit(self, batch: list[tuple]) -> None:
-        inputs = [p for payload, _ in batch for p in (payload if isinstance(payload, list) else (payload,))]
-        events = [p for p in inputs if isinstance(p, Event)]
-        dead = [p for p in inputs if isinstance(p, DeadLetter)]
+        events: list[Event] = []
+        dead: list[DeadLetter] = []
+        decided: list[tuple | None] = []  # per event: (rule set identity, decisions made ahead) or None
+        for payload, _, ahead in batch:
+            for at, p in enumerate(payload if isinstance(payload, list) else (payload,)):
+                if isinstance(p, Event):
+                    events.append(p)
+                    made = ahead.of(at) if ahead is not None else None
+                    decided.append((ahead.ruleset, made) if made is not None else None)
+                elif isinstance(p, DeadLetter):
+                    dead.append(p)
         if events or dead:
             try:
-                result: BatchResult = self.store.write(lambda conn: self.writer.apply(conn, events, dead))
+                result: BatchResult = self.store.write(lambda conn: self.writer.apply(conn, events, dead, decided))
             except Exception as exc:  # noqa: BLE001 - isolate the bad input instead of stalling every source
                 if _store_wide(exc):  # disk full, I/O error: no input is to blame, none is acked
                     raise
@@ -228,7 +240,7 @@ class Pipeline:
             self._count(result, dead)
             self.bus.publish([*result.domain_events, EventsCommitted(
                 at=self.clock(), events=len(events), incident_ids=tuple(sorted(result.incident_ids)))])
-        for _, callback in batch:
+        for _, callback, _ in batch:
             if callback is not None:
                 try:
                     callback()
