@@ -167,11 +167,18 @@ def remove_orphans(store: StorePort, directory: Path, now: datetime) -> int:
 
 
 def candidates(store: StorePort, cutoff: datetime) -> pd.DataFrame:
-    """Incidents in a final status last changed before `cutoff`: id, version, updated_at, month of creation."""
+    """Incidents in a final status last changed before `cutoff`, with no event received since: id, version,
+    updated_at, month of creation.
+
+    An input can join a finished incident without changing it (a 12345 update of a closed request adds a timeline
+    row and its event only): its event must stay in the table the dedup reads until `cutoff`, which is at least
+    `store.dedup_horizon` ago (config check), or a redelivery of it would be admitted a second time.
+    """
     return store.query_df(
         "SELECT incident_id, version, updated_at, strftime(created_at, '%Y-%m') AS month FROM incidents "
-        "WHERE list_contains(?::VARCHAR[], status) AND updated_at < ? ORDER BY incident_id",
-        [list(ARCHIVED_STATUSES), to_db(cutoff)])
+        "WHERE list_contains(?::VARCHAR[], status) AND updated_at < ? AND incident_id NOT IN "
+        "(SELECT incident_id FROM events WHERE received_at >= ? AND incident_id IS NOT NULL) ORDER BY incident_id",
+        [list(ARCHIVED_STATUSES), to_db(cutoff), to_db(cutoff)])
 
 
 def archive(store: StorePort, directory: Path, now: datetime, after: timedelta,
