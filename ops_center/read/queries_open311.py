@@ -15,19 +15,16 @@ MAX_REQUESTS = 1000  # the spec's cap per call
 # or, when merged, the incident it was merged into — and that incident's latest note. Read through the `*_all`
 # views: a request whose incident retention moved to Parquet (ops_center/store/retention.py) is still answered.
 # Without an archive the views are the tables; with one, the archive's part of each view carries its bounds,
-# so a recent window reads no file. The timeline's views have no rowid: a note written later in the same second
-# wins by its insertion order on the live table (the rowid tie-break), and is ordered by time only in the archive.
+# so a recent window reads no file. A view has no rowid: of two notes in one second the later-written wins by
+# `entry_id` (a sequence, numbered as the rows are inserted; the archive's files keep it).
 REQUESTS_SQL = """
 SELECT e.natural_key AS service_request_id, e.fields, e.text, e.address, e.lat, e.lon,
        e.occurred_at AS requested_at,
        coalesce(m.status, i.status) AS status, coalesce(m.updated_at, i.updated_at) AS updated_at,
        coalesce(m.resolve_due_at, i.resolve_due_at) AS expected_at,
        coalesce(m.department, i.department) AS department,
-       coalesce(
-         (SELECT t.note FROM incident_timeline t WHERE t.incident_id = coalesce(m.incident_id, i.incident_id)
-            AND t.note IS NOT NULL AND t.action <> 'created' ORDER BY t.ts DESC, t.rowid DESC LIMIT 1),
-         (SELECT t.note FROM incident_timeline_all t WHERE t.incident_id = coalesce(m.incident_id, i.incident_id)
-            AND t.note IS NOT NULL AND t.action <> 'created' ORDER BY t.ts DESC LIMIT 1)) AS last_note
+       (SELECT t.note FROM incident_timeline_all t WHERE t.incident_id = coalesce(m.incident_id, i.incident_id)
+          AND t.note IS NOT NULL AND t.action <> 'created' ORDER BY t.ts DESC, t.entry_id DESC LIMIT 1) AS last_note
 FROM events_all e
 LEFT JOIN incidents_all i ON i.incident_id = e.incident_id
 LEFT JOIN incidents_all m ON m.incident_id = i.merged_into

@@ -1,7 +1,7 @@
 """Retention: finished incidents older than a configured age move to monthly Parquet files, still read by the reports.
 
 What moves: incidents in a final status (closed, false_alarm, merged) whose last change (`updated_at`) is older
-than `after`, with their timeline rows and events. Where: one file set per UTC month of creation in the archive
+than `after` and with no event received since (the dedup must still see it), with their timeline rows and events. Where: one file set per UTC month of creation in the archive
 folder (`incidents-2026-01.<stamp>.parquet`, `incident_timeline-…`, `events-…`, zstd); a later run that finds
 more incidents of an archived month rewrites that month's set (its rows plus the new ones) under a new stamp.
 
