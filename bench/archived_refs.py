@@ -1,7 +1,7 @@
 """archived_refs: what joining a 12345 update to an archived request costs the writer, per batch of hotline inputs.
 
 The writer's `_hotline_originals` asks the live `events` table for a batch's request keys; with an archive it
-then asks `ArchivedRefs` (ops_center/store/archive_refs.py) for the keys the table lacked. On a working copy of a
+then asks `store.archived_refs` (ops_center/store/archive_refs.py) for the keys the table lacked. On a working copy of a
 synthetic store archived by `retention.archive`, a batch of 1,000 request keys — all new (the common case) or all
 archived originals — is looked up the old way (live table only: the baseline) and the new way, alternately, warm,
 median. Details: the one-off load of the archive's keys (per archive run), its memory, and what reading the
@@ -11,6 +11,7 @@ archive's `ref_hash` column per batch would cost instead (`events_all`: the reje
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import time
 from datetime import timedelta
@@ -42,7 +43,6 @@ def main(argv: list[str] | None = None) -> Result:
     repeat = 3 if args.quick else args.repeat
 
     from ops_center.service.batch_rows import key_hash
-    from ops_center.store.archive_refs import ArchivedRefs
     from ops_center.store.retention import archive
     from ops_center.store.store import Store
 
@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> Result:
     t_total = time.perf_counter()
     days, _ = history_shape(n)
     db = working_copy(dataset(n), "archived-refs")
+    shutil.rmtree(WORK / "archived-refs-archive", ignore_errors=True)
     with Store(db) as store:
         result = archive(store, WORK / "archived-refs-archive", BENCH_END, timedelta(days=max(1, round(days * 0.3))))
         cur = store.cursor()
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> Result:
                 "SELECT ref_hash FROM events_all WHERE ref_hash IS NOT NULL EXCEPT SELECT ref_hash FROM events "
                 "LIMIT ?", [BATCH]).fetchall()]
             new = [key_hash("hotline_drop", f"BENCH-NEW-{i}") for i in range(BATCH)]
-            refs = ArchivedRefs()
+            refs = store.archived_refs
             t0 = time.perf_counter()
             refs.lookup(cur, new)  # the first batch after an archive run loads the keys
             load_s = time.perf_counter() - t0

@@ -97,3 +97,20 @@ def test_an_incident_with_an_event_inside_the_dedup_horizon_is_not_archived(part
     clock.now += AFTER  # once the update is older than the retention age, the whole incident moves
     moved = retention.archive(store, tmp_path / "archive", clock.now, AFTER)
     assert (moved.rows["incidents"], moved.rows["events"]) == (1, 2)
+
+
+def test_an_archive_run_after_the_keys_were_loaded_is_seen_by_the_next_batch(parts, clock, tmp_path):
+    """The writer keeps the archive's request keys in memory: every later archive run must refresh them."""
+    store, pipeline = parts
+    first = closed_request(store, pipeline, clock, "SR-1")
+    clock.now += AFTER + timedelta(days=5)
+    retention.archive(store, tmp_path / "archive", clock.now, AFTER)
+    submit(pipeline, hotline("SR-1", clock.now, "回访：满意", update="a"),  # loads the keys: SR-1 only
+           hotline("SR-2", clock.now, "占道经营", closed_at_source=clock.now.isoformat()))
+    [(second,)] = store.query("SELECT incident_id FROM incidents WHERE incident_id <> ?", [first])
+    clock.now += AFTER + timedelta(days=5)
+    moved = retention.archive(store, tmp_path / "archive", clock.now, AFTER)
+    assert moved.rows["incidents"] == 1  # SR-2 (SR-1 has no row left in the table, only its update)
+    submit(pipeline, hotline("SR-2", clock.now, "回访：满意", update="a"))
+    assert store.query("SELECT incident_id FROM events_all WHERE natural_key = 'SR-2@a'") == [(second,)]
+    assert store.query("SELECT count(*) FROM incidents_all")[0][0] == 2

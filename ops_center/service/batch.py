@@ -22,7 +22,6 @@ from ops_center.core.sla import SlaPolicy
 from ops_center.service.batch_rows import DEAD_LETTER_SCHEMA, BatchRows, key_hash, to_arrow
 from ops_center.service.incidents import IncidentService
 from ops_center.service.open_index import OpenIncident, OpenIndex
-from ops_center.store.archive_refs import ArchivedRefs
 from ops_center.store.store import Store, append, from_db, to_db
 from rules.engine import RuleState
 from rules.suppress import active_suppression
@@ -92,7 +91,6 @@ class BatchWriter:
         self._rules_version: int | None = None
         self.service = IncidentService(store, None, cfg, clock, policy)  # status changes sources ask for
         self._bursts: dict[int, int] = {}  # incident -> its report count when the current burst began
-        self._archived_refs = ArchivedRefs()  # requests whose original retention moved to Parquet
 
     # --- entry point -----------------------------------------------------------------------
 
@@ -335,7 +333,7 @@ class BatchWriter:
             "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT unnest(?::BIGINT[])) "
             "GROUP BY ref_hash", [list(wanted)]).fetchall())
         # a key the live table lacks may be an archived request's (a callback result, a reopening): join it
-        rows |= self._archived_refs.lookup(conn, [h for h in wanted if h not in rows])
+        rows |= self.store.archived_refs.lookup(conn, [h for h in wanted if h not in rows])
         return {wanted[h]: incident_id for h, incident_id in rows.items()}
 
     def _hotline_update(self, ev: Event, incident_id: int, now: datetime, writes: BatchRows) -> None:

@@ -152,7 +152,11 @@ def refresh_views(store: StorePort, directory: Path) -> list[Path]:
                   "until the files are put back", len(missing), directory, ", ".join(p.name for p in missing[:6]))
     present = {k: m for k, m in months.items() if all((directory / m.files[t]).is_file() for t in TABLES)}
     if months:
-        store.write(lambda conn: _create_views(conn, directory, present))
+        def repoint(conn: duckdb.DuckDBPyConnection) -> None:
+            _create_views(conn, directory, present)
+            store.archive_changed()
+
+        store.write(repoint)
     return missing
 
 
@@ -223,8 +227,12 @@ def archive_month(store: StorePort, directory: Path, month: str, ids: pd.DataFra
     names = {t: f"{t}-{month}.{stamp}{SUFFIX}" for t in TABLES}
     written = export_month(store, directory, ids, before, names)
     added = {t: written[t] - (before.rows[t] if before else 0) for t in TABLES}
+    def commit(conn: duckdb.DuckDBPyConnection) -> None:
+        swap_in(conn, directory, month, ids, names, written, added, now)
+        store.archive_changed()  # in the transaction: the writer's next batch sees the new archive's keys
+
     try:
-        store.write(lambda conn: swap_in(conn, directory, month, ids, names, written, added, now), timeout=None)
+        store.write(commit, timeout=None)
     except Exception:  # the transaction failed or never ran: the new files are named nowhere, nothing reads them
         # (not BaseException: an interrupted wait may still see the writer commit; a later run sorts that out)
         for name in names.values():
@@ -313,6 +321,7 @@ def unarchive(store: StorePort, directory: Path, month: str, now: datetime) -> d
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet({_literal(path)})")  # noqa: S608
         conn.execute("DELETE FROM archive_months WHERE month = ?", [month])
         _create_views(conn, directory, manifest(conn))
+        store.archive_changed()
 
     with _ONE_AT_A_TIME:
         store.write(put_back, timeout=None)
