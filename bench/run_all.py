@@ -40,6 +40,7 @@ BENCHES = (
     ("open311_backfill", "open311_backfill", []),
     ("ingest_file", "ingest_file", []),
     ("retention", "retention", []),
+    ("archived_refs", "archived_refs", []),
     ("federation", "federation", []),
 )
 

@@ -28,9 +28,11 @@ EMPTY_IS_BLANK = ("source_id", "natural_key", "text")  # str fields of Event: NU
 UNIQUE_FIELDS = ("natural_key",)  # one value per event: nothing to share
 BATCH_ROWS = 4096  # Events built per slice of the table
 
-# Only what Event and `compare` read, in replay order; `end` NULL means no upper bound.
+# Only what Event and `compare` read, in replay order; `end` NULL means no upper bound. `events_all`: a period
+# whose events retention moved to Parquet (ops_center/store/retention.py) replays them too; without an archive
+# the view is the table.
 READ_SQL = ("SELECT source, source_id, natural_key, occurred_at, received_at, kind, device_id, metric, value, event, "
-            "text, category, area_code, lat, lon, address, fields, rule_id FROM events "
+            "text, category, area_code, lat, lon, address, fields, rule_id FROM events_all "
             "WHERE occurred_at >= ? AND occurred_at < coalesce(?, 'infinity'::TIMESTAMP) ORDER BY occurred_at, event_id")
 
 Frame = pd.DataFrame | pa.Table

@@ -167,7 +167,7 @@ def _backtest(ruleset: RuleSet, args: argparse.Namespace, cfg: Config, config_pa
     conn = duckdb.connect(str(db), read_only=True)  # a backtest never writes: not even by accident
     try:
         events = read_events(conn, start, until)
-        actual = dict(conn.execute("SELECT domain, count(*) FROM incidents WHERE created_at >= ? AND created_at < ? "
+        actual = dict(conn.execute("SELECT domain, count(*) FROM incidents_all WHERE created_at >= ? AND created_at < ? "
                                    "GROUP BY domain", [to_db(start), to_db(until)]).fetchall())
     finally:
         conn.close()

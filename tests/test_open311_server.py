@@ -6,13 +6,14 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 import pytest
 from werkzeug.serving import make_server
 
 from ops_center.service.incidents import Actor
+from ops_center.store import retention
 from ops_center.web.context import set_context
 from ops_center.web.server import create_app
 from tests.fixtures_ingest import make_app
@@ -119,3 +120,27 @@ def test_disabled_endpoint_is_not_served(cfg, config_path, db_path):
         assert client.get("/open311/v2/services.json").status_code in (302, 401, 404)
     finally:
         app.close()
+
+
+def test_an_archived_request_is_still_answered(site, tmp_path):
+    """Retention moves the closed request's incident to Parquet: the app still reads it back, closed, with its note."""
+    app, base = site
+    status, filed = call(f"{base}/requests.json", {
+        "api_key": KEY, "service_code": "fire_exit_blocked", "lat": "30.6581", "long": "104.0852",
+        "description": "消防通道被占"})
+    request_id = filed[0]["service_request_id"]
+    [(incident_id,)] = app.rows("SELECT incident_id FROM incidents")
+    svc, officer = app.ctx.service, Actor("officer", "officer", "510108")
+    row = svc.acknowledge(officer, incident_id, 1)
+    row = svc.dispatch(officer, incident_id, row["version"], "fire")
+    row = svc.resolve(officer, incident_id, row["version"], note="车辆已挪走")
+    svc.close(Actor("officer2", "officer", "510108"), incident_id, row["version"], note="核查通过，结案")
+    _, before = call(f"{base}/requests/{request_id}.json?api_key={KEY}")
+
+    moved = retention.archive(app.ctx.store, tmp_path / "archive", NOW + timedelta(days=40), timedelta(days=30))
+    assert moved.rows["incidents"] == 1 and app.count("SELECT count(*) FROM incidents") == 0
+    status, got = call(f"{base}/requests/{request_id}.json?api_key={KEY}")
+    assert status == 200 and got == before
+    assert got[0]["status"] == "closed" and got[0]["status_notes"] == "核查通过，结案"
+    status, listed = call(f"{base}/requests.json?" + urlencode({"api_key": KEY, "status": "closed"}))
+    assert status == 200 and listed == before

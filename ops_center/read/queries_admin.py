@@ -168,13 +168,13 @@ BACKTEST_MAX_EVENTS = 500_000
 
 
 def backtest_inputs(store: Any, start: datetime, end: datetime) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Stored events of a period (capped) and the incidents actually created then, per domain."""
+    """Stored events of a period (capped) and the incidents actually created then, per domain; archived ones too."""
     events = store.query_df(
-        "SELECT * FROM events WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, event_id LIMIT ?",
+        "SELECT * FROM events_all WHERE occurred_at >= ? AND occurred_at < ? ORDER BY occurred_at, event_id LIMIT ?",
         [to_db(start), to_db(end), BACKTEST_MAX_EVENTS],
     )
     actual = dict(store.query(
-        "SELECT domain, count(*) FROM incidents WHERE created_at >= ? AND created_at < ? GROUP BY domain",
+        "SELECT domain, count(*) FROM incidents_all WHERE created_at >= ? AND created_at < ? GROUP BY domain",
         [to_db(start), to_db(end)],
     ))
     return events, {k: int(v) for k, v in actual.items()}

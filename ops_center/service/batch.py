@@ -348,10 +348,12 @@ class BatchWriter:
                   for ev in events if ev.source == "hotline" and ev.fields.get("request_id") is not None}
         if not wanted:
             return {}
-        rows = conn.execute(
+        rows = dict(conn.execute(
             "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT unnest(?::BIGINT[])) "
-            "GROUP BY ref_hash", [list(wanted)]).fetchall()
-        return {wanted[h]: incident_id for h, incident_id in rows}
+            "GROUP BY ref_hash", [list(wanted)]).fetchall())
+        # a key the live table lacks may be an archived request's (a callback result, a reopening): join it
+        rows |= self.store.archived_refs.lookup(conn, [h for h in wanted if h not in rows])
+        return {wanted[h]: incident_id for h, incident_id in rows.items()}
 
     def _hotline_update(self, ev: Event, incident_id: int, now: datetime, writes: BatchRows) -> None:
         writes.timeline(incident_id, now, "hotline", "hotline_update", None, None,

@@ -1,7 +1,7 @@
 """Retention: finished incidents older than a configured age move to monthly Parquet files, still read by the reports.
 
 What moves: incidents in a final status (closed, false_alarm, merged) whose last change (`updated_at`) is older
-than `after`, with their timeline rows and events. Where: one file set per UTC month of creation in the archive
+than `after` and with no event received since (the dedup must still see it), with their timeline rows and events. Where: one file set per UTC month of creation in the archive
 folder (`incidents-2026-01.<stamp>.parquet`, `incident_timeline-…`, `events-…`, zstd); a later run that finds
 more incidents of an archived month rewrites that month's set (its rows plus the new ones) under a new stamp.
 
@@ -152,7 +152,11 @@ def refresh_views(store: StorePort, directory: Path) -> list[Path]:
                   "until the files are put back", len(missing), directory, ", ".join(p.name for p in missing[:6]))
     present = {k: m for k, m in months.items() if all((directory / m.files[t]).is_file() for t in TABLES)}
     if months:
-        store.write(lambda conn: _create_views(conn, directory, present))
+        def repoint(conn: duckdb.DuckDBPyConnection) -> None:
+            _create_views(conn, directory, present)
+            store.archive_changed()
+
+        store.write(repoint)
     return missing
 
 
@@ -167,11 +171,18 @@ def remove_orphans(store: StorePort, directory: Path, now: datetime) -> int:
 
 
 def candidates(store: StorePort, cutoff: datetime) -> pd.DataFrame:
-    """Incidents in a final status last changed before `cutoff`: id, version, updated_at, month of creation."""
+    """Incidents in a final status last changed before `cutoff`, with no event received since: id, version,
+    updated_at, month of creation.
+
+    An input can join a finished incident without changing it (a 12345 update of a closed request adds a timeline
+    row and its event only): its event must stay in the table the dedup reads until `cutoff`, which is at least
+    `store.dedup_horizon` ago (config check), or a redelivery of it would be admitted a second time.
+    """
     return store.query_df(
         "SELECT incident_id, version, updated_at, strftime(created_at, '%Y-%m') AS month FROM incidents "
-        "WHERE list_contains(?::VARCHAR[], status) AND updated_at < ? ORDER BY incident_id",
-        [list(ARCHIVED_STATUSES), to_db(cutoff)])
+        "WHERE list_contains(?::VARCHAR[], status) AND updated_at < ? AND incident_id NOT IN "
+        "(SELECT incident_id FROM events WHERE received_at >= ? AND incident_id IS NOT NULL) ORDER BY incident_id",
+        [list(ARCHIVED_STATUSES), to_db(cutoff), to_db(cutoff)])
 
 
 def archive(store: StorePort, directory: Path, now: datetime, after: timedelta,
@@ -216,8 +227,12 @@ def archive_month(store: StorePort, directory: Path, month: str, ids: pd.DataFra
     names = {t: f"{t}-{month}.{stamp}{SUFFIX}" for t in TABLES}
     written = export_month(store, directory, ids, before, names)
     added = {t: written[t] - (before.rows[t] if before else 0) for t in TABLES}
+    def commit(conn: duckdb.DuckDBPyConnection) -> None:
+        swap_in(conn, directory, month, ids, names, written, added, now)
+        store.archive_changed()  # in the transaction: the writer's next batch sees the new archive's keys
+
     try:
-        store.write(lambda conn: swap_in(conn, directory, month, ids, names, written, added, now), timeout=None)
+        store.write(commit, timeout=None)
     except Exception:  # the transaction failed or never ran: the new files are named nowhere, nothing reads them
         # (not BaseException: an interrupted wait may still see the writer commit; a later run sorts that out)
         for name in names.values():
@@ -306,6 +321,7 @@ def unarchive(store: StorePort, directory: Path, month: str, now: datetime) -> d
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet({_literal(path)})")  # noqa: S608
         conn.execute("DELETE FROM archive_months WHERE month = ?", [month])
         _create_views(conn, directory, manifest(conn))
+        store.archive_changed()
 
     with _ONE_AT_A_TIME:
         store.write(put_back, timeout=None)

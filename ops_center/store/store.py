@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from ops_center.store.archive_refs import ArchivedRefs
 from ops_center.store.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Store:
         # outbox, ops_center/service/outbox.py); None, the default, costs nothing.
         self.change_hook: Callable[[duckdb.DuckDBPyConnection, Iterable[int]], object] | None = None
         self._changed: set[int] = set()  # ids reported in the running transaction (writer thread only)
+        # The archive's 12345 request keys, for the writer's hotline lookup (writer thread only).
+        self.archived_refs = ArchivedRefs()
         self._queue: queue.Queue = queue.Queue()
         self._closed = False
         self._lock = threading.Lock()
@@ -170,6 +173,11 @@ class Store:
         first = self._counters[table] + 1
         self._counters[table] += n
         return first
+
+    def archive_changed(self) -> None:
+        """Called by retention in the writer transaction that changes the archive's files: the batches after it
+        reload the archived request keys."""
+        self.archived_refs.invalidate()
 
     def incidents_changed(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int]) -> None:
         """Every writer of incident rows calls this, in its transaction, with the ids it changed; the hook runs
