@@ -162,16 +162,22 @@ class FileParser:
         pending: list[tuple[int, Future]] = []
         spans = iter(todo)
         try:
-            for _ in range(2):  # the one committed now and the one after it
-                self._queue(pending, spans, path, header, clock, origin)
+            self._queue(pending, spans, path, header, clock, origin)
             while pending:
-                end, future = pending.pop(0)
-                parsed, ahead = _from_child(self._result(future))
+                end, parsed, ahead = self._take(pending.pop(0))
+                # one chunk ahead: parsed while this one commits (a chunk parses ≈ 3× faster than it commits)
                 self._queue(pending, spans, path, header, clock, origin)
                 yield end, parsed, ahead
+                del parsed, ahead  # gone before the next one arrives: the caller holds its own references
         finally:
             for _, future in pending:  # stopped or failed halfway: what was read ahead is dropped
                 future.cancel()
+
+    def _take(self, job: tuple[int, Future]) -> tuple[int, Parsed, Ahead | None]:
+        """The chunk's result, with the future (and the plain rows it keeps) dropped at once."""
+        end, future = job
+        parsed, ahead = _from_child(self._result(future))
+        return end, parsed, ahead
 
     def _queue(self, pending: list, spans: Iterator, path: Path, header: bytes, clock, origin: str) -> None:
         span = next(spans, None)

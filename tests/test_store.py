@@ -80,3 +80,12 @@ def test_time_conversion_is_utc_and_refuses_naive():
     assert from_db(to_db(aware)) == aware
     with pytest.raises(ValueError, match="naive"):
         to_db(datetime(2026, 11, 24, 10, 0))  # noqa: DTZ001
+
+
+def test_memory_limit_is_applied_when_the_store_opens(db_path):
+    store = Store(db_path, memory_limit="256MB")
+    try:
+        limit = store.write(lambda conn: conn.execute("SELECT current_setting('memory_limit')").fetchone()[0])
+    finally:
+        store.close()
+    assert limit == "244.1 MiB"  # DuckDB shows 256 MB in MiB

@@ -40,13 +40,25 @@ class RetentionConfig(Strict):
     keep_replaced: Duration = timedelta(days=30)
 
 
+MEMORY_SIZE = re.compile(r"^[1-9]\d*(\.\d+)?\s*(MB|GB|TB|MiB|GiB|TiB)$")
+
+
 class StoreConfig(Strict):
     path: str = "data/ops.duckdb"
+    # DuckDB's buffer pool; unset it takes 80 % of the machine's RAM and keeps table blocks cached up to that
+    memory_limit: str = "1GB"
     batch_max_rows: int = Field(default=2000, ge=1)
     flush_interval_ms: int = Field(default=50, ge=1)
     dedup_horizon: Duration = timedelta(days=30)
     backup: BackupConfig = BackupConfig()
     retention: RetentionConfig = RetentionConfig()
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        if not MEMORY_SIZE.match(value.strip()):
+            raise ValueError(f"{value!r} is not a size: write one such as 512MB, 1GB or 1.5GiB")
+        return value.strip()
 
 
 class LoginLimitConfig(Strict):

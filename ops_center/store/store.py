@@ -123,7 +123,7 @@ def is_fatal(exc: BaseException) -> bool:
 class Store:
     """A DuckDB file with a single writer thread; `write(fn)` is the only way to change it."""
 
-    def __init__(self, path: str | Path, *, threads: int | None = None,
+    def __init__(self, path: str | Path, *, threads: int | None = None, memory_limit: str | None = None,
                  on_fatal: Callable[[BaseException], None] = exit_for_restart):
         self.path = Path(path)
         self._on_fatal = on_fatal
@@ -131,6 +131,8 @@ class Store:
         self._last_error: tuple[float, str] | None = None  # (monotonic, message) of the latest failed write
         self.path.parent.mkdir(parents=True, exist_ok=True)
         config: dict[str, str | bool | int | float | list[str]] = {"threads": threads} if threads else {}
+        if memory_limit:  # store.memory_limit; None (tools, tests): DuckDB's own default, 80 % of RAM
+            config["memory_limit"] = memory_limit
         self._conn = duckdb.connect(str(self.path), config=config)
         self.schema_version = migrate(self._conn)
         self._counters: dict[str, int] = {}

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 def build_context(cfg: Config, config_path: Path, *, db_path: str | Path | None = None,
                   clock: Callable[[], datetime] = utc_now) -> AppContext:
     """Open the store and build the core services; nothing is started yet."""
-    store = Store(db_path or resolve_path(config_path, cfg.store.path))
+    store = Store(db_path or resolve_path(config_path, cfg.store.path), memory_limit=cfg.store.memory_limit)
     refresh_views(store, resolve_path(config_path, cfg.store.retention.dir))  # the archive folder may have moved
     bus = Bus()
     registry = load_devices(resolve_path(config_path, cfg.devices.path), cfg)
