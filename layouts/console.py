@@ -10,7 +10,7 @@ import dash_mantine_components as dmc
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from layouts import console_catalogue, console_dispatch, console_revisit, ids
+from layouts import console_catalogue, console_dispatch, console_open, console_revisit, ids
 from layouts.common import (
     BLANK_FIGURE,
     MAP_STYLE_URL,
@@ -79,7 +79,7 @@ def _options(pairs: Any) -> list[dict[str, str]]:
     return [{"value": str(v), "label": str(label)} for v, label in pairs]
 
 
-def layout(**_: Any) -> Any:
+def layout(incident: str | None = None, **_: Any) -> Any:
     user, stub = gate("console")
     if stub is not None:
         return stub
@@ -198,7 +198,8 @@ def layout(**_: Any) -> Any:
             help_line,
             dcc.Store(id=ids.CONSOLE_SEEN),
             dcc.Store(id=ids.CONSOLE_REFRESH, data=0),
-            dcc.Store(id=ids.CONSOLE_SELECTED),
+            dcc.Store(id=ids.CONSOLE_SELECTED, data=console_open.initial(incident)),
+            console_open.store(incident),
             dcc.Interval(id=ids.CONSOLE_TICK, interval=TICK_MS),
             console_revisit.modal(),
         ],
@@ -297,7 +298,7 @@ def first_page(_domain, _area, _status, _source, _severity, _sort):
 def show_detail(selected_rows, _refresh, current):
     ctx = get_context()
     user = current_user()
-    rows = selected_rows or []
+    rows = console_open.selected_rows(selected_rows)
     disabled_all = [True] * len(ACTIONS)
     if dash.ctx.triggered_id == ids.CONSOLE_REFRESH and current:
         rows = [current]  # after an action the detail stays on the incident acted on, whatever the grid did
@@ -683,3 +684,4 @@ def confirm_bulk(clicks, selected_rows):
 console_dispatch.callbacks()
 console_catalogue.callbacks()
 console_revisit.callbacks()
+console_open.callbacks()

@@ -85,13 +85,13 @@ ORDER BY i.closed_at, i.incident_id
 # when a leader closed it (销号) before either, else `open`. The responsible unit is the case's current lead unit.
 _SUPERVISION_SQL = """
 WITH s AS (
-    SELECT s.supervision_id, s.incident_id, s.issued_by, s.issued_at, s.due_at, s.note, s.closed_at,
-           i.version, i.status, i.title, i.domain, i.severity, i.area_code,
+    SELECT s.supervision_id, s.incident_id, s.issued_by, coalesce(u.name, s.issued_by) AS issued_by_name,
+           s.issued_at, s.due_at, s.note, s.closed_at, i.version, i.status, i.title, i.domain, i.severity, i.area_code,
            CASE WHEN i.status IN ('resolved', 'closed') THEN coalesce(i.resolved_at, i.closed_at) END AS done_at,
            (SELECT arg_max(a.unit, a.assignment_id) FROM assignments a
              WHERE a.incident_id = s.incident_id AND a.role = 'lead' AND a.status <> 'cancelled') AS lead_unit
-    FROM supervisions s JOIN incidents i USING (incident_id)
-    WHERE ($scope IS NULL OR starts_with(i.area_code, $scope))
+    FROM supervisions s JOIN incidents i USING (incident_id) LEFT JOIN users u ON u.username = s.issued_by
+    WHERE ($scope IS NULL OR starts_with(i.area_code, $scope)) AND ($id IS NULL OR s.supervision_id = $id)
 ), judged AS (
     SELECT *, CASE WHEN done_at <= due_at THEN 'met'
                    WHEN done_at > due_at OR (done_at IS NULL AND due_at < coalesce(closed_at, $now)) THEN 'overdue'
@@ -175,13 +175,14 @@ def callback_queue(store: Any, cfg: Any, scope: str | None, now: datetime,
 
 
 def supervision_list(store: Any, scope: str | None, now: datetime, open_only: bool = True, *,
-                     show: str | None = None) -> pd.DataFrame:
+                     show: str | None = None, supervision_id: int | None = None) -> pd.DataFrame:
     """督办 records with their case, lead unit and state (open ones by due date first); `show` is one of
-    SUPERVISION_SHOWS and wins over `open_only`."""
+    SUPERVISION_SHOWS and wins over `open_only`; `supervision_id` picks one record (if in scope and shown)."""
     show = show or ("open" if open_only else "all")
     if show not in SUPERVISION_SHOWS:
         raise ValueError(f"unknown supervision filter {show!r}")
-    return _aware(store.query_df(_SUPERVISION_SQL, {"scope": scope, "now": to_db(now), "show": show}))
+    params = {"scope": scope, "now": to_db(now), "show": show, "id": supervision_id}
+    return _aware(store.query_df(_SUPERVISION_SQL, params))
 
 
 def supervisions_issued(store: Any, start: datetime, end: datetime, area: str | None,
