@@ -7,6 +7,7 @@ import json
 import re
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from selenium.webdriver.common.by import By
@@ -148,3 +149,14 @@ def test_a_streets_leader_reads_and_closes_only_inside_the_street(web_ctx, web_a
     detail = dash_post(web_client, web_app, ids.SUPERVISION_DETAIL, {
         f"{ids.SUPERVISION_SELECTED}.data": {"supervision_id": ledger["other_s"]}}).get_data(as_text=True)
     assert "不在您的管辖范围内" in detail and "双桥子垃圾满溢督办" not in detail
+
+
+@pytest.mark.browser
+def test_a_console_link_outside_the_officers_street_opens_nothing(web_ctx, ledger, web_duo):
+    """/console?incident=<id> selects only what the reader may read; another street's case stays hidden."""
+    login(web_duo, "officer_mzw", next_path=quote(f"/console?incident={ledger['other']}", safe=""))
+    web_duo.wait_for_contains_text(f"#{ids.CONSOLE_MESSAGE}", "不在您的管辖范围内", timeout=15)
+    assert "双桥子垃圾满溢督办" not in web_duo.find_element(f"#{ids.CONSOLE_ROOT}").text
+    web_duo.driver.get(web_duo.server_url + f"/console?incident={ledger['own']}")
+    web_duo.wait_for_contains_text(f"#{ids.CONSOLE_DETAIL}", "建华社区占道经营督办", timeout=15)
+    assert web_duo.get_logs() == []
