@@ -16,7 +16,7 @@ from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
 
 from ingest import replay as dl_replay
 from layouts import admin_catalogue, admin_models, admin_users, ids
-from layouts.common import gate, local_time, shell
+from layouts.common import gate, local_time, shell, tapped
 from ops_center.core.domains import DOMAIN_CODES, DOMAIN_NAMES, ROLE_NAMES, UNCLASSIFIED
 from ops_center.core.units import unit_name
 from ops_center.read import queries_admin as qa
@@ -234,7 +234,7 @@ def lists(_refresh, _sup, _user, actor):
 def inspect(_clicks):
     """The raw bytes of one dead letter as escaped text and hex: shown, never interpreted."""
     trig = ctx.triggered_id
-    if gate("admin")[0] is None or not isinstance(trig, dict) or not ctx.triggered[0].get("value"):
+    if gate("admin")[0] is None or not tapped(trig):
         return no_update, no_update, no_update
     app = get_context()
     dl = qa.dead_letter(app.store, int(trig["id"]))
@@ -475,7 +475,7 @@ def dead_letter_actions() -> dmc.Stack:
 def select_dead_letter(_clicks):
     """The dead letter opened in the inspector is the one the replay and discard buttons act on."""
     trig = ctx.triggered_id
-    if gate("admin")[0] is None or not isinstance(trig, dict) or not ctx.triggered[0].get("value"):
+    if gate("admin")[0] is None or not tapped(trig):
         return no_update, no_update, no_update
     return int(trig["id"]), False, False
 
