@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 from typing import NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
 import dash
@@ -220,17 +220,28 @@ def domain_figure(drill: Drill, cfg: Config) -> go.Figure:
     return fig
 
 
-def place_link(code: str, name: str, view: dict, class_name: str) -> dcc.Link:
-    """Going to a place is a link: the browser changes the URL at once, and the page is drawn from the URL, so a
-    click can never be lost to a redraw (a button's callback could be, see `navigate`)."""
-    href = PATH + place_query(code, view["kpi"], view["range"], view["domain"])
-    return dcc.Link(name, href=href, id={"type": ids.AREAS_GOTO, "code": code}, className=class_name)
+class View(NamedTuple):
+    """How the page shows a place (everything in the URL but the place): what a place link keeps."""
+
+    kpi: str
+    span: str
+    domain: str | None
 
 
-def crumbs(cfg: Config, view: dict, scope: str) -> list:
-    code = view["code"]
+def place_link(code: str, name: str, view: View, class_name: str) -> html.A:
+    """Going to a place is a link. assets/ops.js turns its click into the page's own URL change at once
+    (`dash_clientside.set_props` on areas-url), so a click can never be lost to a redraw; a pattern-matching
+    button was: after Back/Forward its click reached `navigate` merged with the redraw of the buttons and was
+    read as "not clicked" (the flaky drill-down test). Middle-click and copy-link work as for any link."""
+    search = place_query(code, view.kpi, view.span, view.domain)
+    return html.A(name, href=PATH + search, id={"type": ids.AREAS_GOTO, "code": code}, className=class_name,
+                  **{"data-areas-search": search})
+
+
+def crumbs(cfg: Config, code: str, scope: str, view: View) -> list:
+    items = trail(cfg, code, scope)
     out: list = []
-    for i, (c, name) in enumerate(trail(cfg, code, scope)):
+    for i, (c, name) in enumerate(items):
         if i:
             out.append(html.Span(" › ", style={"color": "#8fa1c0"}))
         if c == code:
@@ -240,7 +251,7 @@ def crumbs(cfg: Config, view: dict, scope: str) -> list:
     return out
 
 
-def table(drill: Drill, cfg: Config, view: dict) -> dmc.Table:
+def table(drill: Drill, cfg: Config, view: View) -> dmc.Table:
     if drill.incidents is not None:
         return incident_table(drill, cfg)
     can_go_down = drill.level != area_tree.level(cfg, drill.code)
@@ -306,35 +317,25 @@ def summary_cards(summary: dict) -> list:
 # --- page -----------------------------------------------------------------------------------
 
 
-def clean_view(cfg: Config, query: dict | None, scope: str) -> dict:
-    """The view a URL query (or a posted state) asks for, each part checked: place inside the scope, known KPI,
-    range and domain."""
-    query = query or {}
-    domain = query.get("domain")
-    return {"code": clean_place(cfg, query.get("code"), scope),
-            "kpi": query.get("kpi") if query.get("kpi") in kpis.KPIS else DEFAULT_KPI,
-            "range": query.get("range") if query.get("range") in RANGES else DEFAULT_RANGE,
-            "domain": domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"}
-
-
-def layout(**query: object):
-    """The page for the URL's view. Dash's pages router calls this for every URL change, Back and Forward
-    included, so the URL is the one source of the view and the page is drawn once per change."""
+def layout(code: str | None = None, kpi: str | None = None, domain: str | None = None, **query: object):
     user, stub = gate("areas")
     if stub is not None:
         return stub
     cfg = get_context().cfg
-    view = clean_view(cfg, query, user.scope)
+    place = clean_place(cfg, code, user.scope)
+    kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
+    span = query.get("range") if query.get("range") in RANGES else DEFAULT_RANGE
+    domain = domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"
     controls = dmc.Group(
         [
-            html.Div(crumbs(cfg, view, user.scope), id=ids.AREAS_BREADCRUMBS, style={"flex": 1}),
+            html.Div(crumbs(cfg, place, user.scope, View(kpi, str(span), domain)), id=ids.AREAS_BREADCRUMBS,
+                     style={"flex": 1}),
             dmc.Select(id=ids.AREAS_KPI, data=[{"value": k.key, "label": k.name} for k in kpis.KPIS.values()],
-                       value=view["kpi"], allowDeselect=False, w=190, label="着色指标"),
-            dmc.Select(id=ids.AREAS_DOMAIN, value=view["domain"], allowDeselect=False, w=140, label="领域",
+                       value=kpi, allowDeselect=False, w=190, label="着色指标"),
+            dmc.Select(id=ids.AREAS_DOMAIN, value=domain, allowDeselect=False, w=140, label="领域",
                        data=[{"value": "all", "label": "全部领域"}]
                        + [{"value": d, "label": DOMAIN_NAMES[d]} for d in (*DOMAIN_CODES, UNCLASSIFIED)]),
-            dmc.SegmentedControl(id=ids.AREAS_RANGE, value=view["range"],
-                                 data=[{"value": k, "label": v} for k, v in RANGES.items()]),
+            dmc.SegmentedControl(id=ids.AREAS_RANGE, value=span, data=[{"value": k, "label": v} for k, v in RANGES.items()]),
         ],
         align="flex-end",
     )
@@ -354,9 +355,8 @@ def layout(**query: object):
         ],
         gutter="md",
     )
-    # callback-nav: a URL the page sets itself goes through the pages router like a link or Back does.
-    return shell("areas", user, dcc.Location(id=ids.AREAS_URL, refresh="callback-nav"),
-                 dcc.Store(id=ids.AREAS_STATE, data=view), dcc.Store(id=ids.AREAS_SCROLL),
+    return shell("areas", user, dcc.Location(id=ids.AREAS_URL, refresh=False),
+                 dcc.Store(id=ids.AREAS_STATE, data={"code": place}), dcc.Store(id=ids.AREAS_SCROLL),
                  html.H3(id=ids.AREAS_TITLE, style={"margin": "4px 0 8px"}), controls, body)
 
 
@@ -364,6 +364,10 @@ def place_query(code: str, kpi: str, span: str, domain: str | None) -> str:
     """The URL query of one view: what Back, Forward and a shared link restore."""
     query = {"code": code, "kpi": kpi, "range": span} | ({"domain": domain} if domain not in (None, "all") else {})
     return "?" + urlencode(query)
+
+
+def parse_query(search: str | None) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
 
 
 @callback(
@@ -376,19 +380,17 @@ def place_query(code: str, kpi: str, span: str, domain: str | None) -> str:
     State(ids.AREAS_URL, "search"),
     prevent_initial_call=True,
 )
-def navigate(click, kpi, span, domain, view, search):
-    """A map click or a control: a new URL (a history entry), checked against scope. Places in the breadcrumbs
-    and the table are links instead: a pattern-matching button's click reached this callback merged with the
-    redraw of those buttons after Back/Forward and was read as "not clicked" (the flaky drill-down test)."""
-    user = gate("areas")[0]
-    if user is None:
-        return no_update
-    cfg = get_context().cfg
-    code = clean_view(cfg, view, user.scope)["code"]
-    if ctx.triggered_id == ids.AREAS_MAP:
+def navigate(click, kpi, span, domain, state, search):
+    """A map click or a control: a new URL (a history entry), checked against scope. Breadcrumbs and the table's
+    places are links (`place_link`), which change the URL in the browser."""
+    trig = ctx.triggered_id
+    code = (state or {}).get("code")
+    if trig == ids.AREAS_MAP:
         points = (click or {}).get("points") or []
         code = points[0].get("location") if points else None
-    if not code or clean_place(cfg, code, user.scope) != code:
+    user = gate("areas")[0]
+    cfg = get_context().cfg
+    if user is None or not code or clean_place(cfg, code, user.scope) != code:
         return no_update
     kpi = kpi if kpi in kpis.KPIS else DEFAULT_KPI
     span = span if span in RANGES else DEFAULT_RANGE
@@ -404,33 +406,48 @@ def navigate(click, kpi, span, domain, view, search):
     Output(ids.AREAS_TABLE, "children"),
     Output(ids.AREAS_RANKING, "figure"),
     Output(ids.AREAS_DOMAIN_MIX, "figure"),
+    Output(ids.AREAS_STATE, "data"),
+    Output(ids.AREAS_KPI, "value"),
+    Output(ids.AREAS_RANGE, "value"),
+    Output(ids.AREAS_DOMAIN, "value"),
     Output(ids.AREAS_UNITS, "children"),
-    Input(ids.AREAS_STATE, "data"),
+    Input(ids.AREAS_URL, "search"),
+    State(ids.AREAS_KPI, "value"),
+    State(ids.AREAS_RANGE, "value"),
+    State(ids.AREAS_DOMAIN, "value"),
 )
-def render(view):
-    """Everything for the view the page was drawn for (its URL), checked again: the state is posted by the client."""
+def render(search, kpi_now, span_now, domain_now):
+    """Everything from the URL, so Back and Forward (which change only the URL) restore the page."""
     user = gate("areas")[0]
     if user is None:
-        return (no_update,) * 8
+        return (no_update,) * 12
     app = get_context()
     cfg = app.cfg
-    view = clean_view(cfg, view, user.scope)
-    code, kpi, span, domain = view["code"], view["kpi"], view["range"], view["domain"]
+    query = parse_query(search)
+    code = clean_place(cfg, query.get("code"), user.scope)
+    kpi = query.get("kpi") if query.get("kpi") in kpis.KPIS else DEFAULT_KPI
+    span = query.get("range") if query.get("range") in RANGES else DEFAULT_RANGE
+    domain = query.get("domain")
+    domain = domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"
     start, end = range_bounds(span, app.clock(), cfg.site.timezone)
     drill = load_drill(app.store, cfg, code, start, end, None if domain == "all" else domain)
     title = (f"{area_tree.name(cfg, code)} · {RANGES[span]} · " +
              (f"下级{LEVEL_NAMES[drill.level]} {len(drill.rows)} 个" if drill.incidents is None
               else f"本网格事件（含误报） {len(drill.incidents)} 起"))
     title += silent_note(app.health(), code)
-    return (title, crumbs(cfg, view, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
-            table(drill, cfg, view), ranking_figure(drill, kpi), domain_figure(drill, cfg),
+    same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
+    view = View(kpi, span, None if domain == "all" else domain)
+    return (title, crumbs(cfg, code, user.scope, view), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
+            table(drill, cfg, view), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
+            same(kpi, kpi_now), same(span, span_now), same(domain, domain_now),
             unit_table(kpis.unit_kpis(app.store, start, end, area=code, as_of=app.clock()), cfg))
 
 
-# After a drill (a new URL: the router draws the page again) it starts at its top, where the map and the breadcrumbs are.
+# After a drill (a new URL) the page starts at its top, where the map and the breadcrumbs are.
 dash.clientside_callback(
-    "function (view) { window.scrollTo(0, 0); return view; }",
+    "function (search) { window.scrollTo(0, 0); return search || ''; }",
     Output(ids.AREAS_SCROLL, "data"),
-    Input(ids.AREAS_STATE, "data"),
+    Input(ids.AREAS_URL, "search"),
+    prevent_initial_call=True,
 )
 

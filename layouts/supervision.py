@@ -7,6 +7,7 @@ from typing import Any
 
 import dash
 import dash_mantine_components as dmc
+import pandas as pd
 from dash import ALL, Input, Output, State, callback, dcc, html, no_update
 
 from layouts import ids
@@ -131,8 +132,7 @@ def show_record(selected, _refresh):
     if df.empty:
         return html.Div("该督办记录不存在或不在您的管辖范围内", className="dim"), True, True
     row = df.iloc[0].to_dict()
-    closed = row["closed_at"] is not None and row["closed_at"] == row["closed_at"]
-    locked = closed or not may_decide(user)
+    locked = bool(pd.notna(row["closed_at"])) or not may_decide(user)
     return record_detail(row, app.cfg, app.cfg.site.timezone), locked, locked
 
 
