@@ -277,6 +277,33 @@
     }
   });
 
+  /* 区域钻取: a place link (layouts/areas.py place_link) sets the page's own URL (areas-url) at once, the way a
+     dcc.Location with refresh=False does: render draws the place in the page; the pages router is not asked to
+     draw the whole page again. A plain or modified click elsewhere behaves as a link. */
+  document.addEventListener("click", function (ev) {
+    var link = ev.target && ev.target.closest ? ev.target.closest("a[data-areas-search]") : null;
+    if (!link || ev.defaultPrevented || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey || ev.altKey) {
+      return;
+    }
+    var dc = window.dash_clientside;
+    if (!dc || !dc.set_props || !document.getElementById("areas-title")) { return; }
+    ev.preventDefault();
+    dc.set_props("areas-url", { search: link.getAttribute("data-areas-search") });
+  });
+
+  /* 区域钻取 owns its history steps: Back/Forward between two views of /areas set the page's own URL (areas-url)
+     and render redraws the place, as a place link does. Left to themselves, the pages router would draw the whole
+     page again at the same moment, and the two redraws raced a click (the flaky drill-down test). A capture
+     listener on window runs before dcc.Location's own listeners. */
+  window.addEventListener("popstate", function (ev) {
+    var dc = window.dash_clientside;
+    if (window.location.pathname !== "/areas" || !document.getElementById("areas-title") || !dc || !dc.set_props) {
+      return;
+    }
+    ev.stopImmediatePropagation();
+    dc.set_props("areas-url", { search: window.location.search });
+  }, true);
+
   setInterval(tick, 1000);
   setInterval(pulse, 700);
 })();

@@ -24,7 +24,7 @@ from layouts.admin_labels import (
 )
 from layouts.admin_tables import PRE, panel, text_table
 from layouts.admin_tables import stamp_text as _t  # short: the lists below format a stamp in nearly every row
-from layouts.common import gate, local_time, shell
+from layouts.common import gate, local_time, shell, tapped
 from ops_center.core.domains import DOMAIN_NAMES, ROLE_NAMES
 from ops_center.core.units import unit_name
 from ops_center.read import queries_admin as qa
@@ -175,7 +175,7 @@ def lists(_refresh, _sup, _user, actor):
 def inspect(_clicks):
     """The raw bytes of one dead letter as escaped text and hex: shown, never interpreted."""
     trig = ctx.triggered_id
-    if gate("admin")[0] is None or not isinstance(trig, dict) or not ctx.triggered[0].get("value"):
+    if gate("admin")[0] is None or not tapped(trig):
         return no_update, no_update, no_update
     app = get_context()
     dl = qa.dead_letter(app.store, int(trig["id"]))
@@ -231,7 +231,7 @@ def dead_letter_actions() -> dmc.Stack:
 def select_dead_letter(_clicks):
     """The dead letter opened in the inspector is the one the replay and discard buttons act on."""
     trig = ctx.triggered_id
-    if gate("admin")[0] is None or not isinstance(trig, dict) or not ctx.triggered[0].get("value"):
+    if gate("admin")[0] is None or not tapped(trig):
         return no_update, no_update, no_update
     return int(trig["id"]), False, False
 

@@ -12,7 +12,7 @@ import dash
 import dash_mantine_components as dmc
 import pandas as pd
 import plotly.graph_objects as go
-from dash import ALL, Input, Output, State, callback, ctx, dcc, html, no_update
+from dash import Input, Output, State, callback, ctx, dcc, html, no_update
 
 from layouts import ids
 from layouts.common import display_title, domain_color, gate, kpi_text, local_time, shell, status_name
@@ -24,7 +24,8 @@ from ops_center.core.units import unit_name
 from ops_center.read import kpis, queries
 from ops_center.web.context import get_context
 
-dash.register_page(__name__, path="/areas", title="区域钻取", name="区域钻取")
+PATH = "/areas"
+dash.register_page(__name__, path=PATH, title="区域钻取", name="区域钻取")
 
 RANGES = {"today": "今日", "7d": "近7天", "30d": "近30天", "90d": "近90天"}
 DEFAULT_RANGE = "30d"
@@ -219,7 +220,25 @@ def domain_figure(drill: Drill, cfg: Config) -> go.Figure:
     return fig
 
 
-def crumbs(cfg: Config, code: str, scope: str) -> list:
+class View(NamedTuple):
+    """How the page shows a place (everything in the URL but the place): what a place link keeps."""
+
+    kpi: str
+    span: str
+    domain: str | None
+
+
+def place_link(code: str, name: str, view: View, class_name: str) -> html.A:
+    """Going to a place is a link. assets/ops.js turns its click into the page's own URL change at once
+    (`dash_clientside.set_props` on areas-url), so a click can never be lost to a redraw; a pattern-matching
+    button was: after Back/Forward its click reached `navigate` merged with the redraw of the buttons and was
+    read as "not clicked" (the flaky drill-down test). Middle-click and copy-link work as for any link."""
+    search = place_query(code, view.kpi, view.span, view.domain)
+    return html.A(name, href=PATH + search, id={"type": ids.AREAS_GOTO, "code": code}, className=class_name,
+                  **{"data-areas-search": search})
+
+
+def crumbs(cfg: Config, code: str, scope: str, view: View) -> list:
     items = trail(cfg, code, scope)
     out: list = []
     for i, (c, name) in enumerate(items):
@@ -228,11 +247,11 @@ def crumbs(cfg: Config, code: str, scope: str) -> list:
         if c == code:
             out.append(html.Span(name, className="areas-crumb-current", style={"fontWeight": 700}))
         else:
-            out.append(dmc.Button(name, id={"type": ids.AREAS_GOTO, "code": c}, variant="subtle", size="compact-sm"))
+            out.append(place_link(c, name, view, "areas-link areas-crumb"))
     return out
 
 
-def table(drill: Drill, cfg: Config) -> dmc.Table:
+def table(drill: Drill, cfg: Config, view: View) -> dmc.Table:
     if drill.incidents is not None:
         return incident_table(drill, cfg)
     can_go_down = drill.level != area_tree.level(cfg, drill.code)
@@ -241,9 +260,7 @@ def table(drill: Drill, cfg: Config) -> dmc.Table:
     body = []
     for row in drill.rows.sort_values(["created", "code"], ascending=[False, True]).itertuples(index=False):
         data = row._asdict()
-        name = (dmc.Button(data["name"], id={"type": ids.AREAS_GOTO, "code": data["code"]}, variant="subtle",
-                           size="compact-sm", className="areas-row-link")
-                if can_go_down else data["name"])
+        name = place_link(data["code"], data["name"], view, "areas-link areas-row-link") if can_go_down else data["name"]
         body.append(dmc.TableTr([dmc.TableTd(name)]
                                 + [dmc.TableTd(fmt(data[k], kpis.KPIS[k].unit)) for k in TABLE_KPIS]))
     return dmc.Table([head, dmc.TableTbody(body)], striped=True, highlightOnHover=True, withTableBorder=True,
@@ -311,7 +328,8 @@ def layout(code: str | None = None, kpi: str | None = None, domain: str | None =
     domain = domain if domain in cfg.domain_by_code or domain == UNCLASSIFIED else "all"
     controls = dmc.Group(
         [
-            html.Div(crumbs(cfg, place, user.scope), id=ids.AREAS_BREADCRUMBS, style={"flex": 1}),
+            html.Div(crumbs(cfg, place, user.scope, View(kpi, str(span), domain)), id=ids.AREAS_BREADCRUMBS,
+                     style={"flex": 1}),
             dmc.Select(id=ids.AREAS_KPI, data=[{"value": k.key, "label": k.name} for k in kpis.KPIS.values()],
                        value=kpi, allowDeselect=False, w=190, label="着色指标"),
             dmc.Select(id=ids.AREAS_DOMAIN, value=domain, allowDeselect=False, w=140, label="领域",
@@ -354,7 +372,6 @@ def parse_query(search: str | None) -> dict[str, str]:
 
 @callback(
     Output(ids.AREAS_URL, "search"),
-    Input({"type": ids.AREAS_GOTO, "code": ALL}, "n_clicks"),
     Input(ids.AREAS_MAP, "clickData"),
     Input(ids.AREAS_KPI, "value"),
     Input(ids.AREAS_RANGE, "value"),
@@ -363,15 +380,12 @@ def parse_query(search: str | None) -> dict[str, str]:
     State(ids.AREAS_URL, "search"),
     prevent_initial_call=True,
 )
-def navigate(_clicks, click, kpi, span, domain, state, search):
-    """A breadcrumb, table button, map click or control: a new URL (a history entry), checked against scope."""
+def navigate(click, kpi, span, domain, state, search):
+    """A map click or a control: a new URL (a history entry), checked against scope. Breadcrumbs and the table's
+    places are links (`place_link`), which change the URL in the browser."""
     trig = ctx.triggered_id
     code = (state or {}).get("code")
-    if isinstance(trig, dict):
-        if not ctx.triggered[0].get("value"):
-            return no_update  # a button was (re)rendered, not clicked
-        code = trig.get("code")
-    elif trig == ids.AREAS_MAP:
+    if trig == ids.AREAS_MAP:
         points = (click or {}).get("points") or []
         code = points[0].get("location") if points else None
     user = gate("areas")[0]
@@ -422,8 +436,9 @@ def render(search, kpi_now, span_now, domain_now):
               else f"本网格事件（含误报） {len(drill.incidents)} 起"))
     title += silent_note(app.health(), code)
     same = lambda new, old: no_update if new == old else new  # noqa: E731 - setting a control re-triggers navigate
-    return (title, crumbs(cfg, code, user.scope), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
-            table(drill, cfg), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
+    view = View(kpi, span, None if domain == "all" else domain)
+    return (title, crumbs(cfg, code, user.scope, view), map_figure(drill, cfg, kpi), summary_cards(drill.summary),
+            table(drill, cfg, view), ranking_figure(drill, kpi), domain_figure(drill, cfg), {"code": code},
             same(kpi, kpi_now), same(span, span_now), same(domain, domain_now),
             unit_table(kpis.unit_kpis(app.store, start, end, area=code, as_of=app.clock()), cfg))
 

@@ -34,6 +34,7 @@ SCREEN_TITLES = {
     "wall": "一屏统调",
     "console": "值班台",
     "areas": "区域钻取",
+    "supervision": "督办台账",
     "reports": "统计报表",
     "admin": "系统管理",
     "tasks": "本单位任务",

@@ -18,6 +18,7 @@ from layouts import (
     console_detail,
     console_dispatch,
     console_filters,
+    console_open,
     console_queue,
     console_revisit,
     ids,
@@ -30,7 +31,7 @@ dash.register_page(__name__, path="/console", title="值班台", name="值班台
 TICK_MS = 2000
 
 
-def layout(**_: Any) -> Any:
+def layout(incident: str | None = None, **_: Any) -> Any:
     user, stub = gate("console")
     if stub is not None:
         return stub
@@ -51,7 +52,8 @@ def layout(**_: Any) -> Any:
             help_line,
             dcc.Store(id=ids.CONSOLE_SEEN),
             dcc.Store(id=ids.CONSOLE_REFRESH, data=0),
-            dcc.Store(id=ids.CONSOLE_SELECTED),
+            dcc.Store(id=ids.CONSOLE_SELECTED, data=console_open.initial(incident)),
+            console_open.store(incident),
             dcc.Interval(id=ids.CONSOLE_TICK, interval=TICK_MS),
             console_revisit.modal(),
         ],
@@ -68,3 +70,4 @@ console_actions.callbacks()
 console_dispatch.callbacks()
 console_catalogue.callbacks()
 console_revisit.callbacks()
+console_open.callbacks()

@@ -8,7 +8,7 @@ import dash
 import plotly.graph_objects as go
 from dash import Input, Output, State, callback, dcc, html, no_update
 
-from layouts import console_dispatch, ids
+from layouts import console_dispatch, console_open, ids
 from layouts.common import (
     BLANK_FIGURE,
     MAP_STYLE_URL,
@@ -196,7 +196,7 @@ def callbacks() -> None:
     def show_detail(selected_rows, _refresh, current):
         ctx = get_context()
         user = current_user()
-        rows = selected_rows or []
+        rows = console_open.selected_rows(selected_rows)
         disabled_all = [True] * len(ACTIONS)
         if dash.ctx.triggered_id == ids.CONSOLE_REFRESH and current:
             rows = [current]  # after an action the detail stays on the incident acted on, whatever the grid did

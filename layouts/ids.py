@@ -269,3 +269,24 @@ TASKS_ACTIONS = {
     "request_extension": "tasks-act-extension",
     "hang": "tasks-act-hang",
 }
+
+# --- 督办台账 (layouts/supervision.py, layouts/supervision_view.py) ---
+SUPERVISION_ROOT = "supervision-root"
+SUPERVISION_TICK = "supervision-tick"
+SUPERVISION_SEEN = "supervision-seen"
+SUPERVISION_REFRESH = "supervision-refresh"
+SUPERVISION_SHOW = "supervision-show"
+SUPERVISION_UNIT = "supervision-unit"
+SUPERVISION_COUNT = "supervision-count"
+SUPERVISION_TABLE = "supervision-table"
+SUPERVISION_SELECTED = "supervision-selected"
+SUPERVISION_PICK = "supervision-pick"  # pattern-matching type: {"type": SUPERVISION_PICK, "id": supervision id}
+SUPERVISION_DETAIL = "supervision-detail"
+SUPERVISION_NOTE = "supervision-note"
+SUPERVISION_HOURS = "supervision-hours"
+SUPERVISION_EXTEND = "supervision-extend"
+SUPERVISION_CLOSE = "supervision-close"
+SUPERVISION_MESSAGE = "supervision-message"
+
+# --- opening one incident in the console from a link (layouts/console_open.py): /console?incident=<id> ---
+CONSOLE_OPEN = "console-open"

@@ -75,11 +75,13 @@ def test_drill_down_to_grid_and_back_by_breadcrumb(web_ctx, demo_incidents, web_
     login(duo, "leader", next_path="/areas")
     duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", "成华区", timeout=10)
     duo.wait_for_element(f"#{I.AREAS_MAP} .maplibregl-canvas, #{I.AREAS_MAP} canvas", timeout=10)
+    duo.driver.execute_script("window.opsSamePage = true")  # gone if a place link reloaded the page
     for code, name in (("510108002", "猛追湾街道"), ("510108002005", "望平社区"), (GRID, "望平社区第1网格")):
         click_settled(duo, goto_selector(code))
         duo.wait_for_contains_text(f"#{I.AREAS_TITLE}", name, timeout=10)
         duo.wait_for_text_to_equal(".areas-crumb-current", name, timeout=10)
         assert url_query(duo)["code"] == code
+    assert duo.driver.execute_script("return window.opsSamePage === true"), "a place link reloaded the page"
     assert "1" in duo.find_element(f"#{I.AREAS_SUMMARY}").text
     # Back up to the district in one step by its breadcrumb; the URL follows and can be shared.
     # The grid shows its incident, not a one-cell choropleth; the map names the area.

@@ -215,7 +215,8 @@ def test_leader_notes_and_approves_but_does_not_work_the_queue(service, store, c
         service.acknowledge(leader, iid, 1)
     service.add_note(leader, iid, 1, note="请尽快处置")
     assert service.timeline(iid).iloc[-1].note == "请尽快处置"
-    assert set(allowed_actions("dispatched", "leader")) == {"add_note", "decide_extension", "supervise"}
+    assert set(allowed_actions("dispatched", "leader")) == {"add_note", "decide_extension", "supervise",
+                                                            "close_supervision", "extend_supervision"}
     assert "decide_extension" not in allowed_actions("dispatched", "officer")
     assert set(allowed_actions("new", "officer")) == {"acknowledge", "false_alarm", "merge", "escalate",
                                                       "set_domain", "add_note"}

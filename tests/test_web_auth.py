@@ -68,8 +68,9 @@ def test_login_next_is_local_only(web_client):
     [
         ("viewer", ["wall"]),
         ("officer", ["wall", "console", "areas", "reports"]),
-        ("leader", ["wall", "console", "areas", "reports"]),
-        ("admin", ["wall", "console", "areas", "reports", "admin"]),
+        ("leader", ["wall", "console", "areas", "supervision", "reports"]),
+        ("shift_lead", ["wall", "console", "areas", "supervision", "reports"]),
+        ("admin", ["wall", "console", "areas", "supervision", "reports", "admin"]),
     ],
 )
 def test_roles_see_only_their_screens(role, screens):

@@ -107,6 +107,9 @@ STEPS: tuple[Step, ...] = (
     Step("unhang", "person", _stay("dispatched"), "解除挂账"),
     Step("remind", "person", _stay("dispatched"), "催办"),
     Step("supervise", "person", _stay(*OPEN_STATUSES, "resolved"), "督办"),
+    # a leader ends a 督办 record by hand (销号) in any status, or moves its deadline while the case is worked
+    Step("close_supervision", "person", _stay(*STATUSES), "督办销号"),
+    Step("extend_supervision", "person", _stay(*OPEN_STATUSES, "resolved"), "督办延期"),
     Step("callback", "person", _stay("closed"), "回访"),
     Step("redo", "person", _to("dispatched", "closed"), "重办"),
     Step("source_close", "source", _to("closed", *OPEN_STATUSES, "resolved"), "来源结案"),
@@ -129,13 +132,14 @@ SLA_ACTIONS = frozenset(s.action for s in STEPS if s.actor == "sla")
 # A unit's staff work their own assignments; a grid worker verifies on site; the center does the rest.
 UNIT_ACTIONS = frozenset({"accept", "return_order", "feedback", "co_feedback", "request_extension", "hang", "add_note"})
 GRID_ACTIONS = frozenset({"close", "verify_fail", "add_note"})
-_CENTER_ACTIONS = PERSON_ACTIONS - {"decide_extension", "supervise", "accept", "return_order", "feedback",
-                                    "co_feedback"}
+SUPERVISION_ACTIONS = frozenset({"supervise", "close_supervision", "extend_supervision"})  # 督办: leaders' own
+_CENTER_ACTIONS = PERSON_ACTIONS - SUPERVISION_ACTIONS - {"decide_extension", "accept", "return_order", "feedback",
+                                                          "co_feedback"}
 ROLE_ACTIONS: dict[str, frozenset[str]] = {
     "viewer": frozenset(),
     "officer": _CENTER_ACTIONS,
     "shift_lead": _CENTER_ACTIONS | {"decide_extension"},  # the first 延期 (config work_orders.extension_approvers)
-    "leader": frozenset({"add_note", "decide_extension", "supervise"}),
+    "leader": frozenset({"add_note", "decide_extension"}) | SUPERVISION_ACTIONS,
     "admin": PERSON_ACTIONS,
     "unit": UNIT_ACTIONS,
     "grid": GRID_ACTIONS,
@@ -149,6 +153,7 @@ REASON_REQUIRED = MappingProxyType({
     "false_alarm": "请填写误报原因", "resolve": "请填写处置说明", "reopen": "请填写重新打开的原因",
     "return_order": "请填写退单理由", "decide_return": "请填写改派或强派的理由", "feedback": "请填写处置情况",
     "co_feedback": "请填写协办处置情况", "hang": "请填写挂账理由", "supervise": "请填写督办要求",
+    "close_supervision": "请填写销号说明", "extend_supervision": "请填写督办延期的理由",
     "verify_fail": "请填写核查不通过的原因", "redo": "请填写重办原因",
 })
 # Verification (核查): never by the person who resolved the case.

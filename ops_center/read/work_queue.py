@@ -80,15 +80,30 @@ WHERE i.status = 'closed' AND (i.source = 'hotline' OR list_contains(i.sources, 
 ORDER BY i.closed_at, i.incident_id
 """
 
+# 督办台账: a record is `met` when its case was resolved (or closed) by the 督办 deadline, `overdue` when it was
+# resolved later or is still unresolved past the deadline (judged at 销号 for a record closed by hand), `closed`
+# when a leader closed it (销号) before either, else `open`. The responsible unit is the case's current lead unit.
 _SUPERVISION_SQL = """
-SELECT s.supervision_id, s.incident_id, s.issued_by, s.issued_at, s.due_at, s.note, s.closed_at,
-       i.status, i.title, i.domain, i.severity, i.area_code,
-       (s.closed_at IS NULL AND s.due_at < $now) AS overdue
-FROM supervisions s JOIN incidents i USING (incident_id)
-WHERE ($scope IS NULL OR starts_with(i.area_code, $scope))
-  AND ($open_only = false OR s.closed_at IS NULL)
-ORDER BY s.closed_at IS NOT NULL, s.due_at, s.supervision_id
+WITH s AS (
+    SELECT s.supervision_id, s.incident_id, s.issued_by, coalesce(u.name, s.issued_by) AS issued_by_name,
+           s.issued_at, s.due_at, s.note, s.closed_at, i.version, i.status, i.title, i.domain, i.severity, i.area_code,
+           CASE WHEN i.status IN ('resolved', 'closed') THEN coalesce(i.resolved_at, i.closed_at) END AS done_at,
+           (SELECT arg_max(a.unit, a.assignment_id) FROM assignments a
+             WHERE a.incident_id = s.incident_id AND a.role = 'lead' AND a.status <> 'cancelled') AS lead_unit
+    FROM supervisions s JOIN incidents i USING (incident_id) LEFT JOIN users u ON u.username = s.issued_by
+    WHERE ($scope IS NULL OR starts_with(i.area_code, $scope)) AND ($id IS NULL OR s.supervision_id = $id)
+), judged AS (
+    SELECT *, CASE WHEN done_at <= due_at THEN 'met'
+                   WHEN done_at > due_at OR (done_at IS NULL AND due_at < coalesce(closed_at, $now)) THEN 'overdue'
+                   WHEN closed_at IS NOT NULL THEN 'closed'
+                   ELSE 'open' END AS state
+    FROM s
+)
+SELECT *, state = 'overdue' AS overdue FROM judged
+WHERE ($show = 'all' OR ($show = 'open' AND closed_at IS NULL) OR ($show = 'overdue' AND state = 'overdue'))
+ORDER BY closed_at IS NOT NULL, due_at, supervision_id
 """
+SUPERVISION_SHOWS = ("open", "overdue", "all")  # 在办 (not closed), 逾期, 全部
 
 _ISSUED_SQL = """
 SELECT s.supervision_id, s.incident_id, i.title, i.street_code, i.area_code, s.issued_by, s.issued_at, s.due_at,
@@ -101,7 +116,7 @@ ORDER BY s.issued_at, s.supervision_id
 """
 
 _TIMES = ("accept_due_at", "accepted_at", "returned_at", "resolve_due_at", "created_at", "deadline", "last_reminded_at",
-          "resolved_at", "occurred_at", "updated_at", "closed_at", "issued_at", "due_at")
+          "resolved_at", "occurred_at", "updated_at", "closed_at", "issued_at", "due_at", "done_at")
 
 
 def _aware(df: pd.DataFrame) -> pd.DataFrame:
@@ -159,9 +174,15 @@ def callback_queue(store: Any, cfg: Any, scope: str | None, now: datetime,
     return _aware(store.query_df(_CALLBACK_SQL, params))
 
 
-def supervision_list(store: Any, scope: str | None, now: datetime, open_only: bool = True) -> pd.DataFrame:
-    """督办 records (open ones by due date first), with their case and whether the 督办 deadline passed."""
-    return _aware(store.query_df(_SUPERVISION_SQL, {"scope": scope, "now": to_db(now), "open_only": open_only}))
+def supervision_list(store: Any, scope: str | None, now: datetime, open_only: bool = True, *,
+                     show: str | None = None, supervision_id: int | None = None) -> pd.DataFrame:
+    """督办 records with their case, lead unit and state (open ones by due date first); `show` is one of
+    SUPERVISION_SHOWS and wins over `open_only`; `supervision_id` picks one record (if in scope and shown)."""
+    show = show or ("open" if open_only else "all")
+    if show not in SUPERVISION_SHOWS:
+        raise ValueError(f"unknown supervision filter {show!r}")
+    params = {"scope": scope, "now": to_db(now), "show": show, "id": supervision_id}
+    return _aware(store.query_df(_SUPERVISION_SQL, params))
 
 
 def supervisions_issued(store: Any, start: datetime, end: datetime, area: str | None,

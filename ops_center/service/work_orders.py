@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from ops_center.core.config import Config
 from ops_center.core.lifecycle import Actor, InvalidTransition, NotFound, PermissionDenied, ServiceError
@@ -293,6 +294,45 @@ class WorkOrderService:
                             data=data)
         return data.get("supervision_id")
 
+    def close_supervision(self, actor: Actor, supervision_id: int, note: str) -> dict:
+        """督办销号: a leader ends a 督办 record by hand (a passed 核查 ends it by itself); the case stays as it is."""
+        incident_id = self._supervision(supervision_id)["incident_id"]
+
+        def changes(row, now, conn):
+            record = self._supervision(supervision_id, conn)
+            if record["closed_at"] is not None:
+                raise InvalidTransition("该督办已销号", detail=f"supervision {supervision_id} already closed")
+            conn.execute("UPDATE supervisions SET closed_at = ? WHERE supervision_id = ?", [to_db(now), supervision_id])
+            still_open = conn.execute("SELECT count(*) FROM supervisions WHERE incident_id = ? AND closed_at IS NULL",
+                                      [incident_id]).fetchall()[0][0]
+            # The case's 督办 mark goes with its last record, unless the sweep put it there for 超期.
+            sets = {} if still_open or row["overdue"] else {"supervised": False}
+            return sets, [WorkOrderChanged(incident_id, now, "close_supervision", actor.username)]
+
+        return self.incidents.act(actor, "close_supervision", incident_id, None, note, conn_changes=changes,
+                                   check_version=False, data={"supervision_id": supervision_id})
+
+    def extend_supervision(self, actor: Actor, supervision_id: int, due_at: datetime, note: str) -> dict:
+        """督办延期: a leader moves an open 督办's deadline later, with a reason; the old one stays in the audit log."""
+        if due_at.tzinfo is None:
+            raise ValueError("督办期限 must be an aware datetime")
+        incident_id = self._supervision(supervision_id)["incident_id"]
+        data: dict = {"supervision_id": supervision_id, "due_at": due_at.isoformat()}
+
+        def changes(row, now, conn):
+            record = self._supervision(supervision_id, conn)
+            if record["closed_at"] is not None:
+                raise InvalidTransition("该督办已销号，不能延期", detail=f"supervision {supervision_id} closed")
+            if due_at <= max(record["due_at"], now):
+                raise ServiceError("新的督办期限须晚于原期限和当前时间",
+                                   detail=f"supervision {supervision_id}: {due_at} not after {record['due_at']}")
+            conn.execute("UPDATE supervisions SET due_at = ? WHERE supervision_id = ?", [to_db(due_at), supervision_id])
+            data["previous_due_at"] = record["due_at"].isoformat()
+            return {}, [WorkOrderChanged(incident_id, now, "extend_supervision", actor.username)]
+
+        return self.incidents.act(actor, "extend_supervision", incident_id, None, note, conn_changes=changes,
+                                   check_version=False, data=data)
+
     def record_callback(self, actor: Actor, incident_id: int, satisfaction: str, note: str = "") -> dict:
         """回访 of a closed case: 满意/基本满意 is recorded; 不满意 reopens it as 重办 to the same lead unit."""
         if satisfaction not in SATISFACTION:
@@ -337,6 +377,15 @@ class WorkOrderService:
         a = dict(zip(_ASSIGNMENT_COLUMNS, rows[0], strict=True))
         a["accept_due_at"] = from_db(a["accept_due_at"])
         return a
+
+    def _supervision(self, supervision_id: int, conn=None) -> dict[str, Any]:
+        sql = "SELECT incident_id, due_at, closed_at FROM supervisions WHERE supervision_id = ?"
+        rows = (conn.execute(sql, [supervision_id]).fetchall() if conn is not None
+                else self.store.query(sql, [supervision_id]))
+        if not rows:
+            raise NotFound("督办记录不存在", detail=f"supervision {supervision_id} not found")
+        incident_id, due_at, closed_at = rows[0]
+        return {"incident_id": int(incident_id), "due_at": from_db(due_at), "closed_at": from_db(closed_at)}
 
     def _on_assignment(self, actor: Actor, action: str, assignment_id: int, note: str, changes: Callable,
                        data: dict, *, unit_only: bool = True) -> dict:

@@ -30,16 +30,17 @@ SCREEN_ROLES: dict[str, frozenset[str]] = {
     "wall": frozenset({"viewer", "officer", "shift_lead", "leader", "admin"}),
     "console": frozenset({"officer", "shift_lead", "leader", "admin"}),  # leaders: approve 延期, 督办 (issue 16)
     "areas": frozenset({"officer", "shift_lead", "leader", "admin"}),
+    "supervision": frozenset({"shift_lead", "leader", "admin"}),  # 督办台账: leaders issue and close, shift leads follow
     "reports": frozenset({"officer", "shift_lead", "leader", "admin"}),  # officers: their own area's report (issue 16)
     "admin": frozenset({"admin"}),
     "tasks": frozenset({"unit"}),  # a responsible unit's own queue (issue 15), phone and desk
     "grid": frozenset({"grid"}),  # 网格员: report and 核查 on the phone (issue 15)
 }
 SCREEN_PATHS = {"wall": "/wall", "console": "/console", "areas": "/areas", "reports": "/reports", "admin": "/admin",
-                "tasks": "/tasks", "grid": "/grid"}
+                "tasks": "/tasks", "grid": "/grid", "supervision": "/supervision"}
 # Component-id prefix -> screen: every callback output id of a screen starts with its prefix (layouts/ids.py).
 ID_PREFIXES = {"wall-": "wall", "console-": "console", "areas-": "areas", "reports-": "reports", "admin-": "admin",
-               "tasks-": "tasks", "grid-": "grid"}
+               "tasks-": "tasks", "grid-": "grid", "supervision-": "supervision"}
 # Ids anyone may drive: the pages router (it renders only the login page or a "please log in" stub
 # for anonymous clients, see layouts/common.require) and the login page.
 PUBLIC_ID_PREFIXES = ("_pages_", "login-")
