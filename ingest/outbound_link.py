@@ -43,7 +43,8 @@ class Publisher:
         if info.rc not in RC_QUEUED:
             log.warning("%s: publish on %s refused: rc=%s", self.link.name, topic, info.rc)
             return False
-        self._infos.append(info)
+        if info.rc == 0:  # a message queued offline (rc 4) has no receipt to wait on: is_published() raises on it
+            self._infos.append(info)
         if len(self._infos) > KEEP_INFOS:
             self._infos = [i for i in self._infos if not i.is_published()]
         return True
@@ -53,7 +54,7 @@ class Publisher:
         deadline = time.monotonic() + EXIT_GRACE_S
         if self.link.connected.is_set():
             for info in self._infos:
-                if info.rc == 0 and not info.is_published():  # rc 4 (queued offline) has no receipt to wait on
+                if not info.is_published():
                     info.wait_for_publish(max(0.01, deadline - time.monotonic()))
         self._infos = []
         self.link.stop()
