@@ -19,7 +19,18 @@ import time
 import orjson
 
 from bench import ingest_common as ic
-from bench.common import FULL, Mosquitto, Result, cpu_seconds, dataset, load_cfg, pick_size, size_arg, working_copy
+from bench.common import (
+    FULL,
+    Mosquitto,
+    Result,
+    cpu_seconds,
+    dataset,
+    load_cfg,
+    pick_size,
+    size_arg,
+    thread_cpu,
+    working_copy,
+)
 from bench.mqtt_tools import client, connect, create_session, prepare_messages, publish, topics, wait_published
 from bench.profiling import Profile
 
@@ -104,6 +115,7 @@ def main(argv: list[str] | None = None) -> Result:
 
         ctx.pipeline.writer.apply = timed_apply
         hook_seconds: list[float] = []
+        read_cpu: list[float] = []
         if args.federation:
             import ops_center.wiring.app as app_wiring
 
@@ -121,15 +133,27 @@ def main(argv: list[str] | None = None) -> Result:
                         hook_seconds.append(time.perf_counter() - t)
 
                 ctx.store.change_hook = timed_hook
+                outbox = ctx.store.change_hook and hook.__self__  # the Outbox the hook is bound to
+                read = outbox.read
+
+                def timed_read(*a, **kw):  # the publisher thread's own CPU in outbox reads (DuckDB workers aside)
+                    t = time.thread_time()
+                    try:
+                        return read(*a, **kw)
+                    finally:
+                        read_cpu.append(time.thread_time() - t)
+
+                outbox.read = timed_read
 
             app_wiring.attach_federation = timed_attach
         running = None
         try:
             with Profile("ingest_mqtt", enabled=args.profile) as prof:
-                t0, cpu0 = time.perf_counter(), cpu_seconds()
+                t0, cpu0, threads0 = time.perf_counter(), cpu_seconds(), thread_cpu()
                 running = ic.start(ctx, broker.url)
                 t1 = ic.wait_handled(ctx, source_ids, n, timeout)
                 cpu = {"writer process": cpu_seconds() - cpu0, **ic.receiver_cpu(ctx)}
+                threads = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
             rate = n / (t1 - t0)
             stats = {sid: ctx.pipeline.stats(sid) for sid in source_ids}
         finally:
@@ -166,6 +190,11 @@ def main(argv: list[str] | None = None) -> Result:
             f"{len(batches):,} / {sum(sizes) / len(sizes):,.0f} / {1000 * busy / len(batches):.1f} / "
             f"{100 * busy / (t1 - t0):.0f}%")
     details["CPU µs per message: " + " / ".join(cpu)] = " / ".join(f"{1e6 * c / n:.0f}" for c in cpu.values())
+    if args.federation:
+        details["publisher's outbox reads: calls / CPU µs per message (its own thread)"] = (
+            f"{len(read_cpu):,} / {1e6 * sum(read_cpu) / n:.0f}")
+    top = sorted(((v, k) for k, v in threads.items() if v > 0), reverse=True)[:8]
+    details["writer-process threads, CPU µs per message"] = ", ".join(f"{k} {1e6 * v / n:.0f}" for v, k in top)
     if events_after - events_before != accepted:
         details["WARNING"] = f"events grew by {events_after - events_before:,} but {accepted:,} were accepted"
     details.update({f"profile {k}": v for k, v in prof.summary().items()})

@@ -226,8 +226,8 @@ def callbacks() -> None:
         ]
         return (
             selected,
-            detail_head(inc, tz) + [html.Div(line, className="detail-fed-command")
-                                    for line in command_notes(detail.commands, tz, local_time)],
+            detail_head(inc, tz) + [html.Div(line, className=f"detail-fed-command detail-fed-{state}")
+                                    for state, line in command_notes(detail.commands, tz, local_time)],
             timeline_view(detail.timeline, tz),
             reports_view(detail.reports, tz),
             related_view(detail.related, inc, tz),

@@ -15,6 +15,7 @@ from dash import Input, Output, State, callback, html, no_update
 
 from layouts import ids
 from layouts.common import current_user, local_time, text_or_empty
+from ops_center.core.area_tree import is_city_center
 from ops_center.core.lifecycle import Conflict, ServiceError
 from ops_center.core.units import unit_name, units
 from ops_center.read import queries
@@ -182,6 +183,8 @@ def callbacks() -> None:
                 due = ctx.clock() + timedelta(hours=float(hours or 0))
                 service.supervise(actor, iid, due, note)
                 done = f"#{iid} 已督办，期限 {local_time(due, ctx.cfg.site.timezone, '%m-%d %H:%M')}"
+                if is_city_center(ctx.cfg):  # a command: the owning district records it with its own deadline
+                    done = f"#{iid} 已发送督办指令，待区县确认（期限由区县按其督办时限确定）"
         except Conflict:
             return message(f"#{iid} 刚有变化，已刷新，请核对后重试", "warn"), (refresh or 0) + 1, no_update
         except ServiceError as exc:

@@ -34,16 +34,18 @@ def attention_banner(items: list[dict[str, Any]], div: Callable[..., Any]) -> li
     return out
 
 
-def command_notes(commands: Any, tz: str, local_time: Callable[[Any, str, str], str]) -> list[str]:
+def command_notes(commands: Any, tz: str, local_time: Callable[[Any, str, str], str]) -> list[tuple[str, str]]:
     """The incident detail's lines on the city's commands the district has not applied (a DataFrame of
-    queries.IncidentDetail.commands): pending with its sends, or refused with the district's reason."""
+    queries.IncidentDetail.commands), as (state, text): pending with its sends, or refused with the district's reason."""
     lines = []
     for c in commands.to_dict("records"):
         what = f"{local_time(c['ts'], tz, '%m-%d %H:%M')} {c['actor']} {COMMAND_ACTIONS.get(c['action'], c['action'])}"
         if c["state"] == "refused":
-            lines.append(f"市级指令被区县拒绝：{what} — {c['reason'] or '未说明原因'}")
+            lines.append(("refused", f"市级指令被区县拒绝：{what} — {c['reason'] or '未说明原因'}"))
         else:
-            lines.append(f"市级指令待区县确认：{what}（已发送 {int(c['attempts'])} 次，自动重发）")
+            sends = int(c["attempts"])
+            lines.append(("pending", f"市级指令待区县确认：{what}（" + (f"已发送 {sends} 次，自动重发）" if sends
+                                                                    else "尚未发出，联网后自动发送）")))
     return lines
 
 

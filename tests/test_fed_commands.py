@@ -65,7 +65,7 @@ def test_a_supervision_booked_while_the_broker_is_down_arrives_once(link, cfg, f
     detail = incident_detail(p["cstore"], city_id)
     assert detail is not None
     assert command_notes(detail.commands, TZ, local_time) == [
-        f"市级指令待区县确认：{local_time(fixed_now, TZ, '%m-%d %H:%M')} city_leader 督办（已发送 0 次，自动重发）"]
+        ("pending", f"市级指令待区县确认：{local_time(fixed_now, TZ, '%m-%d %H:%M')} city_leader 督办（尚未发出，联网后自动发送）")]
 
     p["broker"].start()  # persistence kept the district's session: the command reaches it once
     wait_for(lambda: state_of(p, command_id)[0] == "applied", what="the district's answer settles the command")
@@ -140,8 +140,8 @@ def test_a_command_on_an_incident_the_district_lacks_is_refused_and_shown(link, 
     # shown at the city: the incident detail, the health row and the wall's banner
     detail = incident_detail(p["cstore"], ghost)
     assert detail is not None
-    (line,) = command_notes(detail.commands, TZ, local_time)
-    assert line.startswith("市级指令被区县拒绝：") and line.endswith(f"city_leader 督办 — {reason}")
+    ((state, line),) = command_notes(detail.commands, TZ, local_time)
+    assert state == "refused" and line.startswith("市级指令被区县拒绝：") and line.endswith(f"city_leader 督办 — {reason}")
     health = CommandsFeed(p["book"], p["clock"]).health()
     assert health.state == "error" and health.fault == f"#{ghost} 督办被区县拒绝：{reason}"
     items = [{"id": health.source_id, "name": health.name, "state": health.state, "fault": health.fault}]

@@ -58,6 +58,7 @@ def test_seed_publishes_what_was_stored_before_and_only_once(store, cfg, clock, 
     box = Outbox(store, "510108", clock).install()
     assert [(s, i) for s, i, _ in rows(store)] == [(1, ids[0]), (2, ids[1]), (3, ids[2])]
     assert store.write(box.seed) == 0
+    assert box.written == 3
 
 
 def test_human_actions_and_their_rollbacks(outbox, store, bus, cfg, clock, fixed_now):
@@ -91,6 +92,8 @@ def test_a_rolled_back_write_leaves_no_gap(outbox, store, cfg, fixed_now):
     assert store.write(lambda conn: store.incidents_changed(conn, [10**9])) is None  # unknown id: no number taken
     store.write(lambda conn: store.incidents_changed(conn, [iid]))
     assert [s for s, _, _ in rows(store)] == [1, 2]
+    assert outbox.written == outbox.head() == 2  # the publisher reads only while something is above what it sent
+    assert Outbox(store, "510108", outbox.clock).see_head() == 2  # a fresh reader takes the committed head
 
 
 def test_pipeline_batches_and_the_sweep_are_recorded(cfg, db_path, fixed_now):

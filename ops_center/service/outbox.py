@@ -67,13 +67,22 @@ class Outbox:
     def __init__(self, store: Store, district_code: str, clock):
         self.store, self.district_code, self.clock = store, district_code, clock
         self.entries_sent = 0  # timeline entries up to this entry_id are in the outbox (writer thread)
+        # The newest sequence the hook wrote, maybe not committed yet (or rolled back): never behind the committed
+        # head, so a reader with nothing above it skips the query (an idle publisher read the table every 20 ms).
+        self.written = 0
 
     def install(self) -> Outbox:
         """Become the store's change hook; an outbox still empty is first seeded with every incident."""
         self.entries_sent = int(self.store.query("SELECT coalesce(max(entry_id), 0) FROM incident_timeline")[0][0])
         self.store.change_hook = self.record
         self.store.write(self.seed)
+        self.see_head()
         return self
+
+    def see_head(self) -> int:
+        """Take the committed head as written (rows written before this Outbox existed); returns it."""
+        self.written = max(self.written, self.head())
+        return self.written
 
     def record(self, conn: duckdb.DuckDBPyConnection, incident_ids: Iterable[int], entries_after: int | None = None) -> int:
         """Snapshot the changed incidents into the outbox, numbered on, each with the timeline entries written since
@@ -88,6 +97,8 @@ class Outbox:
         written = len(conn.execute(_RECORD, {"first": first, "at": to_db(self.clock()), "ids": ids, "after": after,
                                              "upto": upto}).fetchall())
         self.store.allocate_ids(conn, "fed_outbox", written)
+        if written:
+            self.written = max(self.written, first + written - 1)
         # Entry ids come from a sequence a rollback does not rewind: a later entry is always above this mark.
         self.entries_sent = max(self.entries_sent, upto or 0)
         return written
