@@ -92,9 +92,9 @@ def live_ctx(cfg, config_path, db_path, fixed_now):
 def live_duo(dash_duo, live_ctx):
     """dash_duo serving the app on live_ctx."""
     from ops_center.web.server import create_app
+    from tests.fixtures_web import start_on_free_port
 
-    dash_duo.start_server(create_app(live_ctx))
-    return dash_duo
+    return start_on_free_port(dash_duo, create_app(live_ctx))
 
 
 @pytest.fixture

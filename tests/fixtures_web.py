@@ -141,8 +141,16 @@ def web_app(web_ctx):
 @pytest.fixture
 def web_duo(dash_duo, web_app):
     """dash_duo with web_app started on a free port; log in with `login(web_duo, 'officer')`."""
-    dash_duo.start_server(web_app)
-    return dash_duo
+    return start_on_free_port(dash_duo, web_app)
+
+
+def start_on_free_port(duo, app):
+    """dash.testing numbers its servers 8050, 8051, … in every process: two pytest-xdist workers (or anything
+    else on those ports) would answer each other's browsers; a port the OS just handed out cannot collide."""
+    from tests.fixtures_mqtt import free_port
+
+    duo.start_server(app, port=free_port())
+    return duo
 
 
 @pytest.fixture

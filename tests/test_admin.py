@@ -157,8 +157,9 @@ def _view(duo, dead_letter_id: int) -> None:
 @pytest.mark.browser
 def test_admin_replays_a_fixed_dead_letter_and_discards_a_bad_one_with_an_audit_trail(replay_ctx, web_duo):
     duo = web_duo
+    assert replay_ctx.store.query("SELECT dead_letter_id FROM dead_letters ORDER BY 1") == [(7,), (8,)]
     login(duo, "admin", next_path="/admin")
-    duo.wait_for_contains_text(f"#{I.ADMIN_DEAD_LETTERS}", "未知网格编码（unknown_grid）", timeout=10)
+    duo.wait_for_contains_text(f"#{I.ADMIN_DEAD_LETTERS}", "未知网格编码（unknown_grid）", timeout=20)
 
     _view(duo, 8)
     duo.wait_for_element(f"#{I.ADMIN_DL_REPLAY}:not([disabled])").click()
