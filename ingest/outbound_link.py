@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 
 from ingest.mqtt_client import MqttLink
 from ops_center.core.config import MqttConfig
@@ -15,7 +16,7 @@ from ops_center.core.config import MqttConfig
 log = logging.getLogger(__name__)
 
 EXIT_GRACE_S = 5  # at stop, time for queued publishes to leave
-KEEP_INFOS = 1000  # publish receipts kept before the delivered ones are dropped
+KEEP_INFOS = 1000  # publish receipts kept before the delivered ones further back are looked for
 RC_QUEUED = (0, 4)  # 4: not connected yet, queued by paho and sent on connect
 
 
@@ -24,7 +25,8 @@ class Publisher:
 
     def __init__(self, cfg: MqttConfig, client_id: str, *, url: str | None, mqtt5: bool, name: str = "mqtt_out"):
         self.link = MqttLink(cfg, client_id, url=url, persistent=False, mqtt5=mqtt5, name=name)
-        self._infos: list = []
+        self._infos: deque = deque()  # receipts of rc-0 publishes not known to be delivered, oldest first
+        self._prune_at = KEEP_INFOS
 
     @property
     def state(self) -> str:
@@ -45,10 +47,24 @@ class Publisher:
             return False
         if info.rc != 0:  # queued offline: paho sends it on connect, and its receipt raises when asked
             return True
-        self._infos.append(info)
-        if len(self._infos) > KEEP_INFOS:
-            self._infos = [i for i in self._infos if not i.is_published()]
+        self._forget_delivered(info)
         return True
+
+    def _forget_delivered(self, info) -> None:
+        """Keep `info`; drop delivered receipts in amortised O(1) per publish.
+
+        PUBACKs mostly come in order, so the delivered ones are at the front. A receipt stuck there (its
+        PUBACK still to come after a reconnect) gets a whole pass only once the deque has doubled since the
+        last one: rescanning every receipt on every publish past KEEP_INFOS made each publish cost O(backlog),
+        71 µs per message with a 100,000-incident export (the busiest process of the run).
+        """
+        infos = self._infos
+        infos.append(info)
+        while infos and infos[0].is_published():
+            infos.popleft()
+        if len(infos) > self._prune_at:
+            self._infos = infos = deque(i for i in infos if not i.is_published())
+            self._prune_at = max(KEEP_INFOS, 2 * len(infos))
 
     def stop(self) -> None:
         """Wait up to EXIT_GRACE_S for what is queued, then disconnect."""
@@ -57,5 +73,5 @@ class Publisher:
             for info in self._infos:
                 if not info.is_published():
                     info.wait_for_publish(max(0.01, deadline - time.monotonic()))
-        self._infos = []
+        self._infos.clear()
         self.link.stop()
