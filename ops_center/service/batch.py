@@ -329,16 +329,17 @@ class BatchWriter:
             due = self._deadlines[key] = (self.policy.ack_due(*key, now), self.policy.resolve_due(*key, now))
         ack_due, resolve_due = due
         writes.create(incident_id, ev, decision, area, now, ack_due, resolve_due)
-        place = not self._backfill(ev)
+        place = not self._backfill(ev, now)
         if place or decision.dedup_key:  # else nothing could find it (OpenIndex.add): not even built
             self.index.add(OpenIncident(incident_id, decision.domain, decision.dedup_key, area, ev.lat, ev.lon, now,
                                         1, [ev.source]), place=place)
         return incident_id
 
-    def _backfill(self, ev: Event) -> bool:
+    def _backfill(self, ev: Event, now: datetime) -> bool:
         """An incident opened by an event older than two correlation windows is no candidate for live events
-        (nor for the rest of its export): placed, it made every later row of a 100,000-row file scan it."""
-        return ev.occurred_at < self.clock() - 2 * self.cfg.rules.correlation.window
+        (nor for the rest of its export): placed, it made every later row of a 100,000-row file scan it.
+        The batch's `now`: reading the clock per row was 5 % of the writer thread with a big export."""
+        return ev.occurred_at < now - 2 * self.cfg.rules.correlation.window
 
     # --- hotline updates ------------------------------------------------------------------------
 
