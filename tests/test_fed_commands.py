@@ -22,6 +22,7 @@ from ingest.fed_consumer import CommandsFeed, commands_text
 from ingest.fed_wire import BadMessage, changes, command, command_ack, decode_changes, decode_command_ack, topic
 from layouts.common import local_time
 from layouts.fed_banner import attention_banner, command_notes
+from ops_center.core.lifecycle import ServiceError
 from ops_center.read.queries import incident_detail
 from ops_center.service.fed_apply import city_incident_id
 from ops_center.service.fed_commands import Command, resend_delay
@@ -60,6 +61,10 @@ def test_a_supervision_booked_while_the_broker_is_down_arrives_once(link, cfg, f
     command_id = p["commands"](CITY_LEADER, "supervise", city_id, "请限期办结")  # booked, not lost, not an error
     time.sleep(1)  # the resend tick runs (every 0.5 s) and finds no link: nothing is counted as sent
     assert state_of(p, command_id) == ("pending", 0, "")
+    with pytest.raises(ServiceError) as refused:  # a second click, or a second leader
+        p["commands"](CITY_LEADER, "supervise", city_id, "再次督办")
+    assert refused.value.user_message == "该事件已有待区县确认的“督办”指令，请等待区县答复"
+    assert p["cstore"].query("SELECT count(*) FROM fed_commands")[0][0] == 1
     assert p["cstore"].query("SELECT action, detail FROM audit_log WHERE action = 'command:supervise'") == [
         ("command:supervise", f'{{"district":"{CODE}","command_id":"{command_id}"}}')]
     detail = incident_detail(p["cstore"], city_id)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import duckdb
 import orjson
 
+from ops_center.core.lifecycle import ACTION_NAMES, ServiceError
 from ops_center.service.fed_apply import upstream_of
 from ops_center.store.store import Store, from_db, to_db
 
@@ -63,7 +64,16 @@ class CityCommands:
 
     def record(self, conn: duckdb.DuckDBPyConnection, command_id: str, district: str, incident_id: int, action: str,
                actor: str, note: str, now: datetime) -> None:
-        """In the caller's transaction (with the audit): pending, due to be sent at once."""
+        """In the caller's transaction (with the audit): pending, due to be sent at once.
+
+        Refused while the same action on the incident still waits for the district's answer: a second click (or
+        a second leader) would otherwise send the district a second 督办 for one the city cannot see answered yet.
+        """
+        waiting = conn.execute("SELECT command_id FROM fed_commands WHERE incident_id = ? AND action = ? "
+                               "AND state = 'pending' LIMIT 1", [incident_id, action]).fetchall()
+        if waiting:
+            raise ServiceError(f"该事件已有待区县确认的“{ACTION_NAMES.get(action, action)}”指令，请等待区县答复",
+                               detail=f"incident {incident_id}: command {waiting[0][0]} still pending")
         conn.execute("INSERT INTO fed_commands (command_id, district_code, incident_id, action, actor, note, issued_at, "
                      "state, attempts, next_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
                      [command_id, district, incident_id, action, actor, note, to_db(now), to_db(now)]).fetchall()
