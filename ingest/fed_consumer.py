@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 GATHER_MAX = 500
 GATHER_LINGER_S = 0.01
 GAP_CHECK_S = 0.5
+PRUNE_EVERY_S = 3600  # settled commands older than federation.keep are dropped this often
 ACK_SUFFIX = "/commands/ack"
 REFUSED_SHOWN = timedelta(days=1)  # the health row names refused commands this long; the incident detail always
 
@@ -121,6 +122,7 @@ class FedConsumer:
 
     def _run(self) -> None:
         last_check = 0.0
+        pruned = time.monotonic()
         while not self._stop.is_set():
             batch = self._gather()
             try:
@@ -130,6 +132,9 @@ class FedConsumer:
                     self.check_gaps(time.monotonic())
                     self.resend_due()
                     last_check = time.monotonic()
+                if time.monotonic() - pruned >= PRUNE_EVERY_S:
+                    self.commands.prune(self.fed.keep, self.clock())
+                    pruned = time.monotonic()
             except Exception:  # noqa: BLE001 - unacked messages come again; the link must keep going
                 log.exception("federation: applying %d message(s) failed; they will be redelivered", len(batch))
                 time.sleep(1)

@@ -136,6 +136,7 @@ class FedPublisher:
                     beat = now
                 if now - pruned >= PRUNE_EVERY_S:
                     self.outbox.prune(self.fed.keep, self.clock())
+                    self.applied_commands.prune(self.fed.keep, self.clock())
                     pruned = now
                 self._fault = ""
             except Exception as exc:  # noqa: BLE001 - the link must outlive a failed read or write

@@ -25,7 +25,7 @@ from layouts.fed_banner import attention_banner, command_notes
 from ops_center.core.lifecycle import ServiceError
 from ops_center.read.queries import incident_detail
 from ops_center.service.fed_apply import city_incident_id
-from ops_center.service.fed_commands import Command, resend_delay
+from ops_center.service.fed_commands import AppliedCommands, CityCommands, Command, resend_delay
 from ops_center.wiring import fed_cli
 from tests.factories import make_incident
 from tests.test_fed_link import CITY_LEADER, CODE, converged, link, wait_for  # noqa: F401 - the fixture
@@ -196,3 +196,24 @@ def test_run_py_federation_resends_until_the_district_answers(link, cfg, fixed_n
     assert code == 1 and err.startswith(f"refused by district {CODE}: 事件不存在（区县事件 #999）")
     assert p["dstore"].query("SELECT result FROM fed_applied_commands ORDER BY applied_at, result") == [
         ("applied",), ("refused",)]
+
+
+def test_settled_commands_and_the_districts_record_are_pruned_after_keep(store, fixed_now):
+    """Both tables grew by one row per 督办 forever; past federation.keep only what the city must still see stays."""
+    book = CityCommands(store, lambda: fixed_now)
+    old, recent = fixed_now - timedelta(days=8), fixed_now - timedelta(days=1)
+    for incident_id, (command_id, state, at) in enumerate((
+            ("applied-old", "applied", old), ("unchanged-old", "unchanged", old), ("applied-recent", "applied", recent),
+            ("refused-old", "refused", old), ("pending-old", "pending", old)), start=1000):
+        store.write(lambda conn, command_id=command_id, incident_id=incident_id, at=at: book.record(
+            conn, command_id, CODE, incident_id, "supervise", "city_leader", "", at))
+        if state != "pending":
+            book.settle([{"command_id": command_id, "result": state, "reason": ""}], at)
+    assert book.prune(timedelta(days=7), fixed_now) == 2
+    assert sorted(r[0] for r in store.query("SELECT command_id FROM fed_commands")) == [
+        "applied-recent", "pending-old", "refused-old"]
+
+    for command_id, at in (("c-old", old), ("c-recent", recent)):
+        AppliedCommands(store, lambda at=at: at).record(command_id, "supervise", 7, "city_leader", "applied", "")
+    assert AppliedCommands(store, lambda: fixed_now).prune(timedelta(days=7), fixed_now) == 1
+    assert store.query("SELECT command_id FROM fed_applied_commands") == [("c-recent",)]

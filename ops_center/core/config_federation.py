@@ -32,7 +32,7 @@ class FederationConfig(Strict):
     heartbeat: Duration = timedelta(seconds=2)
     gap_wait: Duration = timedelta(seconds=2)  # a gap stays open this long before the city asks for a replay
     silent_after: Duration = timedelta(seconds=30)
-    keep: Duration = timedelta(days=7)  # acked outbox rows stay this long for replays
+    keep: Duration = timedelta(days=7)  # acked outbox rows (for replays) and settled commands stay this long
     supervise_within: Duration = timedelta(days=3)  # a city 督办's deadline, from when the district applies it
 
     @model_validator(mode="after")

@@ -115,6 +115,14 @@ class CityCommands:
 
         return self.store.write(write)
 
+    def prune(self, keep: timedelta, now: datetime) -> int:
+        """Drop commands the district applied (or found already so) more than `keep` ago; the audit log keeps
+        each one. Pending ones are still being sent and refused ones stay shown: neither is dropped."""
+        cutoff = to_db(now - keep)
+        return self.store.write(lambda conn: len(conn.execute(
+            "DELETE FROM fed_commands WHERE state IN ('applied', 'unchanged') AND answered_at < ? "
+            "RETURNING command_id", [cutoff]).fetchall()))
+
     def unsettled(self, incident_id: int | None = None) -> list[Command]:
         """Pending and refused commands (of one incident), newest first: what the city user must see."""
         where = "WHERE state IN ('pending', 'refused')" + (" AND incident_id = ?" if incident_id is not None else "")
@@ -138,6 +146,13 @@ class AppliedCommands:
         rows = self.store.query("SELECT result, coalesce(reason, '') FROM fed_applied_commands WHERE command_id = ?",
                                 [command_id])
         return (rows[0][0], rows[0][1]) if rows else None
+
+    def prune(self, keep: timedelta, now: datetime) -> int:
+        """Forget what commands did more than `keep` ago: the city resends a command only until it has our
+        answer, so an older one comes again only as a broker's stale redelivery."""
+        cutoff = to_db(now - keep)
+        return self.store.write(lambda conn: len(conn.execute(
+            "DELETE FROM fed_applied_commands WHERE applied_at < ? RETURNING command_id", [cutoff]).fetchall()))
 
     def record(self, command_id: str, action: str, incident_id: int, actor: str, result: str, reason: str) -> None:
         if result not in ANSWERS:
