@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,18 +88,29 @@ def layout(**_: Any) -> Any:
     State(ids.SUPERVISION_SEEN, "data"),
 )
 def load_ledger(show, unit, _tick, refresh, selected, seen):
-    """The reader's 督办 records (one query), redrawn when data, filters, the choice or the minute change."""
+    """The reader's 督办 records (one query) when data, filters, the choice or the minute change; the table is
+    redrawn only when what it shows changed, so a 办理 click is not lost to a redraw that changed nothing."""
     app = get_context()
     now = app.clock()
     picked = (selected or {}).get("supervision_id")
     key = [data_version(), show, unit, refresh, picked, int(now.timestamp() // 60)]
-    if seen == key:
+    seen = seen if isinstance(seen, dict) else {}
+    if seen.get("key") == key:
         return no_update, no_update, no_update, no_update
     show = show if show in work_queue.SUPERVISION_SHOWS else "open"
     df = work_queue.supervision_list(app.store, read_scope(app.cfg, current_user()), now, show=show)
     rows = by_unit(df, unit)
+    drawn = [show, unit, refresh, picked, rows_digest(df)]  # the countdowns tick in the browser (assets/ops.js)
+    count = [count_text(rows), server_clock(now)]
+    if seen.get("drawn") == drawn:  # the minute passed and no record changed state: keep the table's buttons
+        return no_update, no_update, count, {"key": key, "drawn": drawn}
     tz = app.cfg.site.timezone
-    return ledger_table(rows, app.cfg, tz, picked), unit_options(df, app.cfg), [count_text(rows), server_clock(now)], key
+    return ledger_table(rows, app.cfg, tz, picked), unit_options(df, app.cfg), count, {"key": key, "drawn": drawn}
+
+
+def rows_digest(df: pd.DataFrame) -> str:
+    """Every value of the records, in order (their states follow the clock), as a short text for the browser."""
+    return hashlib.blake2b(pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes(), digest_size=8).hexdigest()
 
 
 @callback(

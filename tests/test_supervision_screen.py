@@ -160,3 +160,27 @@ def test_a_console_link_outside_the_officers_street_opens_nothing(web_ctx, ledge
     web_duo.driver.get(web_duo.server_url + f"/console?incident={ledger['own']}")
     web_duo.wait_for_contains_text(f"#{ids.CONSOLE_DETAIL}", "建华社区占道经营督办", timeout=15)
     assert web_duo.get_logs() == []
+
+
+def test_the_minute_tick_does_not_redraw_an_unchanged_ledger(web_ctx, web_app, web_client, ledger):
+    """A redraw replaces every 办理 button, and a click landing on a replaced one was lost: the minute tick
+    redraws the table only when a record changed (the countdowns tick in the browser)."""
+    client_login(web_client, "leader")
+
+    def tick(seen):
+        resp = dash_post(web_client, web_app, ids.SUPERVISION_TABLE, {f"{ids.SUPERVISION_SHOW}.value": "open",
+                                                                      f"{ids.SUPERVISION_SEEN}.data": seen})
+        assert resp.status_code == 200
+        return json.loads(resp.get_data())["response"]
+
+    first = tick(None)
+    assert ids.SUPERVISION_TABLE in first
+    seen = first[ids.SUPERVISION_SEEN]["data"]
+    assert tick(seen) == {}  # same minute, same data: nothing sent at all
+    a_minute_later = {**seen, "key": [*seen["key"][:-1], seen["key"][-1] - 1]}
+    later = tick(a_minute_later)
+    assert ids.SUPERVISION_TABLE not in later and ids.SUPERVISION_UNIT not in later
+    assert ids.SUPERVISION_COUNT in later  # the count and the server clock still follow
+    web_ctx.work_orders.close_supervision(LEADER, ledger["own_s"], "已办结销号")
+    changed = tick(later[ids.SUPERVISION_SEEN]["data"])
+    assert ids.SUPERVISION_TABLE in changed and "建华社区占道经营督办" not in json.dumps(changed, ensure_ascii=False)
