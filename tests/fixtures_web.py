@@ -22,6 +22,9 @@ app, and a second import registers their callbacks twice.
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -144,13 +147,30 @@ def web_duo(dash_duo, web_app):
     return start_on_free_port(dash_duo, web_app)
 
 
-def start_on_free_port(duo, app):
-    """dash.testing numbers its servers 8050, 8051, … in every process: two pytest-xdist workers (or anything
-    else on those ports) would answer each other's browsers; a port the OS just handed out cannot collide."""
-    from tests.fixtures_mqtt import free_port
+_BROWSER_PORTS = itertools.count()
 
-    duo.start_server(app, port=free_port())
-    return duo
+
+def start_on_free_port(duo, app):
+    """Serve on 127.0.0.1 at a port of this xdist worker's own range, and point the browser at that address.
+
+    dash.testing numbers servers 8050, 8051, … in every process and sends Chromium to `localhost`, which it tries
+    as ::1 first: another worker's server (or the shipped config's 8050) answered browsers twice in CI. A port
+    from the OS's ephemeral range was no better (a Mosquitto or a client of the other worker could hold it), so
+    each worker takes its own block below that range (20000 + 1000 × worker), skipping a port still in use.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    base = 20_000 + 1_000 * int(worker.removeprefix("gw") or 0)
+    for _ in range(1_000):
+        port = base + next(_BROWSER_PORTS) % 1_000
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        duo.server.host = "127.0.0.1"
+        duo.start_server(app, port=port)
+        return duo
+    raise RuntimeError(f"no free port in {base}–{base + 999} for the browser's server")
 
 
 @pytest.fixture
