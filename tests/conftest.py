@@ -56,6 +56,17 @@ def store(db_path: Path) -> Iterator[Store]:
 
 
 @pytest.fixture
+def districts(cfg: Config, tmp_path: Path, fixed_now: datetime) -> Iterator[dict[str, Store]]:
+    """The federated districts' stores (tests/fixtures_city.py) for the city tests, from their module's city `cfg`."""
+    from tests.fixtures_city import district_stores  # only the city tests pay for importing the federation world
+
+    stores = district_stores(cfg, tmp_path, fixed_now)
+    yield stores
+    for store in stores.values():
+        store.close()
+
+
+@pytest.fixture
 def bus() -> Iterator[Bus]:
     b = Bus()
     yield b

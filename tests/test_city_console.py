@@ -19,7 +19,7 @@ from ops_center.service.fed_apply import upstream_of
 from ops_center.service.fed_commands import CityCommands
 from ops_center.store.store import Store
 from tests.factories import FixedClock
-from tests.fixtures_city import JINJIANG, district_stores, federate, write_configs
+from tests.fixtures_city import JINJIANG, federate, write_configs
 from tests.fixtures_web import login
 from tests.test_workorder_loop_browser import console_click, open_in_console, type_note
 
@@ -36,14 +36,6 @@ def config_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cfg(config_path):
     return load_config(config_path)
-
-
-@pytest.fixture
-def districts(cfg, tmp_path, fixed_now) -> dict[str, Store]:
-    stores = district_stores(cfg, tmp_path, fixed_now)
-    yield stores
-    for store in stores.values():
-        store.close()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from ops_center.service.fed_apply import FederatedIncidents
 from ops_center.service.outbox import Outbox
 from ops_center.store.store import Store
 from tests.factories import FixedClock
-from tests.fixtures_city import JINJIANG, SHARED_UNIT, add_work_orders, district_stores, federate, write_configs
+from tests.fixtures_city import JINJIANG, SHARED_UNIT, add_work_orders, federate, write_configs
 from tests.fixtures_web import client_login, login
 from tests.test_federation import DISTRICTS
 from tests.test_weekly_report import same, sheet_frame
@@ -57,14 +57,6 @@ def cfg(config_path):
 @pytest.fixture(scope="module")
 def own_cfg(configs):
     return {code: load_config(path) for code, path in configs[1].items()}
-
-
-@pytest.fixture
-def districts(cfg, tmp_path, fixed_now) -> dict[str, Store]:
-    stores = district_stores(cfg, tmp_path, fixed_now)
-    yield stores
-    for store in stores.values():
-        store.close()
 
 
 @pytest.fixture

@@ -18,10 +18,9 @@ from layouts import ids as I
 from ops_center.core import area_tree
 from ops_center.core.config import ConfigError, load_config
 from ops_center.read import kpis
-from ops_center.store.store import Store
 from ops_center.web.context import set_context
 from tests.factories import FixedClock
-from tests.fixtures_city import JINJIANG, district_stores, federate, write_configs
+from tests.fixtures_city import JINJIANG, federate, write_configs
 from tests.fixtures_web import FakeHealth, click_settled, login
 from tests.test_areas import goto_selector
 from tests.test_federation import DISTRICTS, write
@@ -39,14 +38,6 @@ def config_path(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def cfg(config_path):
     return load_config(config_path)
-
-
-@pytest.fixture
-def districts(cfg, tmp_path, fixed_now) -> dict[str, Store]:
-    stores = district_stores(cfg, tmp_path, fixed_now)
-    yield stores
-    for store in stores.values():
-        store.close()
 
 
 @pytest.fixture
