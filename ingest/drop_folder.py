@@ -150,7 +150,7 @@ class DropFolder(PolledSource):
     def _read(self, file: Path, progress: Progress) -> str:
         suffix = file.suffix.lower()
         if suffix == ".csv":
-            layout = self._parser.layout(file, self.chunk_rows)
+            layout = self._parser.layout(file, self.chunk_rows, first_rows=self._piece)  # ramps up to chunk_rows
             self._csv_records(layout.header)  # an empty file or a header without the required columns
             todo = spans(layout.bounds, progress.offset)
             return self._commit_chunks(file, progress, self._parser.chunks(file, layout.header, todo, self._clock,

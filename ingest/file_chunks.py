@@ -38,17 +38,23 @@ class CsvLayout:
     bounds: tuple[int, ...]  # byte offsets: header end, then the end of every chunk; the last is the file's end
 
 
-def csv_layout(path: Path, chunk_rows: int, chunk_bytes: int = CHUNK_BYTES) -> CsvLayout:
-    """One streaming pass per candidate encoding; raises Invalid for bad encoding or CSV syntax."""
+def csv_layout(path: Path, chunk_rows: int, chunk_bytes: int = CHUNK_BYTES, *,
+               first_rows: int | None = None) -> CsvLayout:
+    """One streaming pass per candidate encoding; raises Invalid for bad encoding or CSV syntax.
+
+    With `first_rows` the chunks ramp up: the first has that many records, each next one twice as many, up to
+    `chunk_rows`. The writer then starts on the first rows while the parser is still on the next chunk, instead
+    of waiting for a whole chunk (≈ 0.2 s of a 100,000-row export's 10 s with 5,000-row chunks).
+    """
     for encoding in ENCODINGS:
         try:
-            return _scan(path, encoding, chunk_rows, chunk_bytes)
+            return _scan(path, encoding, chunk_rows, chunk_bytes, first_rows or chunk_rows)
         except UnicodeDecodeError:
             continue
     raise Invalid(INVALID_ENCODING, f"{path.name}: neither UTF-8 nor GBK")
 
 
-def _scan(path: Path, encoding: str, chunk_rows: int, chunk_bytes: int) -> CsvLayout:
+def _scan(path: Path, encoding: str, chunk_rows: int, chunk_bytes: int, first_rows: int) -> CsvLayout:
     pos = 0
 
     def lines(f) -> Iterator[str]:
@@ -63,15 +69,17 @@ def _scan(path: Path, encoding: str, chunk_rows: int, chunk_bytes: int) -> CsvLa
         reader = csv.reader(lines(f), strict=True)
         bounds: list[int] = []
         rows = 0
+        limit = min(first_rows, chunk_rows)
         try:
             for _ in reader:
                 if not bounds:
                     bounds.append(pos)  # the header record ends here
                     continue
                 rows += 1
-                if rows >= chunk_rows or pos - bounds[-1] >= chunk_bytes:
+                if rows >= limit or pos - bounds[-1] >= chunk_bytes:
                     bounds.append(pos)
                     rows = 0
+                    limit = min(chunk_rows, 2 * limit)
         except csv.Error as exc:
             raise Invalid(MALFORMED_CSV, f"CSV syntax error on line {reader.line_num}: {exc}") from None
     if not bounds:

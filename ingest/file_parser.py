@@ -22,6 +22,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 
@@ -147,11 +148,11 @@ class FileParser:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def layout(self, path: Path, chunk_rows: int) -> CsvLayout:
+    def layout(self, path: Path, chunk_rows: int, first_rows: int | None = None) -> CsvLayout:
         """Encoding, header and chunk boundaries (one streaming pass over the whole file)."""
         if self._pool is None:
-            return csv_layout(path, chunk_rows)
-        return self._result(self._submit(csv_layout, path, chunk_rows))
+            return csv_layout(path, chunk_rows, first_rows=first_rows)
+        return self._result(self._submit(partial(csv_layout, first_rows=first_rows), path, chunk_rows))
 
     def chunks(self, path: Path, header: bytes, todo: list[tuple[int, int]], clock: Callable[[], datetime],
                origin: str) -> Iterator[tuple[int, Parsed, Ahead | None]]:

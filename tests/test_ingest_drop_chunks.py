@@ -119,8 +119,10 @@ def test_a_file_keeps_a_window_of_pieces_in_flight_across_chunks_and_saves_each_
     path = tmp_path / "drop"
     drop = folder(app, path, settle_s=0)
     write_hotline_csv(path / "big.csv", 5000, end=utc_now())
-    bounds = [end for _, end in spans(csv_layout(path / "big.csv", 700).bounds, 0)]
-    assert len(bounds) == 8  # chunks of 700 rows, each in four pieces (batch_max_rows / 2 is 200)
+    bounds = [end for _, end in spans(csv_layout(path / "big.csv", 700, first_rows=200).bounds, 0)]
+    # chunks of 200, 400, then 700 rows (the ramp starts at one piece: batch_max_rows / 2 is 200), the rest last
+    assert len(bounds) == 9
+    pieces = [1, 2, 4, 4, 4, 4, 4, 4, 1]
     saved: list[int] = []
     save = drop._progress.save  # noqa: SLF001 - observe each saved offset
 
@@ -160,9 +162,24 @@ def test_a_file_keeps_a_window_of_pieces_in_flight_across_chunks_and_saves_each_
     assert drop.scan_once() == [(path / "big.csv", "processed")]
     assert hotline_events(app) == (5000, 5000)
     assert saved == bounds  # one save per chunk, in order, none skipped
-    assert window.pieces == 29 and window.most <= PIECES_IN_FLIGHT
+    assert window.pieces == sum(pieces) and window.most <= PIECES_IN_FLIGHT
     # a chunk's first piece went in while the one before was still committing: no idle writer between them
-    assert any(window.open_before[first] > 0 for first in range(4, 29, 4))
+    firsts = [sum(pieces[:i]) for i in range(1, len(pieces))]
+    assert any(window.open_before[first] > 0 for first in firsts)
+
+
+def test_chunks_ramp_up_from_one_piece_so_the_writer_starts_before_a_whole_chunk_is_parsed(tmp_path):
+    """The first chunk is `first_rows` records, each next one twice as many up to chunk_rows; the bounds still
+    cover every record once (the same records as without the ramp)."""
+    path = tmp_path / "big.csv"
+    write_hotline_csv(path, 3000, end=utc_now())
+    flat = csv_layout(path, 1000)
+    ramp = csv_layout(path, 1000, first_rows=100)
+    assert (ramp.encoding, ramp.header, ramp.bounds[0], ramp.bounds[-1]) == (flat.encoding, flat.header,
+                                                                           flat.bounds[0], flat.bounds[-1])
+    data = path.read_bytes()
+    sizes = [data[a:b].count(b"\r\n") for a, b in spans(ramp.bounds, 0)]
+    assert sizes == [100, 200, 400, 800, 1000, 500]
 
 
 def test_stop_returns_promptly_while_a_big_file_is_being_read(app_for, cfg, tmp_path):
