@@ -57,7 +57,8 @@ class Outbound:
         # One publishing path (ingest/outbound_link.py): here, or in a child process with the receivers.
         kind: type[ProcessPublisher] | type[Publisher] = ProcessPublisher if cfg.mqtt.receivers else Publisher
         self.link: ProcessPublisher | Publisher = kind(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
-        bus.subscribe(self.handle)
+        self._topics: dict[str, str] = {}  # event name -> topic
+        bus.subscribe_batch(self.handle)
 
     @classmethod
     def attach(cls, ctx, *, mqtt_url: str | None = None) -> Outbound:
@@ -78,15 +79,21 @@ class Outbound:
     def wait_connected(self, timeout: float) -> bool:
         return self.link.connected.wait(timeout)
 
-    def handle(self, event: object) -> None:
-        """Bus handler (bus thread): serialise and queue the publish; never blocks on the network."""
-        if isinstance(event, ReportWritten):  # a subscribed weekly report (ops_center.read.weekly_report)
-            payload = orjson.dumps(event.to_dict(), default=str)
-            topic = report_topic(self.cfg, event.subscription)
-        elif isinstance(event, PUBLISHED):
-            payload = orjson.dumps(event.to_dict(), default=str)
-            topic = outbound_topic(self.cfg, event.name)
-        else:
-            return
-        if self.link.publish(topic, payload):  # a refusal is logged by the publisher
-            self.meter.message()
+    def handle(self, events: list) -> None:
+        """Bus handler (bus thread): serialise a committed batch's events and queue them as one hand-over; never
+        blocks on the network. Per batch, not per event: the lock, the clock read and the health count per message
+        were half of this handler's time with a 100,000-row export."""
+        out: list[tuple[str, bytes]] = []
+        for event in events:
+            if isinstance(event, ReportWritten):  # a subscribed weekly report (ops_center.read.weekly_report)
+                out.append((report_topic(self.cfg, event.subscription), orjson.dumps(event.to_dict(), default=str)))
+            elif isinstance(event, PUBLISHED):
+                name = event.name
+                topic = self._topics.get(name)
+                if topic is None:
+                    topic = self._topics[name] = outbound_topic(self.cfg, name)
+                out.append((topic, orjson.dumps(event.to_dict(), default=str)))
+        if out:
+            queued = self.link.publish_many(out)  # a refusal is logged by the publisher
+            if queued:
+                self.meter.add(queued, 0, None)

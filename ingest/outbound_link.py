@@ -50,6 +50,10 @@ class Publisher:
         self._forget_delivered(info)
         return True
 
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> int:
+        """Queue (topic, payload) pairs in order; how many paho took."""
+        return sum(self.publish(topic, payload) for topic, payload in messages)
+
     def _forget_delivered(self, info) -> None:
         """Keep `info`; drop delivered receipts in amortised O(1) per publish.
 

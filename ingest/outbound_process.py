@@ -93,13 +93,18 @@ class ProcessPublisher:
 
     def publish(self, topic: str, payload: bytes) -> bool:
         """Queue one message for the publisher process; False when it is not running."""
+        return self.publish_many([(topic, payload)]) == 1
+
+    def publish_many(self, messages: list[tuple[str, bytes]]) -> int:
+        """Queue (topic, payload) pairs for the publisher process, in order; 0 when it is not running."""
         if self._conn is None or self._stopping or self.state == "error":
-            return False
+            return 0
         with self._cond:
-            self._gathered.append((topic, payload))
-            if len(self._gathered) == 1:
+            idle = not self._gathered
+            self._gathered.extend(messages)
+            if idle:
                 self._cond.notify()
-        return True
+        return len(messages)
 
     def _send_loop(self) -> None:
         """Ship what gathered since the last send as one pipe message, in order, until stop."""

@@ -97,6 +97,28 @@ def test_events_become_incidents_with_deadlines_and_acks_follow_commit(parts, cf
     assert pipeline.stats("mqtt_sensors").accepted == 3
 
 
+def test_a_batch_subscriber_gets_each_published_batch_once_in_order_and_a_failing_one_stops_nothing():
+    bus = Bus()
+    singles: list = []
+    batches: list = []
+
+    def broken(events: list) -> None:
+        raise RuntimeError("subscriber bug")
+
+    bus.subscribe(singles.append)
+    bus.subscribe_batch(broken)
+    bus.subscribe_batch(batches.append)
+    try:
+        bus.publish(["a", "b"])
+        bus.publish([])  # nothing is delivered for an empty batch
+        bus.publish(["c"])
+        bus.drain()
+    finally:
+        bus.close()
+    assert singles == ["a", "b", "c"]
+    assert batches == [["a", "b"], ["c"]]
+
+
 def test_same_natural_key_is_stored_once_even_across_a_restart(cfg, db_path, clock):
     events = [sensor(n, clock.now, device=f"SMK-{n % 7:04d}") for n in range(50)]
     for round_ in range(2):  # the second round is a redelivery after a restart

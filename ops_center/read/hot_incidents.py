@@ -149,7 +149,7 @@ class HotIncidents:
         self.daily = DailyCache(store)
 
     def attach(self, bus) -> HotIncidents:
-        bus.subscribe(self.on_event)
+        bus.subscribe_batch(self.on_events)
         return self
 
     def close(self) -> None:
@@ -161,13 +161,19 @@ class HotIncidents:
 
     # --- bus thread ----------------------------------------------------------------------
 
-    def on_event(self, event: object) -> None:
+    def on_events(self, events: list) -> None:
         """Bus handler: note the incidents a commit touched and wake the catch-up thread; nothing more."""
-        if isinstance(event, DomainEvent):
-            ids: Iterable[int] = (event.incident_id, *_also_touched(event))
-        elif isinstance(event, EventsCommitted):
-            ids = event.incident_ids
-        else:
+        ids: set[int] = set()
+        committed = False  # a commit wakes the catch-up thread even when it touched no incident (its safety net)
+        for event in events:
+            if isinstance(event, DomainEvent):
+                ids.add(event.incident_id)
+                ids.update(_also_touched(event))
+                committed = True
+            elif isinstance(event, EventsCommitted):
+                ids.update(event.incident_ids)
+                committed = True
+        if not committed:
             return
         with self._dirty_lock:
             if not self._watching:  # nothing loaded: the first read loads everything fresh anyway

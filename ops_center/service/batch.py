@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -80,6 +80,7 @@ class BatchWriter:
         self.store, self.cfg, self.rules, self.policy, self.clock = store, cfg, rules, policy, clock
         self.index = OpenIndex(cfg.rules.correlation.window, cfg.rules.correlation.distance_m)
         self._deadlines: dict[tuple, tuple[datetime, datetime]] = {}  # per batch: all share one `now`
+        self._live_from = datetime.min.replace(tzinfo=UTC)  # per batch (apply)
         self._index_at: datetime | None = None
         self._closed: list[int] = []
         self._closed_lock = threading.Lock()
@@ -99,6 +100,10 @@ class BatchWriter:
         """`decided`, per event: (rule set identity, decisions made ahead) or None (Pipeline._commit)."""
         now = self.clock()
         self._deadlines.clear()
+        # An event older than two correlation windows is a backfill: it matches no open incident, and the incident
+        # it opens is placed nowhere (placed, it made every later row of a 100,000-row export scan it). Once per
+        # batch: per row, this and the clock read were ≈ 8 % of the writer thread with a big export.
+        self._live_from = now - 2 * self.cfg.rules.correlation.window
         result = BatchResult()
         self._insert_dead_letters(conn, dead, now)
         fresh = self._dedup(conn, events, decided, result)
@@ -293,7 +298,7 @@ class BatchWriter:
                 writes.bump(inc, ev, now, correlated=False, burst_from=self._burst(inc, now))
                 self.index.touch(inc)
                 return inc.incident_id
-        inc = self._correlate(ev, decision, now)
+        inc = self._correlate(ev, decision)
         if inc is not None:
             writes.bump(inc, ev, now, correlated=True)
             self.index.touch(inc)
@@ -308,13 +313,13 @@ class BatchWriter:
         self._bursts[inc.incident_id] = inc.report_count + 1
         return inc.report_count - started + 1 if started is not None else 0
 
-    def _correlate(self, ev: Event, decision: Decision, now: datetime) -> OpenIncident | None:
+    def _correlate(self, ev: Event, decision: Decision) -> OpenIncident | None:
         if decision.domain == UNCLASSIFIED:
             return None
         # The index holds incidents reported within one window of now, and a match needs the event within
         # one window of that report: an older event (a backfill, a late file) cannot match, so skip the scan
         # (with thousands of backfilled incidents in the index it was quadratic).
-        if ev.occurred_at < now - 2 * self.cfg.rules.correlation.window:
+        if ev.occurred_at < self._live_from:
             return None
         return self.index.match(ev, decision)
 
@@ -329,17 +334,11 @@ class BatchWriter:
             due = self._deadlines[key] = (self.policy.ack_due(*key, now), self.policy.resolve_due(*key, now))
         ack_due, resolve_due = due
         writes.create(incident_id, ev, decision, area, now, ack_due, resolve_due)
-        place = not self._backfill(ev, now)
+        place = ev.occurred_at >= self._live_from  # a backfill is placed nowhere (see apply)
         if place or decision.dedup_key:  # else nothing could find it (OpenIndex.add): not even built
             self.index.add(OpenIncident(incident_id, decision.domain, decision.dedup_key, area, ev.lat, ev.lon, now,
                                         1, [ev.source]), place=place)
         return incident_id
-
-    def _backfill(self, ev: Event, now: datetime) -> bool:
-        """An incident opened by an event older than two correlation windows is no candidate for live events
-        (nor for the rest of its export): placed, it made every later row of a 100,000-row file scan it.
-        The batch's `now`: reading the clock per row was 5 % of the writer thread with a big export."""
-        return ev.occurred_at < now - 2 * self.cfg.rules.correlation.window
 
     # --- hotline updates ------------------------------------------------------------------------
 

@@ -174,6 +174,7 @@ _NAMES = {
 }
 
 Handler = Callable[[object], None]
+BatchHandler = Callable[[list], None]
 _STOP = object()
 
 
@@ -182,12 +183,18 @@ class Bus:
 
     def __init__(self) -> None:
         self._handlers: list[Handler] = []
+        self._batch_handlers: list[BatchHandler] = []
         self._queue: queue.Queue = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="bus", daemon=True)
         self._thread.start()
 
     def subscribe(self, handler: Handler) -> None:
         self._handlers.append(handler)
+
+    def subscribe_batch(self, handler: BatchHandler) -> None:
+        """handler(events) once per published batch, in order: for a subscriber whose cost per event is mostly
+        per call (a lock, a clock read, a hand-over); a 100,000-row export publishes 100,000 events."""
+        self._batch_handlers.append(handler)
 
     def publish(self, events: Iterable[object]) -> None:
         """Queue events for delivery; call only after the transaction that made them committed.
@@ -224,3 +231,8 @@ class Bus:
                         handler(event)
                     except Exception:  # noqa: BLE001 - a failing subscriber is logged, never raised
                         log.exception("bus handler %r failed on %s", handler, type(event).__name__)
+            for batch_handler in list(self._batch_handlers):
+                try:
+                    batch_handler(item)
+                except Exception:  # noqa: BLE001 - as above
+                    log.exception("bus handler %r failed on a batch of %d events", batch_handler, len(item))

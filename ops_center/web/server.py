@@ -22,13 +22,13 @@ DATA_VERSION_KEY = "ops_center.data_version"
 
 
 class DataVersion:
-    """Counts committed changes seen on the bus, so the wall can skip refreshes cheaply."""
+    """Counts batches of committed changes seen on the bus, so the wall can skip refreshes cheaply."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._value = 0
 
-    def bump(self, _event: object = None) -> None:
+    def bump(self, _events: object = None) -> None:
         with self._lock:
             self._value += 1
 
@@ -56,7 +56,7 @@ def create_app(ctx: AppContext, secret_key: str | None = None) -> dash.Dash:
         server.wsgi_app = ProxyFix(server.wsgi_app,  # type: ignore[method-assign]  # Werkzeug's documented way x_for=web.proxy_hops, x_proto=web.proxy_hops,
                                    x_host=web.proxy_hops)
     version = DataVersion()
-    ctx.bus.subscribe(version.bump)
+    ctx.bus.subscribe_batch(version.bump)  # once per committed batch: the screens only ask whether it moved
     server.extensions[DATA_VERSION_KEY] = version
     auth.install(server, ctx.cfg, get_context)
     photo_route.mount(server, get_context)
