@@ -57,7 +57,6 @@ class Outbound:
         # One publishing path (ingest/outbound_link.py): here, or in a child process with the receivers.
         kind: type[ProcessPublisher] | type[Publisher] = ProcessPublisher if cfg.mqtt.receivers else Publisher
         self.link: ProcessPublisher | Publisher = kind(cfg.mqtt, client_id, url=url, mqtt5=mqtt5)
-        self._topics: dict[str, str] = {}  # event name -> topic
         bus.subscribe_batch(self.handle)
 
     @classmethod
@@ -88,11 +87,7 @@ class Outbound:
             if isinstance(event, ReportWritten):  # a subscribed weekly report (ops_center.read.weekly_report)
                 out.append((report_topic(self.cfg, event.subscription), orjson.dumps(event.to_dict(), default=str)))
             elif isinstance(event, PUBLISHED):
-                name = event.name
-                topic = self._topics.get(name)
-                if topic is None:
-                    topic = self._topics[name] = outbound_topic(self.cfg, name)
-                out.append((topic, orjson.dumps(event.to_dict(), default=str)))
+                out.append((outbound_topic(self.cfg, event.name), orjson.dumps(event.to_dict(), default=str)))
         if out:
             queued = self.link.publish_many(out)  # a refusal is logged by the publisher
             if queued:

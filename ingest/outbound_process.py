@@ -42,8 +42,7 @@ def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_leve
         for message in pipe_messages(conn):  # ends when the writer is gone
             if message[0] == "exit":
                 break
-            for topic, payload in message[1]:
-                publisher.publish(topic, payload)
+            publisher.publish_many(message[1])
     finally:
         stop.set()
         publisher.stop()
@@ -62,7 +61,7 @@ def _report_state(publisher: Publisher, conn, stop: threading.Event) -> None:
 
 
 class ProcessPublisher:
-    """Parent side: the same start/publish/stop/state face as a Publisher, which lives in the child."""
+    """Parent side: the same start/publish_many/stop/state face as a Publisher, which lives in the child."""
 
     def __init__(self, cfg: MqttConfig, client_id: str, *, url: str | None, mqtt5: bool):
         self.cfg, self.client_id, self.url, self.mqtt5 = cfg, client_id, url, mqtt5
@@ -90,10 +89,6 @@ class ProcessPublisher:
         threading.Thread(target=self._read, args=(parent_end,), name="outbound-reader", daemon=True).start()
         self._sender = threading.Thread(target=self._send_loop, name="outbound-sender", daemon=True)
         self._sender.start()
-
-    def publish(self, topic: str, payload: bytes) -> bool:
-        """Queue one message for the publisher process; False when it is not running."""
-        return self.publish_many([(topic, payload)]) == 1
 
     def publish_many(self, messages: list[tuple[str, bytes]]) -> int:
         """Queue (topic, payload) pairs for the publisher process, in order; 0 when it is not running."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -73,6 +73,19 @@ def mapped_decision(ev: Event, cfg: Config) -> Decision:
     )
 
 
+def _with_keys(conn: duckdb.DuckDBPyConnection, hashes: Collection[int], sql: str, params: list | None = None) -> list:
+    """Run `sql` with the batch's 63-bit key hashes as the table `batch_keys` (column `h`).
+
+    A registered Arrow table, not a list parameter: bound as a list, 1,000 keys cost 7.7 ms of CPU per batch
+    against 2.9 ms (the 12345 request lookup, 100,000 events stored).
+    """
+    conn.register("batch_keys", pa.table({"h": pa.array(np.fromiter(hashes, dtype=np.int64, count=len(hashes)))}))
+    try:
+        return conn.execute(sql, params or []).fetchall()
+    finally:
+        conn.unregister("batch_keys")
+
+
 class BatchWriter:
     """Runs on the store's writer thread; holds the open-incident index and the rules' `for` state."""
 
@@ -125,16 +138,11 @@ class BatchWriter:
                 hashed[h] = (ev, decided[at] if at < len(decided) else None)
         if not hashed:
             return []
-        keys = pa.table({"h": pa.array(np.fromiter(hashed, dtype=np.int64, count=len(hashed)))})
         # Events are appended in time order, so the horizon lets zonemaps skip all but recent row groups.
         since = to_db(self.clock() - self.cfg.store.dedup_horizon)
-        conn.register("batch_keys", keys)
-        try:
-            known = {r[0] for r in conn.execute(
-                "SELECT DISTINCT key_hash FROM events WHERE received_at >= ? AND key_hash IN (SELECT h FROM batch_keys)",
-                [since]).fetchall()}
-        finally:
-            conn.unregister("batch_keys")
+        known = {r[0] for r in _with_keys(
+            conn, hashed, "SELECT DISTINCT key_hash FROM events WHERE received_at >= ? "
+            "AND key_hash IN (SELECT h FROM batch_keys)", [since])}
         fresh = []
         for h, (ev, ahead) in hashed.items():
             if h in known:
@@ -348,16 +356,8 @@ class BatchWriter:
                   for ev in events if ev.source == "hotline" and ev.fields.get("request_id") is not None}
         if not wanted:
             return {}
-        # The keys as a registered Arrow table, as _dedup does: bound as a list parameter, 1,000 of them cost
-        # 7.7 ms of CPU per batch against 2.9 ms (100,000 events stored).
-        keys = pa.table({"h": pa.array(np.fromiter(wanted, dtype=np.int64, count=len(wanted)))})
-        conn.register("batch_refs", keys)
-        try:
-            rows = dict(conn.execute(
-                "SELECT ref_hash, min(incident_id) FROM events WHERE ref_hash IN (SELECT h FROM batch_refs) "
-                "GROUP BY ref_hash").fetchall())
-        finally:
-            conn.unregister("batch_refs")
+        rows = dict(_with_keys(conn, wanted, "SELECT ref_hash, min(incident_id) FROM events "
+                                            "WHERE ref_hash IN (SELECT h FROM batch_keys) GROUP BY ref_hash"))
         # a key the live table lacks may be an archived request's (a callback result, a reopening): join it
         rows |= self.store.archived_refs.lookup(conn, [h for h in wanted if h not in rows])
         return {wanted[h]: incident_id for h, incident_id in rows.items()}
