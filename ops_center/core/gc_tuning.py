@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import gc
 
-GC_THRESHOLDS = (20_000, 20, 20)  # allocations before a young collection (CPython's default is 700, 10, 10)
+# Allocations before a young collection (CPython's default is 700, 10, 10). A committing batch keeps ~2,400 events
+# and their rows alive until its commit: at 20,000 the writer ran a young collection every ~3,600 file rows (28 of
+# them, 0.36 s of CPU, with a 100,000-row export); at 100,000 none ran while the file was read.
+GC_THRESHOLDS = (100_000, 20, 20)
 
 
 def settle_gc() -> None:
