@@ -22,16 +22,18 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bench import ingest_common as ic
 from bench.common import ROOT, WORK, Mosquitto, Result, cpu_seconds, load_cfg, pick_size, rss_bytes, size_arg
 from bench.hotline_csv import write_hotline_csv
-from bench.mqtt_tools import prepare_messages, publish, wait_published
+from bench.mqtt_tools import Subscriber, prepare_messages, publish, wait_published
+from ingest.outbound import outbound_topic
 from ops_center.core.clock import utc_now
 
 DROP_ID = "hotline_drop"
+FROM_FILE = b'"source":"hotline"'  # an outbound message about an incident the export opened
 
 
 def bench_cfg(cfg, drop_path):
@@ -92,7 +94,7 @@ def main(argv: list[str] | None = None) -> Result:
     runs = [trial(rows, rate, warmup)] if trials == 1 else [in_own_process(own, i) for i in range(trials)]
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     passed = (median["rate"] >= 10_000 and median["share"] >= 0.5 and median["growth_mb"] <= 200
-              and all(run["stored"] == rows for run in runs))
+              and all(run["stored"] == rows == run["outbound"] for run in runs))
     each = lambda key, f: ", ".join(f.format(run[key]) for run in runs)  # noqa: E731
     return Result(
         bench="ingest_file", measures=f"{rows:,}-row 12345 CSV while sensors flow at {rate:,.0f} msg/s: file rows/s"
@@ -113,7 +115,13 @@ def main(argv: list[str] | None = None) -> Result:
                  "peak RSS growth while reading (MB), each trial": each("growth_mb", "{:.0f}"),
                  # load-proof: the writer process's CPU (all its threads, DuckDB's too) per file row
                  "writer process CPU per file row while reading (µs)": median["writer_us"],
-                 "RSS before the file (MB)": median["rss_before_mb"]},
+                 "RSS before the file (MB)": median["rss_before_mb"],
+                 "incidents the file opened, published on MQTT and received by a QoS 1 subscriber, each trial":
+                 each("outbound", "{:,.0f}"),
+                 "outbound, decided → received, p50 / p99 (s)": f"{median['outbound_p50_s']:.2f} / "
+                 f"{median['outbound_p99_s']:.2f}",
+                 "outbound, last one received after the file's last row was committed (s), each trial":
+                 each("outbound_last_s", "{:.1f}")},
     ).show()
 
 
@@ -145,9 +153,11 @@ def trial(rows: int, rate: float, warmup: float) -> dict[str, float]:
     with Mosquitto() as broker:
         ctx = ic.build(cfg, work / "ops.duckdb")
         running = ic.start(ctx, broker.url, scheduler=False)
-        sampler = None
+        sampler = watch = None
         try:
             ic.wait_subscribed(ctx)
+            # what an SMS gateway would get: every incident the export opens, published as it is decided
+            watch = Subscriber(broker.port, outbound_topic(cfg, "created"), work / "outbound.txt")
             sampler = Sampler(ctx, mqtt_ids)
             pub = publish(broker.port, messages, rate=rate)
             time.sleep(warmup)
@@ -157,18 +167,27 @@ def trial(rows: int, rate: float, warmup: float) -> dict[str, float]:
             csv_path.rename(drop / "export.csv")  # complete when it appears: the documented convention
             t_done = ic.wait_handled(ctx, [DROP_ID], rows, timeout=600)
             cpu_file = cpu_seconds() - cpu_before
+            done_unix = time.time() - (time.perf_counter() - t_done)
+            watch.wait_for(rows, FROM_FILE, timeout=300)
             wait_published(pub)
             ic.wait_handled(ctx, mqtt_ids, len(messages), timeout=120)
         finally:
             if sampler is not None:
                 sampler.stop()
             running.stop()
+            if watch is not None:
+                watch.stop()
     stored = ctx.pipeline.stats(DROP_ID).accepted
     file_s = t_done - t_drop
     before = sampler.rate(t_drop - warmup + 1.0, t_drop)
     during = sampler.rate(t_drop, t_done)
     peak = max(s[3] for s in sampler.samples if t_drop <= s[0] <= t_done + 0.5)
-    return {"rate": rows / file_s, "file_s": file_s, "stored": stored, "before": before, "during": during,
+    arrivals = watch.arrivals(FROM_FILE)
+    lags = sorted(at - datetime.fromisoformat(json.loads(payload)["at"]).timestamp() for at, payload in arrivals)
+    return {"outbound": len(arrivals), "outbound_last_s": max((at for at, _ in arrivals), default=done_unix) - done_unix,
+            "outbound_p50_s": lags[len(lags) // 2] if lags else 0.0,
+            "outbound_p99_s": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0,
+            "rate": rows / file_s, "file_s": file_s, "stored": stored, "before": before, "during": during,
             "share": during / before if before else 0.0, "growth_mb": (peak - rss_before) / 1e6,
             "writer_us": 1e6 * cpu_file / rows, "rss_before_mb": rss_before / 1e6, "bytes": size,
             "messages": len(messages)}

@@ -117,6 +117,70 @@ def wait_published(handle: dict) -> dict:
     return orjson.loads(handle["report"].read_bytes())
 
 
+class Subscriber:
+    """A real QoS 1 subscriber (Mosquitto's own `mosquitto_sub`, in C) writing each message's arrival time.
+
+    What an SMS gateway on the center's outbound topics would see; C, so it takes next to no CPU from what is
+    measured. Each line of its output is `<unix time with ns> <payload>`.
+    """
+
+    PROBE = b'{"bench_probe":true}'
+
+    def __init__(self, port: int, topic: str, out: Path):
+        self.port, self.topic, self.out = port, topic, out
+        self._sink = out.open("wb")
+        self.proc = subprocess.Popen(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-V", "mqttv5", "-q", "1",
+                                      "-t", topic, "-F", "%U %p"], stdout=self._sink, stderr=subprocess.PIPE)
+        self._read_at = 0
+        self.count = 0  # messages seen so far (probes excluded), lines counted as `wait_for` reads them
+        deadline = time.monotonic() + 10
+        while not self._probe_seen():  # subscribed once a probe published after the start comes back
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"mosquitto_sub did not subscribe: {self.proc.stderr.read().decode()[-500:]}")
+            subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic,
+                            "-m", self.PROBE.decode()], check=True, timeout=10)
+            time.sleep(0.1)
+
+    def _probe_seen(self) -> bool:
+        return self.out.exists() and self.PROBE in self.out.read_bytes()
+
+    def wait_for(self, n: int, contains: bytes, *, timeout: float, quiet: float = 10.0) -> int:
+        """Until `n` messages containing `contains` arrived, or none for `quiet` s, or `timeout`; how many came."""
+        deadline, last_change = time.monotonic() + timeout, time.monotonic()
+        with self.out.open("rb") as f:
+            while self.count < n and time.monotonic() < deadline and time.monotonic() - last_change < quiet:
+                f.seek(self._read_at)
+                data = f.read()
+                whole = data[: data.rfind(b"\n") + 1]
+                if whole:
+                    self._read_at += len(whole)
+                    self.count += sum(contains in line for line in whole.splitlines())
+                    last_change = time.monotonic()
+                else:
+                    time.sleep(0.05)
+        return self.count
+
+    def arrivals(self, contains: bytes) -> list[tuple[float, bytes]]:
+        """(arrival unix time, payload) of every message containing `contains`, in arrival order."""
+        out = []
+        for line in self.out.read_bytes().splitlines():
+            at, _, payload = line.partition(b" ")
+            if contains in payload:
+                out.append((float(at), payload))
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._sink.close()
+
+
 def _varint(n: int) -> bytes:
     """MQTT variable byte integer (remaining length, property length)."""
     out = bytearray()
