@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -28,11 +29,16 @@ log = logging.getLogger(__name__)
 
 STATE_POLL_S = 0.5
 SEND_MAX = 1000  # messages per pipe message: small pickles, and the publisher starts on them early
+# The publisher yields the CPU to the writer when both want it: telling others is second to storing (and acking)
+# what came in. With a 100,000-row export the writer's commit thread waited 2.8-3.4 s for a core at nice 0 against
+# 2.2-2.4 s with this; the publisher still keeps up, taking the cores' idle moments.
+NICE = 10
 
 
 def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_level: int, conn) -> None:
     """Process entry point (multiprocessing spawn target)."""
     ignore_stop_signals()
+    os.nice(NICE)  # raising one's own niceness needs no privilege
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("paho").setLevel(logging.WARNING)
     publisher = Publisher(cfg, client_id, url=url, mqtt5=mqtt5)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import time
+
 from ingest.outbound_link import KEEP_INFOS, Publisher
+from ingest.outbound_process import NICE, ProcessPublisher
 from tests.fixtures_mqtt import free_port
 
 
@@ -44,3 +49,18 @@ def test_a_backlog_of_unacknowledged_publishes_costs_constant_receipt_checks_per
     _Receipt.asked = 0
     assert all(publisher.publish("ops/out/test", b"{}") for _ in range(n))
     assert _Receipt.asked <= 4 * n  # before: ≈ (n - KEEP_INFOS) × n / 2
+
+
+def test_the_publisher_process_yields_the_cpu_to_the_writer(cfg):
+    """Telling others is second to storing what came in: the child runs NICE steps below the writer."""
+    publisher = ProcessPublisher(cfg.mqtt, "ops-test-nice-out", url=f"mqtt://127.0.0.1:{free_port()}", mqtt5=True)
+    publisher.start()
+    try:
+        child = next(p for p in multiprocessing.active_children() if p.name == "outbound-publisher")
+        expected = min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICE)
+        deadline = time.monotonic() + 30  # the child renices itself first thing, once spawned
+        while os.getpriority(os.PRIO_PROCESS, child.pid) != expected and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, child.pid) == expected
+    finally:
+        publisher.stop()
