@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> Result:
     runs = [trial(rows, rate, warmup)] if trials == 1 else [in_own_process(own, i) for i in range(trials)]
     median = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     passed = (median["rate"] >= 10_000 and median["share"] >= 0.5 and median["growth_mb"] <= 200
-              and all(run["stored"] == rows == run["outbound"] for run in runs))
+              and all(run["stored"] == rows and run["outbound"] == run["opened"] for run in runs))
     each = lambda key, f: ", ".join(f.format(run[key]) for run in runs)  # noqa: E731
     return Result(
         bench="ingest_file", measures=f"{rows:,}-row 12345 CSV while sensors flow at {rate:,.0f} msg/s: file rows/s"
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> Result:
                  # load-proof: the writer process's CPU (all its threads, DuckDB's too) per file row
                  "writer process CPU per file row while reading (µs)": median["writer_us"],
                  "RSS before the file (MB)": median["rss_before_mb"],
-                 "incidents the file opened, published on MQTT and received by a QoS 1 subscriber, each trial":
-                 each("outbound", "{:,.0f}"),
+                 "incidents the file opened, each trial": each("opened", "{:,.0f}"),
+                 "of them published on MQTT and received by a QoS 1 subscriber, each trial": each("outbound", "{:,.0f}"),
                  "outbound, decided → received, p50 / p99 (s)": f"{median['outbound_p50_s']:.2f} / "
                  f"{median['outbound_p99_s']:.2f}",
                  "outbound, last one received after the file's last row was committed (s), each trial":
@@ -168,7 +168,9 @@ def trial(rows: int, rate: float, warmup: float) -> dict[str, float]:
             t_done = ic.wait_handled(ctx, [DROP_ID], rows, timeout=600)
             cpu_file = cpu_seconds() - cpu_before
             done_unix = time.time() - (time.perf_counter() - t_done)
-            watch.wait_for(rows, FROM_FILE, timeout=300)
+            # rows of the last hour are live: one reported near another within the correlation window joins it
+            opened = ctx.store.query("SELECT count(*) FROM incidents WHERE source = 'hotline'")[0][0]
+            watch.wait_for(opened, FROM_FILE, timeout=300)
             wait_published(pub)
             ic.wait_handled(ctx, mqtt_ids, len(messages), timeout=120)
         finally:
@@ -184,7 +186,7 @@ def trial(rows: int, rate: float, warmup: float) -> dict[str, float]:
     peak = max(s[3] for s in sampler.samples if t_drop <= s[0] <= t_done + 0.5)
     arrivals = watch.arrivals(FROM_FILE)
     lags = sorted(at - datetime.fromisoformat(json.loads(payload)["at"]).timestamp() for at, payload in arrivals)
-    return {"outbound": len(arrivals), "outbound_last_s": max((at for at, _ in arrivals), default=done_unix) - done_unix,
+    return {"opened": opened, "outbound": len(arrivals), "outbound_last_s": max((at for at, _ in arrivals), default=done_unix) - done_unix,
             "outbound_p50_s": lags[len(lags) // 2] if lags else 0.0,
             "outbound_p99_s": lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else 0.0,
             "rate": rows / file_s, "file_s": file_s, "stored": stored, "before": before, "during": during,
