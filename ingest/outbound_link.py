@@ -11,6 +11,7 @@ import time
 from collections import deque
 
 from ingest.mqtt_client import MqttLink
+from ingest.outbound_wire import messages
 from ops_center.core.config import MqttConfig
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,7 @@ class Publisher:
     """A non-persistent MqttLink that publishes at QoS 1 and, when stopped, gives what is queued time to go."""
 
     def __init__(self, cfg: MqttConfig, client_id: str, *, url: str | None, mqtt5: bool, name: str = "mqtt_out"):
+        self.cfg = cfg
         self.link = MqttLink(cfg, client_id, url=url, persistent=False, mqtt5=mqtt5, name=name)
         self._infos: deque = deque()  # receipts of rc-0 publishes not known to be delivered, oldest first
         self._prune_at = KEEP_INFOS
@@ -50,9 +52,13 @@ class Publisher:
         self._forget_delivered(info)
         return True
 
-    def publish_many(self, messages: list[tuple[str, bytes]]) -> int:
+    def publish_many(self, pairs: list[tuple[str, bytes]]) -> int:
         """Queue (topic, payload) pairs in order; how many paho took."""
-        return sum(self.publish(topic, payload) for topic, payload in messages)
+        return sum(self.publish(topic, payload) for topic, payload in pairs)
+
+    def publish_events(self, events: list) -> int:
+        """Queue published bus events (ingest/outbound_wire.py) as their messages, in order; how many paho took."""
+        return self.publish_many(messages(self.cfg, events))
 
     def _forget_delivered(self, info) -> None:
         """Keep `info`; drop delivered receipts in amortised O(1) per publish.

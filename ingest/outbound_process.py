@@ -7,7 +7,8 @@ writer process; paho's publish path in-process would cost tens of µs per messag
 through the same `Publisher` the in-process mode uses (ingest/outbound_link.py). Delivery is as
 before: QoS 1, in order, queued in memory while the broker is unreachable, lost with the process.
 
-Wire protocol: writer → publisher ("publish", [(topic, payload), …]) | ("exit",);
+Wire protocol: writer → publisher ("publish", [(event class name, field values), …]) | ("exit",) (the
+events are serialised here, not in the writer: ingest/outbound_wire.py);
 publisher → writer ("state", link state, connected).
 """
 
@@ -21,6 +22,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
 from ingest.outbound_link import EXIT_GRACE_S, Publisher
+from ingest.outbound_wire import pack, unpack
 from ingest.receiver_process import ignore_stop_signals, pipe_messages
 from ops_center.core.config import MqttConfig
 from ops_center.core.gc_tuning import settle_gc
@@ -50,7 +52,7 @@ def main(cfg: MqttConfig, client_id: str, url: str | None, mqtt5: bool, log_leve
         for message in pipe_messages(conn):  # ends when the writer is gone
             if message[0] == "exit":
                 break
-            publisher.publish_many(message[1])
+            publisher.publish_events(unpack(message[1]))
     finally:
         stop.set()
         publisher.stop()
@@ -69,7 +71,7 @@ def _report_state(publisher: Publisher, conn, stop: threading.Event) -> None:
 
 
 class ProcessPublisher:
-    """Parent side: the same start/publish_many/stop/state face as a Publisher, which lives in the child."""
+    """Parent side: the same start/publish_events/stop/state face as a Publisher, which lives in the child."""
 
     def __init__(self, cfg: MqttConfig, client_id: str, *, url: str | None, mqtt5: bool):
         self.cfg, self.client_id, self.url, self.mqtt5 = cfg, client_id, url, mqtt5
@@ -79,7 +81,7 @@ class ProcessPublisher:
         self._process: BaseProcess | None = None
         self._lock = threading.Lock()  # one writer on the pipe at a time
         self._stopping = False
-        self._gathered: list[tuple[str, bytes]] = []
+        self._gathered: list[tuple[str, tuple]] = []  # packed events (ingest/outbound_wire.py)
         self._cond = threading.Condition()
         self._sender: threading.Thread | None = None
 
@@ -98,16 +100,17 @@ class ProcessPublisher:
         self._sender = threading.Thread(target=self._send_loop, name="outbound-sender", daemon=True)
         self._sender.start()
 
-    def publish_many(self, messages: list[tuple[str, bytes]]) -> int:
-        """Queue (topic, payload) pairs for the publisher process, in order; 0 when it is not running."""
+    def publish_events(self, events: list) -> int:
+        """Queue published bus events for the publisher process, in order; 0 when it is not running."""
         if self._conn is None or self._stopping or self.state == "error":
             return 0
+        packed = pack(events)
         with self._cond:
             idle = not self._gathered
-            self._gathered.extend(messages)
+            self._gathered.extend(packed)
             if idle:
                 self._cond.notify()
-        return len(messages)
+        return len(packed)
 
     def _send_loop(self) -> None:
         """Ship what gathered since the last send as one pipe message, in order, until stop."""
