@@ -23,7 +23,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench.common import BENCH_END, ROOT, WORK, load_cfg
+from bench.common import BENCH_END, ROOT, WORK, end_process, load_cfg
 
 # The paced publisher sleeps at least this long when ahead: a sleep per message (2,000 a second) cost the load
 # generator ≈ 0.1 core of the 2 it shares with the product under test; the rate over any 2 ms is unchanged.
@@ -171,13 +171,7 @@ class Subscriber:
         return out
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        end_process(self.proc)
         self._sink.close()
 
 
