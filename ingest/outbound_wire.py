@@ -54,10 +54,5 @@ def unpack(packed: list[tuple[str, tuple]]) -> list:
 
 def messages(mqtt: MqttConfig, events: list) -> list[tuple[str, bytes]]:
     """(topic, JSON payload) per published event, in order."""
-    out = []
-    for event in events:
-        if type(event) is ReportWritten:
-            out.append((report_topic(mqtt, event.subscription), orjson.dumps(event.to_dict(), default=str)))
-        else:
-            out.append((incident_topic(mqtt, event.name), orjson.dumps(event.to_dict(), default=str)))
-    return out
+    return [(report_topic(mqtt, event.subscription) if type(event) is ReportWritten else incident_topic(mqtt, event.name),
+             orjson.dumps(event.to_dict(), default=str)) for event in events]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ingest.outbound import PUBLISHED, outbound_topic
+from ingest.outbound import outbound_topic
+from ingest.outbound_wire import PUBLISHED
 from ops_center.read.work_queue import unit_queue
 from ops_center.service.bus import UnitReminded
 from ops_center.service.reminders import issue_reminders
