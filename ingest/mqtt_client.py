@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from ops_center.core.config import MqttConfig
 
@@ -62,6 +63,7 @@ class MqttLink:
         url: str | None = None,
         subscriptions: Sequence[str] = (),
         on_message: Callable[[mqtt.MQTTMessage, Callable[[], None]], None] | None = None,
+        on_published: Callable[[ReasonCode], None] | None = None,
         persistent: bool = True,
         mqtt5: bool = True,
         name: str = "",
@@ -72,6 +74,7 @@ class MqttLink:
         self.subscriptions = tuple(subscriptions)
         self.name = name or client_id
         self._on_message_cb = on_message
+        self._on_published_cb = on_published
         self._persistent = persistent
         self._mqtt5 = mqtt5
         self._state = "stopped"
@@ -118,6 +121,8 @@ class MqttLink:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         client.on_subscribe = self._on_subscribe
+        if self._on_published_cb is not None:
+            client.on_publish = self._on_publish
         return client
 
     @property
@@ -219,6 +224,15 @@ class MqttLink:
             return
         self._state = "disconnected"
         log.warning("%s: disconnected (%s); reconnecting with back-off", self.name, reason_code)
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        """One of our QoS 1 messages is done: the broker acknowledged it (or, MQTT 5, refused it by reason code)."""
+        callback = self._on_published_cb
+        try:
+            if callback is not None:
+                callback(reason_code)
+        except Exception:  # noqa: BLE001 - never raise into paho's thread
+            log.exception("%s: on_published failed", self.name)
 
     def _on_message(self, client, userdata, msg: mqtt.MQTTMessage) -> None:
         if self._on_message_cb is None:
