@@ -89,7 +89,7 @@ def test_a_big_csv_goes_in_chunks_and_a_restart_resumes_at_the_saved_offset(app_
         def submit_many(self, items, on_committed=None, ahead=None):
             self.calls += 1
             self.pipeline.submit_many(items, on_committed, ahead)
-            if self.calls == 2:  # chunk 2 is one piece: batch_max_rows / 2 is 1000
+            if self.calls == 2:  # chunk 2 is one piece: batch_max_rows / 4 is 1000
                 first._stop.set()  # noqa: SLF001 - what stop() sets
 
         def __getattr__(self, name):
@@ -115,12 +115,12 @@ def test_a_file_keeps_a_window_of_pieces_in_flight_across_chunks_and_saves_each_
     """The writer never waits for the next chunk, another source never waits behind more than the window,
     and every chunk's end offset is saved once, in file order, after its last piece committed."""
     small = ingest_cfg(cfg, file_chunk_rows=700)
-    app = app_for(small.model_copy(update={"store": small.store.model_copy(update={"batch_max_rows": 400})}))
+    app = app_for(small.model_copy(update={"store": small.store.model_copy(update={"batch_max_rows": 800})}))
     path = tmp_path / "drop"
     drop = folder(app, path, settle_s=0)
     write_hotline_csv(path / "big.csv", 5000, end=utc_now())
     bounds = [end for _, end in spans(csv_layout(path / "big.csv", 700, first_rows=200).bounds, 0)]
-    # chunks of 200, 400, then 700 rows (the ramp starts at one piece: batch_max_rows / 2 is 200), the rest last
+    # chunks of 200, 400, then 700 rows (the ramp starts at one piece: batch_max_rows / 4 is 200), the rest last
     assert len(bounds) == 9
     pieces = [1, 2, 4, 4, 4, 4, 4, 4, 1]
     saved: list[int] = []

@@ -47,7 +47,7 @@ class StoreConfig(Strict):
     path: str = "data/ops.duckdb"
     # DuckDB's buffer pool; unset it takes 80 % of the machine's RAM and keeps table blocks cached up to that
     memory_limit: str = "1GB"
-    batch_max_rows: int = Field(default=2000, ge=1)
+    batch_max_rows: int = Field(default=4000, ge=1)
     flush_interval_ms: int = Field(default=50, ge=1)
     dedup_horizon: Duration = timedelta(days=30)
     backup: BackupConfig = BackupConfig()

@@ -19,7 +19,7 @@ from ops_center.service.open_index import OpenIncident, OpenIndex
 from ops_center.store.store import COORDINATE_DECIMALS, append
 
 
-@lru_cache(maxsize=4_096)  # a batch (≤ batch_max_rows + a chunk piece) asks within itself
+@lru_cache(maxsize=8_192)  # a batch (≤ batch_max_rows + a chunk piece) asks within itself
 def key_hash(source_id: str, natural_key: str) -> int:
     """63-bit hash of the source-scoped natural key (fits BIGINT): the column dedup checks.
 
