@@ -29,7 +29,7 @@ from bench import ingest_common as ic
 from bench.common import ROOT, WORK, Mosquitto, Result, cpu_seconds, load_cfg, pick_size, rss_bytes, size_arg
 from bench.hotline_csv import write_hotline_csv
 from bench.mqtt_tools import Subscriber, prepare_messages, publish, wait_published
-from ingest.outbound import outbound_topic
+from ingest.outbound_wire import incident_topic
 from ops_center.core.clock import utc_now
 
 DROP_ID = "hotline_drop"
@@ -157,7 +157,7 @@ def trial(rows: int, rate: float, warmup: float) -> dict[str, float]:
         try:
             ic.wait_subscribed(ctx)
             # what an SMS gateway would get: every incident the export opens, published as it is decided
-            watch = Subscriber(broker.port, outbound_topic(cfg, "created"), work / "outbound.txt")
+            watch = Subscriber(broker.port, incident_topic(cfg.mqtt, "created"), work / "outbound.txt")
             sampler = Sampler(ctx, mqtt_ids)
             pub = publish(broker.port, messages, rate=rate)
             time.sleep(warmup)

@@ -14,15 +14,11 @@ from ingest.health import Meter, SourceHealth
 from ingest.mqtt_client import use_mqtt5
 from ingest.outbound_link import Publisher
 from ingest.outbound_process import ProcessPublisher
-from ingest.outbound_wire import incident_topic, published
+from ingest.outbound_wire import published
 from ops_center.core.clock import utc_now
 from ops_center.core.config import Config
 
 log = logging.getLogger(__name__)
-
-
-def outbound_topic(cfg: Config, name: str) -> str:
-    return incident_topic(cfg.mqtt, name)
 
 
 class Outbound:

@@ -103,17 +103,14 @@ class Publisher:
         """Hand the backlog to paho, oldest first, as acknowledgements make room."""
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopping or (self._backlog and self._held <= FEED_AT))
+                self._cond.wait_for(lambda: (self._backlog and self._held <= FEED_AT)
+                                    or (self._stopping and not self._backlog))
                 if not self._backlog:
                     return  # stopping, nothing left
                 step = [self._backlog.popleft() for _ in range(min(len(self._backlog), HELD_MAX - self._held))]
                 self._held += len(step)
             for topic, payload in step:
                 self._hand(topic, payload)
-            if self._stopping:
-                with self._cond:
-                    if self._held >= HELD_MAX:  # no room: at stop, wait for acknowledgements, not for the flag
-                        self._cond.wait(0.05)
 
     def stop(self) -> None:
         """Wait up to EXIT_GRACE_S (while connected) for what is queued to be acknowledged, then disconnect."""
@@ -125,6 +122,7 @@ class Publisher:
                 self._cond.wait(max(0.01, min(0.1, deadline - time.monotonic())))
             left = self._held + len(self._backlog)
             self._backlog.clear()
+            self._cond.notify_all()  # the feeder ends
         if left:
             log.warning("%s: stopping with %d messages not acknowledged by the broker", self.link.name, left)
         if self._feeder is not None:

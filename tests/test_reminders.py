@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from ingest.outbound import outbound_topic
-from ingest.outbound_wire import PUBLISHED
+from ingest.outbound_wire import PUBLISHED, incident_topic
 from ops_center.read.work_queue import unit_queue
 from ops_center.service.bus import UnitReminded
 from ops_center.service.reminders import issue_reminders
@@ -81,4 +80,4 @@ def test_an_approved_extension_is_reminded_again_for_its_new_deadline(wo, store,
 
 def test_reminders_go_out_on_mqtt(cfg):
     assert UnitReminded in PUBLISHED
-    assert outbound_topic(cfg, "reminded") == f"{cfg.mqtt.topic_prefix}/out/incident/reminded"
+    assert incident_topic(cfg.mqtt, "reminded") == f"{cfg.mqtt.topic_prefix}/out/incident/reminded"
